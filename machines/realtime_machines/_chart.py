@@ -35,14 +35,14 @@ class ChartHost(Protocol):
         self,
         chart: str,
         event: str,
-        source: str,
+        source: str | None,
         target: str | None,
         data: Mapping[str, Any],
     ) -> None:
         """Record one transition taken by ``chart``."""
 
 
-class ModelChart(StateChart):  # type: ignore[misc]
+class ModelChart(StateChart["ModelChart"]):
     """Project base for all charts: pinned flags, a host, transition records, ``offer()``."""
 
     catch_errors_as_events = False
@@ -91,9 +91,7 @@ class ModelChart(StateChart):  # type: ignore[misc]
         self.send(event, **data)
         return True
 
-    def after_transition(
-        self, event: Any, source: Any, target: Any, event_data: Any
-    ) -> None:
+    def after_transition(self, event: Any, source: Any, target: Any, event_data: Any) -> None:
         self.host.record_transition(
             self.name,
             str(event),

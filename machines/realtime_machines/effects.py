@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 __all__ = [
+    "ApplyAnswer",
     "CancelTimer",
     "ClosePeer",
     "CreateOffer",
@@ -76,7 +77,7 @@ class CancelTimer(Effect):
 
 @dataclass(frozen=True, slots=True)
 class FetchToken(Effect):
-    """Ask the token provider for an ephemeral key (result: ``token_received`` / ``token_failed``)."""
+    """Ask the token provider for an ephemeral key (``token_received`` or ``step_failed``)."""
 
     kind: ClassVar[str] = "fetch_token"
 
@@ -111,6 +112,13 @@ class PostOffer(Effect):
 
     def describe(self) -> str:
         return f"post offer ({len(self.sdp)} bytes)"
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyAnswer(Effect):
+    """Apply the answer SDP the server returned (result: ``answer_applied`` / ``step_failed``)."""
+
+    kind: ClassVar[str] = "apply_answer"
 
 
 @dataclass(frozen=True, slots=True)

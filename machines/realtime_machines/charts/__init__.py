@@ -1,0 +1,22 @@
+"""The charts of the session model; each module holds one chart."""
+
+from __future__ import annotations
+
+from .connection import ConnectionChart, ConnectionTimeouts
+from .mode import ModeChart
+from .playback import PlaybackChart
+from .response import ResponseChart
+from .tool_call import ToolCallChart, parse_arguments
+
+__all__ = [
+    "ConnectionChart",
+    "ConnectionTimeouts",
+    "ModeChart",
+    "PlaybackChart",
+    "ResponseChart",
+    "ToolCallChart",
+    "parse_arguments",
+]
+
+#: Every chart class of the model, in the order the docs present them.
+ALL_CHARTS = (ConnectionChart, ResponseChart, PlaybackChart, ToolCallChart, ModeChart)

@@ -1,0 +1,244 @@
+"""Connection chart: from nothing to a live WebRTC call and back.
+
+Each step of a connect is a state that asks the shell for one effect and waits, with a timeout,
+for its result: token → microphone → peer → offer (with ICE gathering) → SDP exchange → answer
+applied → DataChannel open. A failure or a stall in any step lands in ``error`` with the step
+named in :attr:`ConnectionChart.error_stage` (the seed library's stage names), never in a hang.
+
+``connect`` is only accepted from ``idle``, ``disconnected`` and ``error``: a second connect
+while one is running is ignored by the chart (the session logs a warning), so there is never a
+second peer. ``disconnect`` is accepted from every state that holds something.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from statemachine import State
+
+from .._chart import ChartHost, ModelChart
+from ..effects import (
+    ApplyAnswer,
+    CancelTimer,
+    ClosePeer,
+    CreateOffer,
+    CreatePeer,
+    FetchToken,
+    OpenMicrophone,
+    PostOffer,
+    ReleaseMedia,
+    StartTimer,
+)
+
+__all__ = ["STAGES", "ConnectionChart", "ConnectionTimeouts"]
+
+CONNECT_TIMER = "connection"
+
+#: The error stage reported when a waiting state fails or times out (seed ``ErrorStage`` names).
+STAGES: dict[str, str] = {
+    "fetching_token": "fetch_token",
+    "opening_microphone": "get_user_media",
+    "creating_peer": "init_peer_connection",
+    "creating_offer": "create_offer",
+    "posting_offer": "openai_api",
+    "applying_answer": "set_remote_description",
+    "opening_channel": "data_channel",
+    "connected": "peer_connection",
+    "disconnecting": "hangup",
+    "reconnecting": "peer_connection",
+}
+
+
+class ConnectionTimeouts:
+    """Seconds each connect step may take before it is a failure of that step."""
+
+    __slots__ = ("by_state",)
+
+    def __init__(self, **overrides: float) -> None:
+        self.by_state: dict[str, float] = {
+            "fetching_token": 10.0,
+            "opening_microphone": 10.0,
+            "creating_peer": 5.0,
+            "creating_offer": 10.0,
+            "posting_offer": 15.0,
+            "applying_answer": 5.0,
+            "opening_channel": 15.0,
+            "disconnecting": 5.0,
+        }
+        unknown = set(overrides) - set(self.by_state)
+        if unknown:
+            raise ValueError(f"unknown connection steps: {', '.join(sorted(unknown))}")
+        self.by_state.update(overrides)
+
+
+class ConnectionChart(ModelChart):
+    """The connection's status, one state per connect step."""
+
+    chart_kind = "connection"
+
+    idle = State("idle", initial=True)
+    fetching_token = State("fetching token")
+    opening_microphone = State("opening microphone")
+    creating_peer = State("creating peer")
+    creating_offer = State("creating offer")
+    posting_offer = State("posting offer")
+    applying_answer = State("applying answer")
+    opening_channel = State("opening channel")
+    connected = State("connected")
+    disconnecting = State("disconnecting")
+    disconnected = State("disconnected")
+    error = State("error")
+    reconnecting = State("reconnecting")
+
+    connect = idle.to(fetching_token) | disconnected.to(fetching_token) | error.to(fetching_token)
+    token_received = fetching_token.to(opening_microphone)
+    microphone_ready = opening_microphone.to(creating_peer)
+    microphone_unavailable = opening_microphone.to(
+        creating_peer, cond="allow_without_microphone"
+    ) | opening_microphone.to(error, on="keep_error")
+    peer_created = creating_peer.to(creating_offer)
+    offer_ready = creating_offer.to(posting_offer)
+    answer_received = posting_offer.to(applying_answer)
+    answer_applied = applying_answer.to(opening_channel)
+    channel_opened = opening_channel.to(connected)
+
+    step_failed = (
+        fetching_token.to(error, on="keep_error")
+        | opening_microphone.to(error, on="keep_error")
+        | creating_peer.to(error, on="keep_error")
+        | creating_offer.to(error, on="keep_error")
+        | posting_offer.to(error, on="keep_error")
+        | applying_answer.to(error, on="keep_error")
+        | opening_channel.to(error, on="keep_error")
+    )
+    timed_out = (
+        fetching_token.to(error, on="keep_timeout")
+        | opening_microphone.to(error, on="keep_timeout")
+        | creating_peer.to(error, on="keep_timeout")
+        | creating_offer.to(error, on="keep_timeout")
+        | posting_offer.to(error, on="keep_timeout")
+        | applying_answer.to(error, on="keep_timeout")
+        | opening_channel.to(error, on="keep_timeout")
+        | disconnecting.to(disconnected, on="keep_timeout")
+        | reconnecting.to(fetching_token)
+    )
+    connection_lost = connected.to(reconnecting, cond="may_reconnect") | connected.to(
+        error, on="keep_error"
+    )
+    give_up = reconnecting.to(error, on="keep_error")
+
+    disconnect = (
+        fetching_token.to(disconnecting)
+        | opening_microphone.to(disconnecting)
+        | creating_peer.to(disconnecting)
+        | creating_offer.to(disconnecting)
+        | posting_offer.to(disconnecting)
+        | applying_answer.to(disconnecting)
+        | opening_channel.to(disconnecting)
+        | connected.to(disconnecting)
+        | reconnecting.to(disconnecting)
+        | error.to(disconnecting)
+    )
+    peer_closed = disconnecting.to(disconnected)
+
+    def __init__(
+        self,
+        host: ChartHost,
+        *,
+        timeouts: ConnectionTimeouts | None = None,
+        allow_without_microphone: bool = True,
+        reconnect_attempts: int = 0,
+        reconnect_delay: float = 2.0,
+    ) -> None:
+        self.timeouts = timeouts or ConnectionTimeouts()
+        self.allow_without_mic = allow_without_microphone
+        self.reconnect_attempts = reconnect_attempts
+        self.reconnect_delay = reconnect_delay
+        self.attempts_left = reconnect_attempts
+        self.error_stage: str | None = None
+        self.error_message: str | None = None
+        self.has_microphone = False
+        super().__init__(host)
+
+    @property
+    def status(self) -> str:
+        """The seed's status: ``idle | connecting | connected | disconnected | error``."""
+        return _STATUS[self.current_state_value]
+
+    # -- guards -------------------------------------------------------------------------------
+    def allow_without_microphone(self) -> bool:
+        return self.allow_without_mic
+
+    def may_reconnect(self) -> bool:
+        return self.attempts_left > 0
+
+    # -- actions ------------------------------------------------------------------------------
+    def keep_error(self, source: Any, error: str = "", stage: str | None = None) -> None:
+        self.error_stage = stage or STAGES.get(source.id, source.id)
+        self.error_message = error or "failed"
+
+    def keep_timeout(self, source: Any) -> None:
+        seconds = self.timeouts.by_state.get(source.id, 0.0)
+        self.error_stage = STAGES.get(source.id, source.id)
+        self.error_message = f"{source.name} did not finish within {seconds:g} s"
+
+    def on_enter_state(self, state: Any) -> None:
+        state = state.id
+        seconds = self.timeouts.by_state.get(state)
+        if seconds is not None:
+            self.host.emit(StartTimer(CONNECT_TIMER, seconds))
+        elif state == "reconnecting":
+            self.host.emit(StartTimer(CONNECT_TIMER, self.reconnect_delay))
+        elif state != "idle":
+            self.host.emit(CancelTimer(CONNECT_TIMER))
+        effect = _ENTRY_EFFECTS.get(state)
+        if effect is not None:
+            self.host.emit(effect())
+
+    def on_enter_fetching_token(self, source: Any) -> None:
+        if source.id != "reconnecting":
+            self.attempts_left = self.reconnect_attempts
+        self.error_stage = None
+        self.error_message = None
+
+    def on_enter_reconnecting(self) -> None:
+        self.attempts_left -= 1
+        self.host.emit(ClosePeer())
+
+    def on_microphone_ready(self) -> None:
+        self.has_microphone = True
+
+    def on_microphone_unavailable(self) -> None:
+        self.has_microphone = False
+
+    def on_offer_ready(self, sdp: str = "") -> None:
+        self.host.emit(PostOffer(sdp))
+
+    def on_enter_disconnecting(self) -> None:
+        self.host.emit(ClosePeer())
+        self.host.emit(ReleaseMedia())
+
+
+_ENTRY_EFFECTS: dict[str, Any] = {
+    "fetching_token": FetchToken,
+    "opening_microphone": OpenMicrophone,
+    "creating_peer": CreatePeer,
+    "creating_offer": CreateOffer,
+    "applying_answer": ApplyAnswer,
+}
+
+_STATUS: dict[str, str] = {
+    "idle": "idle",
+    "fetching_token": "connecting",
+    "opening_microphone": "connecting",
+    "creating_peer": "connecting",
+    "creating_offer": "connecting",
+    "posting_offer": "connecting",
+    "applying_answer": "connecting",
+    "opening_channel": "connecting",
+    "connected": "connected",
+    "disconnecting": "disconnected",
+    "disconnected": "disconnected",
+    "error": "error",
+    "reconnecting": "connecting",
+}

@@ -1,0 +1,213 @@
+"""Response chart: the lane of the default conversation, with the response-create sequencer.
+
+Only one response may write to the default conversation at a time; the server answers a
+second ``response.create`` with ``conversation_already_has_active_response``. This chart makes
+that impossible to trigger from the client: a request while a response is being created,
+generated or cancelled is queued and sent when the lane is free again, and a cancel with no
+active response is never sent (the server would answer ``response_cancel_not_active``).
+
+Outcome states (``completed``, ``cancelled``, ``failed``, ``incomplete``, ``rejected``) keep the
+result of the last response and are free: a new request leaves them at once.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+from typing import Any
+
+from statemachine import State
+
+from .._chart import ChartHost, ModelChart
+from ..effects import CancelTimer, SendEvent, StartTimer
+
+__all__ = ["ResponseChart"]
+
+CREATE_TIMER = "response.create"
+CANCEL_TIMER = "response.cancel"
+
+
+class ResponseChart(ModelChart):
+    """Lifecycle of responses in the default conversation (one lane per session)."""
+
+    chart_kind = "response"
+
+    idle = State("idle", initial=True)
+    create_requested = State("create requested")
+    generating = State("generating")
+    cancelling = State("cancelling")
+    completed = State("completed")
+    cancelled = State("cancelled")
+    failed = State("failed")
+    incomplete = State("incomplete")
+    rejected = State("rejected")
+
+    # -- requests from the client -------------------------------------------------------------
+    request = (
+        idle.to(create_requested, on="send_create")
+        | completed.to(create_requested, on="send_create")
+        | cancelled.to(create_requested, on="send_create")
+        | failed.to(create_requested, on="send_create")
+        | incomplete.to(create_requested, on="send_create")
+        | rejected.to(create_requested, on="send_create")
+        | create_requested.to(None, on="enqueue")
+        | generating.to(None, on="enqueue")
+        | cancelling.to(None, on="enqueue")
+    )
+    dequeue = (
+        idle.to(create_requested, on="send_next")
+        | completed.to(create_requested, on="send_next")
+        | cancelled.to(create_requested, on="send_next")
+        | failed.to(create_requested, on="send_next")
+        | incomplete.to(create_requested, on="send_next")
+        | rejected.to(create_requested, on="send_next")
+    )
+    cancel = (
+        generating.to(cancelling, on="send_cancel")
+        | create_requested.to(cancelling)
+        | idle.to(None, on="drop_cancel")
+        | completed.to(None, on="drop_cancel")
+        | cancelled.to(None, on="drop_cancel")
+        | failed.to(None, on="drop_cancel")
+        | incomplete.to(None, on="drop_cancel")
+        | rejected.to(None, on="drop_cancel")
+    )
+
+    # -- what the server says -----------------------------------------------------------------
+    created = (
+        idle.to(generating)
+        | create_requested.to(generating)
+        | completed.to(generating)
+        | cancelled.to(generating)
+        | failed.to(generating)
+        | incomplete.to(generating)
+        | rejected.to(generating)
+        | cancelling.to(None, on="cancel_created")
+    )
+    finished = (
+        generating.to(completed, cond="status_completed", after="after_finish")
+        | generating.to(cancelled, cond="status_cancelled", after="after_finish")
+        | generating.to(incomplete, cond="status_incomplete", after="after_finish")
+        | generating.to(failed, after="after_finish")
+        | cancelling.to(completed, cond="status_completed", after="after_finish")
+        | cancelling.to(incomplete, cond="status_incomplete", after="after_finish")
+        | cancelling.to(failed, cond="status_failed", after="after_finish")
+        | cancelling.to(cancelled, after="after_finish")
+    )
+    busy = create_requested.to(generating, on="requeue_request")
+    create_rejected = create_requested.to(rejected, after="after_finish")
+    create_timed_out = create_requested.to(rejected, after="after_finish")
+    cancel_timed_out = cancelling.to(cancelled, after="after_finish")
+
+    # -- the connection went away -------------------------------------------------------------
+    reset = (
+        create_requested.to(idle, on="drop_queue")
+        | generating.to(idle, on="drop_queue")
+        | cancelling.to(idle, on="drop_queue")
+        | completed.to(idle, on="drop_queue")
+        | cancelled.to(idle, on="drop_queue")
+        | failed.to(idle, on="drop_queue")
+        | incomplete.to(idle, on="drop_queue")
+        | rejected.to(idle, on="drop_queue")
+    )
+
+    def __init__(
+        self,
+        host: ChartHost,
+        *,
+        new_event_id: Any,
+        create_timeout: float = 15.0,
+        cancel_timeout: float = 5.0,
+    ) -> None:
+        self.queue: deque[Mapping[str, Any] | None] = deque()
+        self.response_id: str | None = None
+        self.pending_event_id: str | None = None
+        self._new_event_id = new_event_id
+        self._create_timeout = create_timeout
+        self._cancel_timeout = cancel_timeout
+        super().__init__(host)
+
+    # -- guards -------------------------------------------------------------------------------
+    def status_completed(self, status: str = "") -> bool:
+        return status == "completed"
+
+    def status_cancelled(self, status: str = "") -> bool:
+        return status == "cancelled"
+
+    def status_incomplete(self, status: str = "") -> bool:
+        return status == "incomplete"
+
+    def status_failed(self, status: str = "") -> bool:
+        return status == "failed"
+
+    @property
+    def is_active(self) -> bool:
+        """True while a response is requested, generating or being cancelled."""
+        return self.current_state_value in _ACTIVE
+
+    # -- actions ------------------------------------------------------------------------------
+    def _send_create(self, params: Mapping[str, Any] | None) -> None:
+        event_id = self._new_event_id()
+        self.pending_event_id = event_id
+        event: dict[str, Any] = {"type": "response.create", "event_id": event_id}
+        if params:
+            event["response"] = dict(params)
+        self.host.emit(SendEvent(event))
+
+    def send_create(self, params: Mapping[str, Any] | None = None) -> None:
+        self._send_create(params)
+
+    def send_next(self) -> None:
+        self._send_create(self.queue.popleft())
+
+    def enqueue(self, params: Mapping[str, Any] | None = None) -> None:
+        self.queue.append(params)
+
+    def requeue_request(self) -> None:
+        # Our create lost the race against a server-initiated response: retry it afterwards.
+        self.queue.appendleft(None)
+        self.pending_event_id = None
+
+    def send_cancel(self) -> None:
+        event: dict[str, Any] = {"type": "response.cancel", "event_id": self._new_event_id()}
+        if self.response_id:
+            event["response_id"] = self.response_id
+        self.host.emit(SendEvent(event))
+
+    def cancel_created(self, response_id: str | None = None) -> None:
+        # The cancel was asked for before the server created the response: send it now.
+        self.response_id = response_id
+        self.send_cancel()
+
+    def drop_cancel(self) -> None:
+        """A cancel with no active response is not sent."""
+
+    def drop_queue(self) -> None:
+        self.queue.clear()
+        self.pending_event_id = None
+        self.response_id = None
+
+    def after_finish(self) -> None:
+        self.pending_event_id = None
+        if self.queue:
+            self.send("dequeue")
+
+    def on_enter_generating(self, response_id: str | None = None) -> None:
+        self.response_id = response_id
+        self.pending_event_id = None
+
+    def on_enter_create_requested(self) -> None:
+        self.response_id = None
+        self.host.emit(StartTimer(CREATE_TIMER, self._create_timeout))
+
+    def on_exit_create_requested(self) -> None:
+        self.host.emit(CancelTimer(CREATE_TIMER))
+
+    def on_enter_cancelling(self) -> None:
+        self.host.emit(StartTimer(CANCEL_TIMER, self._cancel_timeout))
+
+    def on_exit_cancelling(self) -> None:
+        self.host.emit(CancelTimer(CANCEL_TIMER))
+
+
+_ACTIVE = frozenset({"create_requested", "generating", "cancelling"})
