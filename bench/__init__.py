@@ -1,0 +1,1 @@
+"""Benchmarks: each module is a script that prints ratios measured side by side in one run."""
