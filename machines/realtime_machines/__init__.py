@@ -1,9 +1,123 @@
-"""realtime_machines: the formal model of an OpenAI Realtime session (pure, no I/O)."""
+"""realtime_machines: the formal model of an OpenAI Realtime session.
+
+Pure Python (standard library + python-statemachine): statecharts for the connection, the
+response lane, assistant playback, each tool call and the text/voice mode; typed wire events;
+the chat as a projection of the transition record; convenience events with the seed library's
+names. No I/O, no asyncio, no clock — the ``realtime_sdk`` shell runs it against the world.
+"""
 
 from __future__ import annotations
 
 import logging
 
+from . import wire
+from ._chart import ChartHost, ModelChart
+from .charts import (
+    ALL_CHARTS,
+    ConnectionChart,
+    ConnectionTimeouts,
+    ModeChart,
+    PlaybackChart,
+    ResponseChart,
+    ToolCallChart,
+    parse_arguments,
+)
+from .chat import ChatItem, ChatOptions, ChatProjection, project
+from .effects import (
+    ApplyAnswer,
+    CancelTimer,
+    ClosePeer,
+    CreateOffer,
+    CreatePeer,
+    Effect,
+    ExecuteTool,
+    FetchToken,
+    OpenMicrophone,
+    PostOffer,
+    ReleaseMedia,
+    SendEvent,
+    SetMicrophone,
+    StartTimer,
+    StopPlayback,
+)
+from .notices import (
+    NOTICE_NAMES,
+    AssistantCompleted,
+    AssistantDelta,
+    AssistantItemStarted,
+    AssistantResponseStarted,
+    ErrorNotice,
+    Notice,
+    ToolCallDelta,
+    ToolCallDone,
+    UserCompleted,
+    UserDelta,
+    UserFailed,
+    UserItemStarted,
+    UserTruncated,
+)
+from .record import Transition, final_states, read_jsonl, write_jsonl
+from .replay import BadLine, ReplayResult, replay_lines
+from .session import SessionModel
+from .wire import MalformedEvent, ServerEvent, UnknownEvent, normalize
+
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
-__all__: list[str] = []
+__all__ = [
+    "ALL_CHARTS",
+    "NOTICE_NAMES",
+    "ApplyAnswer",
+    "AssistantCompleted",
+    "AssistantDelta",
+    "AssistantItemStarted",
+    "AssistantResponseStarted",
+    "BadLine",
+    "CancelTimer",
+    "ChartHost",
+    "ChatItem",
+    "ChatOptions",
+    "ChatProjection",
+    "ClosePeer",
+    "ConnectionChart",
+    "ConnectionTimeouts",
+    "CreateOffer",
+    "CreatePeer",
+    "Effect",
+    "ErrorNotice",
+    "ExecuteTool",
+    "FetchToken",
+    "MalformedEvent",
+    "ModeChart",
+    "ModelChart",
+    "Notice",
+    "OpenMicrophone",
+    "PlaybackChart",
+    "PostOffer",
+    "ReleaseMedia",
+    "ReplayResult",
+    "ResponseChart",
+    "SendEvent",
+    "ServerEvent",
+    "SessionModel",
+    "SetMicrophone",
+    "StartTimer",
+    "StopPlayback",
+    "ToolCallChart",
+    "ToolCallDelta",
+    "ToolCallDone",
+    "Transition",
+    "UnknownEvent",
+    "UserCompleted",
+    "UserDelta",
+    "UserFailed",
+    "UserItemStarted",
+    "UserTruncated",
+    "final_states",
+    "normalize",
+    "parse_arguments",
+    "project",
+    "read_jsonl",
+    "replay_lines",
+    "wire",
+    "write_jsonl",
+]

@@ -283,7 +283,9 @@ class ConversationItemInputAudioTranscriptionCompleted(ServerEvent):
     item_id: str
     content_index: int
     transcript: str
-    usage: Mapping[str, Any]
+    # Required by the schema, but optional here: a server that omits it must not cost the
+    # user their transcript.
+    usage: Mapping[str, Any] | None = None
     logprobs: Sequence[Any] | None = None
     languages: Sequence[Any] | None = None
 

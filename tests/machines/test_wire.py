@@ -71,7 +71,6 @@ MINIMAL: dict[str, dict[str, Any]] = {
         "item_id": "item_1",
         "content_index": 0,
         "transcript": "Hello.",
-        "usage": {"type": "duration", "seconds": 3},
     },
     "conversation.item.input_audio_transcription.failed": {
         "item_id": "item_1",
@@ -851,3 +850,22 @@ def test_one_mutated_field_of_a_valid_event(
     if isinstance(event, MalformedEvent):
         assert len(event.problems) == 1
         assert repr(key) in event.problems[0]
+
+
+def test_transcription_completed_keeps_usage_but_does_not_require_it() -> None:
+    base: dict[str, object] = {
+        "type": "conversation.item.input_audio_transcription.completed",
+        "item_id": "item_1",
+        "content_index": 0,
+        "transcript": "Hello.",
+    }
+    without = normalize(base)
+    assert isinstance(without, wire.ConversationItemInputAudioTranscriptionCompleted)
+    assert without.usage is None
+    usage = {"type": "duration", "seconds": 3}
+    with_usage = normalize({**base, "usage": usage})
+    assert isinstance(with_usage, wire.ConversationItemInputAudioTranscriptionCompleted)
+    assert with_usage.usage == usage
+    bad = normalize({**base, "usage": "lots"})
+    assert isinstance(bad, MalformedEvent)
+    assert bad.problems[0].startswith("field 'usage' must be ")

@@ -9,6 +9,7 @@ from .response import ResponseChart
 from .tool_call import ToolCallChart, parse_arguments
 
 __all__ = [
+    "ALL_CHARTS",
     "ConnectionChart",
     "ConnectionTimeouts",
     "ModeChart",

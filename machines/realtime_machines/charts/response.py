@@ -6,8 +6,9 @@ that impossible to trigger from the client: a request while a response is being 
 generated or cancelled is queued and sent when the lane is free again, and a cancel with no
 active response is never sent (the server would answer ``response_cancel_not_active``).
 
-Outcome states (``completed``, ``cancelled``, ``failed``, ``incomplete``, ``rejected``) keep the
-result of the last response and are free: a new request leaves them at once.
+``idle`` and ``done`` are the free states; ``done`` means a response finished, with its GA status
+(``completed | cancelled | failed | incomplete``) in :attr:`ResponseChart.last_status` (each
+response's own status is kept by the session). A rejected or timed-out create returns to ``idle``.
 """
 
 from __future__ import annotations
@@ -36,79 +37,45 @@ class ResponseChart(ModelChart):
     create_requested = State("create requested")
     generating = State("generating")
     cancelling = State("cancelling")
-    completed = State("completed")
-    cancelled = State("cancelled")
-    failed = State("failed")
-    incomplete = State("incomplete")
-    rejected = State("rejected")
+    done = State("done")
 
     # -- requests from the client -------------------------------------------------------------
     request = (
         idle.to(create_requested, on="send_create")
-        | completed.to(create_requested, on="send_create")
-        | cancelled.to(create_requested, on="send_create")
-        | failed.to(create_requested, on="send_create")
-        | incomplete.to(create_requested, on="send_create")
-        | rejected.to(create_requested, on="send_create")
+        | done.to(create_requested, on="send_create")
         | create_requested.to(None, on="enqueue")
         | generating.to(None, on="enqueue")
         | cancelling.to(None, on="enqueue")
     )
-    dequeue = (
-        idle.to(create_requested, on="send_next")
-        | completed.to(create_requested, on="send_next")
-        | cancelled.to(create_requested, on="send_next")
-        | failed.to(create_requested, on="send_next")
-        | incomplete.to(create_requested, on="send_next")
-        | rejected.to(create_requested, on="send_next")
-    )
+    dequeue = idle.to(create_requested, on="send_next") | done.to(create_requested, on="send_next")
     cancel = (
         generating.to(cancelling, on="send_cancel")
         | create_requested.to(cancelling)
         | idle.to(None, on="drop_cancel")
-        | completed.to(None, on="drop_cancel")
-        | cancelled.to(None, on="drop_cancel")
-        | failed.to(None, on="drop_cancel")
-        | incomplete.to(None, on="drop_cancel")
-        | rejected.to(None, on="drop_cancel")
+        | done.to(None, on="drop_cancel")
     )
 
     # -- what the server says -----------------------------------------------------------------
     created = (
         idle.to(generating)
         | create_requested.to(generating)
-        | completed.to(generating)
-        | cancelled.to(generating)
-        | failed.to(generating)
-        | incomplete.to(generating)
-        | rejected.to(generating)
+        | done.to(generating)
         | cancelling.to(None, on="cancel_created")
     )
-    finished = (
-        generating.to(completed, cond="status_completed", after="after_finish")
-        | generating.to(cancelled, cond="status_cancelled", after="after_finish")
-        | generating.to(incomplete, cond="status_incomplete", after="after_finish")
-        | generating.to(failed, after="after_finish")
-        | cancelling.to(completed, cond="status_completed", after="after_finish")
-        | cancelling.to(incomplete, cond="status_incomplete", after="after_finish")
-        | cancelling.to(failed, cond="status_failed", after="after_finish")
-        | cancelling.to(cancelled, after="after_finish")
+    finished = generating.to(done, on="keep_status", after="after_finish") | cancelling.to(
+        done, on="keep_status", after="after_finish"
     )
     busy = create_requested.to(generating, on="requeue_request")
-    create_rejected = create_requested.to(rejected, after="after_finish")
-    create_timed_out = create_requested.to(rejected, after="after_finish")
-    cancel_timed_out = cancelling.to(cancelled, after="after_finish")
+    create_rejected = create_requested.to(idle, after="after_finish")
+    create_timed_out = create_requested.to(idle, after="after_finish")
+    cancel_timed_out = cancelling.to(done, on="assume_cancelled", after="after_finish")
 
     # -- the connection went away -------------------------------------------------------------
     reset = (
         create_requested.to(idle, on="drop_queue")
         | generating.to(idle, on="drop_queue")
         | cancelling.to(idle, on="drop_queue")
-        | completed.to(idle, on="drop_queue")
-        | cancelled.to(idle, on="drop_queue")
-        | failed.to(idle, on="drop_queue")
-        | incomplete.to(idle, on="drop_queue")
-        | rejected.to(idle, on="drop_queue")
+        | done.to(idle, on="drop_queue")
     )
 
     def __init__(
@@ -122,23 +89,13 @@ class ResponseChart(ModelChart):
         self.queue: deque[Mapping[str, Any] | None] = deque()
         self.response_id: str | None = None
         self.pending_event_id: str | None = None
+        self._pending_params: Mapping[str, Any] | None = None
+        #: GA status of the last finished response (``completed | cancelled | failed | ...``)
+        self.last_status: str | None = None
         self._new_event_id = new_event_id
         self._create_timeout = create_timeout
         self._cancel_timeout = cancel_timeout
         super().__init__(host)
-
-    # -- guards -------------------------------------------------------------------------------
-    def status_completed(self, status: str = "") -> bool:
-        return status == "completed"
-
-    def status_cancelled(self, status: str = "") -> bool:
-        return status == "cancelled"
-
-    def status_incomplete(self, status: str = "") -> bool:
-        return status == "incomplete"
-
-    def status_failed(self, status: str = "") -> bool:
-        return status == "failed"
 
     @property
     def is_active(self) -> bool:
@@ -149,6 +106,7 @@ class ResponseChart(ModelChart):
     def _send_create(self, params: Mapping[str, Any] | None) -> None:
         event_id = self._new_event_id()
         self.pending_event_id = event_id
+        self._pending_params = params
         event: dict[str, Any] = {"type": "response.create", "event_id": event_id}
         if params:
             event["response"] = dict(params)
@@ -165,7 +123,8 @@ class ResponseChart(ModelChart):
 
     def requeue_request(self) -> None:
         # Our create lost the race against a server-initiated response: retry it afterwards.
-        self.queue.appendleft(None)
+        # Keep the request's own parameters (instructions, modalities ...) for the retry.
+        self.queue.appendleft(self._pending_params)
         self.pending_event_id = None
 
     def send_cancel(self) -> None:
@@ -181,6 +140,12 @@ class ResponseChart(ModelChart):
 
     def drop_cancel(self) -> None:
         """A cancel with no active response is not sent."""
+
+    def keep_status(self, status: str = "failed") -> None:
+        self.last_status = status
+
+    def assume_cancelled(self) -> None:
+        self.last_status = "cancelled"
 
     def drop_queue(self) -> None:
         self.queue.clear()

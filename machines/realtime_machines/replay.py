@@ -1,0 +1,95 @@
+"""Replaying recorded wire traffic through a fresh session model.
+
+A replay file holds one JSON object per line: either a bare server event, or
+``{"direction": "received" | "sent", "data": {...}}`` (the format of the recorded fixtures and
+of ``realtime demo --trace``). Lines that are not such objects are reported with their line
+number and skipped; blank lines are ignored. Replay time is the line number, so the chat's
+``time`` fields and the record's ``time`` are reproducible.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .chat import ChatOptions
+from .session import SessionModel
+
+__all__ = ["BadLine", "ReplayResult", "replay_lines"]
+
+
+@dataclass(frozen=True, slots=True)
+class BadLine:
+    """A line that could not be replayed, and why."""
+
+    number: int
+    reason: str
+
+
+@dataclass(slots=True)
+class ReplayResult:
+    """The session after the replay, plus the lines that were skipped."""
+
+    session: SessionModel
+    bad_lines: list[BadLine] = field(default_factory=list)
+    events: int = 0
+
+    def summary(self) -> dict[str, Any]:
+        """The ``realtime replay --json`` object."""
+        summary = self.session.summary()
+        return {
+            "chat": summary["chat"],
+            "tool_calls": summary["tool_calls"],
+            "responses": summary["responses"],
+            "states": summary["states"],
+            "unknown_events": summary["unknown_events"],
+            "malformed_lines": len(self.bad_lines),
+        }
+
+
+def _parse(line: str) -> tuple[str, dict[str, Any]] | str:
+    """``(direction, event)`` for a good line, or the reason it is bad."""
+    try:
+        value = json.loads(line)
+    except ValueError as exc:
+        return f"not JSON ({exc})"
+    if not isinstance(value, dict):
+        return f"expected a JSON object, got {type(value).__name__}"
+    if "direction" in value or "data" in value:
+        direction, data = value.get("direction"), value.get("data")
+        if direction not in ("received", "sent"):
+            return f"'direction' must be 'received' or 'sent', got {direction!r}"
+        if not isinstance(data, dict):
+            return "'data' must be a JSON object (the wire event)"
+        return direction, data
+    return "received", value
+
+
+def replay_lines(
+    lines: Iterable[str],
+    *,
+    chat_options: ChatOptions | None = None,
+    session: SessionModel | None = None,
+) -> ReplayResult:
+    """Feed replay-format lines to ``session`` (a new one by default) in order."""
+    model = session or SessionModel(chat_options=chat_options)
+    result = ReplayResult(model)
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        parsed = _parse(line)
+        if isinstance(parsed, str):
+            result.bad_lines.append(BadLine(number, parsed))
+            continue
+        direction, event = parsed
+        before = model.malformed_events
+        if direction == "sent":
+            model.send(event, time=float(number))
+        else:
+            model.receive(event, time=float(number))
+        if model.malformed_events != before:
+            result.bad_lines.append(BadLine(number, f"malformed {event.get('type')!r} event"))
+        result.events += 1
+    return result
