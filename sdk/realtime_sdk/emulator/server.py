@@ -1,0 +1,671 @@
+"""The emulator's HTTP/WebSocket server (aiohttp): same paths and shapes as OpenAI's.
+
+Routes (all under the emulator's base URL, e.g. ``http://127.0.0.1:8765``):
+
+* ``POST /v1/realtime/client_secrets`` — mint an ``ek_…`` key (Bearer = the API key).
+* ``POST /v1/realtime/calls`` — WebRTC offer → ``201`` answer SDP + ``Location``; either
+  ``application/sdp`` or ``multipart/form-data`` (``sdp`` + ``session``).
+* ``POST /v1/realtime/calls/{call_id}/hangup`` (and ``DELETE /v1/realtime/calls/{call_id}``).
+* ``GET /v1/realtime?model=…`` — WebSocket session; ``?call_id=…`` attaches a sideband
+  WebSocket to a running WebRTC call.
+* ``GET /emulator/stats`` — counters (not an OpenAI path).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+from aiohttp import BodyPartReader, WSMsgType, web
+
+from .audio import SpeechTrack
+from .brain import Brain, DeterministicBrain
+from .engine import Engine, EngineOptions, default_transcribe
+from .faults import FAULTS_HEADER, Faults
+from .ids import IdFactory
+from .loopback import disable_loopback_ice, enable_loopback_ice
+from .session import JSON, ProtocolError, apply_session_update, default_session
+from .webrtc import Call, SdpError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_API_KEY = "sk-emulator"
+DEFAULT_PORT = 8765
+WS_MAX_MESSAGE = 16 * 1024 * 1024 + 4096
+MODEL_PREFIXES = ("gpt-realtime", "gpt-4o-realtime", "gpt-4o-mini-realtime")
+_BAD_JSON = (
+    "We could not parse the JSON body of your request. (HINT: This likely means you aren't "
+    "using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was "
+    "sent was not valid JSON. If you have trouble figuring out how to fix this, please contact "
+    "us through our help center at help.openai.com.)"
+)
+_NO_KEY = (
+    "You didn't provide an API key. You need to provide your API key in an Authorization "
+    "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY), or as the password field "
+    "(with blank username) if you're accessing the API from your browser and are prompted for "
+    "a username and password. You can obtain an API key from "
+    "https://platform.openai.com/account/api-keys."
+)
+
+
+def _mask(key: str) -> str:
+    return f"{key[:4]}***{key[-4:]}" if len(key) > 8 else "***"
+
+
+def error_body(
+    message: str,
+    *,
+    type_: str = "invalid_request_error",
+    code: str | None = None,
+    param: str | None = None,
+) -> JSON:
+    """OpenAI's HTTP error JSON shape."""
+    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+
+
+def _error(status: int, message: str, **kwargs: Any) -> web.Response:
+    return web.json_response(error_body(message, **kwargs), status=status)
+
+
+class _AuthError(Exception):
+    def __init__(self, message: str, code: str | None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+@dataclass
+class _Secret:
+    value: str
+    expires_at: float
+    session: JSON
+
+
+@dataclass
+class EmulatorConfig:
+    """How the emulator behaves (everything but where it listens)."""
+
+    api_key: str = DEFAULT_API_KEY
+    model: str = "gpt-realtime"
+    session_ttl_s: float = 3600.0
+    ms_per_char: float = 40.0
+    transcribe: Callable[[bytes], str] = default_transcribe
+    brain_factory: Callable[[], Brain] = DeterministicBrain
+    faults: Faults = field(default_factory=Faults)
+    seed: int | None = None
+
+
+class Emulator:
+    """A running local Realtime server::
+
+        async with Emulator() as emu:
+            emu.base_url   # "http://127.0.0.1:<port>"; the OpenAI base URL is base_url + "/v1"
+
+    ``port=0`` (the default) picks a free port. ``brain`` shares one brain between all
+    sessions (e.g. a :class:`~realtime_sdk.emulator.ScriptedBrain`); otherwise each session gets
+    ``config.brain_factory()``. ``faults`` (mutable) applies to every new session/call; a
+    request can add its own with the ``X-Emulator-Faults`` header (see :class:`Faults`).
+    While running, aioice is restricted to 127.0.0.1 host candidates (see ``loopback``).
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        api_key: str | None = None,
+        *,
+        brain: Brain | None = None,
+        faults: Faults | None = None,
+        config: EmulatorConfig | None = None,
+    ) -> None:
+        self.config = config or EmulatorConfig()
+        if api_key is not None:
+            self.config = dataclasses.replace(self.config, api_key=api_key)
+        self.host = host
+        self.port = port
+        self.brain = brain
+        self.faults = faults or self.config.faults
+        self.ids = IdFactory(self.config.seed)
+        self.calls: dict[str, Call] = {}
+        self.engines: list[Engine] = []
+        self._secrets: dict[str, _Secret] = {}
+        self._websockets: set[web.WebSocketResponse] = set()
+        self._runner: web.AppRunner | None = None
+        self._stopping = asyncio.Event()
+        self._loopback = False
+        self.ended_calls = 0
+
+    @property
+    def api_key(self) -> str:
+        return self.config.api_key
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def openai_base_url(self) -> str:
+        """What to give the ``openai`` client as ``base_url``."""
+        return self.base_url + "/v1"
+
+    @property
+    def websocket_base_url(self) -> str:
+        return f"ws://{self.host}:{self.port}/v1"
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        enable_loopback_ice()
+        self._loopback = True
+        runner = web.AppRunner(self.make_app(), handle_signals=False, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port)
+        try:
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            self._release_loopback()
+            raise
+        self._runner = runner
+        self.port = int(runner.addresses[0][1])
+        log.info("realtime emulator listening on %s", self.base_url)
+
+    async def aclose(self) -> None:
+        """Close every call and WebSocket, stop listening, restore aioice."""
+        self._stopping.set()
+        calls = list(self.calls.values())
+        if calls:
+            await asyncio.gather(*(call.close() for call in calls), return_exceptions=True)
+        for ws in list(self._websockets):
+            with contextlib.suppress(Exception):
+                await ws.close(code=1001, message=b"emulator shutting down")
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        self._release_loopback()
+
+    def _release_loopback(self) -> None:
+        if self._loopback:
+            self._loopback = False
+            disable_loopback_ice()
+
+    async def __aenter__(self) -> Emulator:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def make_app(self) -> web.Application:
+        app = web.Application(middlewares=[self._cors], client_max_size=32 * 1024 * 1024)
+        app.router.add_post("/v1/realtime/client_secrets", self._client_secrets)
+        app.router.add_post("/v1/realtime/calls", self._create_call)
+        app.router.add_post("/v1/realtime/calls/{call_id}/hangup", self._hangup)
+        app.router.add_delete("/v1/realtime/calls/{call_id}", self._hangup)
+        app.router.add_get("/v1/realtime", self._websocket)
+        app.router.add_get("/emulator/stats", self._stats)
+        return app
+
+    @web.middleware
+    async def _cors(
+        self, request: web.Request, handler: Callable[[web.Request], Any]
+    ) -> web.StreamResponse:
+        if request.method == "OPTIONS":
+            response: web.StreamResponse = web.Response(status=204)
+        else:
+            response = await handler(request)
+        if not response.prepared:
+            response.headers["Access-Control-Allow-Origin"] = "*"
+            response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+            response.headers["Access-Control-Allow-Methods"] = "GET, POST, DELETE, OPTIONS"
+            response.headers["Access-Control-Expose-Headers"] = "Location"
+        return response
+
+    # ------------------------------------------------------------------ helpers
+
+    def _faults_for(self, request: web.Request) -> Faults:
+        header = request.headers.get(FAULTS_HEADER)
+        if not header:
+            return dataclasses.replace(self.faults)
+        return Faults.from_header(header, self.faults)
+
+    def _authenticate(self, key: str | None, *, allow_ephemeral: bool) -> _Secret | None:
+        """``None`` for the API key, the secret for a valid ``ek_``; else :class:`_AuthError`."""
+        if not key:
+            raise _AuthError(_NO_KEY, None)
+        if key == self.api_key:
+            return None
+        secret = self._secrets.get(key)
+        if secret is not None and allow_ephemeral:
+            if time.time() >= secret.expires_at:
+                raise _AuthError(
+                    f"Incorrect API key provided: {_mask(key)}. The ephemeral key has expired.",
+                    "invalid_api_key",
+                )
+            return secret
+        raise _AuthError(
+            f"Incorrect API key provided: {_mask(key)}. You can find your API key at "
+            "https://platform.openai.com/account/api-keys.",
+            "invalid_api_key",
+        )
+
+    @staticmethod
+    def _bearer(request: web.Request) -> str | None:
+        header = request.headers.get("Authorization", "")
+        if header.lower().startswith("bearer "):
+            return header[7:].strip() or None
+        return None
+
+    def _new_engine(
+        self,
+        *,
+        kind: str,
+        faults: Faults,
+        session: JSON | None,
+        player: SpeechTrack | None = None,
+        close: Callable[[str], None] | None = None,
+        session_kind: str = "realtime",
+        model: str | None = None,
+    ) -> Engine:
+        options = EngineOptions(
+            model=model or self.config.model,
+            session_ttl_s=self.config.session_ttl_s,
+            transcribe=self.config.transcribe,
+            ms_per_char=self.config.ms_per_char,
+            ids=self.ids,
+        )
+        engine = Engine(
+            kind="webrtc" if kind == "webrtc" else "websocket",
+            brain=self.brain if self.brain is not None else self.config.brain_factory(),
+            faults=faults,
+            options=options,
+            session=session,
+            player=player,
+            close_transport=close,
+            session_kind=session_kind,
+        )
+        self.engines.append(engine)
+        return engine
+
+    def _validated_session(self, raw: object) -> JSON:
+        """A session config from client_secrets/calls, validated like ``session.update``."""
+        if not isinstance(raw, dict):
+            raise ProtocolError(
+                "invalid_type", "Invalid type for 'session': expected an object.", "session"
+            )
+        base = default_session(
+            session_id="sess_validation",
+            model=self.config.model,
+            expires_at=0,
+            kind=str(raw.get("type", "realtime"))
+            if raw.get("type") == "transcription"
+            else "realtime",
+        )
+        return apply_session_update(base, raw)
+
+    # ------------------------------------------------------------------ HTTP routes
+
+    async def _client_secrets(self, request: web.Request) -> web.Response:
+        faults = self._faults_for(request)
+        try:
+            self._authenticate(self._bearer(request), allow_ephemeral=False)
+        except _AuthError as exc:
+            return _error(401, exc.message, code=exc.code)
+        if faults.refuse_token is not None:
+            return _error(
+                faults.refuse_token,
+                "The emulator was told to refuse this client secret.",
+                type_="server_error" if faults.refuse_token >= 500 else "invalid_request_error",
+            )
+        try:
+            body = await request.json() if request.can_read_body else {}
+        except ValueError:
+            return _error(400, _BAD_JSON)
+        if not isinstance(body, dict):
+            return _error(400, _BAD_JSON)
+        unknown = set(body) - {"expires_after", "session"}
+        if unknown:
+            name = sorted(unknown)[0]
+            return _error(
+                400, f"Unknown parameter: '{name}'.", code="unknown_parameter", param=name
+            )
+        seconds = 600
+        after = body.get("expires_after")
+        if after is not None:
+            if not isinstance(after, dict) or after.get("anchor", "created_at") != "created_at":
+                return _error(
+                    400,
+                    "Invalid value for 'expires_after.anchor': expected 'created_at'.",
+                    code="invalid_value",
+                    param="expires_after.anchor",
+                )
+            seconds = after.get("seconds", 600)
+            if (
+                not isinstance(seconds, int)
+                or isinstance(seconds, bool)
+                or not 10 <= seconds <= 7200
+            ):
+                return _error(
+                    400,
+                    "Invalid 'expires_after.seconds': expected an integer between 10 and 7200, "
+                    f"but got {seconds!r} instead.",
+                    code="invalid_value",
+                    param="expires_after.seconds",
+                )
+        try:
+            session = self._validated_session(body.get("session", {"type": "realtime"}))
+        except ProtocolError as exc:
+            return _error(400, exc.message, code=exc.code, param=exc.param)
+        session["id"] = self.ids.session()
+        session["expires_at"] = 0
+        value = self.ids.ephemeral_key()
+        expires_at = int(time.time()) + seconds
+        self._secrets[value] = _Secret(value=value, expires_at=expires_at, session=session)
+        return web.json_response({"value": value, "expires_at": expires_at, "session": session})
+
+    async def _create_call(self, request: web.Request) -> web.Response:
+        try:
+            faults = self._faults_for(request)
+        except ValueError as exc:
+            return _error(400, f"Invalid {FAULTS_HEADER} header: {exc}")
+        try:
+            secret = self._authenticate(self._bearer(request), allow_ephemeral=True)
+        except _AuthError as exc:
+            return _error(401, exc.message, code=exc.code)
+        if faults.calls_status is not None:
+            return _error(
+                faults.calls_status,
+                "The emulator was told to fail this call.",
+                type_="server_error" if faults.calls_status >= 500 else "invalid_request_error",
+            )
+        if faults.stall_calls:
+            await self._stopping.wait()
+            return _error(503, "The emulator is shutting down.", type_="server_error")
+        session: JSON | None = dict(secret.session) if secret is not None else None
+        content_type = request.content_type
+        if content_type == "application/sdp":
+            offer = await request.text()
+        elif content_type == "multipart/form-data":
+            try:
+                offer, raw_session = await self._read_multipart(request)
+            except ValueError as exc:
+                return _error(400, str(exc))
+            if raw_session is not None:
+                try:
+                    session = self._validated_session(raw_session)
+                except ProtocolError as exc:
+                    return _error(400, exc.message, code=exc.code, param=exc.param)
+        else:
+            return _error(
+                400,
+                f"Unsupported content type: '{content_type}'. Send the SDP offer as "
+                "'application/sdp', or as 'multipart/form-data' with 'sdp' and 'session' parts.",
+            )
+        if session is not None:
+            session = {k: v for k, v in session.items() if k not in ("object", "id", "expires_at")}
+        call_id = self.ids.rtc()
+
+        def engine_factory(player: SpeechTrack, call: Call) -> Engine:
+            def close(reason: str) -> None:
+                if reason == "fault":
+                    call.close_channel()
+                else:
+                    asyncio.get_running_loop().create_task(self._end_call(call))
+
+            return self._new_engine(
+                kind="webrtc", faults=faults, session=session, player=player, close=close
+            )
+
+        try:
+            call = Call(call_id, engine_factory)
+        except ProtocolError as exc:
+            return _error(400, exc.message, code=exc.code, param=exc.param)
+        call.on_closed = self._forget_call
+        self.calls[call_id] = call
+        try:
+            answer = await call.answer(offer)
+        except SdpError as exc:
+            await call.close()
+            return _error(400, str(exc), param="sdp")
+        return web.Response(
+            status=201,
+            body=answer.encode(),
+            content_type="application/sdp",
+            headers={"Location": f"/v1/realtime/calls/{call_id}"},
+        )
+
+    async def _read_multipart(self, request: web.Request) -> tuple[str, object]:
+        reader = await request.multipart()
+        offer: str | None = None
+        session: object = None
+        while True:
+            part = await reader.next()
+            if part is None:
+                break
+            if not isinstance(part, BodyPartReader):
+                raise ValueError("Nested multipart bodies are not supported.")
+            text = await part.text()
+            if part.name == "sdp":
+                offer = text
+            elif part.name == "session":
+                try:
+                    session = json.loads(text)
+                except ValueError as exc:
+                    raise ValueError(f"Invalid 'session' part: not valid JSON ({exc}).") from exc
+        if offer is None:
+            raise ValueError("Missing required parameter: 'sdp'.")
+        return offer, session
+
+    def _forget_call(self, call: Call) -> None:
+        if self.calls.pop(call.id, None) is not None:
+            self.ended_calls += 1
+        with contextlib.suppress(ValueError):
+            self.engines.remove(call.engine)
+
+    async def _end_call(self, call: Call) -> None:
+        await call.close()
+        for ws in list(self._websockets):
+            if getattr(ws, "_emulator_call_id", None) == call.id:
+                await ws.close(code=1000, message=b"call ended")
+
+    async def _hangup(self, request: web.Request) -> web.Response:
+        try:
+            self._authenticate(self._bearer(request), allow_ephemeral=True)
+        except _AuthError as exc:
+            return _error(401, exc.message, code=exc.code)
+        call = self.calls.get(request.match_info["call_id"])
+        if call is None:
+            return _error(
+                404,
+                f"Call with id '{request.match_info['call_id']}' not found.",
+                code="not_found",
+            )
+        await self._end_call(call)
+        return web.Response(status=200)
+
+    async def _stats(self, request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "calls": len(self.calls),
+                "ended_calls": self.ended_calls,
+                "websockets": len(self._websockets),
+                "frames_sent": sum(c.player.frames_sent for c in self.calls.values()),
+                "late_frames": sum(c.player.late_frames for c in self.calls.values()),
+                "inbound_frames": sum(c.inbound_frames for c in self.calls.values()),
+            }
+        )
+
+    # ------------------------------------------------------------------ WebSocket
+
+    async def _websocket(self, request: web.Request) -> web.WebSocketResponse:
+        key = self._bearer(request)
+        protocols = [
+            p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")
+        ]
+        for proto in protocols:
+            if proto.startswith("openai-insecure-api-key."):
+                key = key or proto.split(".", 1)[1]
+        ws = web.WebSocketResponse(
+            protocols=("realtime",),
+            heartbeat=20.0,
+            max_msg_size=WS_MAX_MESSAGE,
+            compress=False,
+        )
+        await ws.prepare(request)
+        ids = self.ids
+
+        async def fatal(exc: ProtocolError, close_code: int) -> web.WebSocketResponse:
+            event = {"type": "error", "event_id": ids.event(), "error": exc.body()}
+            await ws.send_str(json.dumps(event))
+            reason = f"{exc.type}.{exc.code}" if exc.code else exc.type
+            await ws.close(code=close_code, message=reason.encode())
+            return ws
+
+        if request.headers.get("OpenAI-Beta"):
+            return await fatal(
+                ProtocolError(
+                    "beta_api_shape_disabled",
+                    "The Realtime Beta API is no longer supported. Please use /v1/realtime "
+                    "for the GA API.",
+                ),
+                4000,
+            )
+        call_id = request.query.get("call_id")
+        try:
+            secret = self._authenticate(key, allow_ephemeral=call_id is None)
+        except _AuthError as exc:
+            return await fatal(ProtocolError(exc.code, exc.message), 3000)
+        try:
+            faults = self._faults_for(request)
+        except ValueError as exc:
+            return await fatal(ProtocolError("invalid_value", str(exc)), 4000)
+        queue: asyncio.Queue[str | tuple[int, str]] = asyncio.Queue()
+
+        def sink(text: str) -> None:
+            queue.put_nowait(text)
+
+        def close(reason: str) -> None:
+            queue.put_nowait((1000, reason))
+
+        engine: Engine
+        owned = True
+        if call_id is not None:
+            call = self.calls.get(call_id)
+            if call is None:
+                return await fatal(
+                    ProtocolError(
+                        "invalid_value", f"Call with id '{call_id}' not found.", "call_id"
+                    ),
+                    4000,
+                )
+            engine = call.engine
+            owned = False
+            ws._emulator_call_id = call_id  # type: ignore[attr-defined]
+        else:
+            model = request.query.get("model")
+            intent = request.query.get("intent")
+            session_kind = "transcription" if intent == "transcription" else "realtime"
+            if secret is not None:
+                model = model or str(secret.session.get("model", self.config.model))
+            if session_kind == "realtime" and not model:
+                return await fatal(
+                    ProtocolError(
+                        "missing_model",
+                        "You must provide a model parameter, for example "
+                        "wss://api.openai.com/v1/realtime?model=gpt-realtime",
+                    ),
+                    4000,
+                )
+            if model and not model.startswith(MODEL_PREFIXES):
+                return await fatal(
+                    ProtocolError(
+                        "invalid_model", f'Model "{model}" is not supported in realtime mode.'
+                    ),
+                    4000,
+                )
+            session = None
+            if secret is not None and session_kind == "realtime":
+                session = {
+                    k: v
+                    for k, v in secret.session.items()
+                    if k not in ("object", "id", "expires_at")
+                }
+            engine = self._new_engine(
+                kind="websocket",
+                faults=faults,
+                session=session,
+                close=close,
+                session_kind=session_kind,
+                model=model,
+            )
+        self._websockets.add(ws)
+        engine.attach(sink)
+        writer = asyncio.get_running_loop().create_task(self._write(ws, queue))
+        try:
+            if owned:
+                engine.start()
+            async for msg in ws:
+                if msg.type == WSMsgType.TEXT:
+                    engine.handle_text(msg.data)
+                elif msg.type == WSMsgType.BINARY:
+                    engine.handle_binary()
+                elif msg.type == WSMsgType.ERROR:
+                    break
+        finally:
+            engine.detach(sink)
+            self._websockets.discard(ws)
+            if owned:
+                await engine.aclose()
+                with contextlib.suppress(ValueError):
+                    self.engines.remove(engine)
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer
+        return ws
+
+    @staticmethod
+    async def _write(
+        ws: web.WebSocketResponse, queue: asyncio.Queue[str | tuple[int, str]]
+    ) -> None:
+        while True:
+            item = await queue.get()
+            if isinstance(item, tuple):
+                await ws.close(code=item[0], message=item[1].encode())
+                return
+            if ws.closed:
+                return
+            try:
+                await ws.send_str(item)
+            except (ConnectionError, RuntimeError):
+                return
+
+
+async def serve(
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PORT,
+    api_key: str = DEFAULT_API_KEY,
+    ready: Callable[[str], None] | None = None,
+    *,
+    config: EmulatorConfig | None = None,
+) -> None:
+    """Run an emulator until cancelled; ``ready(base_url)`` is called once it listens.
+
+    On cancellation (Ctrl-C in the CLI) every call and WebSocket is closed and no task is left.
+    """
+    async with Emulator(host, port, api_key, config=config) as emu:
+        if ready is not None:
+            ready(emu.base_url)
+        await asyncio.Event().wait()
