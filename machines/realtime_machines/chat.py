@@ -319,7 +319,8 @@ class ChatProjection:
                 row = self._bind_placeholder(placeholder, item_id, step)
             else:
                 row = self._conversation_row(item_id, role, step)
-                self._attach_response(row, response_id)
+        # The delta names its response even when the item arrived before output_item.added.
+        self._attach_response(row, data.get("response_id"))
         delta: str = data["delta"]
         row.parts.append(delta)
         if not row.visible:
@@ -337,7 +338,7 @@ class ChatProjection:
         row = self._by_item.get(data["item_id"])
         if row is None:
             row = self._conversation_row(data["item_id"], "assistant", step)
-            self._attach_response(row, data.get("response_id"))
+        self._attach_response(row, data.get("response_id"))
         text: str = data["text"]
         row.parts[:] = [text]
         self._show(row, self._meaningful(text) or (row.placeholder and row.status == "streaming"))

@@ -1,0 +1,510 @@
+"""Unit tests of each chart on its own, driven through a recording fake host."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from realtime_machines.charts import (
+    ConnectionChart,
+    ConnectionTimeouts,
+    ModeChart,
+    PlaybackChart,
+    ResponseChart,
+    ToolCallChart,
+    parse_arguments,
+)
+from realtime_machines.charts.connection import STAGES
+from realtime_machines.effects import (
+    ApplyAnswer,
+    CancelTimer,
+    ClosePeer,
+    CreateOffer,
+    CreatePeer,
+    Effect,
+    ExecuteTool,
+    FetchToken,
+    OpenMicrophone,
+    PostOffer,
+    ReleaseMedia,
+    SetMicrophone,
+    StartTimer,
+    StopPlayback,
+)
+from tests.machines.kit import sent, well_formed
+
+
+class FakeHost:
+    """Collects effects and transitions like the session does."""
+
+    def __init__(self) -> None:
+        self.effects: list[Effect] = []
+        self.steps: list[tuple[str, str, str | None, str | None]] = []
+        self._ids = itertools.count(1)
+
+    def emit(self, effect: Effect) -> None:
+        self.effects.append(effect)
+
+    def record_transition(
+        self,
+        chart: str,
+        event: str,
+        source: str | None,
+        target: str | None,
+        data: Mapping[str, Any],
+    ) -> None:
+        self.steps.append((chart, event, source, target))
+
+    def new_id(self) -> str:
+        return f"evt_{next(self._ids)}"
+
+    def take(self) -> list[Effect]:
+        out, self.effects = self.effects, []
+        return out
+
+
+# -- Connection ---------------------------------------------------------------------------------
+
+CONNECT_STEPS = [
+    ("fetching_token", "token_received"),
+    ("opening_microphone", "microphone_ready"),
+    ("creating_peer", "peer_created"),
+    ("creating_offer", "offer_ready"),
+    ("posting_offer", "answer_received"),
+    ("applying_answer", "answer_applied"),
+    ("opening_channel", "channel_opened"),
+]
+
+
+def _advance_to(chart: ConnectionChart, state: str) -> None:
+    chart.send("connect")
+    for step_state, event in CONNECT_STEPS:
+        if step_state == state:
+            return
+        chart.send(event)
+    assert chart.state == state
+
+
+def test_connection_happy_path_emits_one_effect_per_step() -> None:
+    host = FakeHost()
+    chart = ConnectionChart(host)
+    assert chart.state == "idle"
+    assert chart.status == "idle"
+    chart.send("connect")
+    assert chart.status == "connecting"
+    effects = host.take()
+    assert FetchToken() in effects
+    assert StartTimer("connection", 10.0) in effects
+    chart.send("token_received")
+    assert OpenMicrophone() in host.take()
+    chart.send("microphone_ready")
+    assert chart.has_microphone
+    assert CreatePeer() in host.take()
+    chart.send("peer_created")
+    assert CreateOffer() in host.take()
+    chart.send("offer_ready", sdp="v=0 offer")
+    assert PostOffer("v=0 offer") in host.take()
+    chart.send("answer_received")
+    assert ApplyAnswer() in host.take()
+    chart.send("answer_applied")
+    assert chart.state == "opening_channel"
+    chart.send("channel_opened")
+    assert chart.state == "connected"
+    assert chart.status == "connected"
+    assert CancelTimer("connection") in host.take()
+    well_formed(chart)
+    chart.send("disconnect")
+    assert [type(e) for e in host.take()].count(ClosePeer) == 1
+    chart.send("peer_closed")
+    assert chart.state == "disconnected"
+    assert chart.status == "disconnected"
+
+
+@pytest.mark.parametrize(("state", "event"), CONNECT_STEPS)
+def test_connection_step_failure_lands_in_error_with_stage(state: str, event: str) -> None:
+    chart = ConnectionChart(FakeHost())
+    _advance_to(chart, state)
+    chart.send("step_failed", error="boom")
+    assert chart.state == "error"
+    assert chart.status == "error"
+    assert chart.error_stage == STAGES[state]
+    assert chart.error_message == "boom"
+
+
+@pytest.mark.parametrize(("state", "event"), CONNECT_STEPS)
+def test_connection_step_timeout_lands_in_error_with_stage(state: str, event: str) -> None:
+    chart = ConnectionChart(FakeHost(), timeouts=ConnectionTimeouts(**{state: 1.5}))
+    _advance_to(chart, state)
+    chart.send("timed_out")
+    assert chart.state == "error"
+    assert chart.error_stage == STAGES[state]
+    assert chart.error_message is not None
+    assert "1.5 s" in chart.error_message
+
+
+def test_connection_stage_names_are_the_seed_names() -> None:
+    assert STAGES["fetching_token"] == "fetch_token"
+    assert STAGES["opening_microphone"] == "get_user_media"
+    assert STAGES["posting_offer"] == "openai_api"
+    assert STAGES["opening_channel"] == "data_channel"
+
+
+def test_connection_unknown_timeout_step_is_rejected() -> None:
+    with pytest.raises(ValueError, match="unknown connection steps: nope"):
+        ConnectionTimeouts(nope=1.0)
+
+
+def test_microphone_unavailable_depends_on_option() -> None:
+    chart = ConnectionChart(FakeHost(), allow_without_microphone=True)
+    _advance_to(chart, "opening_microphone")
+    chart.send("microphone_unavailable")
+    assert chart.state == "creating_peer"
+    assert not chart.has_microphone
+    strict = ConnectionChart(FakeHost(), allow_without_microphone=False)
+    _advance_to(strict, "opening_microphone")
+    strict.send("microphone_unavailable", error="no device")
+    assert strict.state == "error"
+    assert strict.error_stage == "get_user_media"
+
+
+def test_connection_lost_reconnects_then_gives_up() -> None:
+    host = FakeHost()
+    chart = ConnectionChart(host, reconnect_attempts=1, reconnect_delay=0.5)
+    _advance_to(chart, "opening_channel")
+    chart.send("channel_opened")
+    host.take()
+    chart.send("connection_lost")
+    assert chart.state == "reconnecting"
+    assert chart.attempts_left == 0
+    effects = host.take()
+    assert ClosePeer() in effects
+    assert StartTimer("connection", 0.5) in effects
+    chart.send("timed_out")
+    assert chart.state == "fetching_token"
+    assert chart.attempts_left == 0  # a reconnect attempt does not refill the budget
+    for _, event in CONNECT_STEPS:
+        chart.send(event)
+    chart.send("connection_lost")
+    assert chart.state == "error"
+    assert chart.error_stage == "peer_connection"
+
+
+def test_reconnecting_give_up() -> None:
+    chart = ConnectionChart(FakeHost(), reconnect_attempts=2)
+    _advance_to(chart, "opening_channel")
+    chart.send("channel_opened")
+    chart.send("connection_lost")
+    chart.send("give_up", error="network gone")
+    assert chart.state == "error"
+    assert chart.error_message == "network gone"
+
+
+def test_disconnect_timeout_still_ends_disconnected() -> None:
+    host = FakeHost()
+    chart = ConnectionChart(host)
+    _advance_to(chart, "creating_peer")
+    host.take()
+    chart.send("disconnect")
+    effects = host.take()
+    assert ClosePeer() in effects
+    assert ReleaseMedia() in effects
+    chart.send("timed_out")
+    assert chart.state == "disconnected"
+
+
+def test_second_connect_is_ignored_by_the_chart() -> None:
+    host = FakeHost()
+    chart = ConnectionChart(host)
+    chart.send("connect")
+    chart.send("token_received")
+    assert not chart.offer("connect")
+    assert chart.state == "opening_microphone"
+    assert [type(e) for e in host.effects].count(FetchToken) == 1
+
+
+# -- Response (sequencer) -------------------------------------------------------------------------
+
+
+def _response(host: FakeHost) -> ResponseChart:
+    return ResponseChart(host, new_event_id=host.new_id, create_timeout=2.0)
+
+
+def test_response_request_sends_create_with_params_and_timer() -> None:
+    host = FakeHost()
+    chart = _response(host)
+    chart.send("request", params={"instructions": "hi"})
+    effects = host.take()
+    assert sent(effects) == [
+        {"type": "response.create", "event_id": "evt_1", "response": {"instructions": "hi"}}
+    ]
+    assert StartTimer("response.create", 2.0) in effects
+    assert chart.pending_event_id == "evt_1"
+    assert chart.is_active
+
+
+def test_response_create_while_active_is_queued_then_sent_in_order() -> None:
+    host = FakeHost()
+    chart = _response(host)
+    chart.send("request", params={"n": 1})
+    chart.send("request", params={"n": 2})
+    chart.send("request", params={"n": 3})
+    assert [e["response"] for e in sent(host.take())] == [{"n": 1}]
+    chart.send("created", response_id="r1")
+    assert sent(host.take()) == []
+    chart.send("finished", status="completed")
+    assert [e["response"] for e in sent(host.take())] == [{"n": 2}]
+    chart.send("created", response_id="r2")
+    chart.send("finished", status="cancelled")
+    assert [e["response"] for e in sent(host.take())] == [{"n": 3}]
+    assert not chart.queue
+
+
+def test_response_cancel_when_idle_sends_nothing() -> None:
+    host = FakeHost()
+    chart = _response(host)
+    chart.send("cancel")
+    assert sent(host.take()) == []
+    chart.send("created", response_id="r1")
+    chart.send("finished", status="completed")
+    host.take()
+    chart.send("cancel")
+    assert sent(host.take()) == []
+
+
+def test_response_cancel_while_generating_names_the_response() -> None:
+    host = FakeHost()
+    chart = _response(host)
+    chart.send("created", response_id="r1")
+    chart.send("cancel")
+    assert chart.state == "cancelling"
+    assert sent(host.take(), "response.cancel") == [
+        {"type": "response.cancel", "event_id": "evt_1", "response_id": "r1"}
+    ]
+
+
+def test_response_cancel_before_created_is_sent_once_created() -> None:
+    host = FakeHost()
+    chart = _response(host)
+    chart.send("request")
+    host.take()
+    chart.send("cancel")
+    assert sent(host.take(), "response.cancel") == []
+    chart.send("created", response_id="r9")
+    assert [e.get("response_id") for e in sent(host.take(), "response.cancel")] == ["r9"]
+
+
+def test_response_busy_requeues_the_request_with_its_params() -> None:
+    host = FakeHost()
+    chart = _response(host)
+    chart.send("request", params={"instructions": "be brief"})
+    host.take()
+    chart.send("busy")
+    assert chart.state == "generating"
+    assert chart.pending_event_id is None
+    assert sent(host.take()) == []
+    chart.send("finished", status="completed")
+    retry = sent(host.take(), "response.create")
+    assert len(retry) == 1
+    assert retry[0].get("response") == {"instructions": "be brief"}
+
+
+def test_response_create_timeout_frees_the_lane_and_sends_next() -> None:
+    host = FakeHost()
+    chart = _response(host)
+    chart.send("request", params={"n": 1})
+    chart.send("request", params={"n": 2})
+    host.take()
+    chart.send("create_timed_out")
+    assert [e["response"] for e in sent(host.take())] == [{"n": 2}]
+    assert chart.state == "create_requested"
+
+
+def test_response_reset_drops_queue() -> None:
+    host = FakeHost()
+    chart = _response(host)
+    chart.send("request")
+    chart.send("request")
+    chart.send("reset")
+    assert chart.state == "idle"
+    assert not chart.queue
+    assert chart.pending_event_id is None
+
+
+# -- Tool call ------------------------------------------------------------------------------------
+
+
+def _tool(host: FakeHost, timeout: float = 30.0) -> ToolCallChart:
+    return ToolCallChart(
+        host,
+        call_id="c1",
+        name="get_weather",
+        item_id="i1",
+        response_id="r1",
+        new_event_id=host.new_id,
+        timeout=timeout,
+    )
+
+
+def test_parse_arguments() -> None:
+    assert parse_arguments('{"a": 1}') == ({"a": 1}, None)
+    assert parse_arguments("  ") == ({}, None)
+    args, error = parse_arguments("{not json")
+    assert args is None
+    assert error is not None
+    assert "not valid JSON" in error
+    args, error = parse_arguments("[1, 2]")
+    assert args is None
+    assert error == "arguments must be a JSON object, got list"
+    deep = "[" * 100_000
+    args, error = parse_arguments(deep)
+    assert args is None
+    assert error is not None
+
+
+def test_tool_valid_arguments_then_execute_and_answer() -> None:
+    host = FakeHost()
+    chart = _tool(host, timeout=3.0)
+    assert chart.name == "tool_call:c1"
+    chart.send("arguments_done", arguments='{"city": "Paris"}')
+    assert chart.state == "ready"
+    assert chart.arguments == {"city": "Paris"}
+    chart.send("execute")
+    effects = host.take()
+    assert ExecuteTool("c1", "get_weather", {"city": "Paris"}) in effects
+    assert StartTimer("tool_call:c1", 3.0) in effects
+    chart.send("submit", output="sunny", follow_up=True)
+    assert chart.state == "answered"
+    assert chart.is_settled
+    assert chart.follow_up
+    effects = host.take()
+    assert CancelTimer("tool_call:c1") in effects
+    assert sent(effects) == [
+        {
+            "type": "conversation.item.create",
+            "event_id": "evt_1",
+            "item": {"type": "function_call_output", "call_id": "c1", "output": "sunny"},
+        }
+    ]
+
+
+def test_tool_invalid_json_is_a_state_with_the_error_kept() -> None:
+    chart = _tool(FakeHost())
+    chart.send("arguments_done", arguments='{"city": ')
+    assert chart.state == "invalid"
+    assert chart.arguments is None
+    assert chart.error is not None
+    assert "not valid JSON" in chart.error
+    assert chart.arguments_text == '{"city": '
+    assert chart.summary() == {
+        "call_id": "c1",
+        "name": "get_weather",
+        "arguments": '{"city": ',
+        "status": "invalid",
+    }
+
+
+def test_tool_failure_and_timeout_send_error_outputs() -> None:
+    host = FakeHost()
+    failing = _tool(host)
+    failing.send("arguments_done", arguments="{}")
+    failing.send("execute")
+    host.take()
+    failing.send("execution_failed", error="KeyError: x")
+    output = json.loads(sent(host.take())[0]["item"]["output"])
+    assert output == {"error": "tool 'get_weather' failed: KeyError: x"}
+    assert failing.follow_up
+
+    slow = _tool(host, timeout=2.0)
+    slow.send("arguments_done", arguments="{}")
+    slow.send("execute")
+    host.take()
+    slow.send("execution_timed_out")
+    assert slow.state == "answered"
+    output = json.loads(sent(host.take())[0]["item"]["output"])
+    assert output == {"error": "tool 'get_weather' did not answer within 2 s"}
+
+
+def test_tool_abandon_from_streaming() -> None:
+    chart = _tool(FakeHost())
+    chart.parts.extend(['{"a"', ": 1}"])
+    assert chart.arguments_text == '{"a": 1}'
+    chart.send("abandon")
+    assert chart.state == "abandoned"
+    assert chart.is_settled
+
+
+# -- Playback -------------------------------------------------------------------------------------
+
+
+def test_playback_barge_in_stops_local_audio() -> None:
+    host = FakeHost()
+    chart = PlaybackChart(host, settle_timeout=1.0)
+    chart.send("started", response_id="r1")
+    assert chart.state == "playing"
+    assert (chart.state, chart.response_id) == ("playing", "r1")
+    chart.send("barge_in")
+    assert chart.state == "interrupted"
+    effects = host.take()
+    assert StopPlayback() in effects
+    assert StartTimer("playback.settle", 1.0) in effects
+    assert sent(effects) == []
+    chart.send("cleared")
+    assert chart.state == "silent"
+    assert chart.response_id is None
+    assert CancelTimer("playback.settle") in host.take()
+
+
+def test_playback_settle_timeout_and_cleared_while_playing() -> None:
+    host = FakeHost()
+    chart = PlaybackChart(host)
+    chart.send("started", response_id="r1")
+    chart.send("barge_in")
+    chart.send("settle_timed_out")
+    assert chart.state == "silent"
+    chart.send("started", response_id="r2")
+    host.take()
+    chart.send("cleared")
+    assert chart.state == "silent"
+    assert StopPlayback() in host.take()
+
+
+# -- Mode -----------------------------------------------------------------------------------------
+
+
+def test_mode_switch_waits_for_session_updated() -> None:
+    host = FakeHost()
+    chart = ModeChart(host, new_event_id=host.new_id, timeout=4.0)
+    chart.send("to_voice", session={"output_modalities": ["audio"]})
+    assert chart.state == "switching_to_voice"
+    assert chart.is_switching
+    effects = host.take()
+    assert sent(effects) == [
+        {"type": "session.update", "event_id": "evt_1", "session": {"output_modalities": ["audio"]}}
+    ]
+    assert StartTimer("mode.switch", 4.0) in effects
+    chart.send("updated")
+    assert chart.state == "voice"
+    assert chart.pending_event_id is None
+    effects = host.take()
+    assert SetMicrophone(True) in effects
+    assert CancelTimer("mode.switch") in effects
+
+
+def test_mode_rejected_and_timed_out_return_to_previous_mode() -> None:
+    host = FakeHost()
+    chart = ModeChart(host, new_event_id=host.new_id, timeout=4.0)
+    chart.send("to_voice")
+    chart.send("rejected", error="bad modalities")
+    assert chart.state == "text"
+    assert chart.last_error == "session.update rejected: bad modalities"
+    assert SetMicrophone(False) not in host.take()
+    chart.send("server_chose_voice")
+    chart.send("to_text")
+    chart.send("timed_out")
+    assert chart.state == "voice"
+    assert chart.last_error == "no session.updated within 4 s"
+    assert not any(isinstance(e, SetMicrophone) for e in host.take())
