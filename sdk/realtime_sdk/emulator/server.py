@@ -101,6 +101,7 @@ class EmulatorConfig:
     brain_factory: Callable[[], Brain] = DeterministicBrain
     faults: Faults = field(default_factory=Faults)
     seed: int | None = None
+    clock: Callable[[], float] = time.time
 
 
 class Emulator:
@@ -250,7 +251,7 @@ class Emulator:
             return None
         secret = self._secrets.get(key)
         if secret is not None and allow_ephemeral:
-            if time.time() >= secret.expires_at:
+            if self.config.clock() >= secret.expires_at:
                 raise _AuthError(
                     f"Incorrect API key provided: {_mask(key)}. The ephemeral key has expired.",
                     "invalid_api_key",
@@ -372,7 +373,7 @@ class Emulator:
         session["id"] = self.ids.session()
         session["expires_at"] = 0
         value = self.ids.ephemeral_key()
-        expires_at = int(time.time()) + seconds
+        expires_at = int(self.config.clock()) + seconds
         self._secrets[value] = _Secret(value=value, expires_at=expires_at, session=session)
         return web.json_response({"value": value, "expires_at": expires_at, "session": session})
 

@@ -191,6 +191,8 @@ class RtcClient:
     remote track. Restricts ICE to 127.0.0.1 while it lives."""
 
     def __init__(self) -> None:
+        enable_loopback_ice()
+        self._loopback = True
         self.stream = EventStream()
         self.mic = SpeechTrack()
         self.pc = RTCPeerConnection(rtc_configuration())
@@ -200,11 +202,12 @@ class RtcClient:
         self.sink: _Sink | None = None
         self.call_id: str | None = None
         self.location: str | None = None
-        self._loopback = False
         self.channel.on("open", self.opened.set)
         self.channel.on("close", self.channel_closed.set)
         self.channel.on("message", self._on_message)
+        self.disconnected = asyncio.Event()
         self.pc.on("track", self._on_track)
+        self.pc.on("connectionstatechange", self._on_state)
         self.pc.addTransceiver(self.mic, direction="sendrecv")
 
     def _on_message(self, message: str | bytes) -> None:
@@ -220,6 +223,10 @@ class RtcClient:
         if track.kind == "audio":
             self.sink = _Sink(track)
 
+    def _on_state(self) -> None:
+        if self.pc.connectionState in ("closed", "failed"):
+            self.disconnected.set()
+
     @classmethod
     async def connect(
         cls,
@@ -232,9 +239,7 @@ class RtcClient:
         wait_open: bool = True,
     ) -> RtcClient:
         """Offer → ``POST /v1/realtime/calls`` (multipart when ``session`` is given) → answer."""
-        enable_loopback_ice()
         client = cls()
-        client._loopback = True
         try:
             await client.pc.setLocalDescription(await client.pc.createOffer())
             offer = client.pc.localDescription.sdp
