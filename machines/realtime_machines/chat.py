@@ -87,6 +87,7 @@ class ChatItem:
 class _Row:
     __slots__ = (
         "added",
+        "final",
         "id",
         "item_id",
         "kind",
@@ -117,6 +118,7 @@ class _Row:
         self.visible = False
         self.placeholder = False
         self.added = False  # added by add_message(), not by the conversation
+        self.final = False  # the server gave the final text; later deltas are stale
         self.kind: str | None = None
         self.payload: Any = None
 
@@ -200,14 +202,19 @@ class ChatProjection:
     # -- folding ------------------------------------------------------------------------------
     def apply(self, step: Transition) -> ChatItem | None:
         """Apply one fact; return the row it changed (if visible), else ``None``."""
+        row = self.fold(step)
+        if row is None or not row.visible:
+            return None
+        return row.snapshot()
+
+    def fold(self, step: Transition) -> _Row | None:
+        """Apply one fact without building a snapshot (the live session's per-delta path)."""
         handler = self._handlers.get(step.event)
         if handler is None or step.chart not in ("conversation", "chat"):
             return None
         row = handler(step)
         self.version += 1
-        if row is None or not row.visible:
-            return None
-        return row.snapshot()
+        return row
 
     # -- ordering -----------------------------------------------------------------------------
     def _key_for(self, item_id: str, previous_item_id: str | None) -> float:
@@ -271,6 +278,7 @@ class ChatProjection:
         text = data.get("text")
         if text is not None:
             row.parts[:] = [text]
+            row.final = True
             if role == "user":
                 row.status = "done"
             self._show(row, self._meaningful(text))
@@ -300,6 +308,7 @@ class ChatProjection:
         text = data.get("text")
         if text is not None:
             row.parts[:] = [text]
+            row.final = True
             self._show(row, self._meaningful(text))
         elif row.placeholder and not self._meaningful(row.text) and row.role == "assistant":
             self._show(row, False)
@@ -321,6 +330,8 @@ class ChatProjection:
                 row = self._conversation_row(item_id, role, step)
         # The delta names its response even when the item arrived before output_item.added.
         self._attach_response(row, data.get("response_id"))
+        if row.final:
+            return row  # a stale delta (duplicated or late): the final text stands
         delta: str = data["delta"]
         row.parts.append(delta)
         if not row.visible:
@@ -341,6 +352,7 @@ class ChatProjection:
         self._attach_response(row, data.get("response_id"))
         text: str = data["text"]
         row.parts[:] = [text]
+        row.final = True
         self._show(row, self._meaningful(text) or (row.placeholder and row.status == "streaming"))
         return row
 
@@ -349,6 +361,7 @@ class ChatProjection:
         row = self._conversation_row(data["item_id"], "user", step)
         transcript: str = data["transcript"]
         row.parts[:] = [transcript]
+        row.final = True
         row.status = "done"
         self._show(row, self._meaningful(transcript))
         return row
