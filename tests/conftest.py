@@ -3,16 +3,20 @@
 * Under ``CI=true`` (or ``CI=1``, any case) a skipped test fails the session: the skips are
   listed with their reasons and the exit status becomes non-zero. Locally a skip stays a skip.
 * A test that leaves a non-daemon thread running which was not there before it fails.
+* ``run(coro, timeout=20)`` runs a coroutine on a fresh event loop with a hard timeout, and
+  fails the test if the coroutine leaves tasks behind (peers not closed, servers not stopped).
 
 Warnings are errors and every test has a timeout: see ``[tool.pytest.ini_options]``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any
 
 import pytest
 
@@ -79,3 +83,31 @@ def _no_leaked_threads() -> Iterator[None]:
     if leaked:
         names = ", ".join(repr(t.name) for t in leaked)
         pytest.fail(f"test left non-daemon threads running: {names}", pytrace=False)
+
+
+TASK_GRACE_S = 2.0
+"""How long tasks that are already finishing get before they count as leaked."""
+
+
+async def _guarded(coro: Coroutine[Any, Any, Any], timeout: float) -> Any:  # noqa: ASYNC109
+    async with asyncio.timeout(timeout):
+        result = await coro
+    current = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + TASK_GRACE_S
+    leftovers = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
+    while leftovers and loop.time() < deadline:
+        await asyncio.sleep(0.01)
+        leftovers = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
+    assert not leftovers, f"leaked tasks: {leftovers}"
+    return result
+
+
+@pytest.fixture
+def run() -> Callable[..., Any]:
+    """``run(coro, timeout=20)``: run a coroutine on a fresh loop; leaked tasks fail the test."""
+
+    def runner(coro: Coroutine[Any, Any, Any], timeout: float = 20.0) -> Any:
+        return asyncio.run(_guarded(coro, timeout))
+
+    return runner

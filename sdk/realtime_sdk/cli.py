@@ -3,11 +3,15 @@
 ``realtime replay FILE [--json] [--transitions FILE]`` replays recorded wire traffic through the
 model and prints the chat, tool calls, responses and chart transitions (or one JSON object).
 ``realtime diagrams [--out DIR]`` regenerates the chart diagrams.
+``realtime emulator [--host H] [--port P] [--api-key KEY]`` runs the local Realtime emulator,
+printing its base URL on the first line, until interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import json
 import sys
 from collections.abc import Sequence
@@ -93,6 +97,22 @@ def _diagrams(args: argparse.Namespace) -> int:
     return 0
 
 
+def _emulator(args: argparse.Namespace) -> int:
+    from .emulator import serve
+
+    def ready(base_url: str) -> None:
+        print(base_url, flush=True)
+        print(
+            f"Realtime emulator listening (OpenAI base URL {base_url}/v1). Ctrl-C stops it.",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(args.host, args.port, args.api_key, ready))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="realtime", description="OpenAI Realtime sessions, modelled as statecharts."
@@ -112,6 +132,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", default=str(DEFAULT_DIAGRAMS), metavar="DIR", help="output folder"
     )
     diagrams.set_defaults(handler=_diagrams)
+
+    from .emulator import DEFAULT_API_KEY, DEFAULT_PORT
+
+    emulator = commands.add_parser("emulator", help="run the local Realtime emulator")
+    emulator.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
+    emulator.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (%(default)s)")
+    emulator.add_argument("--api-key", default=DEFAULT_API_KEY, help="the API key it accepts")
+    emulator.set_defaults(handler=_emulator)
     return parser
 
 

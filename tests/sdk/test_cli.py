@@ -141,3 +141,40 @@ def test_usage_error_exits_2() -> None:
     result = run_cli("replay")
     assert result.returncode == 2
     assert "FILE" in result.stderr
+
+
+def test_emulator_prints_its_url_first_and_stops_cleanly_on_interrupt() -> None:
+    import signal
+    import socket
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with subprocess.Popen(
+        [sys.executable, "-m", "realtime_sdk.cli", "emulator", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as process:
+        try:
+            assert process.stdout is not None
+            assert process.stderr is not None
+            first = process.stdout.readline().strip()
+            assert first == f"http://127.0.0.1:{port}"
+            request = urllib.request.Request(
+                f"{first}/v1/realtime/client_secrets",
+                data=b"{}",
+                headers={"Authorization": "Bearer wrong", "Content-Type": "application/json"},
+            )
+            with pytest.raises(urllib.error.HTTPError) as info:
+                urllib.request.urlopen(request, timeout=10)
+            info.value.close()
+            assert info.value.code == 401
+            process.send_signal(signal.SIGINT)
+            assert process.wait(timeout=15) == 0
+            assert "Traceback" not in process.stderr.read()
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=10)
