@@ -82,20 +82,25 @@ class ModelChart(StateChart["ModelChart"]):
     def offer(self, event: str, **data: Any) -> bool:
         """Send ``event`` if the current state handles it; return whether it was sent.
 
-        Unknown event names are a programming error and raise ``KeyError`` at once, so a typo
+        Unknown event names are a programming error and raise ``ValueError`` at once, so a typo
         cannot pass silently the way ``send()`` lets it.
         """
-        sources = type(self).handled_in()[event]
+        sources = type(self).handled_in().get(event)
+        if sources is None:
+            known = ", ".join(sorted(type(self).handled_in()))
+            raise ValueError(f"{type(self).__name__} has no event {event!r}; its events: {known}")
         if self.current_state_value not in sources:
             return False
         self.send(event, **data)
         return True
 
-    def after_transition(self, event: Any, source: Any, target: Any, event_data: Any) -> None:
+    def after_transition(self, event_data: Any) -> None:
+        # One parameter, not four: the library binds callback arguments on every transition.
+        target = event_data.target
         self.host.record_transition(
             self.name,
-            str(event),
-            source.id,
+            str(event_data.event),
+            event_data.source.id,
             target.id if target is not None else None,
             event_data.trigger_data.kwargs,
         )

@@ -171,26 +171,43 @@ def test_microphone_unavailable_depends_on_option() -> None:
     assert strict.error_stage == "get_user_media"
 
 
-def test_connection_lost_reconnects_then_gives_up() -> None:
+def test_connection_lost_reconnects_with_backoff_then_gives_up() -> None:
     host = FakeHost()
-    chart = ConnectionChart(host, reconnect_attempts=1, reconnect_delay=0.5)
+    chart = ConnectionChart(host, reconnect_attempts=2, reconnect_delay=0.5)
     _advance_to(chart, "opening_channel")
     chart.send("channel_opened")
     host.take()
     chart.send("connection_lost")
     assert chart.state == "reconnecting"
-    assert chart.attempts_left == 0
     effects = host.take()
     assert ClosePeer() in effects
     assert StartTimer("connection", 0.5) in effects
     chart.send("timed_out")
     assert chart.state == "fetching_token"
-    assert chart.attempts_left == 0  # a reconnect attempt does not refill the budget
+    assert chart.attempts_left == 1  # the attempt under way used one
+    chart.send("step_failed", error="token refused")
+    assert chart.state == "error"
+    host.take()
+    chart.send("retry")  # the session retries while attempts remain
+    assert chart.state == "reconnecting"
+    assert StartTimer("connection", 1.0) in host.take()  # backoff doubles the delay
+    chart.send("timed_out")
+    assert chart.attempts_left == 0
     for _, event in CONNECT_STEPS:
         chart.send(event)
+    assert chart.state == "connected"
+    assert chart.reconnects == 1
+    assert chart.attempts_left == 2  # a successful reconnect refills the budget
     chart.send("connection_lost")
+    chart.send("timed_out")
+    chart.send("step_failed", error="still down")
+    chart.send("retry")
+    chart.send("timed_out")
+    chart.send("step_failed", error="still down")
     assert chart.state == "error"
-    assert chart.error_stage == "peer_connection"
+    chart.send("retry")  # no attempts left: stays in error
+    assert chart.state == "error"
+    assert chart.error_message == "still down"
 
 
 def test_reconnecting_give_up() -> None:

@@ -126,6 +126,7 @@ class ConnectionChart(ModelChart):
         error, on="keep_error"
     )
     give_up = reconnecting.to(error, on="keep_error")
+    retry = error.to(reconnecting, cond="may_retry")
 
     disconnect = (
         fetching_token.to(disconnecting)
@@ -148,13 +149,21 @@ class ConnectionChart(ModelChart):
         timeouts: ConnectionTimeouts | None = None,
         allow_without_microphone: bool = True,
         reconnect_attempts: int = 0,
-        reconnect_delay: float = 2.0,
+        reconnect_delay: float = 1.0,
+        reconnect_backoff: float = 2.0,
+        reconnect_delay_max: float = 15.0,
     ) -> None:
         self.timeouts = timeouts or ConnectionTimeouts()
         self.allow_without_mic = allow_without_microphone
         self.reconnect_attempts = reconnect_attempts
         self.reconnect_delay = reconnect_delay
+        self.reconnect_backoff = reconnect_backoff
+        self.reconnect_delay_max = reconnect_delay_max
         self.attempts_left = reconnect_attempts
+        #: True from a lost connection until the next ``connected`` (or a fresh ``connect``).
+        self.reconnecting_now = False
+        #: How many times a lost connection has been re-established.
+        self.reconnects = 0
         self.error_stage: str | None = None
         self.error_message: str | None = None
         self.has_microphone = False
@@ -172,6 +181,16 @@ class ConnectionChart(ModelChart):
     def may_reconnect(self) -> bool:
         return self.attempts_left > 0
 
+    def may_retry(self) -> bool:
+        return self.reconnecting_now and self.attempts_left > 0
+
+    @property
+    def next_delay(self) -> float:
+        """Seconds before the next reconnect attempt (exponential backoff, capped)."""
+        attempt = self.reconnect_attempts - self.attempts_left
+        delay = self.reconnect_delay * self.reconnect_backoff**attempt
+        return float(min(delay, self.reconnect_delay_max))
+
     # -- actions ------------------------------------------------------------------------------
     def keep_error(self, source: Any, error: str = "", stage: str | None = None) -> None:
         self.error_stage = stage or STAGES.get(source.id, source.id)
@@ -188,7 +207,7 @@ class ConnectionChart(ModelChart):
         if seconds is not None:
             self.host.emit(StartTimer(CONNECT_TIMER, seconds))
         elif state == "reconnecting":
-            self.host.emit(StartTimer(CONNECT_TIMER, self.reconnect_delay))
+            self.host.emit(StartTimer(CONNECT_TIMER, self.next_delay))
         elif state != "idle":
             self.host.emit(CancelTimer(CONNECT_TIMER))
         effect = _ENTRY_EFFECTS.get(state)
@@ -198,12 +217,22 @@ class ConnectionChart(ModelChart):
     def on_enter_fetching_token(self, source: Any) -> None:
         if source.id != "reconnecting":
             self.attempts_left = self.reconnect_attempts
+            self.reconnecting_now = False
         self.error_stage = None
         self.error_message = None
 
     def on_enter_reconnecting(self) -> None:
-        self.attempts_left -= 1
+        self.reconnecting_now = True
         self.host.emit(ClosePeer())
+
+    def on_exit_reconnecting(self) -> None:
+        self.attempts_left -= 1
+
+    def on_enter_connected(self) -> None:
+        if self.reconnecting_now:
+            self.reconnects += 1
+        self.reconnecting_now = False
+        self.attempts_left = self.reconnect_attempts  # attempts are counted per outage
 
     def on_microphone_ready(self) -> None:
         self.has_microphone = True

@@ -4,7 +4,8 @@ Arguments stream in as deltas (kept in :attr:`ToolCallChart.arguments_text`, not
 the chart), then ``response.function_call_arguments.done`` parses them: valid JSON objects go to
 ``ready``, anything else to ``invalid`` with the parse error kept — never an exception. From
 ``ready`` the call is either executed by the user's handler (``executing``, with a timeout) or
-answered by hand; ``answered`` means the ``function_call_output`` item has been sent.
+answered by hand; a handler that returns nothing hands the call back (``deferred``) for the app
+to answer itself. ``answered`` means the ``function_call_output`` item has been sent.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class ToolCallChart(ModelChart):
 
     arguments_done = streaming.to(ready, cond="arguments_valid") | streaming.to(invalid)
     execute = ready.to(executing, on="start_execution")
+    deferred = executing.to(ready)
     submit = (
         ready.to(answered, on="send_output")
         | invalid.to(answered, on="send_output")
