@@ -1,0 +1,621 @@
+"""Throughput of the formal model against a bare ``json.loads`` of the same lines.
+
+Replays the recorded sessions (``tests/fixtures/recorded/*.jsonl``), copied until the stream holds
+at least ``--events`` events, with every ``resp_…``/``item_…``/``call_…``/``event_…`` id rewritten
+per copy so that each copy is a fresh set of responses, items and tool calls. Received lines go to
+:meth:`SessionModel.receive` (normalise → charts → chat projection → convenience events), sent
+lines to :meth:`SessionModel.send` (``response.create`` through the Response chart's sequencer),
+exactly as ``realtime replay`` does; the effects outbox is drained after each event as a shell
+would. Records are kept (``keep_record=True``, the default).
+
+Measured in one process, interleaved round by round (bare ``json.loads`` pass, then the model
+passes), and reported as medians over the rounds, with the ratio to ``json.loads`` taken per round:
+
+* **long session** — one :class:`SessionModel` for the whole stream (the chat keeps growing);
+* **sessions** — a fresh :class:`SessionModel` per recorded-session copy (construction timed
+  apart: it is paid once per connection, not per event);
+* **deltas** — each delta event timed alone: ``receive`` vs ``json.loads`` of its wire text;
+* **chat size** — 1,000 text deltas into a new assistant item of a fresh session vs 1,000 into a
+  new item of a session that already holds 10,000 chat items.
+
+The requirements of issue 2 item 10 are printed as PASS/FAIL; the script exits 0 either way
+(a benchmark is not a test)::
+
+    PYTHONPATH=machines .venv/bin/python bench/pipeline.py [--events N] [--rounds R] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import re
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from realtime_machines.session import SessionModel
+
+RECORDED = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "recorded"
+TEXT_TURN = "webrtc_sideband_text_turn.jsonl"
+
+DELTA_TYPES = (
+    "response.output_text.delta",
+    "response.output_audio_transcript.delta",
+    "conversation.item.input_audio_transcription.delta",
+    "response.function_call_arguments.delta",
+    "response.output_audio.delta",
+)
+
+# Required by issue 2, item 10.
+MIN_EVENTS_PER_S = 50_000.0
+MAX_DELTA_RATIO = 4.0
+MAX_SCALING_RATIO = 1.3
+CHAT_ITEMS = 10_000
+BURST = 1_000
+
+# An id *value* (a JSON string not followed by ``:``, so never a key such as "item_id").
+_ID = re.compile(r'"((?:resp|item|call|event)_[A-Za-z0-9_]+)"(?!\s*:)')
+
+Line = tuple[bool, str, str]  # (sent?, line text, event type)
+Loads = Callable[[str], Any]
+
+
+# ------------------------------------------------------------------------------------------------
+# The stream
+# ------------------------------------------------------------------------------------------------
+def load_sessions(directory: Path = RECORDED) -> dict[str, list[str]]:
+    """The recorded sessions' JSONL lines, by file name."""
+    return {
+        path.name: [line for line in path.read_text().splitlines() if line.strip()]
+        for path in sorted(directory.glob("*.jsonl"))
+    }
+
+
+def fresh_ids(lines: Sequence[str], tag: str) -> list[str]:
+    """``lines`` with every response/item/call/event id suffixed with ``tag``."""
+    return [_ID.sub(lambda m: f'"{m.group(1)}_{tag}"', line) for line in lines]
+
+
+def to_lines(texts: Sequence[str]) -> list[Line]:
+    out: list[Line] = []
+    for text in texts:
+        obj = json.loads(text)
+        out.append((obj["direction"] == "sent", text, str(obj["data"].get("type"))))
+    return out
+
+
+def build_stream(sessions: dict[str, list[str]], events: int) -> list[list[Line]]:
+    """Copies of all sessions (fresh ids per copy) until ``events`` lines; one list per copy."""
+    copies: list[list[Line]] = []
+    total = 0
+    n = 0
+    while total < events:
+        for lines in sessions.values():
+            copy = to_lines(fresh_ids(lines, f"c{n}"))
+            copies.append(copy)
+            total += len(copy)
+        n += 1
+    return copies
+
+
+# ------------------------------------------------------------------------------------------------
+# Passes (each returns seconds)
+# ------------------------------------------------------------------------------------------------
+def pass_json(lines: Sequence[Line], loads: Loads = json.loads) -> float:
+    start = time.perf_counter()
+    for _sent, text, _kind in lines:
+        loads(text)
+    return time.perf_counter() - start
+
+
+def _feed(model: SessionModel, lines: Sequence[Line], t0: float, loads: Loads) -> float:
+    """Parse and feed ``lines``; return the time the last event was given."""
+    receive, send, outbox = model.receive, model.send, model.outbox
+    t = t0
+    for sent, text, _kind in lines:
+        t += 0.001
+        data = loads(text)["data"]
+        if sent:
+            send(data, time=t)
+        else:
+            receive(data, time=t)
+        if outbox:
+            model.take_effects()
+    return t
+
+
+def _feed_parsed(model: SessionModel, parsed: Sequence[tuple[bool, Any]], t0: float) -> float:
+    receive, send, outbox = model.receive, model.send, model.outbox
+    t = t0
+    for sent, data in parsed:
+        t += 0.001
+        if sent:
+            send(data, time=t)
+        else:
+            receive(data, time=t)
+        if outbox:
+            model.take_effects()
+    return t
+
+
+def pass_long(lines: Sequence[Line]) -> tuple[float, SessionModel]:
+    """json.loads + model, one SessionModel for everything."""
+    model = SessionModel()
+    start = time.perf_counter()
+    _feed(model, lines, 0.0, json.loads)
+    return time.perf_counter() - start, model
+
+
+def pass_long_parsed(lines: Sequence[Line]) -> float:
+    """The model alone (lines parsed beforehand, untimed), one SessionModel."""
+    parsed = [(sent, json.loads(text)["data"]) for sent, text, _kind in lines]
+    model = SessionModel()
+    start = time.perf_counter()
+    _feed_parsed(model, parsed, 0.0)
+    return time.perf_counter() - start
+
+
+def pass_sessions(copies: Sequence[Sequence[Line]]) -> tuple[float, float]:
+    """json.loads + model with a fresh SessionModel per copy: (replay s, construction s)."""
+    replay = construct = 0.0
+    clock = time.perf_counter
+    for copy in copies:
+        a = clock()
+        model = SessionModel()
+        b = clock()
+        _feed(model, copy, 0.0, json.loads)
+        c = clock()
+        construct += b - a
+        replay += c - b
+    return replay, construct
+
+
+@dataclass
+class DeltaTimes:
+    model: dict[str, float] = field(default_factory=dict)
+    loads: dict[str, float] = field(default_factory=dict)
+    count: dict[str, int] = field(default_factory=dict)
+
+
+def pass_deltas(lines: Sequence[Line]) -> DeltaTimes:
+    """Replay the stream (one model); time each delta's ``receive`` and its ``json.loads``.
+
+    The ``json.loads`` baseline is the event's own wire text (what the DataChannel carries),
+    which is smaller than the recorded line with its ``direction`` wrapper.
+    """
+    out = DeltaTimes()
+    wanted = frozenset(DELTA_TYPES)
+    wire = [
+        json.dumps(json.loads(text)["data"]) if kind in wanted else "" for _s, text, kind in lines
+    ]
+    model = SessionModel()
+    clock = time.perf_counter
+    loads = json.loads
+    overhead = _timer_overhead()
+    t = 0.0
+    for (sent, text, kind), wire_text in zip(lines, wire, strict=True):
+        t += 0.001
+        if kind in wanted and not sent:
+            a = clock()
+            data = loads(wire_text)
+            b = clock()
+            model.receive(data, time=t)
+            c = clock()
+            out.loads[kind] = out.loads.get(kind, 0.0) + (b - a - overhead)
+            out.model[kind] = out.model.get(kind, 0.0) + (c - b - overhead)
+            out.count[kind] = out.count.get(kind, 0) + 1
+        else:
+            data = loads(text)["data"]
+            if sent:
+                model.send(data, time=t)
+            else:
+                model.receive(data, time=t)
+        if model.outbox:
+            model.take_effects()
+    return out
+
+
+def _timer_overhead() -> float:
+    clock = time.perf_counter
+    samples = []
+    for _ in range(5):
+        start = clock()
+        for _ in range(10_000):
+            a = clock()
+            b = clock()
+            del a, b
+        samples.append((clock() - start) / 10_000)
+    # one loop iteration = two clock() calls; a timed section pays about one of them
+    return min(samples) / 2
+
+
+# ------------------------------------------------------------------------------------------------
+# Chat-size scaling
+# ------------------------------------------------------------------------------------------------
+def _turn_lines(text_turn: Sequence[str], tag: str) -> list[tuple[bool, dict[str, Any]]]:
+    """One user + assistant turn (from ``conversation.item.create`` on), fresh ids."""
+    lines = fresh_ids(text_turn, tag)
+    parsed = [json.loads(line) for line in lines]
+    start = next(
+        i for i, obj in enumerate(parsed) if obj["data"].get("type") == "conversation.item.create"
+    )
+    return [(obj["direction"] == "sent", obj["data"]) for obj in parsed[start:]]
+
+
+def _burst(text_turn: Sequence[str], tag: str) -> tuple[list[Any], list[Any], list[Any]]:
+    """(before, 1,000 deltas, after) for one turn whose assistant item gets ``BURST`` deltas."""
+    turn = _turn_lines(text_turn, tag)
+    deltas = [data for _s, data in turn if data.get("type") == "response.output_text.delta"]
+    first = next(i for i, (_s, d) in enumerate(turn) if d.get("type") == deltas[0]["type"])
+    last = max(i for i, (_s, d) in enumerate(turn) if d.get("type") == deltas[0]["type"])
+    burst = []
+    for i in range(BURST):
+        event = dict(deltas[i % len(deltas)])
+        event["event_id"] = f"event_burst_{tag}_{i}"
+        burst.append(event)
+    text = "".join(e["delta"] for e in burst)
+    after = []
+    for sent, data in turn[last + 1 :]:
+        if data.get("type") == "response.output_text.done":
+            data = {**data, "text": text}
+        after.append((sent, data))
+    return turn[:first], burst, after
+
+
+def build_big_chat(text_turn: Sequence[str], items: int) -> SessionModel:
+    model = SessionModel()
+    t = 0.0
+    for n in range(items // 2):
+        t = _feed_parsed(model, _turn_lines(text_turn, f"t{n}"), t)
+    return model
+
+
+def time_burst(model: SessionModel, text_turn: Sequence[str], tag: str) -> float:
+    before, burst, after = _burst(text_turn, tag)
+    t = _feed_parsed(model, before, 1e9)
+    receive = model.receive
+    start = time.perf_counter()
+    for event in burst:
+        t += 0.001
+        receive(event, time=t)
+    elapsed = time.perf_counter() - start
+    _feed_parsed(model, after, t)
+    return elapsed
+
+
+# ------------------------------------------------------------------------------------------------
+# Report
+# ------------------------------------------------------------------------------------------------
+def _med(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def _spread(values: Sequence[float]) -> str:
+    lo, hi = min(values), max(values)
+    mid = _med(values)
+    return f"±{(hi - lo) / 2 / mid * 100:.0f}%" if mid else "n/a"
+
+
+def _verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def sanity_check(copies: Sequence[Sequence[Line]]) -> dict[str, int]:
+    """Replay once (untimed): the rewritten stream must be as well-formed as the recordings."""
+    model = SessionModel()
+    lines = [line for copy in copies for line in copy]
+    _feed(model, lines, 0.0, json.loads)
+    report = {
+        "responses": len(model.responses),
+        "tool_calls": len(model.tool_calls),
+        "chat_items": len(model.chat),
+        "records": len(model.record),
+        "malformed": model.malformed_events,
+        "faults": model.faults,
+        "unknown": sum(model.unknown_events.values()),
+    }
+    if model.malformed_events or model.faults:
+        raise SystemExit(f"the benchmark stream is not clean: {report}")
+    return report
+
+
+def run(events: int, rounds: int, progress: Callable[[str], None]) -> dict[str, Any]:
+    sessions = load_sessions()
+    copies = build_stream(sessions, events)
+    lines = [line for copy in copies for line in copy]
+    n = len(lines)
+    per_copy = {name: len(v) for name, v in sessions.items()}
+    sanity = sanity_check(copies)
+    progress(f"stream: {n:,} events ({len(copies):,} session copies); sanity {sanity}")
+
+    text_turn = sessions[TEXT_TURN]
+    progress(f"building a session with {CHAT_ITEMS:,} chat items ...")
+    start = time.perf_counter()
+    big = build_big_chat(text_turn, CHAT_ITEMS)
+    big_items = len(big.chat)
+    progress(f"  {big_items:,} items in {time.perf_counter() - start:.1f} s")
+
+    r: dict[str, list[float]] = {
+        k: []
+        for k in (
+            "json",
+            "long",
+            "long_parsed",
+            "sessions",
+            "construct",
+            "delta_ratio",
+            "delta_full_ratio",
+            "first",
+            "last",
+            "scaling",
+        )
+    }
+    per_type: dict[str, list[float]] = {k: [] for k in DELTA_TYPES}
+    per_type_us: dict[str, list[float]] = {k: [] for k in DELTA_TYPES}
+    per_type_json_us: dict[str, list[float]] = {k: [] for k in DELTA_TYPES}
+    delta_count: dict[str, int] = {}
+    for i in range(rounds):
+        gc.collect()
+        j = pass_json(lines)
+        gc.collect()
+        long_s, model = pass_long(lines)
+        del model
+        gc.collect()
+        j2 = pass_json(lines)
+        gc.collect()
+        parsed_s = pass_long_parsed(lines)
+        gc.collect()
+        sess_s, cons_s = pass_sessions(copies)
+        gc.collect()
+        j3 = pass_json(lines)
+        jm = _med([j, j2, j3])
+        r["json"].append(jm)
+        r["long"].append(long_s)
+        r["long_parsed"].append(parsed_s)
+        r["sessions"].append(sess_s)
+        r["construct"].append(cons_s)
+
+        gc.collect()
+        d = pass_deltas(lines)
+        delta_count = d.count
+        tm, tl = sum(d.model.values()), sum(d.loads.values())
+        r["delta_ratio"].append(tm / tl)
+        r["delta_full_ratio"].append((tm + tl) / tl)
+        for kind in DELTA_TYPES:
+            if d.count.get(kind):
+                per_type[kind].append(d.model[kind] / d.loads[kind])
+                per_type_us[kind].append(d.model[kind] / d.count[kind] * 1e6)
+                per_type_json_us[kind].append(d.loads[kind] / d.count[kind] * 1e6)
+
+        firsts, lasts = [], []
+        for k in range(3):
+            gc.collect()
+            firsts.append(time_burst(SessionModel(), text_turn, f"first{i}_{k}"))
+            gc.collect()
+            lasts.append(time_burst(big, text_turn, f"last{i}_{k}"))
+        first, last = _med(firsts), _med(lasts)
+        r["first"].append(first)
+        r["last"].append(last)
+        r["scaling"].append(last / first)
+        progress(
+            f"round {i + 1}/{rounds}: json {n / jm:,.0f}/s, long {n / long_s:,.0f}/s, "
+            f"sessions {n / sess_s:,.0f}/s, delta ×{tm / tl:.2f}, scaling ×{last / first:.2f}"
+        )
+
+    json_rate = [n / s for s in r["json"]]
+    long_rate = [n / s for s in r["long"]]
+    sess_rate = [n / s for s in r["sessions"]]
+    sess_all_rate = [n / (s + c) for s, c in zip(r["sessions"], r["construct"], strict=True)]
+    long_ratio = [a / b for a, b in zip(r["long"], r["json"], strict=True)]
+    parsed_ratio = [a / b for a, b in zip(r["long_parsed"], r["json"], strict=True)]
+    sess_ratio = [a / b for a, b in zip(r["sessions"], r["json"], strict=True)]
+    overall = min(_med(long_rate), _med(sess_rate))
+    return {
+        "events": n,
+        "rounds": rounds,
+        "session_copies": len(copies),
+        "events_per_recorded_session": per_copy,
+        "sanity": sanity,
+        "json_loads": {"events_per_s": _med(json_rate), "spread": _spread(json_rate)},
+        "long_session": {
+            "seconds": _med(r["long"]),
+            "events_per_s": _med(long_rate),
+            "spread": _spread(long_rate),
+            "ratio_to_json": _med(long_ratio),
+            "model_only_ratio_to_json": _med(parsed_ratio),
+            "model_only_events_per_s": _med([n / s for s in r["long_parsed"]]),
+            "chat_items_at_end": sanity["chat_items"],
+        },
+        "sessions": {
+            "seconds": _med(r["sessions"]),
+            "events_per_s": _med(sess_rate),
+            "spread": _spread(sess_rate),
+            "ratio_to_json": _med(sess_ratio),
+            "construction_s": _med(r["construct"]),
+            "construction_us_per_session": _med(r["construct"]) / len(copies) * 1e6,
+            "events_per_s_incl_construction": _med(sess_all_rate),
+        },
+        "deltas": {
+            "count": delta_count,
+            "ratio_to_json": _med(r["delta_ratio"]),
+            "spread": _spread(r["delta_ratio"]),
+            "json_plus_model_ratio": _med(r["delta_full_ratio"]),
+            "by_type": {
+                kind: {
+                    "ratio_to_json": _med(per_type[kind]),
+                    "model_us": _med(per_type_us[kind]),
+                    "json_us": _med(per_type_json_us[kind]),
+                }
+                for kind in DELTA_TYPES
+                if per_type[kind]
+            },
+        },
+        "chat_scaling": {
+            "chat_items": big_items,
+            "first_us_per_delta": _med(r["first"]) / BURST * 1e6,
+            "last_us_per_delta": _med(r["last"]) / BURST * 1e6,
+            "ratio": _med(r["scaling"]),
+            "spread": _spread(r["scaling"]),
+        },
+        "requirements": {
+            "events_per_s": {
+                "required": MIN_EVENTS_PER_S,
+                "measured": overall,
+                "pass": overall >= MIN_EVENTS_PER_S,
+            },
+            "delta_ratio": {
+                "required": MAX_DELTA_RATIO,
+                "measured": _med(r["delta_ratio"]),
+                "worst_type": max(_med(v) for v in per_type.values() if v),
+                "pass": all(_med(v) <= MAX_DELTA_RATIO for v in per_type.values() if v),
+            },
+            "chat_scaling": {
+                "required": MAX_SCALING_RATIO,
+                "measured": _med(r["scaling"]),
+                "pass": big_items >= CHAT_ITEMS and _med(r["scaling"]) <= MAX_SCALING_RATIO,
+            },
+        },
+    }
+
+
+def render(res: dict[str, Any]) -> str:
+    js, lo, se = res["json_loads"], res["long_session"], res["sessions"]
+    de, sc, req = res["deltas"], res["chat_scaling"], res["requirements"]
+    out = [
+        f"pipeline benchmark — {res['events']:,} events ({res['session_copies']:,} copies of "
+        f"{len(res['events_per_recorded_session'])} recorded sessions), "
+        f"medians of {res['rounds']} interleaved rounds (± = half the min–max range)",
+        "",
+        f"  bare json.loads          {js['events_per_s']:>11,.0f} ev/s  {js['spread']:>5}",
+        f"  long session (1 model)   {lo['events_per_s']:>11,.0f} ev/s  {lo['spread']:>5}"
+        f"   ×{lo['ratio_to_json']:.1f} json.loads   ({lo['seconds']:.2f} s; "
+        f"{lo['chat_items_at_end']:,} chat items at the end)",
+        f"    model only (pre-parsed) {lo['model_only_events_per_s']:>10,.0f} ev/s"
+        f"          ×{lo['model_only_ratio_to_json']:.1f} json.loads",
+        f"  sessions (model/copy)    {se['events_per_s']:>11,.0f} ev/s  {se['spread']:>5}"
+        f"   ×{se['ratio_to_json']:.1f} json.loads   (+ construction "
+        f"{se['construction_us_per_session']:,.0f} µs/session → "
+        f"{se['events_per_s_incl_construction']:,.0f} ev/s incl.)",
+        "",
+        f"  deltas: receive ×{de['ratio_to_json']:.2f} its json.loads {de['spread']}"
+        f"  (json.loads + receive ×{de['json_plus_model_ratio']:.2f})",
+    ]
+    for kind, v in de["by_type"].items():
+        out.append(
+            f"    {kind:<52} n={de['count'][kind]:>6,}  {v['model_us']:5.2f} µs vs "
+            f"{v['json_us']:5.2f} µs  ×{v['ratio_to_json']:.2f}"
+        )
+    out += [
+        "",
+        f"  chat size: 1,000 deltas with {sc['chat_items']:,} items ×{sc['ratio']:.2f} "
+        f"{sc['spread']} the first 1,000 ({sc['last_us_per_delta']:.2f} vs "
+        f"{sc['first_us_per_delta']:.2f} µs/delta)",
+        "",
+        "  requirements (issue 2 item 10):",
+        f"    ≥ {req['events_per_s']['required']:,.0f} events/s overall "
+        f"(slower of long/sessions): {req['events_per_s']['measured']:,.0f}"
+        f"  {_verdict(req['events_per_s']['pass'])}",
+        f"    a delta ≤ ×{req['delta_ratio']['required']:g} its json.loads: "
+        f"×{req['delta_ratio']['measured']:.2f} "
+        f"(worst type ×{req['delta_ratio']['worst_type']:.2f})"
+        f"  {_verdict(req['delta_ratio']['pass'])}",
+        f"    last 1,000 deltas ≤ ×{req['chat_scaling']['required']:g} the first 1,000: "
+        f"×{req['chat_scaling']['measured']:.2f}  {_verdict(req['chat_scaling']['pass'])}",
+    ]
+    return "\n".join(out)
+
+
+# ------------------------------------------------------------------------------------------------
+# Profile
+# ------------------------------------------------------------------------------------------------
+_PROFILE_PARTS = (
+    # (label, module file suffix, function name): cumulative time of the outermost calls
+    ("json.loads", "json/__init__.py", "loads"),
+    ("chart send() (python-statemachine, incl. chart actions)", "statemachine.py", "send"),
+    ("chart construction (ToolCallChart per call_id)", "statemachine.py", "__init__"),
+    ("wire.normalize", "realtime_machines/wire.py", "normalize"),
+    ("chat projection (ChatProjection.fold)", "realtime_machines/chat.py", "fold"),
+    (
+        "facts: Transition record + fold (SessionModel._fact)",
+        "realtime_machines/session.py",
+        "_fact",
+    ),
+    (
+        "chart records (SessionModel.record_transition)",
+        "realtime_machines/session.py",
+        "record_transition",
+    ),
+)
+
+
+def profile(events: int, top: int) -> str:
+    """cProfile the long-session pass; the cumulative share of the main parts, then the top."""
+    import cProfile
+    import io
+    import pstats
+
+    copies = build_stream(load_sessions(), events)
+    lines = [line for copy in copies for line in copy]
+    profiler = cProfile.Profile()
+    profiler.runcall(pass_long, lines)
+    stats = pstats.Stats(profiler)
+    raw: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
+    total = sum(tt for (_cc, _nc, tt, _ct, _callers) in raw.values())
+    out = [f"cProfile of the long-session pass, {len(lines):,} events, {total:.2f} s profiled"]
+    out.append("  (profiling inflates pure-Python code, the library most, against C json.loads)")
+    # frozen dataclasses' generated __init__ (Transition, notices, ChatItem) live in "<string>"
+    frozen = sum(
+        entry[3]
+        for (filename, _line, name), entry in raw.items()
+        if filename == "<string>" and name == "__init__"
+    )
+    for label, suffix, func in _PROFILE_PARTS:
+        ct = sum(
+            entry[3]
+            for (filename, _line, name), entry in raw.items()
+            if filename.endswith(suffix) and name == func
+        )
+        out.append(f"  {ct / total:6.1%}  {ct:6.3f} s  {label}")
+    out.append(
+        f"  {frozen / total:6.1%}  {frozen:6.3f} s  frozen-dataclass constructors "
+        "(Transition records, convenience notices)"
+    )
+    buffer = io.StringIO()
+    pstats.Stats(profiler, stream=buffer).sort_stats("tottime").print_stats(top)
+    out.append(buffer.getvalue())
+    return "\n".join(out)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--events", type=int, default=100_000, help="at least this many events")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (median)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--profile", action="store_true", help="cProfile the long-session pass instead"
+    )
+    args = parser.parse_args(argv)
+    if args.events < 1 or args.rounds < 1:
+        parser.error("--events and --rounds must be positive")
+    if args.profile:
+        print(profile(args.events, 25))
+        return 0
+
+    def progress(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    res = run(args.events, args.rounds, progress)
+    if args.json:
+        print(json.dumps(res, indent=2))
+    else:
+        print(render(res))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
