@@ -87,6 +87,9 @@ class SessionModel:
         connection_timeouts: ConnectionTimeouts | None = None,
         allow_connect_without_microphone: bool = True,
         reconnect_attempts: int = 0,
+        reconnect_delay: float = 1.0,
+        reconnect_backoff: float = 2.0,
+        reconnect_delay_max: float = 15.0,
         response_create_timeout: float = 15.0,
         mode_switch_timeout: float = 5.0,
         keep_record: bool = True,
@@ -121,6 +124,9 @@ class SessionModel:
             timeouts=connection_timeouts,
             allow_without_microphone=allow_connect_without_microphone,
             reconnect_attempts=reconnect_attempts,
+            reconnect_delay=reconnect_delay,
+            reconnect_backoff=reconnect_backoff,
+            reconnect_delay_max=reconnect_delay_max,
         )
         self.response = ResponseChart(
             self, new_event_id=self._new_event_id, create_timeout=response_create_timeout
@@ -159,7 +165,7 @@ class SessionModel:
         step = Transition(next(self._seq), self._now, chart, event, None, None, data)
         if self.keep_record:
             self.record.append(step)
-        self._chat.apply(step)
+        self._chat.fold(step)
         for observer in self._observers:
             observer(step)
 
@@ -706,6 +712,11 @@ class SessionModel:
         self._maybe_follow_up(chart.response_id)
         return True
 
+    def tool_deferred(self, call_id: str) -> bool:
+        """The user's handler returned nothing: the app will answer with submit_tool_output."""
+        chart = self.tool_calls.get(call_id)
+        return chart is not None and chart.offer("deferred")
+
     def tool_failed(self, call_id: str, error: str) -> bool:
         """The user's handler raised: report it to the model as an error output."""
         chart = self.tool_calls.get(call_id)
@@ -770,17 +781,22 @@ class SessionModel:
         """Feed the outcome of a connection effect (``token_received``, ``channel_opened``...)."""
         self._advance(time)
         sent = self.connection.offer(event, **data)
-        if self.connection.state in ("error", "disconnected", "reconnecting"):
-            self._reset_conversation_charts()
+        self._after_connection_change()
         return sent
+
+    def _after_connection_change(self) -> None:
+        connection = self.connection
+        if connection.state == "error" and connection.may_retry():
+            connection.offer("retry")
+        if connection.state in ("error", "disconnected", "reconnecting"):
+            self._reset_conversation_charts()
 
     def timer_fired(self, name: str, *, time: float | None = None) -> bool:
         """A timer started by a ``StartTimer`` effect ran out."""
         self._advance(time)
         if name == CONNECT_TIMER:
             sent = self.connection.offer("timed_out")
-            if self.connection.state in ("error", "disconnected"):
-                self._reset_conversation_charts()
+            self._after_connection_change()
             return sent
         if name == CREATE_TIMER:
             return self.response.offer("create_timed_out")
