@@ -81,9 +81,9 @@ _SECRET_KEYS: Final = frozenset(
 _SECRET_SUFFIXES: Final = ("_api_key", "_token", "_secret", "_password")
 _KEY_LIKE: Final = re.compile(r"^\s*(sk-|ek_)")
 _PATTERNS: Final = (
+    (re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]+"), r"\1 " + REDACTED),
     (re.compile(r"\bsk-[A-Za-z0-9_-]{8,}"), "sk-" + REDACTED),
     (re.compile(r"\bek_[A-Za-z0-9_-]{6,}"), "ek_" + REDACTED),
-    (re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]+"), r"\1 " + REDACTED),
 )
 _MAX_DEPTH: Final = 64
 
@@ -226,3 +226,4 @@ class TokenError(ConnectError):
         self.status = status
         self.code = code
         super().__init__("fetch_token", message)
+        self.args = (f"could not get an ephemeral key: {self.message}",)
