@@ -93,6 +93,7 @@ class SessionModel:
         response_create_timeout: float = 15.0,
         mode_switch_timeout: float = 5.0,
         keep_record: bool = True,
+        reference_engine: bool = False,
         time: float = 0.0,
     ) -> None:
         self.transport = transport
@@ -133,6 +134,10 @@ class SessionModel:
         )
         self.playback = PlaybackChart(self)
         self.mode = ModeChart(self, new_event_id=self._new_event_id, timeout=mode_switch_timeout)
+        #: Run every chart on python-statemachine's own engine (the reference, ~20× slower).
+        self.reference_engine = reference_engine
+        for chart in (self.connection, self.response, self.playback, self.mode):
+            chart.reference_engine = chart.reference_engine or reference_engine
 
     def __repr__(self) -> str:
         return (
@@ -594,6 +599,7 @@ class SessionModel:
             new_event_id=self._new_event_id,
             timeout=self.tool_timeout,
         )
+        chart.reference_engine = chart.reference_engine or self.reference_engine
         self.tool_calls[call_id] = chart
         if response_id is not None:
             self._response_calls.setdefault(response_id, []).append(call_id)
