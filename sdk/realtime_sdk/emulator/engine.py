@@ -427,6 +427,7 @@ class Engine:
         self._commit(item_id, bytes(self._input))
 
     def _on_clear(self, event: JSON) -> None:
+        self._input_start_ms += len(self._input) // BYTES_PER_MS
         self._input.clear()
         self._speech_item = None
         if self._vad is not None:
