@@ -28,6 +28,7 @@ from .charts.connection import CONNECT_TIMER, ConnectionChart, ConnectionTimeout
 from .charts.mode import SWITCH_TIMER, ModeChart, text_session_patch, voice_session_patch
 from .charts.playback import SETTLE_TIMER, PlaybackChart
 from .charts.response import CANCEL_TIMER, CREATE_TIMER, ResponseChart
+from .charts.response import TAG as CREATE_TAG
 from .charts.tool_call import ToolCallChart
 from .chat import ChatItem, ChatOptions, ChatProjection
 from .effects import Effect, SendEvent, StopPlayback
@@ -119,6 +120,7 @@ class SessionModel:
         self._response_calls: dict[str, list[str]] = {}
         self._followed_up: set[str] = set()
         self._awaiting_audio: dict[str, str] = {}
+        self._server_echoes_tags = False
         self._handlers = self._build_handlers()
         self.connection = ConnectionChart(
             self,
@@ -454,7 +456,17 @@ class SessionModel:
         self.responses[response_id] = "in_progress"
         self._fact("response_started", {"response_id": response_id})
         self._notices.append(AssistantResponseStarted(response_id))
-        self.response.offer("created", response_id=response_id)
+        self.response.offer("created", response_id=response_id, ours=self._is_ours(event))
+
+    def _is_ours(self, event: Any) -> bool:
+        """Whether a response answers our pending create (see ``ResponseChart``'s tagging)."""
+        metadata = event.response.get("metadata")
+        tag = metadata.get(CREATE_TAG) if isinstance(metadata, Mapping) else None
+        if tag is not None:
+            self._server_echoes_tags = True
+            return bool(tag == self.response.pending_event_id)
+        # A server that never echoed our tags gives no way to tell: take the response as ours.
+        return not self._server_echoes_tags
 
     def _on_response_done(self, event: Any) -> None:
         response_id = event.response_id

@@ -10,6 +10,7 @@ from typing import Any
 from statemachine import StateChart
 
 from realtime_machines._chart import ModelChart
+from realtime_machines.charts.response import TAG as CREATE_TAG
 from realtime_machines.effects import Effect, SendEvent
 from realtime_machines.session import SessionModel
 
@@ -178,3 +179,17 @@ def audio_buffer(kind: str, response_id: str) -> dict[str, Any]:
 
 def speech_started(item_id: str = "item_user_speech") -> dict[str, Any]:
     return {"type": "input_audio_buffer.speech_started", "audio_start_ms": 100, "item_id": item_id}
+
+
+def params(event: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A ``response.create``'s parameters without the lane's tag (``None`` when there are none).
+
+    Every create the Response chart sends carries its own ``event_id`` in
+    ``response.metadata`` (the tag that tells our responses from server-started ones).
+    """
+    response = dict(event.get("response") or {})
+    metadata = dict(response.pop("metadata", None) or {})
+    assert metadata.pop(CREATE_TAG, None) == event.get("event_id"), event
+    if metadata:
+        response["metadata"] = metadata
+    return response or None

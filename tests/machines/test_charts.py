@@ -19,6 +19,7 @@ from realtime_machines.charts import (
     parse_arguments,
 )
 from realtime_machines.charts.connection import STAGES
+from realtime_machines.charts.response import TAG as CREATE_TAG
 from realtime_machines.effects import (
     ApplyAnswer,
     CancelTimer,
@@ -35,7 +36,7 @@ from realtime_machines.effects import (
     StartTimer,
     StopPlayback,
 )
-from tests.machines.kit import sent, well_formed
+from tests.machines.kit import params, sent, well_formed
 
 
 class FakeHost:
@@ -255,9 +256,13 @@ def test_response_request_sends_create_with_params_and_timer() -> None:
     chart = _response(host)
     chart.send("request", params={"instructions": "hi"})
     effects = host.take()
-    assert sent(effects) == [
-        {"type": "response.create", "event_id": "evt_1", "response": {"instructions": "hi"}}
-    ]
+    [create] = sent(effects)
+    assert create["type"] == "response.create"
+    assert create["event_id"] == "evt_1"
+    assert create["response"] == {
+        "instructions": "hi",
+        "metadata": {CREATE_TAG: "evt_1"},  # tells our response from server-started ones
+    }
     assert StartTimer("response.create", 2.0) in effects
     assert chart.pending_event_id == "evt_1"
     assert chart.is_active
@@ -269,14 +274,14 @@ def test_response_create_while_active_is_queued_then_sent_in_order() -> None:
     chart.send("request", params={"n": 1})
     chart.send("request", params={"n": 2})
     chart.send("request", params={"n": 3})
-    assert [e["response"] for e in sent(host.take())] == [{"n": 1}]
+    assert [params(e) for e in sent(host.take())] == [{"n": 1}]
     chart.send("created", response_id="r1")
     assert sent(host.take()) == []
     chart.send("finished", status="completed")
-    assert [e["response"] for e in sent(host.take())] == [{"n": 2}]
+    assert [params(e) for e in sent(host.take())] == [{"n": 2}]
     chart.send("created", response_id="r2")
     chart.send("finished", status="cancelled")
-    assert [e["response"] for e in sent(host.take())] == [{"n": 3}]
+    assert [params(e) for e in sent(host.take())] == [{"n": 3}]
     assert not chart.queue
 
 
@@ -326,7 +331,7 @@ def test_response_busy_requeues_the_request_with_its_params() -> None:
     chart.send("finished", status="completed")
     retry = sent(host.take(), "response.create")
     assert len(retry) == 1
-    assert retry[0].get("response") == {"instructions": "be brief"}
+    assert params(retry[0]) == {"instructions": "be brief"}
 
 
 def test_response_create_timeout_frees_the_lane_and_sends_next() -> None:
@@ -336,7 +341,7 @@ def test_response_create_timeout_frees_the_lane_and_sends_next() -> None:
     chart.send("request", params={"n": 2})
     host.take()
     chart.send("create_timed_out")
-    assert [e["response"] for e in sent(host.take())] == [{"n": 2}]
+    assert [params(e) for e in sent(host.take())] == [{"n": 2}]
     assert chart.state == "create_requested"
 
 

@@ -71,6 +71,7 @@ FACTORIES: dict[type[ModelChart], list[Factory]] = {
 ARGUMENTS: dict[str, list[dict[str, Any]]] = {
     "finished": [{"status": s} for s in ("completed", "cancelled", "failed", "incomplete")],
     "arguments_done": [{"arguments": '{"a": 1}'}, {"arguments": "{bad"}],
+    "created": [{"response_id": "r"}, {"response_id": "r_vad", "ours": False}],
 }
 
 
@@ -109,6 +110,7 @@ def explore(cls: type[ModelChart]) -> set[Edge]:
                 len(getattr(chart, "queue", ())),
                 getattr(chart, "attempts_left", None),
                 getattr(chart, "reconnecting_now", None),
+                getattr(chart, "pending_event_id", None) is not None,
             )
 
         seen = {key(run(()))}

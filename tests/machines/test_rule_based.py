@@ -13,14 +13,22 @@ import itertools
 from collections.abc import Mapping
 from typing import Any
 
-import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from realtime_machines.effects import CancelTimer, StartTimer
 from realtime_machines.session import TERMINAL, SessionModel
-from tests.machines.kit import args_delta, args_done, call_added, created, done, error_for, sent
+from tests.machines.kit import (
+    args_delta,
+    args_done,
+    call_added,
+    created,
+    done,
+    error_for,
+    params,
+    sent,
+)
 
 STATUSES = ("completed", "cancelled", "failed", "incomplete")
 SETTLED = ("answered", "abandoned")
@@ -275,18 +283,45 @@ def test_create_refused_while_cancelling_frees_the_lane() -> None:
     assert session.response.last_status == "cancelled"
 
 
-@pytest.mark.xfail(
-    reason="known race: response.created does not say which create it answers, so a "
-    "server-initiated response is taken for ours and the next queued create is sent while ours "
-    "is still pending (fix needs create tagging, e.g. response.metadata)",
-    strict=True,
-)
+def tagged(response_id: str, create: Mapping[str, Any]) -> dict[str, Any]:
+    """``response.created`` as a real server sends it: echoing the create's metadata."""
+    event = created(response_id)
+    event["response"]["metadata"] = create["response"]["metadata"]
+    return event
+
+
 def test_server_response_while_our_create_is_pending() -> None:
     session = SessionModel()
+    session.request_response()  # one tagged round trip: this server echoes our tags
+    [first] = sent(session.take_effects(), "response.create")
+    session.receive(tagged("r0", first))
+    session.receive(done("r0"))
     session.request_response({"metadata": {"n": 1}})
     session.request_response({"metadata": {"n": 2}})
-    session.take_effects()
+    [ours] = sent(session.take_effects(), "response.create")
     session.receive(created("r_vad"))  # server VAD, before the server has seen our create
+    assert session.response.pending_event_id == ours["event_id"]  # still in flight
     session.receive(done("r_vad"))
-    creates = list(sent(session.take_effects(), "response.create"))
-    assert creates == []  # our first create is still unanswered: nothing more may be sent
+    assert sent(session.take_effects(), "response.create") == []  # nothing more may be sent
+    assert session.response.state == "create_requested"
+    session.receive(tagged("r1", ours))  # the server answers our create at last
+    assert session.response.response_id == "r1"
+    session.receive(done("r1"))
+    [second] = sent(session.take_effects(), "response.create")
+    assert params(second) == {"metadata": {"n": 2}}
+
+
+def test_our_create_refused_during_a_server_response_is_retried_after_it() -> None:
+    session = SessionModel()
+    session.request_response()
+    [first] = sent(session.take_effects(), "response.create")
+    session.receive(tagged("r0", first))
+    session.receive(done("r0"))
+    session.request_response({"instructions": "mine"})
+    [ours] = sent(session.take_effects(), "response.create")
+    session.receive(created("r_vad"))
+    session.receive(error_for(ours["event_id"], "conversation_already_has_active_response"))
+    assert sent(session.take_effects(), "response.create") == []
+    session.receive(done("r_vad"))
+    [retry] = sent(session.take_effects(), "response.create")
+    assert params(retry) == {"instructions": "mine"}

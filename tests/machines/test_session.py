@@ -35,6 +35,7 @@ from tests.machines.kit import (
     done,
     error_for,
     message_added,
+    params,
     sent,
     speech_started,
     text_delta,
@@ -263,7 +264,7 @@ def test_create_while_active_is_queued_and_sent_after_done() -> None:
     assert sent(session.take_effects(), "response.create") == []
     session.receive(done("r1"))
     creates = sent(session.take_effects(), "response.create")
-    assert [c.get("response") for c in creates] == [{"instructions": "second"}]
+    assert [params(c) for c in creates] == [{"instructions": "second"}]
 
 
 def test_no_cancel_sent_when_idle() -> None:
@@ -286,7 +287,7 @@ def test_conversation_already_has_active_response_requeues() -> None:
     session.receive(done("r_server"))
     retry = sent(session.take_effects(), "response.create")
     assert len(retry) == 1
-    assert retry[0]["response"] == {"instructions": "x"}
+    assert params(retry[0]) == {"instructions": "x"}
 
 
 def test_other_error_naming_the_create_frees_the_lane() -> None:
@@ -295,7 +296,7 @@ def test_other_error_naming_the_create_frees_the_lane() -> None:
     session.request_response({"n": 2})
     session.receive(error_for(_pending(session), "invalid_value"))
     creates = sent(session.take_effects(), "response.create")
-    assert [c.get("response") for c in creates] == [None, {"n": 2}]
+    assert [params(c) for c in creates] == [None, {"n": 2}]
 
 
 def test_error_naming_another_event_id_is_ignored_by_the_lane() -> None:
@@ -313,9 +314,7 @@ def test_create_timeout() -> None:
     session.take_effects()
     assert session.timer_fired("response.create", time=4.0)
     assert session.response.pending_event_id is not None
-    assert [c.get("response") for c in sent(session.take_effects(), "response.create")] == [
-        {"n": 2}
-    ]
+    assert [params(c) for c in sent(session.take_effects(), "response.create")] == [{"n": 2}]
     assert not session.timer_fired("no.such.timer")
 
 

@@ -6,6 +6,11 @@ that impossible to trigger from the client: a request while a response is being 
 generated or cancelled is queued and sent when the lane is free again, and a cancel with no
 active response is never sent (the server would answer ``response_cancel_not_active``).
 
+Every create carries its ``event_id`` in ``response.metadata`` (key :data:`TAG`); once the
+server has echoed a tag, a ``response.created`` without ours is a response the server started
+itself (server VAD), and a create of ours still unanswered stays in flight: the lane returns to
+``create requested`` when that response finishes instead of sending the next queued create.
+
 ``idle`` and ``done`` are the free states; ``done`` means a response finished, with its GA status
 (``completed | cancelled | failed | incomplete``) in :attr:`ResponseChart.last_status` (each
 response's own status is kept by the session). A rejected or timed-out create returns to ``idle``.
@@ -25,6 +30,8 @@ from ..effects import CancelTimer, SendEvent, StartTimer
 __all__ = ["ResponseChart"]
 
 CREATE_TIMER = "response.create"
+#: The ``response.metadata`` key that carries the ``event_id`` of the create a response answers.
+TAG = "realtime_machines_create"
 CANCEL_TIMER = "response.cancel"
 
 
@@ -62,10 +69,14 @@ class ResponseChart(ModelChart):
         | done.to(generating)
         | cancelling.to(None, on="cancel_created")
     )
-    finished = generating.to(done, on="keep_status", after="after_finish") | cancelling.to(
-        done, on="keep_status", after="after_finish"
+    finished = (
+        generating.to(create_requested, cond="create_in_flight", on="keep_status")
+        | generating.to(done, on="keep_status", after="after_finish")
+        | cancelling.to(done, on="keep_status", after="after_finish")
     )
-    busy = create_requested.to(generating, on="requeue_request")
+    busy = create_requested.to(generating, on="requeue_request") | generating.to(
+        None, on="requeue_request"
+    )
     create_rejected = create_requested.to(idle, after="after_finish")
     create_timed_out = create_requested.to(idle, after="after_finish")
     cancel_timed_out = cancelling.to(done, on="assume_cancelled", after="after_finish")
@@ -107,10 +118,17 @@ class ResponseChart(ModelChart):
         event_id = self._new_event_id()
         self.pending_event_id = event_id
         self._pending_params = params
-        event: dict[str, Any] = {"type": "response.create", "event_id": event_id}
-        if params:
-            event["response"] = dict(params)
-        self.host.emit(SendEvent(event))
+        response = dict(params or {})
+        # The server echoes metadata in response.created: that is how a response started by the
+        # server (VAD) is told apart from the one answering this create.
+        metadata = response.get("metadata")
+        response["metadata"] = {
+            **(metadata if isinstance(metadata, Mapping) else {}),
+            TAG: event_id,
+        }
+        self.host.emit(
+            SendEvent({"type": "response.create", "event_id": event_id, "response": response})
+        )
 
     def send_create(self, params: Mapping[str, Any] | None = None) -> None:
         self._send_create(params)
@@ -152,14 +170,19 @@ class ResponseChart(ModelChart):
         self.pending_event_id = None
         self.response_id = None
 
+    def create_in_flight(self) -> bool:
+        """Our create is still unanswered (a server-started response ran meanwhile)."""
+        return self.pending_event_id is not None
+
     def after_finish(self) -> None:
         self.pending_event_id = None
         if self.queue:
             self.send("dequeue")
 
-    def on_enter_generating(self, response_id: str | None = None) -> None:
+    def on_enter_generating(self, response_id: str | None = None, ours: bool = True) -> None:
         self.response_id = response_id
-        self.pending_event_id = None
+        if ours:
+            self.pending_event_id = None
 
     def on_enter_create_requested(self) -> None:
         self.response_id = None
