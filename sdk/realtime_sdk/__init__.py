@@ -1,6 +1,7 @@
 """realtime_sdk: the shell that runs the realtime_machines model against the world.
 
-So far: the ``realtime`` command (:mod:`realtime_sdk.cli`), chart diagrams
+:class:`RealtimeClient` (the seed's client over WebRTC), its configuration, errors, middleware
+and keys; the ``realtime`` command (:mod:`realtime_sdk.cli`), chart diagrams
 (:mod:`realtime_sdk.diagrams`) and the local Realtime emulator (:mod:`realtime_sdk.emulator`).
 """
 
@@ -8,8 +9,34 @@ from __future__ import annotations
 
 import logging
 
+from .client import RealtimeClient, ToolCall
+from .config import DEFAULTS, NOT_GIVEN, apply_defaults, deep_merge, normalize_session, prune
 from .diagrams import chart_mermaid, stale_diagrams, write_diagrams
+from .errors import ConnectError, ErrorEvent, NotConnectedError, RealtimeError, TokenError, redact
+from .keys import api_key_token_provider
+from .middleware import STOP, IncomingContext
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
-__all__ = ["chart_mermaid", "stale_diagrams", "write_diagrams"]
+__all__ = [
+    "DEFAULTS",
+    "NOT_GIVEN",
+    "STOP",
+    "ConnectError",
+    "ErrorEvent",
+    "IncomingContext",
+    "NotConnectedError",
+    "RealtimeClient",
+    "RealtimeError",
+    "TokenError",
+    "ToolCall",
+    "api_key_token_provider",
+    "apply_defaults",
+    "chart_mermaid",
+    "deep_merge",
+    "normalize_session",
+    "prune",
+    "redact",
+    "stale_diagrams",
+    "write_diagrams",
+]

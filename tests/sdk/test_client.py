@@ -1,0 +1,325 @@
+"""RealtimeClient against the emulator over real loopback WebRTC."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import pytest
+
+from realtime_machines import AssistantCompleted, Notice, SessionModel, ToolCallDone
+from realtime_sdk.client import RealtimeClient, ToolCall
+from realtime_sdk.emulator import Emulator, Faults
+from realtime_sdk.errors import ConnectError, ErrorEvent, NotConnectedError
+from realtime_sdk.keys import api_key_token_provider
+
+Runner = Callable[..., Any]
+
+CONNECT_PATH = [
+    ("idle", "connect", "fetching_token"),
+    ("fetching_token", "token_received", "opening_microphone"),
+    ("opening_microphone", "microphone_unavailable", "creating_peer"),
+    ("creating_peer", "peer_created", "creating_offer"),
+    ("creating_offer", "offer_ready", "posting_offer"),
+    ("posting_offer", "answer_received", "applying_answer"),
+    ("applying_answer", "answer_applied", "opening_channel"),
+    ("opening_channel", "channel_opened", "connected"),
+]
+
+WEATHER_TOOL = {
+    "type": "function",
+    "name": "get_weather",
+    "description": "Look up the weather for a city.",
+    "parameters": {
+        "type": "object",
+        "properties": {"city": {"type": "string"}},
+        "required": ["city"],
+    },
+}
+
+
+def make_client(emu: Emulator, **kwargs: Any) -> RealtimeClient:
+    kwargs.setdefault("greet_enabled", False)
+    kwargs.setdefault("ice_servers", [])
+    kwargs.setdefault("session", {"type": "realtime", "output_modalities": ["text"]})
+    return RealtimeClient(
+        token_provider=api_key_token_provider(emu.api_key, base_url=emu.base_url),
+        base_url=emu.base_url,
+        **kwargs,
+    )
+
+
+def status(client: RealtimeClient) -> str:
+    return client.status
+
+
+def connection_path(model: SessionModel) -> list[tuple[str | None, str, str | None]]:
+    return [(s.source, s.event, s.target) for s in model.record if s.chart == "connection"]
+
+
+N = TypeVar("N", bound=Notice)
+
+
+async def wait_for(client: RealtimeClient, kind: type[N], timeout: float = 10.0) -> N:  # noqa: ASYNC109
+    got: asyncio.Future[N] = asyncio.get_running_loop().create_future()
+
+    def handler(notice: N) -> None:
+        if not got.done():
+            got.set_result(notice)
+
+    unsubscribe = client.on(kind.name, handler)
+    try:
+        return await asyncio.wait_for(got, timeout)
+    finally:
+        unsubscribe()
+
+
+def test_connect_walks_every_step_then_disconnects(run: Runner) -> None:
+    async def scenario() -> None:
+        stages: list[str] = []
+        async with Emulator() as emu:
+            client = make_client(emu, on_success=lambda stage, _data: stages.append(stage))
+            assert status(client) == "idle"
+            async with client:
+                assert status(client) == "connected"
+                assert connection_path(client.model) == CONNECT_PATH
+                assert client.peer_connection is not None
+                assert client.data_channel.label == "oai-events"
+                assert client.call_id is not None
+                assert client.call_id in emu.calls
+                updated = client.model.session_config
+                for _ in range(100):
+                    if updated is not None and updated.get("output_modalities") == ["text"]:
+                        break
+                    await asyncio.sleep(0.02)
+                    updated = client.model.session_config
+                assert updated is not None
+                assert updated["output_modalities"] == ["text"]
+            assert status(client) == "disconnected"
+            assert connection_path(client.model)[-2:] == [
+                ("connected", "disconnect", "disconnecting"),
+                ("disconnecting", "peer_closed", "disconnected"),
+            ]
+            assert client.peer_connection is None
+            assert "connected" in stages
+            assert "data_channel_open" in stages
+
+    run(scenario())
+
+
+def test_greeting_and_a_typed_question_stream_into_the_chat(run: Runner) -> None:
+    async def scenario() -> None:
+        async with Emulator() as emu:
+            client = make_client(emu, greet_enabled=True, greet_instructions="Say hello.")
+            deltas: list[str] = []
+            client.on("assistant:delta", lambda n: deltas.append(n.delta))
+            async with client:
+                greeting = await wait_for(client, AssistantCompleted)
+                assert greeting.status == "done"
+                await client.send_text_message("What is the capital of France?")
+                answer = await wait_for(client, AssistantCompleted)
+                assert answer.response_id != greeting.response_id
+                chat = client.chat
+                roles = [item.role for item in chat]
+                assert roles == ["assistant", "user", "assistant"]
+                assert chat[1].text == "What is the capital of France?"
+                assert all(item.status == "done" for item in chat)
+                assert "".join(deltas) == chat[0].text + chat[2].text
+                statuses = set(client.model.responses.values())
+                assert statuses == {"completed"}
+            assert client.chat == []  # delete_chat_history_on_disconnect defaults to True
+
+    run(scenario())
+
+
+def test_tool_call_auto_mode_answers_once_then_follows_up(run: Runner) -> None:
+    async def scenario() -> None:
+        calls: list[ToolCall] = []
+
+        async def on_tool_call(call: ToolCall) -> dict[str, Any]:
+            calls.append(call)
+            return {"city": call.args.get("city"), "temperature_c": 12}
+
+        sent: list[str] = []
+
+        def outgoing(event: dict[str, Any]) -> None:
+            sent.append(event["type"])
+
+        async with Emulator() as emu:
+            client = make_client(
+                emu,
+                session={
+                    "type": "realtime",
+                    "output_modalities": ["text"],
+                    "tools": [WEATHER_TOOL],
+                },
+                on_tool_call=on_tool_call,
+                outgoing_middleware=[outgoing],
+            )
+            async with client:
+                done = asyncio.ensure_future(wait_for(client, ToolCallDone))
+                await client.send_text_message('get_weather {"city": "Paris"}')
+                tool_done = await done
+                assert tool_done.tool_name == "get_weather"
+                assert tool_done.args == {"city": "Paris"}
+                for _ in range(2):  # the tool-call response, then the follow-up answer
+                    await wait_for(client, AssistantCompleted)
+                assert [c.args for c in calls] == [{"city": "Paris"}]
+                [chart] = client.model.tool_calls.values()
+                assert chart.state == "answered"
+                assert json.loads(chart.output or "") == {"city": "Paris", "temperature_c": 12}
+                assert sent.count("response.create") == 2  # the question, then one follow-up
+                assert client.chat[-1].role == "assistant"
+
+    run(scenario())
+
+
+def test_sending_before_connect_raises_not_connected(run: Runner) -> None:
+    async def scenario() -> None:
+        client = RealtimeClient(token_provider=lambda: "ek_x", greet_enabled=False)
+        with pytest.raises(NotConnectedError, match="idle"):
+            await client.send_text_message("hello")
+        with pytest.raises(NotConnectedError):
+            await client.send_raw({"type": "response.create"})
+
+    run(scenario())
+
+
+def test_concurrent_connects_make_one_peer(run: Runner) -> None:
+    async def scenario() -> None:
+        async with Emulator() as emu:
+            client = make_client(emu)
+            await asyncio.gather(client.connect(), client.connect())
+            assert status(client) == "connected"
+            assert len(emu.calls) == 1
+            assert [e for _, e, _ in connection_path(client.model)].count("connect") == 1
+            await client.disconnect()
+
+    run(scenario())
+
+
+def test_cancel_with_nothing_active_sends_nothing(run: Runner) -> None:
+    async def scenario() -> None:
+        errors: list[str] = []
+        async with Emulator() as emu:
+            client = make_client(emu)
+            client.on("error", lambda n: errors.append(str(n.error)))
+            sent: list[str] = []
+            client._outgoing.append(lambda event: sent.append(event["type"]))
+            async with client:
+                await client.cancel_response()
+                await client.send_text_message("hello")
+                await wait_for(client, AssistantCompleted)
+            assert "response.cancel" not in sent
+            assert errors == []
+
+    run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("faults", "stage"),
+    [
+        (Faults(refuse_token=401), "fetch_token"),
+        (Faults(calls_status=500), "openai_api"),
+    ],
+)
+def test_connect_faults_land_in_error_with_their_stage(
+    run: Runner, faults: Faults, stage: str
+) -> None:
+    async def scenario() -> None:
+        reported: list[ErrorEvent] = []
+        async with Emulator(faults=faults) as emu:
+            client = make_client(emu, on_error=reported.append)
+            with pytest.raises(ConnectError) as info:
+                await client.connect()
+            assert info.value.stage == stage
+            assert status(client) == "error"
+            assert client.model.connection.error_stage == stage
+            assert [e.stage for e in reported] == [stage]
+            assert emu.api_key not in repr(reported[0])
+            await client.disconnect()
+            assert status(client) == "disconnected"
+
+    run(scenario())
+
+
+def test_a_stalled_sdp_post_times_out_with_its_stage(run: Runner) -> None:
+    async def scenario() -> None:
+        async with Emulator(faults=Faults(stall_calls=True)) as emu:
+            client = make_client(emu, timeouts={"sdp": 0.5})
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            with pytest.raises(ConnectError) as info:
+                await client.connect()
+            assert loop.time() - started < 5.0
+            assert info.value.stage == "openai_api"
+            assert "did not finish within 0.5 s" in str(info.value)
+            await client.disconnect()
+
+    run(scenario())
+
+
+def test_non_json_from_the_channel_is_a_recoverable_warning(run: Runner) -> None:
+    async def scenario() -> None:
+        reported: list[ErrorEvent] = []
+        async with Emulator(faults=Faults(nonjson_frame=True)) as emu:
+            client = make_client(emu, on_error=reported.append)
+            async with client:
+                for _ in range(200):
+                    if reported:
+                        break
+                    await asyncio.sleep(0.01)
+                [warning] = reported
+                assert warning.severity == "warning"
+                assert warning.recoverable
+                assert warning.stage == "data_channel"
+                assert "raw" in warning.context
+                assert len(warning.context["raw"]) <= 2000
+                await client.send_text_message("still there?")
+                completed = await wait_for(client, AssistantCompleted)
+                assert completed.status == "done"
+
+    run(scenario())
+
+
+def test_incoming_middleware_can_stop_and_rewrite_in_order(run: Runner) -> None:
+    async def scenario() -> None:
+        seen: list[str] = []
+
+        async def slow_first(ctx: Any) -> Any:
+            await asyncio.sleep(0)  # async middleware must not reorder events
+            seen.append(ctx.event["type"])
+            if ctx.event["type"] == "response.output_text.delta":
+                return {**ctx.event, "delta": ctx.event["delta"].upper()}
+            return None
+
+        def stop_rate_limits(ctx: Any) -> Any:
+            return "stop" if ctx.event["type"] == "rate_limits.updated" else None
+
+        raw: list[str] = []
+        async with Emulator() as emu:
+            client = make_client(
+                emu,
+                incoming_middleware=[slow_first, stop_rate_limits],
+                on_event=lambda event: raw.append(event["type"]),
+            )
+            deltas: list[str] = []
+            client.on("assistant:delta", lambda n: deltas.append(n.delta))
+            async with client:
+                await client.send_text_message("hello there")
+                await wait_for(client, AssistantCompleted)
+                for _ in range(100):
+                    if "rate_limits.updated" in seen:
+                        break
+                    await asyncio.sleep(0.02)
+            assert "rate_limits.updated" in seen
+            assert "rate_limits.updated" not in raw
+            assert raw == [t for t in seen if t != "rate_limits.updated"]
+            assert raw.index("response.created") < raw.index("response.done")
+            assert deltas
+            assert all(d == d.upper() for d in deltas)
+            assert any(d != d.lower() for d in deltas)  # the rewrite reached the model
+
+    run(scenario())
