@@ -809,6 +809,13 @@ class SessionModel:
         if connection.state in ("error", "disconnected", "reconnecting"):
             self._reset_conversation_charts()
 
+    def rollover(self, *, time: float | None = None) -> bool:
+        """Replace the live call with a new one (before the server's session cap ends it)."""
+        self._advance(time)
+        sent = self.connection.offer("rollover")
+        self._after_connection_change()
+        return sent
+
     def timer_fired(self, name: str, *, time: float | None = None) -> bool:
         """A timer started by a ``StartTimer`` effect ran out."""
         self._advance(time)

@@ -112,6 +112,7 @@ class RealtimeClient:
         on_error: Callable[[ErrorEvent], object] | None = None,
         timeouts: Any = NOT_GIVEN,
         liveness_timeout: Any = NOT_GIVEN,
+        reconnect: Any = NOT_GIVEN,
     ) -> None:
         options = apply_defaults(
             {
@@ -129,6 +130,7 @@ class RealtimeClient:
                 "delete_chat_history_on_disconnect": delete_chat_history_on_disconnect,
                 "timeouts": timeouts,
                 "liveness_timeout": liveness_timeout,
+                "reconnect": reconnect,
             }
         )
         self.options: Mapping[str, Any] = options
@@ -146,6 +148,7 @@ class RealtimeClient:
         self._streams: list[asyncio.Queue[Notice | None]] = []
 
         timeout_options: Mapping[str, float] = options["timeouts"]
+        reconnect_options: Mapping[str, Any] = options["reconnect"]
         chat = chat_options or ChatOptions()
         if options["chat_inverted"] != chat.inverted:
             chat = ChatOptions(
@@ -173,6 +176,10 @@ class RealtimeClient:
                 disconnecting=timeout_options["hangup"],
             ),
             allow_connect_without_microphone=bool(options["allow_connect_without_mic"]),
+            reconnect_attempts=int(reconnect_options["attempts"]),
+            reconnect_delay=float(reconnect_options["backoff_initial"]),
+            reconnect_backoff=float(reconnect_options["backoff_factor"]),
+            reconnect_delay_max=float(reconnect_options["backoff_max"]),
             response_create_timeout=timeout_options["response_create"],
             mode_switch_timeout=timeout_options["mode_switch"],
             keep_record=True,
@@ -189,6 +196,7 @@ class RealtimeClient:
         self._consumer: asyncio.Task[None] | None = None
         self._watchdog: asyncio.Task[None] | None = None
         self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._rollover: asyncio.TimerHandle | None = None
         self._step_tasks: dict[str, asyncio.Task[None]] = {}
         self._tool_tasks: dict[str, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -281,6 +289,7 @@ class RealtimeClient:
     async def _release(self) -> None:
         for name in list(self._timers):
             self._cancel_timer(name)
+        self._cancel_rollover()
         tasks = [t for t in (self._consumer, self._watchdog) if t is not None]
         tasks += list(self._step_tasks.values()) + list(self._tool_tasks.values())
         tasks += list(self._tasks)
@@ -333,13 +342,55 @@ class RealtimeClient:
         if self.options["auto_session_update"]:
             session = normalize_session(self.options["session"])
             self.model.send({"type": "session.update", "session": session}, time=time.time())
-        if self.options["greet_enabled"] and not self.model.connection.reconnects:
+        if self.model.connection.reconnects:
+            self._replay_history()
+        elif self.options["greet_enabled"]:
             params: dict[str, Any] = {"instructions": self.options["greet_instructions"]}
             modalities = self.options.get("greet_modalities")
             if modalities:
                 params["output_modalities"] = list(modalities)
             self.model.request_response(params)
+        if self._watchdog is not None:  # the previous call's (reconnect)
+            self._watchdog.cancel()
         self._watchdog = asyncio.get_running_loop().create_task(self._liveness())
+
+    def _replay_history(self) -> None:
+        """Give the new call the conversation so far, as items with their original ids (the
+        server's echoes then update the existing chat rows instead of adding new ones)."""
+        for item in self.model.chat:
+            if item.type != "text" or item.item_id is None or item.role not in _REPLAYED:
+                continue
+            if not item.text.strip():
+                continue
+            content_type = "input_text" if item.role == "user" else "output_text"
+            message = {
+                "id": item.item_id,
+                "type": "message",
+                "role": item.role,
+                "content": [{"type": content_type, "text": item.text}],
+            }
+            self.model.send({"type": "conversation.item.create", "item": message})
+        self._success("history_replayed", None)
+
+    def _schedule_rollover(self, session: Mapping[str, Any]) -> None:
+        """With ``reconnect.rollover_before_cap``, start a new call before the server's cap."""
+        margin = self.options["reconnect"].get("rollover_before_cap")
+        expires_at = session.get("expires_at")
+        if margin is None or not isinstance(expires_at, int | float):
+            return
+        self._cancel_rollover()
+        delay = max(0.0, float(expires_at) - time.time() - float(margin))
+        self._rollover = asyncio.get_running_loop().call_later(delay, self._roll_over)
+
+    def _cancel_rollover(self) -> None:
+        if self._rollover is not None:
+            self._rollover.cancel()
+            self._rollover = None
+
+    def _roll_over(self) -> None:
+        self._rollover = None
+        if self.model.rollover(time=time.time()):
+            self._spawn(self._drain())
 
     def _success(self, stage: str, data: Any) -> None:
         if self._on_success is not None:
@@ -497,6 +548,9 @@ class RealtimeClient:
         await self._signal("microphone_ready")
 
     def _create_peer(self) -> None:
+        if self._consumer is not None:  # the consumer of a previous call (reconnect)
+            self._consumer.cancel()
+            self._consumer = None
         try:
             self._inbox = asyncio.Queue()
             self._peer = Peer(
@@ -639,6 +693,8 @@ class RealtimeClient:
         if self._on_event is not None:
             await _maybe_await(self._on_event(event))
         notices = self.model.receive(event, time=time.time())
+        if event.get("type") == "session.created" and isinstance(event.get("session"), dict):
+            self._schedule_rollover(event["session"])
         await self._drain()
         for notice in notices:
             await self._dispatch(notice)
@@ -844,6 +900,8 @@ class RealtimeClient:
     def next_ts(self) -> float:
         return self.model.next_ts()
 
+
+_REPLAYED = ("user", "assistant")
 
 _SUCCESS_STAGES = {
     "opening_microphone": "get_user_media",

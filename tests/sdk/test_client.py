@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import aiohttp
 import pytest
 
 from realtime_machines import AssistantCompleted, Notice, SessionModel, ToolCallDone
@@ -323,3 +324,50 @@ def test_incoming_middleware_can_stop_and_rewrite_in_order(run: Runner) -> None:
             assert any(d != d.lower() for d in deltas)  # the rewrite reached the model
 
     run(scenario())
+
+
+def test_lost_call_reconnects_and_replays_the_history(run: Runner) -> None:
+    async def scenario() -> None:
+        async with Emulator() as emu:
+            client = make_client(
+                emu, reconnect={"attempts": 2, "backoff_initial": 0.05, "backoff_max": 0.2}
+            )
+            async with client:
+                await client.send_text_message("Remember the word teal.")
+                await wait_for(client, AssistantCompleted)
+                before = [(item.role, item.text) for item in client.chat]
+                first_call = client.call_id
+                assert first_call is not None
+                async with (
+                    aiohttp.ClientSession() as http,
+                    http.delete(
+                        f"{emu.base_url}/v1/realtime/calls/{first_call}",
+                        headers={"Authorization": f"Bearer {emu.api_key}"},
+                    ) as response,
+                ):
+                    assert response.status < 300
+                for _ in range(500):
+                    if client.model.connection.reconnects == 1 and status(client) == "connected":
+                        break
+                    await asyncio.sleep(0.01)
+                assert client.model.connection.reconnects == 1
+                assert client.call_id != first_call
+                path = [e for _, e, _ in connection_path(client.model)]
+                assert "connection_lost" in path
+                engine = emu.calls[client.call_id or ""].engine
+                for _ in range(200):
+                    if len(engine.items) >= len(before):
+                        break
+                    await asyncio.sleep(0.01)
+                replayed = [
+                    (item["role"], item["content"][0]["text"])
+                    for item in engine.items
+                    if item.get("type") == "message"
+                ]
+                assert replayed == before  # the new call knows the conversation
+                assert [(i.role, i.text) for i in client.chat] == before  # no duplicate rows
+                await client.send_text_message("Which word?")
+                await wait_for(client, AssistantCompleted)
+                assert [i.role for i in client.chat] == ["user", "assistant", "user", "assistant"]
+
+    run(scenario(), timeout=30)

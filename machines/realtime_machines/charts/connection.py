@@ -5,6 +5,9 @@ for its result: token → microphone → peer → offer (with ICE gathering) →
 applied → DataChannel open. A failure or a stall in any step lands in ``error`` with the step
 named in :attr:`ConnectionChart.error_stage` (the seed library's stage names), never in a hang.
 
+``rollover`` replaces a call that is about to hit the server's session cap with a new one, the
+way a lost connection is replaced. Entering ``error`` releases the peer and the microphone.
+
 ``connect`` is only accepted from ``idle``, ``disconnected`` and ``error``: a second connect
 while one is running is ignored by the chart (the session logs a warning), so there is never a
 second peer. ``disconnect`` is accepted from every state that holds something.
@@ -126,6 +129,7 @@ class ConnectionChart(ModelChart):
         error, on="keep_error"
     )
     give_up = reconnecting.to(error, on="keep_error")
+    rollover = connected.to(reconnecting)
     retry = error.to(reconnecting, cond="may_retry")
 
     disconnect = (
@@ -242,6 +246,11 @@ class ConnectionChart(ModelChart):
 
     def on_offer_ready(self, sdp: str = "") -> None:
         self.host.emit(PostOffer(sdp))
+
+    def on_enter_error(self) -> None:
+        # Nothing is held while in error: a later connect() starts from scratch.
+        self.host.emit(ClosePeer())
+        self.host.emit(ReleaseMedia())
 
     def on_enter_disconnecting(self) -> None:
         self.host.emit(ClosePeer())
