@@ -200,6 +200,7 @@ class RealtimeClient:
         self._step_tasks: dict[str, asyncio.Task[None]] = {}
         self._tool_tasks: dict[str, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._closing: set[asyncio.Task[None]] = set()
         self._send_lock = asyncio.Lock()
         self._connection_changed = asyncio.Event()
         self._chat_version = -1
@@ -300,6 +301,9 @@ class RealtimeClient:
             if task is not asyncio.current_task():
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+        closing = [t for t in self._closing if t is not asyncio.current_task()]
+        if closing:
+            await asyncio.gather(*closing, return_exceptions=True)
         self._consumer = self._watchdog = None
         self._step_tasks.clear()
         self._tool_tasks.clear()
@@ -459,7 +463,10 @@ class RealtimeClient:
         elif isinstance(effect, effects.ApplyAnswer):
             self._step("applying_answer", self._apply_answer())
         elif isinstance(effect, effects.ClosePeer):
-            self._spawn(self._close_peer())
+            # Never cancelled: a peer closed halfway leaks its sockets. _release awaits it.
+            task = asyncio.get_running_loop().create_task(self._close_peer())
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
         elif isinstance(effect, effects.ReleaseMedia):
             self._stop_microphone()
         elif isinstance(effect, effects.SetMicrophone):
