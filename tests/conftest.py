@@ -11,14 +11,23 @@ Warnings are errors and every test has a timeout: see ``[tool.pytest.ini_options
 
 from __future__ import annotations
 
-import asyncio
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+
+# Test helpers are imported as ``tests.<module>`` (the names mypy gives them): the repository
+# root must be importable under a bare ``pytest`` too.
+ROOT = str(Path(__file__).resolve().parents[1])
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from tests.aio import run_async  # noqa: E402
 
 pytest_plugins = ["pytester"]
 
@@ -85,29 +94,11 @@ def _no_leaked_threads() -> Iterator[None]:
         pytest.fail(f"test left non-daemon threads running: {names}", pytrace=False)
 
 
-TASK_GRACE_S = 2.0
-"""How long tasks that are already finishing get before they count as leaked."""
-
-
-async def _guarded(coro: Coroutine[Any, Any, Any], timeout: float) -> Any:  # noqa: ASYNC109
-    async with asyncio.timeout(timeout):
-        result = await coro
-    current = asyncio.current_task()
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + TASK_GRACE_S
-    leftovers = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
-    while leftovers and loop.time() < deadline:
-        await asyncio.sleep(0.01)
-        leftovers = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
-    assert not leftovers, f"leaked tasks: {leftovers}"
-    return result
-
-
 @pytest.fixture
 def run() -> Callable[..., Any]:
     """``run(coro, timeout=20)``: run a coroutine on a fresh loop; leaked tasks fail the test."""
 
     def runner(coro: Coroutine[Any, Any, Any], timeout: float = 20.0) -> Any:
-        return asyncio.run(_guarded(coro, timeout))
+        return run_async(coro, timeout)
 
     return runner

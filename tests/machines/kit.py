@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -193,3 +194,36 @@ def params(event: Mapping[str, Any]) -> dict[str, Any] | None:
     if metadata:
         response["metadata"] = metadata
     return response or None
+
+
+class RecordingHost:
+    """A chart host that keeps what a session would: effects, transitions, and both in order."""
+
+    def __init__(self) -> None:
+        self.effects: list[Effect] = []
+        self.steps: list[tuple[str, str, str | None, str | None]] = []
+        self.log: list[tuple[Any, ...]] = []
+        self._ids = itertools.count(1)
+
+    def emit(self, effect: Effect) -> None:
+        self.effects.append(effect)
+        self.log.append(("effect", effect))
+
+    def record_transition(
+        self,
+        chart: str,
+        event: str,
+        source: str | None,
+        target: str | None,
+        data: Mapping[str, Any],
+    ) -> None:
+        self.steps.append((chart, event, source, target))
+        self.log.append(("record", chart, event, source, target, dict(data)))
+
+    def new_id(self) -> str:
+        return f"evt_{next(self._ids)}"
+
+    def take(self) -> list[Effect]:
+        """The effects emitted since the last ``take()``."""
+        out, self.effects = self.effects, []
+        return out

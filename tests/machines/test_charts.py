@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import itertools
 import json
-from collections.abc import Mapping
-from typing import Any
 
 import pytest
 
@@ -26,7 +23,6 @@ from realtime_machines.effects import (
     ClosePeer,
     CreateOffer,
     CreatePeer,
-    Effect,
     ExecuteTool,
     FetchToken,
     OpenMicrophone,
@@ -36,37 +32,7 @@ from realtime_machines.effects import (
     StartTimer,
     StopPlayback,
 )
-from tests.machines.kit import params, sent, well_formed
-
-
-class FakeHost:
-    """Collects effects and transitions like the session does."""
-
-    def __init__(self) -> None:
-        self.effects: list[Effect] = []
-        self.steps: list[tuple[str, str, str | None, str | None]] = []
-        self._ids = itertools.count(1)
-
-    def emit(self, effect: Effect) -> None:
-        self.effects.append(effect)
-
-    def record_transition(
-        self,
-        chart: str,
-        event: str,
-        source: str | None,
-        target: str | None,
-        data: Mapping[str, Any],
-    ) -> None:
-        self.steps.append((chart, event, source, target))
-
-    def new_id(self) -> str:
-        return f"evt_{next(self._ids)}"
-
-    def take(self) -> list[Effect]:
-        out, self.effects = self.effects, []
-        return out
-
+from tests.machines.kit import RecordingHost, params, sent, well_formed
 
 # -- Connection ---------------------------------------------------------------------------------
 
@@ -91,7 +57,7 @@ def _advance_to(chart: ConnectionChart, state: str) -> None:
 
 
 def test_connection_happy_path_emits_one_effect_per_step() -> None:
-    host = FakeHost()
+    host = RecordingHost()
     chart = ConnectionChart(host)
     assert chart.state == "idle"
     assert chart.status == "idle"
@@ -127,7 +93,7 @@ def test_connection_happy_path_emits_one_effect_per_step() -> None:
 
 @pytest.mark.parametrize(("state", "event"), CONNECT_STEPS)
 def test_connection_step_failure_lands_in_error_with_stage(state: str, event: str) -> None:
-    chart = ConnectionChart(FakeHost())
+    chart = ConnectionChart(RecordingHost())
     _advance_to(chart, state)
     chart.send("step_failed", error="boom")
     assert chart.state == "error"
@@ -138,7 +104,7 @@ def test_connection_step_failure_lands_in_error_with_stage(state: str, event: st
 
 @pytest.mark.parametrize(("state", "event"), CONNECT_STEPS)
 def test_connection_step_timeout_lands_in_error_with_stage(state: str, event: str) -> None:
-    chart = ConnectionChart(FakeHost(), timeouts=ConnectionTimeouts(**{state: 1.5}))
+    chart = ConnectionChart(RecordingHost(), timeouts=ConnectionTimeouts(**{state: 1.5}))
     _advance_to(chart, state)
     chart.send("timed_out")
     assert chart.state == "error"
@@ -160,12 +126,12 @@ def test_connection_unknown_timeout_step_is_rejected() -> None:
 
 
 def test_microphone_unavailable_depends_on_option() -> None:
-    chart = ConnectionChart(FakeHost(), allow_without_microphone=True)
+    chart = ConnectionChart(RecordingHost(), allow_without_microphone=True)
     _advance_to(chart, "opening_microphone")
     chart.send("microphone_unavailable")
     assert chart.state == "creating_peer"
     assert not chart.has_microphone
-    strict = ConnectionChart(FakeHost(), allow_without_microphone=False)
+    strict = ConnectionChart(RecordingHost(), allow_without_microphone=False)
     _advance_to(strict, "opening_microphone")
     strict.send("microphone_unavailable", error="no device")
     assert strict.state == "error"
@@ -173,7 +139,7 @@ def test_microphone_unavailable_depends_on_option() -> None:
 
 
 def test_connection_lost_reconnects_with_backoff_then_gives_up() -> None:
-    host = FakeHost()
+    host = RecordingHost()
     chart = ConnectionChart(host, reconnect_attempts=2, reconnect_delay=0.5)
     _advance_to(chart, "opening_channel")
     chart.send("channel_opened")
@@ -212,7 +178,7 @@ def test_connection_lost_reconnects_with_backoff_then_gives_up() -> None:
 
 
 def test_reconnecting_give_up() -> None:
-    chart = ConnectionChart(FakeHost(), reconnect_attempts=2)
+    chart = ConnectionChart(RecordingHost(), reconnect_attempts=2)
     _advance_to(chart, "opening_channel")
     chart.send("channel_opened")
     chart.send("connection_lost")
@@ -222,7 +188,7 @@ def test_reconnecting_give_up() -> None:
 
 
 def test_disconnect_timeout_still_ends_disconnected() -> None:
-    host = FakeHost()
+    host = RecordingHost()
     chart = ConnectionChart(host)
     _advance_to(chart, "creating_peer")
     host.take()
@@ -235,7 +201,7 @@ def test_disconnect_timeout_still_ends_disconnected() -> None:
 
 
 def test_second_connect_is_ignored_by_the_chart() -> None:
-    host = FakeHost()
+    host = RecordingHost()
     chart = ConnectionChart(host)
     chart.send("connect")
     chart.send("token_received")
@@ -247,12 +213,12 @@ def test_second_connect_is_ignored_by_the_chart() -> None:
 # -- Response (sequencer) -------------------------------------------------------------------------
 
 
-def _response(host: FakeHost) -> ResponseChart:
+def _response(host: RecordingHost) -> ResponseChart:
     return ResponseChart(host, new_event_id=host.new_id, create_timeout=2.0)
 
 
 def test_response_request_sends_create_with_params_and_timer() -> None:
-    host = FakeHost()
+    host = RecordingHost()
     chart = _response(host)
     chart.send("request", params={"instructions": "hi"})
     effects = host.take()
@@ -269,7 +235,7 @@ def test_response_request_sends_create_with_params_and_timer() -> None:
 
 
 def test_response_create_while_active_is_queued_then_sent_in_order() -> None:
-    host = FakeHost()
+    host = RecordingHost()
     chart = _response(host)
     chart.send("request", params={"n": 1})
     chart.send("request", params={"n": 2})
@@ -286,7 +252,7 @@ def test_response_create_while_active_is_queued_then_sent_in_order() -> None:
 
 
 def test_response_cancel_when_idle_sends_nothing() -> None:
-    host = FakeHost()
+    host = RecordingHost()
     chart = _response(host)
     chart.send("cancel")
     assert sent(host.take()) == []
@@ -298,7 +264,7 @@ def test_response_cancel_when_idle_sends_nothing() -> None:
 
 
 def test_response_cancel_while_generating_names_the_response() -> None:
-    host = FakeHost()
+    host = RecordingHost()
     chart = _response(host)
     chart.send("created", response_id="r1")
     chart.send("cancel")
@@ -309,7 +275,7 @@ def test_response_cancel_while_generating_names_the_response() -> None:
 
 
 def test_response_cancel_before_created_is_sent_once_created() -> None:
-    host = FakeHost()
+    host = RecordingHost()
     chart = _response(host)
     chart.send("request")
     host.take()
@@ -320,7 +286,7 @@ def test_response_cancel_before_created_is_sent_once_created() -> None:
 
 
 def test_response_busy_requeues_the_request_with_its_params() -> None:
-    host = FakeHost()
+    host = RecordingHost()
     chart = _response(host)
     chart.send("request", params={"instructions": "be brief"})
     host.take()
@@ -335,7 +301,7 @@ def test_response_busy_requeues_the_request_with_its_params() -> None:
 
 
 def test_response_create_timeout_frees_the_lane_and_sends_next() -> None:
-    host = FakeHost()
+    host = RecordingHost()
     chart = _response(host)
     chart.send("request", params={"n": 1})
     chart.send("request", params={"n": 2})
@@ -346,7 +312,7 @@ def test_response_create_timeout_frees_the_lane_and_sends_next() -> None:
 
 
 def test_response_reset_drops_queue() -> None:
-    host = FakeHost()
+    host = RecordingHost()
     chart = _response(host)
     chart.send("request")
     chart.send("request")
@@ -359,7 +325,7 @@ def test_response_reset_drops_queue() -> None:
 # -- Tool call ------------------------------------------------------------------------------------
 
 
-def _tool(host: FakeHost, timeout: float = 30.0) -> ToolCallChart:
+def _tool(host: RecordingHost, timeout: float = 30.0) -> ToolCallChart:
     return ToolCallChart(
         host,
         call_id="c1",
@@ -388,7 +354,7 @@ def test_parse_arguments() -> None:
 
 
 def test_tool_valid_arguments_then_execute_and_answer() -> None:
-    host = FakeHost()
+    host = RecordingHost()
     chart = _tool(host, timeout=3.0)
     assert chart.name == "tool_call:c1"
     chart.send("arguments_done", arguments='{"city": "Paris"}')
@@ -414,7 +380,7 @@ def test_tool_valid_arguments_then_execute_and_answer() -> None:
 
 
 def test_tool_invalid_json_is_a_state_with_the_error_kept() -> None:
-    chart = _tool(FakeHost())
+    chart = _tool(RecordingHost())
     chart.send("arguments_done", arguments='{"city": ')
     assert chart.state == "invalid"
     assert chart.arguments is None
@@ -430,7 +396,7 @@ def test_tool_invalid_json_is_a_state_with_the_error_kept() -> None:
 
 
 def test_tool_failure_and_timeout_send_error_outputs() -> None:
-    host = FakeHost()
+    host = RecordingHost()
     failing = _tool(host)
     failing.send("arguments_done", arguments="{}")
     failing.send("execute")
@@ -451,7 +417,7 @@ def test_tool_failure_and_timeout_send_error_outputs() -> None:
 
 
 def test_tool_abandon_from_streaming() -> None:
-    chart = _tool(FakeHost())
+    chart = _tool(RecordingHost())
     chart.parts.extend(['{"a"', ": 1}"])
     assert chart.arguments_text == '{"a": 1}'
     chart.send("abandon")
@@ -463,7 +429,7 @@ def test_tool_abandon_from_streaming() -> None:
 
 
 def test_playback_barge_in_stops_local_audio() -> None:
-    host = FakeHost()
+    host = RecordingHost()
     chart = PlaybackChart(host, settle_timeout=1.0)
     chart.send("started", response_id="r1")
     assert chart.state == "playing"
@@ -481,7 +447,7 @@ def test_playback_barge_in_stops_local_audio() -> None:
 
 
 def test_playback_settle_timeout_and_cleared_while_playing() -> None:
-    host = FakeHost()
+    host = RecordingHost()
     chart = PlaybackChart(host)
     chart.send("started", response_id="r1")
     chart.send("barge_in")
@@ -498,7 +464,7 @@ def test_playback_settle_timeout_and_cleared_while_playing() -> None:
 
 
 def test_mode_switch_waits_for_session_updated() -> None:
-    host = FakeHost()
+    host = RecordingHost()
     chart = ModeChart(host, new_event_id=host.new_id, timeout=4.0)
     chart.send("to_voice", session={"output_modalities": ["audio"]})
     assert chart.state == "switching_to_voice"
@@ -517,7 +483,7 @@ def test_mode_switch_waits_for_session_updated() -> None:
 
 
 def test_mode_rejected_and_timed_out_return_to_previous_mode() -> None:
-    host = FakeHost()
+    host = RecordingHost()
     chart = ModeChart(host, new_event_id=host.new_id, timeout=4.0)
     chart.send("to_voice")
     chart.send("rejected", error="bad modalities")

@@ -8,7 +8,6 @@ are collected from the transition records and compared with the declared ones.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -23,18 +22,17 @@ from realtime_machines.charts import (
     ResponseChart,
     ToolCallChart,
 )
-from realtime_machines.effects import Effect
+from tests.machines.kit import RecordingHost
 
 Edge = tuple[str, str, str | None]  # source, event, target (None: stays put)
 
 
-class Host:
-    def __init__(self, fired: set[Edge]) -> None:
-        self.fired = fired
-        self.ids = itertools.count(1)
+class Host(RecordingHost):
+    """Adds every transition a chart takes to a shared set."""
 
-    def emit(self, effect: Effect) -> None:
-        pass
+    def __init__(self, fired: set[Edge]) -> None:
+        super().__init__()
+        self.fired = fired
 
     def record_transition(
         self,
@@ -46,9 +44,6 @@ class Host:
     ) -> None:
         assert source is not None
         self.fired.add((source, event, target))
-
-    def new_id(self) -> str:
-        return f"e{next(self.ids)}"
 
 
 Factory = Callable[[Host], ModelChart]

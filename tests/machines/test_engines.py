@@ -8,8 +8,7 @@ transition records, the chat and every exception must be the same.
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -26,33 +25,10 @@ from realtime_machines.charts import (
     ResponseChart,
     ToolCallChart,
 )
-from realtime_machines.effects import Effect
+from tests.machines.kit import RecordingHost
 from tests.machines.strategies import Step, mutated_sessions
 
-
-class Host:
-    def __init__(self) -> None:
-        self.log: list[tuple[Any, ...]] = []
-        self.ids = itertools.count(1)
-
-    def emit(self, effect: Effect) -> None:
-        self.log.append(("effect", effect))
-
-    def record_transition(
-        self,
-        chart: str,
-        event: str,
-        source: str | None,
-        target: str | None,
-        data: Mapping[str, Any],
-    ) -> None:
-        self.log.append(("record", chart, event, source, target, dict(data)))
-
-    def new_id(self) -> str:
-        return f"e{next(self.ids)}"
-
-
-FACTORIES: dict[type[ModelChart], Callable[[Host], ModelChart]] = {
+FACTORIES: dict[type[ModelChart], Callable[[RecordingHost], ModelChart]] = {
     ConnectionChart: lambda h: ConnectionChart(
         h, allow_without_microphone=False, reconnect_attempts=2
     ),
@@ -86,7 +62,7 @@ PAYLOADS: list[dict[str, Any]] = [
 def test_every_chart_compiles_to_a_table() -> None:
     for cls in ALL_CHARTS:
         assert cls.compiled() is not None, cls.__name__
-        chart = FACTORIES[cls](Host())
+        chart = FACTORIES[cls](RecordingHost())
         assert not chart.reference_engine
 
 
@@ -111,7 +87,7 @@ def test_each_chart_means_the_same_on_both_engines(
     moves = data.draw(
         st.lists(st.tuples(st.sampled_from(events), st.sampled_from(PAYLOADS)), max_size=30)
     )
-    fast_host, slow_host = Host(), Host()
+    fast_host, slow_host = RecordingHost(), RecordingHost()
     fast, slow = FACTORIES[cls](fast_host), FACTORIES[cls](slow_host)
     slow.reference_engine = True
     assert fast_host.log == slow_host.log  # construction is the library's in both

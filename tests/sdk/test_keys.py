@@ -16,22 +16,13 @@ from realtime_sdk.emulator import Emulator, EmulatorConfig
 from realtime_sdk.emulator.testing import WsClient
 from realtime_sdk.errors import TokenError
 from realtime_sdk.keys import ApiKeyTokenProvider, api_key_token_provider, create_client_secret
+from tests.aio import run_async
 
 SECRET_KEY = "sk-test-SECRET0123456789abcdef"
 
 
 def run(coro: Coroutine[Any, Any, Any], timeout: float = 5.0) -> Any:
-    """Run ``coro`` on a fresh loop within ``timeout``; tasks left behind fail the test."""
-
-    async def guarded() -> Any:
-        async with asyncio.timeout(timeout):
-            result = await coro
-        current = asyncio.current_task()
-        leftovers = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
-        assert not leftovers, f"leaked tasks: {leftovers}"
-        return result
-
-    return asyncio.run(guarded())
+    return run_async(coro, timeout)
 
 
 class FakeClock:

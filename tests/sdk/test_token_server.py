@@ -14,22 +14,13 @@ from aiohttp.test_utils import TestClient, TestServer
 from realtime_sdk.emulator import Emulator
 from realtime_sdk.emulator.testing import WsClient
 from realtime_sdk.token_server import SESSION_PATH, main, make_token_app, run_token_server
+from tests.aio import run_async
 
 SECRET_KEY = "sk-test-SERVER0123456789abcdef"
 
 
 def run(coro: Coroutine[Any, Any, Any], timeout: float = 5.0) -> Any:
-    """Run ``coro`` on a fresh loop within ``timeout``; tasks left behind fail the test."""
-
-    async def guarded() -> Any:
-        async with asyncio.timeout(timeout):
-            result = await coro
-        current = asyncio.current_task()
-        leftovers = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
-        assert not leftovers, f"leaked tasks: {leftovers}"
-        return result
-
-    return asyncio.run(guarded())
+    return run_async(coro, timeout)
 
 
 def test_the_seeds_endpoint_hands_out_working_ephemeral_keys() -> None:
