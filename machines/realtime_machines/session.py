@@ -85,6 +85,7 @@ class SessionModel:
         transport: Literal["webrtc", "websocket"] = "webrtc",
         auto_execute_tools: bool = False,
         tool_timeout: float = 30.0,
+        tool_timeouts: Mapping[str, float] | None = None,
         connection_timeouts: ConnectionTimeouts | None = None,
         allow_connect_without_microphone: bool = True,
         reconnect_attempts: int = 0,
@@ -100,6 +101,8 @@ class SessionModel:
         self.transport = transport
         self.auto_execute_tools = auto_execute_tools
         self.tool_timeout = tool_timeout
+        #: Per tool name, overriding ``tool_timeout``.
+        self.tool_timeouts: dict[str, float] = dict(tool_timeouts or {})
         self.keep_record = keep_record
         self.record: list[Transition] = []
         self.outbox: deque[Effect] = deque()
@@ -650,6 +653,7 @@ class SessionModel:
         if not self.auto_execute_tools:
             return
         if chart.state == "ready":
+            chart.timeout = self.tool_timeouts.get(chart.tool_name, self.tool_timeout)
             chart.offer("execute")
         elif chart.state == "invalid":
             chart.offer("submit", output=_error_output(chart.error), follow_up=True)

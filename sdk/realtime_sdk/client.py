@@ -101,6 +101,7 @@ class RealtimeClient:
         greet_modalities: Any = NOT_GIVEN,
         on_tool_call: Callable[[ToolCall], object] | None = None,
         tool_timeout: Any = NOT_GIVEN,
+        tool_timeouts: Mapping[str, float] | None = None,
         incoming_middleware: Sequence[IncomingMiddleware] = (),
         outgoing_middleware: Sequence[OutgoingMiddleware] = (),
         on_event: Callable[[Mapping[str, Any]], object] | None = None,
@@ -165,6 +166,7 @@ class RealtimeClient:
             transport="webrtc",
             auto_execute_tools=on_tool_call is not None,
             tool_timeout=float(options["tool_timeout"]),
+            tool_timeouts=tool_timeouts,
             connection_timeouts=ConnectionTimeouts(
                 fetching_token=timeout_options["token"],
                 opening_microphone=timeout_options["microphone"],

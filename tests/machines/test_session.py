@@ -8,7 +8,13 @@ from typing import Any
 
 import pytest
 
-from realtime_machines.effects import ExecuteTool, FetchToken, SetMicrophone, StopPlayback
+from realtime_machines.effects import (
+    ExecuteTool,
+    FetchToken,
+    SetMicrophone,
+    StartTimer,
+    StopPlayback,
+)
 from realtime_machines.notices import (
     NOTICE_NAMES,
     AssistantCompleted,
@@ -627,3 +633,22 @@ def test_chat_text_deltas_and_done() -> None:
     session.receive(text_done("r1", "a1", "Hello!"))
     session.receive(done("r1"))
     assert [(c.text, c.status, c.response_id) for c in session.chat] == [("Hello!", "done", "r1")]
+
+
+def test_a_tool_can_have_its_own_timeout() -> None:
+    session = SessionModel(
+        auto_execute_tools=True, tool_timeout=30.0, tool_timeouts={"slow": 120.0}
+    )
+    session.receive(created("r1"))
+    session.receive(call_added("r1", "c_slow", name="slow"))
+    session.receive(args_done("r1", "c_slow", "{}", name="slow"))
+    session.receive(call_added("r1", "c_fast", name="get_weather"))
+    session.receive(args_done("r1", "c_fast", "{}"))
+    timers = [e for e in session.take_effects() if isinstance(e, StartTimer)]
+    assert StartTimer("tool_call:c_slow", 120.0) in timers
+    assert StartTimer("tool_call:c_fast", 30.0) in timers
+    session.timer_fired("tool_call:c_fast")
+    [output] = [
+        e["item"]["output"] for e in sent(session.take_effects(), "conversation.item.create")
+    ]
+    assert "did not answer within 30 s" in output

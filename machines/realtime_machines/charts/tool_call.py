@@ -86,7 +86,8 @@ class ToolCallChart(ModelChart):
         self.output: str | None = None
         self.follow_up = False
         self._new_event_id = new_event_id
-        self._timeout = timeout
+        #: Seconds the handler may take once executing (set per tool name by the session).
+        self.timeout = timeout
         super().__init__(host, name=f"tool_call:{call_id}")
 
     @property
@@ -109,7 +110,7 @@ class ToolCallChart(ModelChart):
     # -- actions ------------------------------------------------------------------------------
     def start_execution(self) -> None:
         self.host.emit(ExecuteTool(self.call_id, self.tool_name, dict(self.arguments or {})))
-        self.host.emit(StartTimer(self.timer_name, self._timeout))
+        self.host.emit(StartTimer(self.timer_name, self.timeout))
 
     def send_output(self, output: str = "", follow_up: bool = False) -> None:
         self._send(output, follow_up)
@@ -118,7 +119,7 @@ class ToolCallChart(ModelChart):
         self._send(json.dumps({"error": f"tool {self.tool_name!r} failed: {error}"}), follow_up)
 
     def send_timeout_output(self, follow_up: bool = True) -> None:
-        message = f"tool {self.tool_name!r} did not answer within {self._timeout:g} s"
+        message = f"tool {self.tool_name!r} did not answer within {self.timeout:g} s"
         self._send(json.dumps({"error": message}), follow_up)
 
     def _send(self, output: str, follow_up: bool) -> None:
