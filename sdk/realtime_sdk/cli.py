@@ -5,6 +5,12 @@ model and prints the chat, tool calls, responses and chart transitions (or one J
 ``realtime diagrams [--out DIR]`` regenerates the chart diagrams.
 ``realtime emulator [--host H] [--port P] [--api-key KEY]`` runs the local Realtime emulator,
 printing its base URL on the first line, until interrupted.
+``realtime demo [--trace FILE] [--json]`` runs a scripted, checked session against an embedded
+emulator over loopback WebRTC (:mod:`realtime_sdk.demo`).
+``realtime chat [--model M] [--no-greet]`` is a text REPL: against OpenAI when
+``OPENAI_API_KEY`` is set, otherwise against an embedded emulator (:mod:`realtime_sdk.chat_repl`).
+``realtime token-server [--host H] [--port P] [--api-key KEY] [--base-url URL]`` hands out
+ephemeral keys (:mod:`realtime_sdk.token_server`), printing its base URL on the first line.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from realtime_machines.record import write_jsonl
 from realtime_machines.replay import ReplayResult, replay_lines
@@ -113,6 +119,68 @@ def _emulator(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import main as demo_main
+
+    return demo_main(args)
+
+
+def _chat(args: argparse.Namespace) -> int:
+    from .chat_repl import main as chat_main
+
+    return chat_main(args)
+
+
+def _token_server(args: argparse.Namespace) -> int:
+    from .keys import _resolve_api_key
+    from .token_server import SESSION_PATH, run_token_server
+
+    try:
+        api_key = _resolve_api_key(args.api_key)
+    except ValueError as exc:
+        print(f"realtime token-server: {exc}.", file=sys.stderr)
+        return 2
+
+    async def serve() -> None:
+        ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        server = asyncio.ensure_future(
+            run_token_server(
+                args.host,
+                args.port,
+                api_key,
+                base_url=args.base_url,
+                allow_origin=args.allow_origin,
+                ready=ready,
+            )
+        )
+        try:
+            first: set[asyncio.Future[Any]] = {ready, server}
+            await asyncio.wait(first, return_when=asyncio.FIRST_COMPLETED)
+            if ready.done():
+                url = ready.result()
+                print(url, flush=True)
+                print(
+                    f"Token server: GET {url}{SESSION_PATH} mints ephemeral keys at "
+                    f"{args.base_url}. Ctrl-C stops it.",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            await server
+        finally:
+            server.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await server
+
+    try:
+        asyncio.run(serve())
+    except KeyboardInterrupt:
+        return 0
+    except OSError as exc:
+        print(f"realtime token-server: cannot listen: {exc.strerror or exc}.", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="realtime", description="OpenAI Realtime sessions, modelled as statecharts."
@@ -140,6 +208,43 @@ def build_parser() -> argparse.ArgumentParser:
     emulator.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (%(default)s)")
     emulator.add_argument("--api-key", default=DEFAULT_API_KEY, help="the API key it accepts")
     emulator.set_defaults(handler=_emulator)
+
+    demo = commands.add_parser(
+        "demo", help="run a scripted, checked session against an embedded emulator"
+    )
+    demo.add_argument(
+        "--trace", metavar="FILE", help="write every wire event as replay-format JSONL"
+    )
+    demo.add_argument("--json", action="store_true", help="print one JSON summary object")
+    demo.set_defaults(handler=_demo)
+
+    chat = commands.add_parser(
+        "chat", help="text chat (OpenAI if OPENAI_API_KEY is set, else an embedded emulator)"
+    )
+    chat.add_argument("--model", default=None, help="the Realtime model (gpt-realtime)")
+    chat.add_argument(
+        "--no-greet", dest="greet", action="store_false", help="no greeting on connect"
+    )
+    chat.set_defaults(handler=_chat)
+
+    from .config import DEFAULTS
+    from .token_server import DEFAULT_PORT as TOKEN_PORT
+
+    token = commands.add_parser(
+        "token-server", help="hand out ephemeral keys; the API key stays on this server"
+    )
+    token.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
+    token.add_argument("--port", type=int, default=TOKEN_PORT, help="port (%(default)s; 0: any)")
+    token.add_argument(
+        "--api-key", default=None, help="the OpenAI API key (default: $OPENAI_API_KEY)"
+    )
+    token.add_argument(
+        "--base-url", default=DEFAULTS["base_url"], help="upstream API (%(default)s)"
+    )
+    token.add_argument(
+        "--allow-origin", default="*", help="CORS Access-Control-Allow-Origin (%(default)s)"
+    )
+    token.set_defaults(handler=_token_server)
     return parser
 
 
