@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -140,6 +141,8 @@ def _token_server(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"realtime token-server: {exc}.", file=sys.stderr)
         return 2
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     async def serve() -> None:
         ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
