@@ -6,11 +6,13 @@ then uses its embedded emulator, and nothing here can reach api.openai.com.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import functools
 import io
 import json
 import os
+import re
 import select
 import signal
 import subprocess
@@ -431,3 +433,27 @@ def test_token_server_without_a_key_exits_2(
     assert main(["token-server", "--port", "0"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("realtime token-server: no API key")
+
+
+# ---------------------------------------------------------------------------------------------
+# docs/cli.md
+# ---------------------------------------------------------------------------------------------
+
+CLI_DOC = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
+BASH_BLOCK = re.compile(r"^```bash\n(.*?)^```", re.DOTALL | re.MULTILINE)
+
+
+def test_every_subcommand_is_documented_with_an_example() -> None:
+    from realtime_sdk.cli import build_parser
+
+    [commands] = [
+        action
+        for action in build_parser()._actions
+        if isinstance(action, argparse._SubParsersAction)
+    ]
+    text = CLI_DOC.read_text(encoding="utf-8")
+    examples = "\n".join(BASH_BLOCK.findall(text))
+    assert {"demo", "chat", "token-server", "replay"} <= set(commands.choices)
+    for name in commands.choices:
+        assert f"## `realtime {name}`" in text, name
+        assert re.search(rf"(^|\$ |\| )realtime {re.escape(name)}\b", examples, re.MULTILINE), name
