@@ -18,7 +18,7 @@ import inspect
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import Any, Literal
 
 import aiohttp
@@ -484,14 +484,16 @@ class RealtimeClient:
         else:  # pragma: no cover - every effect kind is handled above
             raise TypeError(f"unknown effect {effect!r}")
 
-    def _spawn(self, coro: Awaitable[Any]) -> None:
-        task = asyncio.get_running_loop().create_task(_as_coroutine(coro))
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        # The coroutine itself is the task (not wrapped): a task cancelled before it starts
+        # then closes it, instead of leaving a "coroutine ... was never awaited" behind.
+        task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _step(self, state: str, coro: Awaitable[None]) -> None:
+    def _step(self, state: str, coro: Coroutine[Any, Any, None]) -> None:
         """Run a connect step; it is cancelled if the chart leaves ``state`` first."""
-        task = asyncio.get_running_loop().create_task(_as_coroutine(coro))
+        task = asyncio.get_running_loop().create_task(coro)
         self._step_tasks[state] = task
 
     async def _signal(self, event: str, **data: Any) -> None:
@@ -921,10 +923,6 @@ _SUCCESS_STAGES = {
     "connected": "connected",
     "disconnected": "hangup_done",
 }
-
-
-async def _as_coroutine(awaitable: Awaitable[Any]) -> Any:
-    return await awaitable
 
 
 def _http_error(status: int, body: str) -> str:

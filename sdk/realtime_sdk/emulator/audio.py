@@ -115,6 +115,8 @@ class SpeechTrack(MediaStreamTrack):
     async def recv(self) -> av.AudioFrame:
         if self.readyState != "live":
             raise MediaStreamError
+        if self.muted:  # a vanished peer sends no RTP at all, not even silence
+            await asyncio.Event().wait()  # until the sender stops (cancels this)
         now = time.monotonic()
         if self._start is None:
             self._start = now
