@@ -11,6 +11,7 @@ emulator over loopback WebRTC (:mod:`realtime_sdk.demo`).
 ``OPENAI_API_KEY`` is set, otherwise against an embedded emulator (:mod:`realtime_sdk.chat_repl`).
 ``realtime token-server [--host H] [--port P] [--api-key KEY] [--base-url URL]`` hands out
 ephemeral keys (:mod:`realtime_sdk.token_server`), printing its base URL on the first line.
+``realtime devices`` lists the audio input/output devices (:mod:`realtime_sdk.audio`).
 """
 
 from __future__ import annotations
@@ -184,6 +185,31 @@ def _token_server(args: argparse.Namespace) -> int:
     return 0
 
 
+def _devices(args: argparse.Namespace) -> int:
+    from .audio import AudioError, list_devices
+
+    try:
+        devices = list_devices()
+    except AudioError as exc:
+        print(f"realtime devices: {exc}", file=sys.stderr)
+        return 1
+    if not devices:
+        print(
+            "realtime devices: PortAudio found no audio devices (no sound card and no sound "
+            "server such as PulseAudio running).",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"{'index':>5}  {'in':>3}  {'out':>3}  {'default':<7}  {'hostapi':<10}  name")
+    for d in devices:
+        marks = ",".join(m for m, on in (("in", d.default_input), ("out", d.default_output)) if on)
+        print(
+            f"{d.index:>5}  {d.max_input_channels:>3}  {d.max_output_channels:>3}  "
+            f"{marks or '-':<7}  {d.hostapi:<10}  {d.name}"
+        )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="realtime", description="OpenAI Realtime sessions, modelled as statecharts."
@@ -248,6 +274,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--allow-origin", default="*", help="CORS Access-Control-Allow-Origin (%(default)s)"
     )
     token.set_defaults(handler=_token_server)
+
+    devices = commands.add_parser("devices", help="list audio input and output devices")
+    devices.set_defaults(handler=_devices)
     return parser
 
 
