@@ -538,10 +538,14 @@ class Speaker:
     def _convert(self, frame: av.AudioFrame) -> Int16Array:
         channels = len(frame.layout.channels)
         if frame.sample_rate == SAMPLE_RATE and frame.format.name == "s16":
-            data: Int16Array = frame.to_ndarray().reshape(-1, channels)  # packed: interleaved
-            if channels == 1:
-                return np.array(data[:, 0], dtype=np.int16)
-            return (data.astype(np.int32).sum(axis=1) // channels).astype(np.int16)
+            # packed s16: interleaved samples
+            data = np.asarray(frame.to_ndarray(), dtype=np.int16).reshape(-1, channels)
+            mixed: Int16Array = (
+                data[:, 0].copy()
+                if channels == 1
+                else (data.astype(np.int32).sum(axis=1) // channels).astype(np.int16)
+            )
+            return mixed
         key = (frame.format.name, frame.layout.name, int(frame.sample_rate))
         resampler = self._resamplers.get(key)
         if resampler is None:
