@@ -178,3 +178,25 @@ def test_emulator_prints_its_url_first_and_stops_cleanly_on_interrupt() -> None:
             if process.poll() is None:
                 process.kill()
                 process.wait(timeout=10)
+
+
+def test_replay_into_a_closed_pipe_exits_quietly(tmp_path: Path) -> None:
+    lines = []
+    for n in range(3000):  # ~500 KB of transitions: more than a pipe buffer holds
+        response = {"id": f"resp_{n}", "status": "completed"}
+        lines.append(json.dumps({"type": "response.created", "response": response}))
+        lines.append(json.dumps({"type": "response.done", "response": response}))
+    big = tmp_path / "big.jsonl"
+    big.write_text("\n".join(lines), encoding="utf-8")
+    replay = subprocess.Popen(
+        [sys.executable, "-m", "realtime_sdk.cli", "replay", str(big)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    with replay:
+        assert replay.stdout is not None
+        assert replay.stderr is not None
+        replay.stdout.read(10)
+        replay.stdout.close()  # the reader stops early, like `| head -c 10`
+        assert replay.wait(timeout=60) == 0
+        assert b"Traceback" not in replay.stderr.read()
