@@ -12,6 +12,7 @@ import logging
 
 from . import wire
 from ._chart import ChartHost, ModelChart
+from .activity import SpeechActivity, SpeechSnapshot
 from .charts import (
     ALL_CHARTS,
     ConnectionChart,
@@ -100,6 +101,8 @@ __all__ = [
     "ServerEvent",
     "SessionModel",
     "SetMicrophone",
+    "SpeechActivity",
+    "SpeechSnapshot",
     "StartTimer",
     "StopPlayback",
     "ToolCallChart",
