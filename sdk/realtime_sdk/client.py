@@ -283,6 +283,8 @@ class RealtimeClient:
         await self._release()
         if self.options["delete_chat_history_on_disconnect"]:
             self.model.clear_chat_history()
+        for stream in self._streams:  # every ``events()`` iteration ends here
+            stream.put_nowait(None)
 
     async def _wait_connection(self, states: set[str]) -> None:
         while self.model.connection.state not in states:
