@@ -15,9 +15,16 @@ RT_VENV="$RT_ROOT/.venv"
 RT_STAMP="$RT_VENV/.realtime-install-stamp"
 RT_APT_FAILED="$RT_VENV/.realtime-apt-failed"
 
-# Optional system packages: "command-that-proves-it-is-there:apt-package".
+# Optional system packages: "proof:apt-package", where proof is a command on PATH or, when it
+# starts with "/", a file that exists.
 RT_SYSTEM_PACKAGES=(
     "dot:graphviz" # SVG diagrams (Mermaid files are written without it)
+    # Voice (docs/voice.md): PortAudio for sounddevice, and a PulseAudio server with null
+    # devices for the tests that hear real audio (tests/sdk/conftest.py starts it).
+    "/usr/lib/x86_64-linux-gnu/libportaudio.so.2:libportaudio2"
+    "pulseaudio:pulseaudio"
+    "pactl:pulseaudio-utils"
+    "/usr/lib/x86_64-linux-gnu/alsa-lib/libasound_module_pcm_pulse.so:libasound2-plugins"
 )
 
 rt_log() { printf '[bootstrap] %s\n' "$*" >&2; }
@@ -100,12 +107,27 @@ rt_install_project() {
     printf '%s\n' "$key" >"$RT_STAMP"
 }
 
+# rt_have PROOF : a command on PATH, or (PROOF starting with "/") an existing file; a library
+# path also counts when ldconfig knows the library (other architectures).
+rt_have() {
+    case "$1" in
+    /*)
+        [ -e "$1" ] && return 0
+        case "$1" in
+        *.so*) ldconfig -p 2>/dev/null | grep -q "$(basename "$1")" ;;
+        *) return 1 ;;
+        esac
+        ;;
+    *) command -v "$1" >/dev/null 2>&1 ;;
+    esac
+}
+
 rt_system_packages() {
     rt_is_root || return 0
     [ -e "$RT_APT_FAILED" ] && return 0 # tried before and failed: do not slow every run down
     local entry missing=()
     for entry in "${RT_SYSTEM_PACKAGES[@]}"; do
-        command -v "${entry%%:*}" >/dev/null 2>&1 || missing+=("${entry#*:}")
+        rt_have "${entry%%:*}" || missing+=("${entry#*:}")
     done
     [ "${#missing[@]}" -gt 0 ] || return 0
     if ! rt_apt_install "${missing[@]}"; then
