@@ -247,11 +247,10 @@ class SessionModel:
     # Wire events in
     # ---------------------------------------------------------------------------------------
     def receive(self, raw: object, *, time: float | None = None) -> list[Notice]:
-        """Process one server event (a parsed JSON object); return its convenience events."""
+        """Process one server event (a parsed JSON object); return its convenience events
+        (with any that commands and reports produced since the last :meth:`take_notices`)."""
         if time is not None and time > self._now:
             self._now = time
-        notices: list[Notice] = []
-        self._notices = notices
         event = wire.normalize(raw)
         if isinstance(event, wire.ServerEvent):
             handler = self._handlers.get(event.type)
@@ -264,6 +263,12 @@ class SessionModel:
             self._unknown(event)
         else:
             self._malformed(event)
+        return self.take_notices()
+
+    def take_notices(self) -> list[Notice]:
+        """Remove and return the convenience events produced since the last call."""
+        notices = self._notices
+        self._notices = []
         return notices
 
     def _malformed(self, event: wire.MalformedEvent) -> None:
@@ -847,11 +852,22 @@ class SessionModel:
             self._now = time
 
     def _reset_conversation_charts(self) -> None:
+        """The call is gone: nothing in flight on it will finish by itself."""
         self.response.offer("reset")
         self.playback.offer("reset")
         for chart in self.tool_calls.values():
             if not chart.is_settled:
                 chart.offer("abandon")
+        for response_id, status in list(self.responses.items()):
+            if status == "in_progress":  # it will never get its response.done
+                self.responses[response_id] = "failed"
+                self._fact(
+                    "response_finished",
+                    {"response_id": response_id, "status": "failed", "reason": "connection lost"},
+                )
+                self._complete(response_id, "failed", cut=True)
+        for response_id in list(self._awaiting_audio):
+            self._complete(response_id, self._awaiting_audio.pop(response_id), cut=True)
 
     # ---------------------------------------------------------------------------------------
     # Replay

@@ -28,6 +28,7 @@ from realtime_machines import (
     ChatItem,
     ChatOptions,
     ConnectionTimeouts,
+    ErrorNotice,
     Notice,
     SessionModel,
     Transition,
@@ -446,6 +447,8 @@ class RealtimeClient:
                 logger.exception("effect %s failed", effect.describe())
                 self._report("peer_connection", exc, "warning", True, {"effect": effect.kind})
         self._chat_changed()
+        for notice in model.take_notices():  # from reports and timers, not from an event
+            await self._dispatch(notice)
 
     async def _execute(self, effect: effects.Effect) -> None:
         if isinstance(effect, effects.SendEvent):
@@ -713,6 +716,16 @@ class RealtimeClient:
             await self._dispatch(notice)
 
     async def _dispatch(self, notice: Notice) -> None:
+        if isinstance(notice, ErrorNotice):  # the seed's onError hears server errors too
+            server = notice.scope == "server"
+            message = notice.error.get("message") or notice.error.get("code") or "error"
+            self._report(
+                "openai_api" if server else "data_channel",
+                str(message),
+                "warning",
+                True,
+                {"scope": notice.scope, "error": dict(notice.error)},
+            )
         for handler in list(self._handlers.get(notice.name, ())):
             try:
                 await _maybe_await(handler(notice))

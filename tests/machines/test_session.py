@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from realtime_machines.chat import project
 from realtime_machines.effects import (
     ExecuteTool,
     FetchToken,
@@ -652,3 +653,30 @@ def test_a_tool_can_have_its_own_timeout() -> None:
         e["item"]["output"] for e in sent(session.take_effects(), "conversation.item.create")
     ]
     assert "did not answer within 30 s" in output
+
+
+def test_a_lost_call_finishes_what_was_in_flight() -> None:
+    session = SessionModel()
+    session.receive(created("r1"))
+    session.receive(message_added("item_a", "assistant", status="in_progress"))
+    session.receive(text_delta("r1", "item_a", "Half a sen"))
+    session.receive(created("r_audio"))
+    session.receive(audio_buffer("started", "r_audio"))
+    session.receive(done("r_audio"))  # over, but its audio still plays
+    session.take_notices()
+    session.connect()
+    for event in ("token_received", "microphone_unavailable", "peer_created"):
+        session.signal(event)
+    session.signal("offer_ready", sdp="v=0")
+    for event in ("answer_received", "answer_applied", "channel_opened"):
+        session.signal(event)
+    session.signal("connection_lost", error="gone")
+    assert session.responses == {"r1": "failed", "r_audio": "completed"}
+    [row] = session.chat
+    assert (row.text, row.status) == ("Half a sen", "canceled")
+    completed = [n for n in session.take_notices() if isinstance(n, AssistantCompleted)]
+    assert {(n.response_id, n.status) for n in completed} == {
+        ("r1", "canceled"),
+        ("r_audio", "canceled"),
+    }
+    assert project(session.record) == session.chat

@@ -371,3 +371,28 @@ def test_lost_call_reconnects_and_replays_the_history(run: Runner) -> None:
                 assert [i.role for i in client.chat] == ["user", "assistant", "user", "assistant"]
 
     run(scenario(), timeout=30)
+
+
+def test_server_errors_reach_on_error_as_well_as_the_error_event(run: Runner) -> None:
+    async def scenario() -> None:
+        reported: list[ErrorEvent] = []
+        notices: list[Notice] = []
+        async with Emulator() as emu:
+            client = make_client(emu, on_error=reported.append)
+            client.on("error", notices.append)
+            async with client:
+                await client.send_raw({"type": "conversation.item.delete", "item_id": "nope"})
+                for _ in range(300):
+                    if reported:
+                        break
+                    await asyncio.sleep(0.01)
+                assert status(client) == "connected"  # a server error is not fatal
+            [event] = reported
+            assert event.stage == "openai_api"
+            assert event.severity == "warning"
+            assert event.recoverable
+            assert event.context["scope"] == "server"
+            [notice] = notices
+            assert notice.payload()["error"] == event.context["error"]
+
+    run(scenario())
