@@ -12,7 +12,7 @@ import pytest
 
 from realtime_machines import AssistantCompleted, Notice, SessionModel, ToolCallDone
 from realtime_sdk.client import RealtimeClient, ToolCall
-from realtime_sdk.emulator import Emulator, Faults
+from realtime_sdk.emulator import Emulator, EmulatorConfig, Faults
 from realtime_sdk.errors import ConnectError, ErrorEvent, NotConnectedError
 from realtime_sdk.keys import api_key_token_provider
 
@@ -396,3 +396,34 @@ def test_server_errors_reach_on_error_as_well_as_the_error_event(run: Runner) ->
             assert notice.payload()["error"] == event.context["error"]
 
     run(scenario())
+
+
+def test_rollover_replaces_the_call_before_the_session_cap(run: Runner) -> None:
+    async def scenario() -> None:
+        reported: list[ErrorEvent] = []
+        config = EmulatorConfig(session_ttl_s=3.0)
+        async with Emulator(config=config) as emu:
+            client = make_client(
+                emu,
+                on_error=reported.append,
+                reconnect={"rollover_before_cap": 1.5, "backoff_initial": 0.05},
+            )
+            async with client:
+                first_call = client.call_id
+                await client.send_text_message("Remember the word teal.")
+                await wait_for(client, AssistantCompleted)
+                for _ in range(500):
+                    if client.model.connection.reconnects == 1 and status(client) == "connected":
+                        break
+                    await asyncio.sleep(0.01)
+                assert client.model.connection.reconnects == 1
+                assert client.call_id != first_call
+                events = [e for _, e, _ in connection_path(client.model)]
+                assert "rollover" in events
+                assert "connection_lost" not in events
+                await client.send_text_message("Which word?")
+                await wait_for(client, AssistantCompleted)
+                assert [i.role for i in client.chat] == ["user", "assistant", "user", "assistant"]
+            assert reported == []  # the old call never hit its cap
+
+    run(scenario(), timeout=30)
