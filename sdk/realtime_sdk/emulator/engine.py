@@ -656,15 +656,21 @@ class Engine:
             return
         self._insert(item, previous)
 
-    def _on_item_retrieve(self, event: JSON) -> None:
+    def _existing_item(self, event: JSON, action: str) -> tuple[str, int]:
+        """The item an item event names, and its index; an OpenAI-worded error if it is gone."""
         item_id = self._item_id_param(event)
         index = self._find(item_id)
         if index is None:
+            gerund = {"retrieve": "retrieving", "delete": "deleting", "truncate": "truncating"}
             raise ProtocolError(
-                "item_retrieve_invalid_item_id",
-                f"Error retrieving item: the item with id '{item_id}' does not exist.",
+                f"item_{action}_invalid_item_id",
+                f"Error {gerund[action]} item: the item with id '{item_id}' does not exist.",
                 "item_id",
             )
+        return item_id, index
+
+    def _on_item_retrieve(self, event: JSON) -> None:
+        item_id, index = self._existing_item(event, "retrieve")
         item = json.loads(json.dumps(self.items[index]))
         pcm = self._audio.get(item_id)
         if pcm is not None:
@@ -674,26 +680,12 @@ class Engine:
         self.emit("conversation.item.retrieved", item=item)
 
     def _on_item_delete(self, event: JSON) -> None:
-        item_id = self._item_id_param(event)
-        index = self._find(item_id)
-        if index is None:
-            raise ProtocolError(
-                "item_delete_invalid_item_id",
-                f"Error deleting item: the item with id '{item_id}' does not exist.",
-                "item_id",
-            )
+        item_id, index = self._existing_item(event, "delete")
         del self.items[index]
         self.emit("conversation.item.deleted", item_id=item_id)
 
     def _on_item_truncate(self, event: JSON) -> None:
-        item_id = self._item_id_param(event)
-        index = self._find(item_id)
-        if index is None:
-            raise ProtocolError(
-                "item_truncate_invalid_item_id",
-                f"Error truncating item: the item with id '{item_id}' does not exist.",
-                "item_id",
-            )
+        item_id, index = self._existing_item(event, "truncate")
         content_index = event.get("content_index", 0)
         check_number(content_index, "content_index", integer=True, minimum=0, maximum=0)
         if "audio_end_ms" not in event:
