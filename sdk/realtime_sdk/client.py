@@ -139,6 +139,7 @@ class RealtimeClient:
         self._token_provider = token_provider
         self._microphone_factory = microphone
         self._audio_sink = audio_sink
+        self._remote_audio_enabled = True
         self._on_tool_call = on_tool_call
         self._incoming = list(incoming_middleware)
         self._outgoing = list(outgoing_middleware)
@@ -576,7 +577,7 @@ class RealtimeClient:
                 on_message=self._inbox.put_nowait,
                 on_channel_open=self._channel_opened,
                 on_lost=self._peer_lost,
-                audio_sink=self._audio_sink,
+                audio_sink=self._audio_sink if self._remote_audio_enabled else None,
             )
         except Exception as exc:
             self._spawn(self._fail("init_peer_connection", exc))
@@ -909,6 +910,34 @@ class RealtimeClient:
         """Mute the microphone track (no renegotiation)."""
         if self._peer is not None:
             self._peer.set_microphone(False)
+
+    @property
+    def remote_audio_enabled(self) -> bool:
+        """Whether remote audio reaches the ``audio_sink``; see :meth:`set_remote_audio_enabled`."""
+        return self._remote_audio_enabled
+
+    def set_remote_audio_enabled(self, enabled: bool) -> None:
+        """Play (True) or mute (False) remote audio: muted, the remote track is still drained
+        but its frames skip the ``audio_sink``, and what the sink had queued is dropped. No
+        renegotiation; the setting survives reconnects."""
+        self._remote_audio_enabled = bool(enabled)
+        if self._peer is not None:
+            self._peer.audio_sink = self._audio_sink if enabled else None
+        if not enabled:
+            stop = getattr(self._audio_sink, "stop", None)
+            if callable(stop):
+                stop()
+
+    async def set_mode(
+        self, mode: Literal["voice", "text"], session: Mapping[str, Any] | None = None
+    ) -> bool:
+        """Start a Mode-chart switch (``session.update``); False if the chart cannot switch now
+        (already in ``mode`` or switching). It settles when ``session.updated`` arrives, an
+        ``error`` names the update, or ``timeouts["mode_switch"]`` runs out."""
+        self._require_connected(f"switch to {mode} mode")
+        started = self.model.set_mode(mode, normalize_session(session) if session else None)
+        await self._drain()
+        return started
 
     def add_message(self, message: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> list[str]:
         ids = self.model.add_message(message)
