@@ -30,7 +30,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import av
 import numpy as np
@@ -47,8 +47,11 @@ __all__ = [
     "AudioDeviceError",
     "AudioError",
     "AudioUnavailable",
+    "EchoGuard",
+    "EchoMode",
     "MicrophoneFactory",
     "MicrophoneTrack",
+    "PlayedAudio",
     "Speaker",
     "list_devices",
     "load_sounddevice",
@@ -64,6 +67,10 @@ FRAME_SAMPLES = 960
 """20 ms at 48 kHz: one WebRTC audio frame."""
 SPEAKER_BLOCK = 480
 """The speaker's device block (10 ms): how late ``stop()`` can be heard at most, device aside."""
+HISTORY_BLOCKS = 200
+"""How many device blocks of played levels :class:`Speaker` keeps (2 s) for the echo guard."""
+STRETCH_GAP = 0.3
+"""Silence (seconds) after which audible playback counts as a new stretch (``audible_since``)."""
 QUIET = 1e-3
 """RMS (full scale 1.0) under which a block counts as silence (about -60 dBFS)."""
 
@@ -227,6 +234,7 @@ class MicrophoneTrack(MediaStreamTrack):
         *,
         max_queued_frames: int = 10,
         stall_timeout: float = 2.0,
+        echo_guard: EchoGuard | None = None,
     ) -> None:
         super().__init__()
         if max_queued_frames < 1:
@@ -247,8 +255,12 @@ class MicrophoneTrack(MediaStreamTrack):
         self._listeners: list[LevelListener] = []
         self._muted = False
         self._pts = 0
+        self.echo_guard = echo_guard
+        """Decides per frame whether the speaker's echo is masked (see :class:`EchoGuard`)."""
+        self.frames_gated = 0
+        """Frames sent as zeros because the echo guard masked them."""
         self.level = 0.0
-        """RMS (0..1) of the last captured frame; 0.0 while muted."""
+        """RMS (0..1) of the last frame sent: 0.0 while muted or masked by the echo guard."""
         self.frames_captured = 0
         self.frames_dropped = 0
         self.overflows = 0
@@ -343,6 +355,11 @@ class MicrophoneTrack(MediaStreamTrack):
             self.level = 0.0
         else:
             self.level = rms(block)
+            guard = self.echo_guard
+            if guard is not None and not guard.admit(self.level):
+                block = np.zeros_like(block)
+                self.level = 0.0
+                self.frames_gated += 1
         self.frames_captured += 1
         self.last_frame_at = time.monotonic()
         if len(self._queue) >= self._max_queued:
@@ -450,6 +467,11 @@ class Speaker:
         """RMS (0..1) of the last device block played."""
         self.playing = False
         """True while the last device block carried audible queued audio."""
+        self.audible_since: float | None = None
+        """``time.monotonic()`` of the first audible block after a silence of ``STRETCH_GAP``."""
+        self.last_audible_at = 0.0
+        """``time.monotonic()`` of the last audible device block (0.0: never)."""
+        self._history: deque[tuple[float, float]] = deque(maxlen=HISTORY_BLOCKS)
         self.frames_received = 0
         self.frames_dropped = 0
         self.frames_discarded = 0
@@ -577,8 +599,22 @@ class Speaker:
             self.samples_played += n
         out[n:] = 0
         level = rms(out[:n])
+        now = time.monotonic()
+        audible = level >= QUIET
+        with self._lock:
+            self._history.append((now, level))
+        if audible:
+            if now - self.last_audible_at > STRETCH_GAP:  # not a pause between syllables
+                self.audible_since = now
+            self.last_audible_at = now
         self.level = level
-        self.playing = level >= QUIET
+        self.playing = audible
+
+    def recent_level(self, window: float) -> float:
+        """The loudest device block (RMS 0..1) played within the last ``window`` seconds."""
+        since = time.monotonic() - window
+        with self._lock:
+            return max((level for at, level in self._history if at >= since), default=0.0)
 
     def _read_into(self, out: Any, frames: int) -> int:
         n = 0
@@ -593,3 +629,94 @@ class Speaker:
                 self._offset = 0
         self._buffered -= n
         return n
+
+
+# ---------------------------------------------------------------------------------------------
+# Echo guard
+# ---------------------------------------------------------------------------------------------
+
+EchoMode = Literal["gate", "half_duplex", "off"]
+
+
+class PlayedAudio(Protocol):
+    """What :class:`EchoGuard` reads from the speaker (a :class:`Speaker` provides it)."""
+
+    audible_since: float | None
+    last_audible_at: float
+
+    def recent_level(self, window: float) -> float: ...
+
+
+class EchoGuard:
+    """Keeps the assistant's own voice, played on open speakers, out of the microphone.
+
+    The server's VAD cannot tell the user from the assistant's echo: an echo loud enough to be
+    "speech" interrupts the assistant (barge-in on itself). The guard decides, for every
+    captured frame, whether the microphone track sends it or zeros (the pace goes on):
+
+    * ``mode="gate"`` (default): while the assistant is audible or its echo may still be in
+      the room (``tail_ms`` after the last audible block), a frame passes only when its RMS is
+      above ``margin × coupling × loudest block played in the last tail_ms``. ``coupling`` is
+      how loud the echo is relative to what is played (1.0: a loopback, the worst case; real
+      speakers and a laptop mic are typically 0.1–0.5). For the first ``warmup_ms`` of each
+      stretch of playback every frame is masked, whatever its level: the echo's delay is not
+      known yet and the first syllable must not interrupt itself.
+    * ``mode="half_duplex"``: every frame is masked while the assistant is audible and for
+      ``tail_ms`` after it; the user can interrupt only between turns. The safe fallback for
+      loud speakers next to the microphone.
+    * ``mode="off"``: nothing is masked.
+
+    ``speaker`` is the :class:`Speaker` playing the assistant (anything with ``recent_level``,
+    ``audible_since`` and ``last_audible_at`` will do). ``masked`` counts masked frames.
+    """
+
+    def __init__(
+        self,
+        speaker: PlayedAudio,
+        *,
+        mode: EchoMode = "gate",
+        warmup_ms: float = 250.0,
+        margin: float = 2.0,
+        coupling: float = 1.0,
+        tail_ms: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if mode not in ("gate", "half_duplex", "off"):
+            raise ValueError(f"mode must be 'gate', 'half_duplex' or 'off', not {mode!r}")
+        if warmup_ms < 0 or tail_ms < 0 or margin <= 0 or coupling < 0:
+            raise ValueError("need warmup_ms >= 0, tail_ms >= 0, margin > 0, coupling >= 0")
+        self.speaker = speaker
+        self.mode: EchoMode = mode
+        self.warmup = warmup_ms / 1000
+        self.margin = margin
+        self.coupling = coupling
+        self.tail = tail_ms / 1000
+        self._clock = clock
+        self.masked = 0
+
+    def __repr__(self) -> str:
+        return f"<EchoGuard {self.mode} margin={self.margin} masked={self.masked}>"
+
+    def expected_echo(self) -> float:
+        """The loudest echo (RMS 0..1) the microphone may be hearing now."""
+        return self.coupling * self.speaker.recent_level(self.tail)
+
+    def admit(self, level: float) -> bool:
+        """Whether a captured frame of RMS ``level`` is sent (``False``: zeros are sent)."""
+        if self.mode == "off":
+            return True
+        now = self._clock()
+        last = self.speaker.last_audible_at
+        if not last or now - last > self.tail:
+            return True  # nothing played recently: no echo to fear
+        if self.mode == "half_duplex":
+            self.masked += 1
+            return False
+        since = self.speaker.audible_since
+        if since is not None and now - since < self.warmup:
+            self.masked += 1
+            return False
+        if level > self.margin * self.expected_echo():
+            return True
+        self.masked += 1
+        return False
