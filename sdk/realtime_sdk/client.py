@@ -471,8 +471,10 @@ class RealtimeClient:
         elif isinstance(effect, effects.ApplyAnswer):
             self._step("applying_answer", self._apply_answer())
         elif isinstance(effect, effects.ClosePeer):
-            # Never cancelled: a peer closed halfway leaks its sockets. _release awaits it.
-            task = asyncio.get_running_loop().create_task(self._close_peer())
+            # Detached now (nothing reaches it any more); closed in the background, never
+            # cancelled: a peer closed halfway leaks its sockets. _release awaits it.
+            peer, self._peer = self._peer, None
+            task = asyncio.get_running_loop().create_task(self._close_peer(peer))
             self._closing.add(task)
             task.add_done_callback(self._closing.discard)
         elif isinstance(effect, effects.ReleaseMedia):
@@ -643,8 +645,7 @@ class RealtimeClient:
         event = "connection_lost" if state == "connected" else "step_failed"
         await self._signal(event, error=reason)
 
-    async def _close_peer(self) -> None:
-        peer, self._peer = self._peer, None
+    async def _close_peer(self, peer: Peer | None) -> None:
         if peer is not None:
             with contextlib.suppress(Exception):
                 await peer.close()
