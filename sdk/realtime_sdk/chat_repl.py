@@ -11,6 +11,15 @@ cancelled). Commands: ``/cancel`` cancels the answer being streamed, ``/quit`` l
 at end of input (Ctrl-D, or the end of a pipe) the REPL first waits for the answers still
 pending, then leaves. Either way it disconnects and exits 0; a connect failure or a lost
 connection exits 1.
+
+With ``--voice`` (:func:`run_chat` with ``voice=True``) the session talks through the default
+microphone (behind an :class:`~realtime_sdk.audio.EchoGuard`) and speaker, server VAD on and
+input transcription on: the assistant greets aloud, and standard output shows who is speaking
+(``* you speaking`` / ``* you quiet`` / ``* assistant speaking`` / ``* assistant quiet``, from
+:class:`~realtime_machines.activity.SpeechActivity`, i.e. the server VAD and the Playback
+chart) and the live transcript (``you: …`` when the user's speech is transcribed,
+``assistant: …`` as the answer's transcript streams). Typed lines are still sent as messages;
+``/quit`` or end of input leaves. No audio device → one sentence on standard error, exit 1.
 """
 
 from __future__ import annotations
@@ -22,21 +31,44 @@ import contextlib
 import os
 import sys
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, TextIO
 
-from realtime_machines import AssistantCompleted, AssistantDelta, ErrorNotice, Transition
+from realtime_machines import (
+    AssistantCompleted,
+    AssistantDelta,
+    ErrorNotice,
+    Transition,
+    UserCompleted,
+)
+from realtime_machines.activity import SpeechActivity, SpeechSnapshot
 
+from .audio import AudioError
 from .client import RealtimeClient
 from .config import DEFAULTS, NOT_GIVEN
 from .errors import ConnectError, NotConnectedError, redact_text
 from .keys import api_key_token_provider
 
-__all__ = ["HELP", "StdinLines", "chat_session", "main", "run_chat"]
+__all__ = ["HELP", "VOICE_HELP", "StdinLines", "chat_session", "main", "run_chat"]
 
 HELP = "Type a message and press Enter. /cancel stops the answer, /quit (or Ctrl-D) leaves."
+VOICE_HELP = "Speak, or type a message and press Enter. /quit (or Ctrl-D) leaves."
 
 TEXT_SESSION: dict[str, Any] = {"type": "realtime", "output_modalities": ["text"]}
+VOICE_CHAT_SESSION: dict[str, Any] = {
+    "type": "realtime",
+    "output_modalities": ["audio"],
+    "audio": {
+        "input": {
+            "transcription": {"model": "whisper-1"},
+            "turn_detection": {
+                "type": "server_vad",
+                "create_response": True,
+                "interrupt_response": True,
+            },
+        }
+    },
+}
 
 
 class StdinLines:
@@ -114,6 +146,25 @@ class _Printer:
             self.out.flush()
             self.open_response = None
 
+    def note(self, text: str) -> None:
+        """A line of its own (``* assistant speaking``, ``you: …``), between answer lines."""
+        if self.open_response is not None:
+            self.out.write("\n")
+            self.open_response = None  # the answer goes on on a new "assistant:" line
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    def speech(self, before: SpeechSnapshot, after: SpeechSnapshot) -> None:
+        """Who started or stopped speaking."""
+        if after.is_user_speaking != before.is_user_speaking:
+            self.note(f"* you {'speaking' if after.is_user_speaking else 'quiet'}")
+        if after.is_assistant_speaking != before.is_assistant_speaking:
+            self.note(f"* assistant {'speaking' if after.is_assistant_speaking else 'quiet'}")
+
+    def user(self, notice: UserCompleted) -> None:
+        if notice.transcript.strip():
+            self.note(f"you: {notice.transcript.strip()}")
+
     def error(self, notice: ErrorNotice) -> None:
         message = notice.error.get("message") or notice.error.get("code") or "error"
         self.err.write(f"error ({notice.scope}): {redact_text(str(message))}\n")
@@ -127,6 +178,7 @@ async def chat_session(
     err: TextIO,
     *,
     settle_timeout: float = 60.0,
+    activity: SpeechActivity | None = None,
 ) -> int:
     """Run the REPL on a client that is not connected yet; return the exit status.
 
@@ -135,12 +187,22 @@ async def chat_session(
     the answer being streamed, ``/quit`` leaves at once. At the end of ``lines`` it waits for the
     messages and answers still pending. Each wait for an answer is bounded by ``settle_timeout``
     seconds. Always disconnects. 0 on a normal exit, 1 when connecting failed or the connection
-    was lost.
+    was lost. With ``activity`` (fed by the client's ``speech_activity_middleware``) who starts
+    and stops speaking is printed too, and so are the user's transcripts.
     """
     printer = _Printer(out, err)
     client.on(AssistantDelta.name, printer.delta)
     client.on(AssistantCompleted.name, printer.completed)
     client.on(ErrorNotice.name, printer.error)
+    if activity is not None:
+        client.on(UserCompleted.name, printer.user)
+        last = [activity.snapshot]
+
+        def speech_changed(after: SpeechSnapshot) -> None:
+            printer.speech(last[0], after)
+            last[0] = after
+
+        activity.on_change(speech_changed)
     changed = asyncio.Event()
     lost = asyncio.Event()
 
@@ -252,53 +314,75 @@ async def run_chat(
     api_key: str | None = None,
     model: str | None = None,
     greet: bool = True,
+    voice: bool = False,
 ) -> int:
     """``realtime chat``: OpenAI with ``api_key`` (default ``$OPENAI_API_KEY``), otherwise an
-    embedded emulator. ``lines`` defaults to standard input."""
+    embedded emulator. ``lines`` defaults to standard input. ``voice``: through the default
+    microphone and speaker (:class:`~realtime_sdk.audio.AudioError` when they cannot open)."""
     out = out if out is not None else sys.stdout
     err = err if err is not None else sys.stderr
     key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY", "").strip()
-    source = lines if lines is not None else StdinLines()
-    session = dict(TEXT_SESSION)
+    session = dict(VOICE_CHAT_SESSION if voice else TEXT_SESSION)
     if model:
         session["model"] = model
     options: dict[str, Any] = {
         "session": session,
         "model": model or NOT_GIVEN,
         "greet_enabled": greet,
-        "greet_modalities": ["text"],
+        "greet_modalities": ["audio"] if voice else ["text"],
     }
-    if key:
-        base_url = str(DEFAULTS["base_url"])
-        err.write(f"realtime chat: OpenAI at {base_url} (OPENAI_API_KEY). {HELP}\n")
-        err.flush()
-        client = RealtimeClient(
-            token_provider=api_key_token_provider(key, base_url=base_url, session=session),
-            base_url=base_url,
-            **options,
-        )
-        return await chat_session(client, source, out, err)
+    help_text = VOICE_HELP if voice else HELP
+    activity: SpeechActivity | None = None
+    release: Callable[[], None] = lambda: None  # noqa: E731
+    if voice:
+        from .activity import speech_activity_middleware
+        from .audio import EchoGuard, Speaker, microphone_factory
 
-    from .emulator import Emulator
+        speaker = Speaker()
+        release = speaker.close
+        activity = SpeechActivity()
+        options["microphone"] = microphone_factory(echo_guard=EchoGuard(speaker))
+        options["audio_sink"] = speaker
+        options["incoming_middleware"] = [speech_activity_middleware(activity)]
+    try:
+        source = lines if lines is not None else StdinLines()
+        if key:
+            base_url = str(DEFAULTS["base_url"])
+            err.write(f"realtime chat: OpenAI at {base_url} (OPENAI_API_KEY). {help_text}\n")
+            err.flush()
+            client = RealtimeClient(
+                token_provider=api_key_token_provider(key, base_url=base_url, session=session),
+                base_url=base_url,
+                **options,
+            )
+            return await chat_session(client, source, out, err, activity=activity)
 
-    async with Emulator() as emu:
-        err.write(
-            f"realtime chat: OPENAI_API_KEY is not set; using the embedded emulator at "
-            f"{emu.base_url}. {HELP}\n"
-        )
-        err.flush()
-        client = RealtimeClient(
-            token_provider=api_key_token_provider(emu.api_key, base_url=emu.base_url),
-            base_url=emu.base_url,
-            ice_servers=[],
-            **options,
-        )
-        return await chat_session(client, source, out, err)
+        from .emulator import Emulator
+
+        async with Emulator() as emu:
+            err.write(
+                f"realtime chat: OPENAI_API_KEY is not set; using the embedded emulator at "
+                f"{emu.base_url}. {help_text}\n"
+            )
+            err.flush()
+            client = RealtimeClient(
+                token_provider=api_key_token_provider(emu.api_key, base_url=emu.base_url),
+                base_url=emu.base_url,
+                ice_servers=[],
+                **options,
+            )
+            return await chat_session(client, source, out, err, activity=activity)
+    finally:
+        release()
 
 
 def main(args: argparse.Namespace) -> int:
     """The ``realtime chat`` subcommand."""
+    voice = bool(getattr(args, "voice", False))
     try:
-        return asyncio.run(run_chat(model=args.model, greet=args.greet))
+        return asyncio.run(run_chat(model=args.model, greet=args.greet, voice=voice))
     except KeyboardInterrupt:
         return 130
+    except AudioError as exc:  # no PortAudio, or no default microphone/speaker
+        print(f"realtime chat --voice: {exc}", file=sys.stderr)
+        return 1

@@ -6,9 +6,12 @@ model and prints the chat, tool calls, responses and chart transitions (or one J
 ``realtime emulator [--host H] [--port P] [--api-key KEY]`` runs the local Realtime emulator,
 printing its base URL on the first line, until interrupted.
 ``realtime demo [--trace FILE] [--json]`` runs a scripted, checked session against an embedded
-emulator over loopback WebRTC (:mod:`realtime_sdk.demo`).
-``realtime chat [--model M] [--no-greet]`` is a text REPL: against OpenAI when
-``OPENAI_API_KEY`` is set, otherwise against an embedded emulator (:mod:`realtime_sdk.chat_repl`).
+emulator over loopback WebRTC (:mod:`realtime_sdk.demo`); ``realtime demo --voice
+[--speech-device DEVICE] [--json]`` runs one spoken turn and one barge-in through the default
+audio devices (:mod:`realtime_sdk.demo_voice`).
+``realtime chat [--model M] [--no-greet] [--voice]`` is a text (or, with ``--voice``, spoken)
+REPL: against OpenAI when ``OPENAI_API_KEY`` is set, otherwise against an embedded emulator
+(:mod:`realtime_sdk.chat_repl`).
 ``realtime token-server [--host H] [--port P] [--api-key KEY] [--base-url URL]`` hands out
 ephemeral keys (:mod:`realtime_sdk.token_server`), printing its base URL on the first line.
 ``realtime devices`` lists the audio input/output devices (:mod:`realtime_sdk.audio`).
@@ -123,6 +126,13 @@ def _emulator(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    if args.voice:
+        if args.trace:
+            print("realtime demo: --trace is not available with --voice.", file=sys.stderr)
+            return 2
+        from .demo_voice import main as voice_main
+
+        return voice_main(args)
     from .demo import main as demo_main
 
     return demo_main(args)
@@ -246,6 +256,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--trace", metavar="FILE", help="write every wire event as replay-format JSONL"
     )
     demo.add_argument("--json", action="store_true", help="print one JSON summary object")
+    demo.add_argument(
+        "--voice",
+        action="store_true",
+        help="one spoken turn and one barge-in through the default audio devices",
+    )
+    demo.add_argument(
+        "--speech-device",
+        default=None,
+        metavar="DEVICE",
+        help="with --voice: the output (index or name) that plays the user's voice "
+        "(default: the default output; the default input must hear it)",
+    )
     demo.set_defaults(handler=_demo)
 
     chat = commands.add_parser(
@@ -254,6 +276,11 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--model", default=None, help="the Realtime model (gpt-realtime)")
     chat.add_argument(
         "--no-greet", dest="greet", action="store_false", help="no greeting on connect"
+    )
+    chat.add_argument(
+        "--voice",
+        action="store_true",
+        help="talk through the default microphone and speaker",
     )
     chat.set_defaults(handler=_chat)
 

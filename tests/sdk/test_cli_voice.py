@@ -1,0 +1,136 @@
+"""``realtime demo --voice`` and ``realtime chat --voice`` as subprocesses, with real audio.
+
+They run under the ``pulseaudio`` fixture's daemon (``PULSE_SERVER`` is inherited), with the
+default source switched to ``vspeaker.monitor``: the microphone hears everything played on the
+default output — the assistant and the demo's synthesised user alike. ``OPENAI_API_KEY`` is
+removed from their environment: everything stays on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from tests.sdk.conftest import Pulse
+
+pytestmark = pytest.mark.usefixtures("pulseaudio")
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("OPENAI_API_KEY", None)
+    return env
+
+
+@contextmanager
+def microphone_hears_speaker(pulse: Pulse) -> Iterator[None]:
+    pulse.pactl("set-default-source", pulse.monitor)
+    try:
+        yield
+    finally:
+        pulse.pactl("set-default-source", pulse.source)
+
+
+def test_demo_voice_runs_a_spoken_turn_and_a_barge_in(pulseaudio: Pulse) -> None:
+    with microphone_hears_speaker(pulseaudio):
+        done = subprocess.run(
+            [sys.executable, "-m", "realtime_sdk.cli", "demo", "--voice"],
+            env=_env(),
+            capture_output=True,
+            text=True,
+            timeout=30,
+            stdin=subprocess.DEVNULL,
+        )
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr
+    assert "Voice demo passed (5/5 checks)" in out
+    for name in ("devices", "connect", "spoken turn", "barge-in", "disconnect"):
+        assert f"  ok    {name}" in out, out
+    assert "FAIL" not in out
+    assert "0 response.cancel sent by the client" in out
+    assert "received input_audio_buffer.speech_started" in out
+    assert "received input_audio_buffer.committed" in out
+    assert "playback --barge_in--> interrupted" in out or "--barge_in-->" in out
+
+
+def test_demo_voice_without_audio_devices_says_so_in_one_sentence(pulseaudio: Pulse) -> None:
+    env = _env()
+    env["PULSE_SERVER"] = "unix:/nonexistent/native"  # no sound server: no devices
+    done = subprocess.run(
+        [sys.executable, "-m", "realtime_sdk.cli", "demo", "--voice"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    # (PortAudio's ALSA back end may log lines of its own; ours is exactly one.)
+    lines = [line for line in done.stderr.splitlines() if line.startswith("realtime")]
+    assert len(lines) == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert lines[0].startswith("realtime demo --voice: ")
+    assert "device" in lines[0]
+    assert done.stdout == ""
+
+
+def test_chat_voice_greets_aloud_and_quits(pulseaudio: Pulse, tmp_path: Path) -> None:
+    """The greeting is heard and transcribed; ``/quit`` then leaves with 0."""
+    err_path = tmp_path / "stderr.txt"
+    seen: list[str] = []
+    with (
+        microphone_hears_speaker(pulseaudio),
+        err_path.open("w", encoding="utf-8") as err_file,
+        subprocess.Popen(
+            [sys.executable, "-m", "realtime_sdk.cli", "chat", "--voice"],
+            env=_env(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=err_file,
+            text=True,
+        ) as proc,
+    ):
+        lines: queue.Queue[str | None] = queue.Queue()
+
+        def read() -> None:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                lines.put(line)
+            lines.put(None)
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+
+        def greeted() -> bool:
+            heard = any(s.startswith("assistant: Hello") for s in seen)
+            return heard and "* assistant speaking\n" in seen
+
+        try:
+            deadline = time.monotonic() + 20
+            while not greeted():
+                remaining = deadline - time.monotonic()
+                assert remaining > 0, f"no greeting transcript: {seen}"
+                line = lines.get(timeout=remaining)
+                assert line is not None, f"exited early: {seen}"
+                seen.append(line)
+            assert proc.stdin is not None
+            proc.stdin.write("/quit\n")
+            proc.stdin.flush()
+            code = proc.wait(timeout=15)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=5)
+        reader.join(timeout=5)
+    err = err_path.read_text(encoding="utf-8")
+    assert code == 0, "".join(seen) + err
+    assert "embedded emulator" in err
