@@ -193,7 +193,9 @@ def test_speaker_plays_what_it_is_given(run: Runner, pulseaudio: Pulse) -> None:
         louder = heard[np.abs(heard) > 0]
         assert abs(peak_hz(heard) - 1000) <= 2
         assert 0.20 < rms(louder) < 0.22  # 0.3 amplitude -> RMS 0.212, exactly what was sent
-        assert abs(loud_samples(heard) - sent.size) <= 2 * 48
+        # The monitor's capture can start or end a few ms off (seen: 6 ms short in a full run
+        # while samples_played matched exactly). 10 ms still catches one dropped 20 ms frame.
+        assert abs(loud_samples(heard) - sent.size) <= 10 * 48
 
     run(scenario())
 
