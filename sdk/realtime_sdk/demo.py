@@ -27,7 +27,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, TextIO, TypeVar
+from typing import Any, ClassVar, Literal, TextIO, TypeVar
 
 from realtime_machines import (
     AssistantCompleted,
@@ -212,7 +212,10 @@ def summarize_transitions(record: Sequence[Transition]) -> list[ChartSummary]:
 class DemoResult:
     """What a demo run did."""
 
-    base_url: str
+    #: The checks a complete run makes, in order.
+    STEPS: ClassVar[tuple[str, ...]] = DEMO_STEPS
+
+    base_url: str = ""
     checks: list[Check] = field(default_factory=list)
     chat: list[ChatItem] = field(default_factory=list)
     responses: dict[str, str] = field(default_factory=dict)
@@ -224,7 +227,7 @@ class DemoResult:
     def ok(self) -> bool:
         """True when every step ran and worked."""
         names = [check.name for check in self.checks]
-        return names == list(DEMO_STEPS) and all(check.ok for check in self.checks)
+        return names == list(self.STEPS) and all(check.ok for check in self.checks)
 
     def transitions(self) -> list[ChartSummary]:
         return summarize_transitions(self.record)
@@ -457,23 +460,7 @@ async def run_demo(
         except TimeoutError as exc:
             checks.append(Check(step, False, str(exc)))
         finally:
-            try:
-                async with asyncio.timeout(step_timeout):
-                    await client.disconnect()
-            except TimeoutError:
-                checks.append(Check("disconnect", False, "disconnect timed out"))
-            else:
-                if checks and all(c.ok for c in checks) and len(checks) == len(DEMO_STEPS) - 1:
-                    checks.append(
-                        Check(
-                            "disconnect",
-                            client.status == "disconnected",
-                            f"status {client.status}",
-                        )
-                    )
-        result.chat = list(client.chat)
-        result.responses = dict(client.model.responses)
-        result.record = list(client.record)
+            await finish_run(client, result, step_timeout)
     result.seconds = time.monotonic() - started
     return result
 
@@ -481,34 +468,63 @@ async def run_demo(
 _ARROW = " → "
 
 
-def print_demo(result: DemoResult, out: TextIO) -> None:
-    """The human-readable report: chat, responses, transitions, checks."""
-    out.write(f"Demo session against the embedded emulator at {result.base_url}\n\nChat\n")
+async def finish_run(client: RealtimeClient, result: DemoResult, timeout: float) -> None:  # noqa: ASYNC109
+    """Disconnect (checked only when every earlier step passed) and keep what the run made."""
+    checks = result.checks
+    try:
+        async with asyncio.timeout(timeout):
+            await client.disconnect()
+    except TimeoutError:
+        checks.append(Check("disconnect", False, "disconnect timed out"))
+    else:
+        if all(c.ok for c in checks) and len(checks) == len(result.STEPS) - 1:
+            status = client.status
+            checks.append(Check("disconnect", status == "disconnected", f"status {status}"))
+    result.chat = list(client.chat)
+    result.responses = dict(client.model.responses)
+    result.record = list(client.record)
+
+
+def write_chat(result: DemoResult, out: TextIO) -> None:
+    """The report's chat and response sections."""
+    out.write("\nChat\n")
     for item in result.chat:
         marker = "" if item.status == "done" else f"  ({item.status})"
         out.write(f"  {item.role:>9}: {item.text}{marker}\n")
     out.write("\nResponses\n")
     for response_id, status in result.responses.items():
         out.write(f"  {response_id}: {status}\n")
+
+
+def write_checks(result: DemoResult, out: TextIO, title: str) -> None:
+    """The report's checks (steps not reached shown as skipped) and its verdict line."""
+    width = max(len(name) for name in result.STEPS)
+    out.write("\nChecks\n")
+    for c in result.checks:
+        out.write(f"  {'ok  ' if c.ok else 'FAIL'}  {c.name:<{width}} {c.detail}\n")
+    ran = {c.name for c in result.checks}
+    for name in result.STEPS:
+        if name not in ran:
+            out.write(f"  skip  {name:<{width}} not run\n")
+    passed = sum(1 for c in result.checks if c.ok)
+    out.write(
+        f"\n{result.trace.count('sent')} events sent, {result.trace.count('received')} received."
+        f"\n{title} {'passed' if result.ok else 'FAILED'} ({passed}/{len(result.STEPS)} checks) "
+        f"in {result.seconds:.1f} s.\n"
+    )
+
+
+def print_demo(result: DemoResult, out: TextIO) -> None:
+    """The human-readable report: chat, responses, transitions, checks."""
+    out.write(f"Demo session against the embedded emulator at {result.base_url}\n")
+    write_chat(result, out)
     summaries = result.transitions()
     total = sum(s.count for s in summaries)
     out.write(f"\nTransitions ({total})\n")
     width = max((len(s.chart) for s in summaries), default=0)
     for s in summaries:
         out.write(f"  {s.chart:<{width}} {s.count:>4}  {_ARROW.join(s.states)}\n")
-    out.write("\nChecks\n")
-    for c in result.checks:
-        out.write(f"  {'ok  ' if c.ok else 'FAIL'}  {c.name:<10} {c.detail}\n")
-    ran = {c.name for c in result.checks}
-    for name in DEMO_STEPS:
-        if name not in ran:
-            out.write(f"  skip  {name:<10} not run\n")
-    passed = sum(1 for c in result.checks if c.ok)
-    out.write(
-        f"\n{result.trace.count('sent')} events sent, {result.trace.count('received')} received."
-        f"\nDemo {'passed' if result.ok else 'FAILED'} ({passed}/{len(DEMO_STEPS)} checks) "
-        f"in {result.seconds:.1f} s.\n"
-    )
+    write_checks(result, out, "Demo")
 
 
 def main(args: argparse.Namespace) -> int:

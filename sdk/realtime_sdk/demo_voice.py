@@ -38,13 +38,13 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any, ClassVar, TextIO
 
 import av
 import numpy as np
 import numpy.typing as npt
 
-from realtime_machines import AssistantDelta, ChatItem, Transition
+from realtime_machines import AssistantDelta, Transition
 
 from .audio import (
     FRAME_SAMPLES,
@@ -55,8 +55,10 @@ from .audio import (
     list_devices,
     microphone_factory,
 )
+from .chat_repl import VOICE_CHAT_SESSION
 from .client import RealtimeClient
-from .demo import ChartSummary, Check, WireTrace, summarize_transitions
+from .config import deep_merge
+from .demo import Check, DemoResult, WireTrace, finish_run, write_chat, write_checks
 from .emulator import DeterministicBrain, Emulator, Say, ScriptedBrain, synthesize
 from .errors import ConnectError
 from .keys import api_key_token_provider
@@ -73,22 +75,11 @@ __all__ = [
 VOICE_DEMO_STEPS: tuple[str, ...] = ("devices", "connect", "spoken turn", "barge-in", "disconnect")
 """The checks of a voice demo run, in order."""
 
-VOICE_SESSION: dict[str, Any] = {
-    "type": "realtime",
-    "output_modalities": ["audio"],
-    "audio": {
-        "input": {
-            "transcription": {"model": "whisper-1"},
-            "turn_detection": {
-                "type": "server_vad",
-                "threshold": 0.5,
-                "silence_duration_ms": 200,
-                "create_response": True,
-                "interrupt_response": True,
-            },
-        }
-    },
-}
+# The voice chat's session, with the VAD tuned for the demo's synthesised speech.
+VOICE_SESSION: dict[str, Any] = deep_merge(
+    VOICE_CHAT_SESSION,
+    {"audio": {"input": {"turn_detection": {"threshold": 0.5, "silence_duration_ms": 200}}}},
+)
 
 USER_QUESTION = "What is the capital of France?"
 SHORT_ANSWER = "Paris is the capital of France."
@@ -145,40 +136,17 @@ def check_devices() -> None:
 
 
 @dataclass
-class VoiceDemoResult:
-    """What a voice demo run did."""
+class VoiceDemoResult(DemoResult):
+    """What a voice demo run did: a demo result with its timeline."""
 
-    base_url: str = ""
-    checks: list[Check] = field(default_factory=list)
-    chat: list[ChatItem] = field(default_factory=list)
-    responses: dict[str, str] = field(default_factory=dict)
-    record: list[Transition] = field(default_factory=list)
+    STEPS: ClassVar[tuple[str, ...]] = VOICE_DEMO_STEPS
+
     timeline: list[tuple[float, str]] = field(default_factory=list)
-    trace: WireTrace = field(default_factory=WireTrace)
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        names = [check.name for check in self.checks]
-        return names == list(VOICE_DEMO_STEPS) and all(check.ok for check in self.checks)
-
-    def transitions(self) -> list[ChartSummary]:
-        return summarize_transitions(self.record)
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "ok": self.ok,
-            "checks": [check.to_json() for check in self.checks],
-            "chat": [item.to_json() for item in self.chat],
-            "responses": [{"id": rid, "status": status} for rid, status in self.responses.items()],
-            "transitions": {s.chart: s.to_json() for s in self.transitions()},
+            **super().to_json(),
             "timeline": [{"t": round(t, 3), "what": what} for t, what in self.timeline],
-            "events": {
-                "sent": self.trace.count("sent"),
-                "received": self.trace.count("received"),
-            },
-            "base_url": self.base_url,
-            "seconds": round(self.seconds, 3),
         }
 
 
@@ -421,23 +389,7 @@ async def run_voice_demo(
             except _Timeout as exc:
                 checks.append(Check(step, False, str(exc)))
             finally:
-                try:
-                    async with asyncio.timeout(step_timeout):
-                        await client.disconnect()
-                except TimeoutError:
-                    checks.append(Check("disconnect", False, "disconnect timed out"))
-                else:
-                    if all(c.ok for c in checks) and len(checks) == len(VOICE_DEMO_STEPS) - 1:
-                        checks.append(
-                            Check(
-                                "disconnect",
-                                client.status == "disconnected",
-                                f"status {client.status}",
-                            )
-                        )
-                result.chat = list(client.chat)
-                result.responses = dict(client.model.responses)
-                result.record = list(client.record)
+                await finish_run(client, result, step_timeout)
     finally:
         speaker.close()
         mouth.close()
@@ -454,26 +406,8 @@ def print_voice_demo(result: VoiceDemoResult, out: TextIO) -> None:
     )
     for t, what in result.timeline:
         out.write(f"  {t:7.3f} s  {what}\n")
-    out.write("\nChat\n")
-    for item in result.chat:
-        marker = "" if item.status == "done" else f"  ({item.status})"
-        out.write(f"  {item.role:>9}: {item.text}{marker}\n")
-    out.write("\nResponses\n")
-    for response_id, status in result.responses.items():
-        out.write(f"  {response_id}: {status}\n")
-    out.write("\nChecks\n")
-    for c in result.checks:
-        out.write(f"  {'ok  ' if c.ok else 'FAIL'}  {c.name:<11} {c.detail}\n")
-    ran = {c.name for c in result.checks}
-    for name in VOICE_DEMO_STEPS:
-        if name not in ran:
-            out.write(f"  skip  {name:<11} not run\n")
-    passed = sum(1 for c in result.checks if c.ok)
-    out.write(
-        f"\n{result.trace.count('sent')} events sent, {result.trace.count('received')} received."
-        f"\nVoice demo {'passed' if result.ok else 'FAILED'} "
-        f"({passed}/{len(VOICE_DEMO_STEPS)} checks) in {result.seconds:.1f} s.\n"
-    )
+    write_chat(result, out)
+    write_checks(result, out, "Voice demo")
 
 
 def _device(value: str | None) -> int | str | None:
