@@ -42,6 +42,7 @@ from .session import (
     expect_type,
     invalid_value,
     missing,
+    parse_json,
     validate_max_output_tokens,
     validate_output_modalities,
     validate_tool_choice,
@@ -225,8 +226,8 @@ class Engine:
         if self.silent or self.closed:
             return
         try:
-            event = json.loads(raw)
-        except ValueError as exc:
+            event = parse_json(raw)
+        except ValueError as exc:  # syntax, or nested deeper than MAX_JSON_DEPTH
             self.error(
                 ProtocolError("invalid_json", f"Invalid event: failed to parse JSON value. {exc}")
             )

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
+import math
+import typing
 from dataclasses import dataclass
 from typing import Any
 
+from .session import parse_json
+
 FAULTS_HEADER = "X-Emulator-Faults"
+_STATUSES = ("refuse_token", "calls_status")
 
 
 @dataclass
@@ -39,6 +45,25 @@ class Faults:
     delta_delay_s: float = 0.0
     reject_session_update: bool = False
 
+    def __post_init__(self) -> None:
+        """Refuse values the emulator cannot act on: ``ValueError`` with a sentence."""
+        for name, (kind, optional) in _field_kinds().items():
+            value = getattr(self, name)
+            if value is None and optional:
+                continue
+            accepted = (int, float) if kind is float else kind
+            if isinstance(value, bool) != (kind is bool) or not isinstance(value, accepted):
+                raise ValueError(f"fault {name!r} must be {_KIND_NAMES[kind]}, not {value!r}")
+            if kind is bool:
+                continue
+            number = float(typing.cast(float, value))
+            if name in _STATUSES and not 100 <= number <= 599:
+                raise ValueError(
+                    f"fault {name!r} must be an HTTP status between 100 and 599, not {value!r}"
+                )
+            if not 0 <= number < math.inf:
+                raise ValueError(f"fault {name!r} must be a finite number >= 0, not {value!r}")
+
     def to_header(self) -> str:
         """Serialise the non-default fields for the ``X-Emulator-Faults`` request header."""
         default = Faults()
@@ -53,11 +78,27 @@ class Faults:
     @classmethod
     def from_header(cls, value: str, base: Faults | None = None) -> Faults:
         """Parse the header (a JSON object of field names), layered over ``base``."""
-        data: Any = json.loads(value)
+        try:
+            data: Any = parse_json(value)
+        except ValueError as exc:
+            raise ValueError(f"{FAULTS_HEADER} is not valid JSON ({exc})") from exc
         if not isinstance(data, dict):
-            raise ValueError("X-Emulator-Faults must be a JSON object")
+            raise ValueError(f"{FAULTS_HEADER} must be a JSON object")
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - names
         if unknown:
             raise ValueError(f"unknown fault(s): {', '.join(sorted(unknown))}")
         return dataclasses.replace(base or cls(), **data)
+
+
+_KIND_NAMES: dict[type, str] = {bool: "a boolean", int: "an integer", float: "a number"}
+
+
+@functools.cache
+def _field_kinds() -> dict[str, tuple[type, bool]]:
+    """Each field's value type and whether it may be ``None`` (``int | None`` → ``int, True``)."""
+    kinds: dict[str, tuple[type, bool]] = {}
+    for name, hint in typing.get_type_hints(Faults).items():
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        kinds[name] = (args[0], True) if args else (hint, False)
+    return kinds

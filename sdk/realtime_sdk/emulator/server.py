@@ -32,7 +32,16 @@ from .engine import Engine, EngineOptions, default_transcribe
 from .faults import FAULTS_HEADER, Faults
 from .ids import IdFactory
 from .loopback import disable_loopback_ice, enable_loopback_ice
-from .session import JSON, ProtocolError, apply_session_update, default_session
+from .sdp import validate_offer
+from .session import (
+    DEFAULT_MODEL,
+    JSON,
+    ProtocolError,
+    apply_session_update,
+    default_session,
+    parse_json,
+    validate_model,
+)
 from .webrtc import Call, SdpError
 
 log = logging.getLogger(__name__)
@@ -40,13 +49,14 @@ log = logging.getLogger(__name__)
 DEFAULT_API_KEY = "sk-emulator"
 DEFAULT_PORT = 8765
 WS_MAX_MESSAGE = 16 * 1024 * 1024 + 4096
-MODEL_PREFIXES = ("gpt-realtime", "gpt-4o-realtime", "gpt-4o-mini-realtime")
+DEFAULT_CONNECT_TIMEOUT_S = 20.0
 _BAD_JSON = (
     "We could not parse the JSON body of your request. (HINT: This likely means you aren't "
     "using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was "
     "sent was not valid JSON. If you have trouble figuring out how to fix this, please contact "
     "us through our help center at help.openai.com.)"
 )
+_ALLOW_HEADERS = "Authorization, Content-Type, OpenAI-Beta, OpenAI-Safety-Identifier"
 _NO_KEY = (
     "You didn't provide an API key. You need to provide your API key in an Authorization "
     "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY), or as the password field "
@@ -75,6 +85,20 @@ def _error(status: int, message: str, **kwargs: Any) -> web.Response:
     return web.json_response(error_body(message, **kwargs), status=status)
 
 
+class _HttpError(Exception):
+    """Answer the request with this status and OpenAI's error JSON (see ``_errors``)."""
+
+    def __init__(self, status: int, message: str, **kwargs: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.kwargs = kwargs
+
+    @classmethod
+    def from_protocol(cls, exc: ProtocolError) -> _HttpError:
+        return cls(400, exc.message, code=exc.code, param=exc.param, type_=exc.type)
+
+
 class _AuthError(Exception):
     def __init__(self, message: str, code: str | None) -> None:
         super().__init__(message)
@@ -94,8 +118,10 @@ class EmulatorConfig:
     """How the emulator behaves (everything but where it listens)."""
 
     api_key: str = DEFAULT_API_KEY
-    model: str = "gpt-realtime"
+    model: str = DEFAULT_MODEL
     session_ttl_s: float = 3600.0
+    #: An answered call whose ICE/DTLS has not connected after this long is closed and forgotten.
+    connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S
     ms_per_char: float = 40.0
     transcribe: Callable[[bytes], str] = default_transcribe
     brain_factory: Callable[[], Brain] = DeterministicBrain
@@ -139,6 +165,7 @@ class Emulator:
         self.engines: list[Engine] = []
         self._secrets: dict[str, _Secret] = {}
         self._websockets: set[web.WebSocketResponse] = set()
+        self._watchers: set[asyncio.Task[None]] = set()
         self._runner: web.AppRunner | None = None
         self._stopping = asyncio.Event()
         self._loopback = False
@@ -185,6 +212,8 @@ class Emulator:
         calls = list(self.calls.values())
         if calls:
             await asyncio.gather(*(call.close() for call in calls), return_exceptions=True)
+        if self._watchers:  # each ends once its call is closed (or closing it)
+            await asyncio.gather(*self._watchers, return_exceptions=True)
         for ws in list(self._websockets):
             with contextlib.suppress(Exception):
                 await ws.close(code=1001, message=b"emulator shutting down")
@@ -211,7 +240,9 @@ class Emulator:
         await self.aclose()
 
     def make_app(self) -> web.Application:
-        app = web.Application(middlewares=[self._cors], client_max_size=32 * 1024 * 1024)
+        app = web.Application(
+            middlewares=[self._cors, self._errors], client_max_size=32 * 1024 * 1024
+        )
         app.router.add_post("/v1/realtime/client_secrets", self._client_secrets)
         app.router.add_post("/v1/realtime/calls", self._create_call)
         app.router.add_post("/v1/realtime/calls/{call_id}/hangup", self._hangup)
@@ -229,19 +260,49 @@ class Emulator:
         else:
             response = await handler(request)
         if not response.prepared:
+            # A browser SDK sends its own headers (the official JS SDK: X-OpenAI-Agents-SDK):
+            # allow whatever the preflight asks for, as a public API without cookies may.
+            requested = request.headers.get("Access-Control-Request-Headers")
             response.headers["Access-Control-Allow-Origin"] = "*"
-            response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+            response.headers["Access-Control-Allow-Headers"] = requested or _ALLOW_HEADERS
             response.headers["Access-Control-Allow-Methods"] = "GET, POST, DELETE, OPTIONS"
             response.headers["Access-Control-Expose-Headers"] = "Location"
+            response.headers["Access-Control-Max-Age"] = "600"
+            if requested:
+                response.headers["Vary"] = "Access-Control-Request-Headers"
+        return response
+
+    @web.middleware
+    async def _errors(
+        self, request: web.Request, handler: Callable[[web.Request], Any]
+    ) -> web.StreamResponse:
+        """Refusals (``_HttpError``) and unexpected failures as OpenAI's error JSON."""
+        try:
+            response: web.StreamResponse = await handler(request)
+        except _HttpError as exc:
+            return _error(exc.status, exc.message, **exc.kwargs)
+        except web.HTTPException:
+            raise
+        except Exception:
+            log.exception("emulator failed on %s %s", request.method, request.path)
+            return _error(
+                500,
+                "The server had an error while processing your request. Sorry about that!",
+                type_="server_error",
+            )
         return response
 
     # ------------------------------------------------------------------ helpers
 
     def _faults_for(self, request: web.Request) -> Faults:
-        header = request.headers.get(FAULTS_HEADER)
-        if not header:
-            return dataclasses.replace(self.faults)
-        return Faults.from_header(header, self.faults)
+        """This request's faults; a malformed header (or emulator faults) is a 400."""
+        try:
+            header = request.headers.get(FAULTS_HEADER)
+            if not header:
+                return dataclasses.replace(self.faults)
+            return Faults.from_header(header, self.faults)
+        except ValueError as exc:
+            raise _HttpError(400, f"Invalid {FAULTS_HEADER} header: {exc}.") from exc
 
     def _authenticate(self, key: str | None, *, allow_ephemeral: bool) -> _Secret | None:
         """``None`` for the API key, the secret for a valid ``ek_``; else :class:`_AuthError`."""
@@ -302,20 +363,49 @@ class Emulator:
         return engine
 
     def _validated_session(self, raw: object) -> JSON:
-        """A session config from client_secrets/calls, validated like ``session.update``."""
+        """A session config from client_secrets/calls, validated like ``session.update``
+        (the model by :func:`~realtime_sdk.emulator.session.validate_model`); else a 400."""
         if not isinstance(raw, dict):
-            raise ProtocolError(
-                "invalid_type", "Invalid type for 'session': expected an object.", "session"
+            raise _HttpError(
+                400,
+                "Invalid type for 'session': expected an object.",
+                code="invalid_type",
+                param="session",
             )
         base = default_session(
             session_id="sess_validation",
             model=self.config.model,
             expires_at=0,
-            kind=str(raw.get("type", "realtime"))
-            if raw.get("type") == "transcription"
-            else "realtime",
+            kind="transcription" if raw.get("type") == "transcription" else "realtime",
         )
-        return apply_session_update(base, raw)
+        try:
+            return apply_session_update(base, raw)
+        except ProtocolError as exc:
+            raise _HttpError.from_protocol(exc) from exc
+
+    @staticmethod
+    async def _json_body(request: web.Request) -> JSON:
+        """The request's JSON object body (``{}`` when there is none); else OpenAI's 400."""
+        if not request.can_read_body:
+            return {}
+        try:
+            body = parse_json(await request.read())
+        except ValueError as exc:
+            raise _HttpError(400, _BAD_JSON) from exc
+        if not isinstance(body, dict):
+            raise _HttpError(400, _BAD_JSON)
+        return body
+
+    @staticmethod
+    def _model_query(request: web.Request) -> str | None:
+        """``?model=`` (optional on ``/calls``), checked like every other model; else a 400."""
+        model = request.query.get("model")
+        if model is None:
+            return None
+        try:
+            return validate_model(model, "model")
+        except ProtocolError as exc:
+            raise _HttpError.from_protocol(exc) from exc
 
     # ------------------------------------------------------------------ HTTP routes
 
@@ -331,12 +421,7 @@ class Emulator:
                 "The emulator was told to refuse this client secret.",
                 type_="server_error" if faults.refuse_token >= 500 else "invalid_request_error",
             )
-        try:
-            body = await request.json() if request.can_read_body else {}
-        except ValueError:
-            return _error(400, _BAD_JSON)
-        if not isinstance(body, dict):
-            return _error(400, _BAD_JSON)
+        body = await self._json_body(request)
         unknown = set(body) - {"expires_after", "session"}
         if unknown:
             name = sorted(unknown)[0]
@@ -366,10 +451,7 @@ class Emulator:
                     code="invalid_value",
                     param="expires_after.seconds",
                 )
-        try:
-            session = self._validated_session(body.get("session", {"type": "realtime"}))
-        except ProtocolError as exc:
-            return _error(400, exc.message, code=exc.code, param=exc.param)
+        session = self._validated_session(body.get("session", {"type": "realtime"}))
         session["id"] = self.ids.session()
         session["expires_at"] = 0
         value = self.ids.ephemeral_key()
@@ -378,10 +460,7 @@ class Emulator:
         return web.json_response({"value": value, "expires_at": expires_at, "session": session})
 
     async def _create_call(self, request: web.Request) -> web.Response:
-        try:
-            faults = self._faults_for(request)
-        except ValueError as exc:
-            return _error(400, f"Invalid {FAULTS_HEADER} header: {exc}")
+        faults = self._faults_for(request)
         try:
             secret = self._authenticate(self._bearer(request), allow_ephemeral=True)
         except _AuthError as exc:
@@ -396,27 +475,28 @@ class Emulator:
             await self._stopping.wait()
             return _error(503, "The emulator is shutting down.", type_="server_error")
         session: JSON | None = dict(secret.session) if secret is not None else None
+        model = self._model_query(request)
         content_type = request.content_type
         if content_type == "application/sdp":
-            offer = await request.text()
+            offer = _sdp_text(await request.read())
         elif content_type == "multipart/form-data":
-            try:
-                offer, raw_session = await self._read_multipart(request)
-            except ValueError as exc:
-                return _error(400, str(exc))
+            offer, raw_session = await self._read_multipart(request)
             if raw_session is not None:
-                try:
-                    session = self._validated_session(raw_session)
-                except ProtocolError as exc:
-                    return _error(400, exc.message, code=exc.code, param=exc.param)
+                session = self._validated_session(raw_session)
         else:
             return _error(
                 400,
                 f"Unsupported content type: '{content_type}'. Send the SDP offer as "
                 "'application/sdp', or as 'multipart/form-data' with 'sdp' and 'session' parts.",
             )
+        try:
+            validate_offer(offer)
+        except SdpError as exc:
+            return _error(400, str(exc), param="sdp")
         if session is not None:
             session = {k: v for k, v in session.items() if k not in ("object", "id", "expires_at")}
+        if model is not None:
+            session = {**(session or {"type": "realtime"}), "model": model}
         call_id = self.ids.rtc()
 
         def engine_factory(player: SpeechTrack, call: Call) -> Engine:
@@ -441,6 +521,7 @@ class Emulator:
         except SdpError as exc:
             await call.close()
             return _error(400, str(exc), param="sdp")
+        self._watch_connect(call)
         return web.Response(
             status=201,
             body=answer.encode(),
@@ -457,18 +538,50 @@ class Emulator:
             if part is None:
                 break
             if not isinstance(part, BodyPartReader):
-                raise ValueError("Nested multipart bodies are not supported.")
-            text = await part.text()
+                raise _HttpError(400, "Nested multipart bodies are not supported.")
+            data = await part.read(decode=True)
             if part.name == "sdp":
-                offer = text
+                offer = _sdp_text(data)
             elif part.name == "session":
                 try:
-                    session = json.loads(text)
+                    session = parse_json(data)
                 except ValueError as exc:
-                    raise ValueError(f"Invalid 'session' part: not valid JSON ({exc}).") from exc
+                    raise _HttpError(
+                        400, f"Invalid 'session' part: not valid JSON ({exc}).", param="session"
+                    ) from exc
         if offer is None:
-            raise ValueError("Missing required parameter: 'sdp'.")
+            raise _HttpError(
+                400,
+                "Missing required parameter: 'sdp'.",
+                code="missing_required_parameter",
+                param="sdp",
+            )
         return offer, session
+
+    def _watch_connect(self, call: Call) -> None:
+        """Close and forget ``call`` unless its ICE/DTLS connects within ``connect_timeout_s``."""
+        settled = asyncio.Event()
+
+        def on_state() -> None:
+            if call.pc.connectionState in ("connected", "failed", "closed"):
+                settled.set()
+
+        async def watch() -> None:
+            try:
+                await asyncio.wait_for(settled.wait(), self.config.connect_timeout_s)
+            except TimeoutError:
+                log.warning(
+                    "call %s did not connect within %.1f s: closing it",
+                    call.id,
+                    self.config.connect_timeout_s,
+                )
+                await self._end_call(call)
+
+        call.pc.on("connectionstatechange", on_state)
+        on_state()
+        task = asyncio.get_running_loop().create_task(watch())
+        self._watchers.add(task)
+        task.add_done_callback(self._watchers.discard)
 
     def _forget_call(self, call: Call) -> None:
         if self.calls.pop(call.id, None) is not None:
@@ -551,8 +664,8 @@ class Emulator:
             return await fatal(ProtocolError(exc.code, exc.message), 3000)
         try:
             faults = self._faults_for(request)
-        except ValueError as exc:
-            return await fatal(ProtocolError("invalid_value", str(exc)), 4000)
+        except _HttpError as exc:
+            return await fatal(ProtocolError("invalid_value", exc.message), 4000)
         queue: asyncio.Queue[str | tuple[int, str]] = asyncio.Queue()
 
         def sink(text: str) -> None:
@@ -590,13 +703,11 @@ class Emulator:
                     ),
                     4000,
                 )
-            if model and not model.startswith(MODEL_PREFIXES):
-                return await fatal(
-                    ProtocolError(
-                        "invalid_model", f'Model "{model}" is not supported in realtime mode.'
-                    ),
-                    4000,
-                )
+            if model:
+                try:
+                    validate_model(model, "model")
+                except ProtocolError as exc:
+                    return await fatal(exc, 4000)
             session = None
             if secret is not None and session_kind == "realtime":
                 session = {
@@ -652,6 +763,18 @@ class Emulator:
                 await ws.send_str(item)
             except (ConnectionError, RuntimeError):
                 return
+
+
+def _sdp_text(data: bytes) -> str:
+    """The offer as text; an offer that is not UTF-8 is a 400, not a server error."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _HttpError(
+            400,
+            f"Invalid SDP offer: it is not UTF-8 text (byte {exc.start} cannot be decoded).",
+            param="sdp",
+        ) from exc
 
 
 async def serve(

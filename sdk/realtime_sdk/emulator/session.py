@@ -7,6 +7,7 @@ is discarded as a whole (protocol reference §5.7).
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -15,7 +16,44 @@ JSON = dict[str, Any]
 VOICES = ("alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar")
 AUDIO_FORMATS = ("audio/pcm", "audio/pcmu", "audio/pcma")
 PCM_RATE = 24000
-DEFAULT_MODEL = "gpt-realtime"
+#: Every Realtime session model the official ``openai`` package lists (the ``model`` literal of
+#: ``RealtimeSessionCreateRequest`` and ``CallAcceptParams``); a test holds this equal to it.
+REALTIME_MODELS = (
+    "gpt-realtime",
+    "gpt-realtime-1.5",
+    "gpt-realtime-2",
+    "gpt-realtime-2.1",
+    "gpt-realtime-2.1-mini",
+    "gpt-realtime-2025-08-28",
+    "gpt-4o-realtime-preview",
+    "gpt-4o-realtime-preview-2024-10-01",
+    "gpt-4o-realtime-preview-2024-12-17",
+    "gpt-4o-realtime-preview-2025-06-03",
+    "gpt-4o-mini-realtime-preview",
+    "gpt-4o-mini-realtime-preview-2024-12-17",
+    "gpt-realtime-mini",
+    "gpt-realtime-mini-2025-10-06",
+    "gpt-realtime-mini-2025-12-15",
+    "gpt-audio-1.5",
+    "gpt-audio-mini",
+    "gpt-audio-mini-2025-10-06",
+    "gpt-audio-mini-2025-12-15",
+)
+#: Every input transcription model the package lists (``AudioTranscription.model``).
+TRANSCRIPTION_MODELS = (
+    "whisper-1",
+    "gpt-transcribe",
+    "gpt-live-transcribe",
+    "gpt-4o-mini-transcribe",
+    "gpt-4o-mini-transcribe-2025-12-15",
+    "gpt-4o-transcribe",
+    "gpt-4o-transcribe-diarize",
+    "gpt-realtime-whisper",
+)
+#: On no shutdown list (``gpt-realtime`` shuts down on 2027-01-20, ``whisper-1`` on 2027-02-26).
+DEFAULT_MODEL = "gpt-realtime-2.1"
+DEFAULT_TRANSCRIPTION_MODEL = "gpt-realtime-whisper"
+REASONING_EFFORTS = ("minimal", "low", "medium", "high", "xhigh")
 DEFAULT_INSTRUCTIONS = (
     "You are a helpful assistant running inside the realtime-machines local emulator. "
     "Your answers are deterministic."
@@ -34,6 +72,39 @@ CLIENT_EVENT_TYPES = (
     "response.create",
     "response.cancel",
 )
+
+
+#: How deeply a client's JSON may nest (an event, a request body, a session): deeper is refused
+#: as invalid JSON instead of exhausting the interpreter's recursion limit (about 1,000 levels).
+MAX_JSON_DEPTH = 128
+
+
+def parse_json(text: str | bytes) -> object:
+    """``json.loads`` for client input: any failure, depth included, is a ``ValueError``."""
+    try:
+        value: object = json.loads(text)
+        too_deep = not _within_depth(value, MAX_JSON_DEPTH)
+    except RecursionError:
+        too_deep = True
+    if too_deep:
+        raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    return value
+
+
+def _within_depth(value: object, limit: int) -> bool:
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children: Iterable[object] = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        if depth > limit:
+            return False
+        stack.extend((child, depth + 1) for child in children)
+    return True
 
 
 class ProtocolError(Exception):
@@ -158,6 +229,33 @@ def check_number(
             f"Expected a value <= {shown}, but got {value} instead.",
             param,
         )
+
+
+def validate_model(value: object, param: str = "model") -> str:
+    """A Realtime session model: one of :data:`REALTIME_MODELS`, or OpenAI's ``invalid_model``.
+
+    Every route that names a model (client secrets, calls, the WebSocket's ``?model=``,
+    ``session.update``) refuses an unknown one through this function.
+    """
+    expect_type(value, str, "a string", param)
+    assert isinstance(value, str)
+    if value not in REALTIME_MODELS:
+        raise ProtocolError(
+            "invalid_model", f'Model "{value}" is not supported in realtime mode.', param
+        )
+    return value
+
+
+def validate_reasoning(value: object, param: str) -> JSON | None:
+    """``reasoning``: ``null`` or ``{effort?: minimal|low|medium|high|xhigh}``."""
+    if value is None:
+        return None
+    reasoning = expect_object(value, param)
+    check_keys(reasoning, ("effort",), param)
+    effort = reasoning.get("effort")
+    if effort is not None and effort not in REASONING_EFFORTS:
+        raise invalid_value(effort, REASONING_EFFORTS, f"{param}.effort")
+    return dict(reasoning)
 
 
 def default_turn_detection() -> JSON:
@@ -383,12 +481,14 @@ def _validate_transcription(value: object, param: str) -> JSON | None:
         return None
     tr = expect_object(value, param)
     check_keys(tr, ("model", "language", "prompt"), param)
-    out: JSON = {"model": "whisper-1", "language": None, "prompt": None}
+    out: JSON = {"model": DEFAULT_TRANSCRIPTION_MODEL, "language": None, "prompt": None}
     for key in ("model", "language", "prompt"):
         if key in tr:
             if tr[key] is not None:
                 expect_type(tr[key], str, "a string", f"{param}.{key}")
             out[key] = tr[key]
+    if out["model"] is not None and out["model"] not in TRANSCRIPTION_MODELS:
+        raise invalid_value(out["model"], TRANSCRIPTION_MODELS, f"{param}.model")
     return out
 
 
@@ -457,6 +557,8 @@ REALTIME_KEYS = (
     "tracing",
     "prompt",
     "include",
+    "reasoning",
+    "parallel_tool_calls",
 )
 TRANSCRIPTION_KEYS = ("type", "audio", "include")
 
@@ -484,8 +586,12 @@ def apply_session_update(
     check_keys(sess, REALTIME_KEYS if kind == "realtime" else TRANSCRIPTION_KEYS, param)
     out = copy.deepcopy(current)
     if "model" in sess:
-        expect_type(sess["model"], str, "a string", f"{param}.model")
-        out["model"] = sess["model"]
+        out["model"] = validate_model(sess["model"], f"{param}.model")
+    if "reasoning" in sess:
+        out["reasoning"] = validate_reasoning(sess["reasoning"], f"{param}.reasoning")
+    if "parallel_tool_calls" in sess:
+        expect_type(sess["parallel_tool_calls"], bool, "a boolean", f"{param}.parallel_tool_calls")
+        out["parallel_tool_calls"] = sess["parallel_tool_calls"]
     if "instructions" in sess:
         value = sess["instructions"]
         if value is not None:
