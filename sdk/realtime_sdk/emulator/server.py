@@ -284,6 +284,8 @@ class Emulator:
         except web.HTTPException:
             raise
         except Exception:
+            if request.headers.get("Upgrade", "").lower() == "websocket":
+                raise  # an upgraded connection cannot carry an HTTP error any more
             log.exception("emulator failed on %s %s", request.method, request.path)
             return _error(
                 500,
