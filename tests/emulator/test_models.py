@@ -225,10 +225,12 @@ def test_reasoning_and_parallel_tool_calls_are_validated_and_echoed(
                     },
                 )
                 assert session["reasoning"] == {"effort": effort}
-                assert session["parallel_tool_calls"] is False
+                # The package's session object declares reasoning, not parallel_tool_calls.
+                assert "parallel_tool_calls" not in session
                 parsed = SESSION_RESPONSE.validate_python(session)
                 assert parsed.reasoning is not None
                 assert parsed.reasoning.effort == effort
+                assert set(parsed.model_extra or {}) <= {"object", "id", "expires_at"}
             bad = await open_session(
                 emu, route, {"type": "realtime", "reasoning": {"effort": "maximum"}}
             )

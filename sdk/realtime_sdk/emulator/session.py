@@ -590,8 +590,9 @@ def apply_session_update(
     if "reasoning" in sess:
         out["reasoning"] = validate_reasoning(sess["reasoning"], f"{param}.reasoning")
     if "parallel_tool_calls" in sess:
+        # Accepted and checked, not echoed: the session object OpenAI returns
+        # (``RealtimeSessionCreateResponse``) has ``reasoning`` but no ``parallel_tool_calls``.
         expect_type(sess["parallel_tool_calls"], bool, "a boolean", f"{param}.parallel_tool_calls")
-        out["parallel_tool_calls"] = sess["parallel_tool_calls"]
     if "instructions" in sess:
         value = sess["instructions"]
         if value is not None:
