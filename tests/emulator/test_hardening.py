@@ -124,8 +124,9 @@ def test_deeply_nested_json_bodies_are_a_400(run: Runner) -> None:
         ("{not json", "not valid JSON"),
         ("[" * 3000 + "]" * 3000, "nested deeper than"),
         ('["calls_status", 500]', "must be a JSON object"),
-        ('{"calls_status": 99}', "between 100 and 599"),
-        ('{"calls_status": 600}', "between 100 and 599"),
+        ('{"calls_status": 99}', "between 400 and 599"),
+        ('{"calls_status": 600}', "between 400 and 599"),
+        ('{"refuse_token": 101}', "between 400 and 599"),
         ('{"refuse_token": "x"}', "must be an integer"),
         ('{"stall_calls": 1}', "must be a boolean"),
         ('{"delta_delay_s": -1}', "finite number >= 0"),
@@ -155,8 +156,10 @@ def test_malformed_faults_header_is_a_400(run: Runner, header: str, words: str) 
 
 
 def test_fault_values_are_validated_in_code_too() -> None:
-    with pytest.raises(ValueError, match="between 100 and 599"):
+    with pytest.raises(ValueError, match="between 400 and 599"):
         Faults(calls_status=99)
+    with pytest.raises(ValueError, match="between 400 and 599"):
+        Faults(refuse_token=200)
     with pytest.raises(ValueError, match="must be a boolean"):
         Faults(stall_calls="yes")  # type: ignore[arg-type]
     assert Faults(calls_status=503, response_delay_s=1).calls_status == 503

@@ -20,8 +20,9 @@ _STATUSES = ("refuse_token", "calls_status")
 class Faults:
     """What should go wrong. All off by default.
 
-    ``refuse_token``: HTTP status for ``POST /v1/realtime/client_secrets`` (e.g. 401, 500).
-    ``calls_status``: HTTP status for ``POST /v1/realtime/calls`` (e.g. 500, 503).
+    ``refuse_token``: HTTP error status (400–599) for ``POST /v1/realtime/client_secrets``
+      (e.g. 401, 500).
+    ``calls_status``: HTTP error status (400–599) for ``POST /v1/realtime/calls`` (e.g. 500, 503).
     ``stall_calls``: ``POST /v1/realtime/calls`` never answers (until the emulator stops).
     ``close_mid_response``: close the DataChannel / WebSocket after the first delta of a response.
     ``vanish_mid_response``: after the first delta, go silent without closing anything: no more
@@ -57,9 +58,12 @@ class Faults:
             if kind is bool:
                 continue
             number = float(typing.cast(float, value))
-            if name in _STATUSES and not 100 <= number <= 599:
+            if name in _STATUSES and not 400 <= number <= 599:
+                # A refusal is an error status: a 1xx is interim (the client waits for the final
+                # answer that never comes) and a 2xx/3xx with an error body is no refusal.
                 raise ValueError(
-                    f"fault {name!r} must be an HTTP status between 100 and 599, not {value!r}"
+                    f"fault {name!r} must be an HTTP error status between 400 and 599, "
+                    f"not {value!r}"
                 )
             if not 0 <= number < math.inf:
                 raise ValueError(f"fault {name!r} must be a finite number >= 0, not {value!r}")

@@ -297,14 +297,15 @@ class Emulator:
     # ------------------------------------------------------------------ helpers
 
     def _faults_for(self, request: web.Request) -> Faults:
-        """This request's faults; a malformed header (or emulator faults) is a 400."""
+        """This request's faults; a malformed header (or ``emu.faults`` set wrong) is a 400."""
+        header = request.headers.get(FAULTS_HEADER)
         try:
-            header = request.headers.get(FAULTS_HEADER)
-            if not header:
-                return dataclasses.replace(self.faults)
-            return Faults.from_header(header, self.faults)
+            if header:
+                return Faults.from_header(header, self.faults)
+            return dataclasses.replace(self.faults)  # checks fields set on ``emu.faults``
         except ValueError as exc:
-            raise _HttpError(400, f"Invalid {FAULTS_HEADER} header: {exc}.") from exc
+            where = f"{FAULTS_HEADER} header" if header else "emulator faults"
+            raise _HttpError(400, f"Invalid {where}: {exc}.") from exc
 
     def _authenticate(self, key: str | None, *, allow_ephemeral: bool) -> _Secret | None:
         """``None`` for the API key, the secret for a valid ``ek_``; else :class:`_AuthError`."""
