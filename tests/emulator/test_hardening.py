@@ -228,6 +228,11 @@ def mangle(sdp: str, pattern: str, replacement: str) -> str:
         (r"^a=ice-ufrag:.*$", "a=ice-ufrag:a b!", "'a=ice-ufrag'"),
         # no audio or data channel section
         (r"^m=(audio|application) ", "m=video ", "audio or a data channel"),
+        # sections aiortc cannot answer (each was a 500 from inside aiortc)
+        (r"^a=mid:1\r\n", "a=mid\r\n", "the application section has no 'a=mid'"),
+        (r"^m=application .*\r?\n", "", "which no media section has"),
+        (r"^m=audio ", "m=audXo ", "unknown media type 'audXo'"),
+        (r"^a=sendrecv\r\n", "a=sendrecX\r\n", "the audio section has no direction"),
     ],
 )
 def test_a_mangled_offer_is_a_400_with_a_clear_message(

@@ -13,15 +13,19 @@ FINGERPRINT_BYTES = {"sha-1": 20, "sha-224": 28, "sha-256": 32, "sha-384": 48, "
 _HEX_PAIRS = re.compile(r"[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2})*")
 _ICE_CHARS = re.compile(r"[A-Za-z0-9+/]+")
 _MEDIA = ("audio", "application")
+_KINDS = ("audio", "video", "application")
+_DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
 
 
 def validate_offer(sdp: str) -> None:
     """Raise :class:`SdpError` (a sentence saying what is wrong) unless the offer is usable.
 
     Beyond :func:`~realtime_sdk.emulator.webrtc.check_offer`'s structure: parsed by aiortc's
-    SDP parser; an audio or data channel media section; in each of those, ICE credentials of
-    legal length and characters (RFC 8839 §5.4) and at least one DTLS fingerprint, every one
-    of them with a known hash function and that function's number of hex bytes (RFC 8122 §5).
+    SDP parser; an audio or data channel media section; a unique ``a=mid`` per section and
+    BUNDLE groups naming only those; a direction on audio; in each audio or data channel
+    section, ICE credentials of legal length and characters (RFC 8839 §5.4) and at least one
+    DTLS fingerprint, every one with a known hash function and that function's number of hex
+    bytes (RFC 8122 §5).
     """
     check_offer(sdp)
     try:
@@ -31,8 +35,34 @@ def validate_offer(sdp: str) -> None:
     media = [m for m in parsed.media if m.kind in _MEDIA]
     if not media:
         raise SdpError("Invalid SDP offer: expected an audio or a data channel media section.")
+    mids: list[str] = []
+    for m in parsed.media:
+        if m.kind not in _KINDS:
+            raise SdpError(
+                f"Invalid SDP offer: unknown media type '{m.kind[:40]}' (expected one of "
+                + ", ".join(f"'{k}'" for k in _KINDS)
+                + ")."
+            )
+        if not m.rtp.muxId:
+            raise SdpError(f"Invalid SDP offer: the {m.kind} section has no 'a=mid'.")
+        if m.rtp.muxId in mids:
+            raise SdpError(f"Invalid SDP offer: 'a=mid:{m.rtp.muxId}' is used twice.")
+        mids.append(m.rtp.muxId)
+    for group in parsed.group:
+        for mid in group.items:
+            if mid not in mids:
+                raise SdpError(
+                    f"Invalid SDP offer: 'a=group:{group.semantic}' names mid '{mid}', "
+                    "which no media section has."
+                )
     for m in media:
         where = f"the {m.kind} section"
+        if m.kind == "audio" and m.direction not in _DIRECTIONS:
+            raise SdpError(
+                f"Invalid SDP offer: {where} has no direction (one of "
+                + ", ".join(f"'a={d}'" for d in _DIRECTIONS)
+                + ")."
+            )
         ufrag = m.ice.usernameFragment if m.ice is not None else None
         pwd = m.ice.password if m.ice is not None else None
         if not ufrag or not pwd:

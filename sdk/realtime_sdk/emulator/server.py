@@ -524,6 +524,13 @@ class Emulator:
         except SdpError as exc:
             await call.close()
             return _error(400, str(exc), param="sdp")
+        except Exception as exc:  # aiortc refused an offer that passed validate_offer
+            log.warning("could not answer an offer for %s", call_id, exc_info=True)
+            try:
+                await call.close()
+            except Exception:  # a half-built aiortc peer can fail to close; it is gone anyway
+                log.warning("could not close the refused call %s", call_id, exc_info=True)
+            return _error(400, f"Invalid SDP offer: it cannot be answered ({exc}).", param="sdp")
         self._watch_connect(call)
         return web.Response(
             status=201,
