@@ -54,7 +54,9 @@ class Faults:
                 continue
             accepted = (int, float) if kind is float else kind
             if isinstance(value, bool) != (kind is bool) or not isinstance(value, accepted):
-                raise ValueError(f"fault {name!r} must be {_KIND_NAMES[kind]}, not {value!r}")
+                raise ValueError(
+                    f"fault {name!r} must be {_KIND_NAMES.get(kind, kind.__name__)}, not {value!r}"
+                )
             if kind is bool:
                 continue
             number = float(typing.cast(float, value))
