@@ -60,7 +60,7 @@ VOICE_CHAT_SESSION: dict[str, Any] = {
     "output_modalities": ["audio"],
     "audio": {
         "input": {
-            "transcription": {"model": "whisper-1"},
+            "transcription": {"model": "gpt-realtime-whisper"},
             "turn_detection": {
                 "type": "server_vad",
                 "create_response": True,
