@@ -4,7 +4,9 @@ transcript over loopback WebRTC); the client's chat has one row per message with
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -16,6 +18,7 @@ from realtime_machines import (
     Notice,
     project,
 )
+from realtime_machines.replay import replay_lines
 from realtime_sdk.emulator import DeterministicBrain, Emulator, EmulatorConfig
 from tests.sdk.test_client import make_client, wait_for
 
@@ -28,7 +31,12 @@ def test_a_preamble_and_an_answer_are_two_rows_with_their_phase(run: Runner, mod
     async def scenario() -> None:
         brain = DeterministicBrain(preamble=PREAMBLE)
         async with Emulator(brain=brain, config=EmulatorConfig(ms_per_char=12.0)) as emu:
-            client = make_client(emu, session={"type": "realtime", "output_modalities": [modality]})
+            received: list[str] = []
+            client = make_client(
+                emu,
+                session={"type": "realtime", "output_modalities": [modality]},
+                on_event=lambda event: received.append(json.dumps(event)),
+            )
             notices: list[Notice] = []
             for name in ("assistant:item_started", "assistant:delta", "assistant:completed"):
                 client.on(name, notices.append)
@@ -38,6 +46,9 @@ def test_a_preamble_and_an_answer_are_two_rows_with_their_phase(run: Runner, mod
                     await wait_for(client, AssistantCompleted)
                 chat = client.chat
                 assert project(client.record, client.model.chat_options) == chat
+        # The received trace replays into the same chat (replay stamps its own times).
+        replayed = replay_lines(received).session.chat
+        assert [replace(r, time=0.0) for r in replayed] == [replace(r, time=0.0) for r in chat]
         channel = "output_text" if modality == "text" else "audio_transcript"
         completed = [n for n in notices if isinstance(n, AssistantCompleted)]
         assert {n.status for n in completed} == {"done"}
