@@ -289,7 +289,7 @@ MODEL_SHUTDOWNS: Final[Mapping[str, ModelShutdown]] = MappingProxyType(
 
 
 _TRANSCRIPTION_MODEL: Final = ("audio", "input", "transcription", "model")
-DEPRECATIONS_URL: Final = "https://developers.openai.com/api/docs/deprecations"
+_DEPRECATIONS_URL: Final = "https://developers.openai.com/api/docs/deprecations"
 
 
 def _path(value: Any, *keys: str) -> Any:
@@ -325,7 +325,7 @@ def warn_model_shutdowns(
     if found:
         warnings.warn(
             "; ".join(s.sentence() for s in found)
-            + f" (OpenAI's deprecations: {DEPRECATIONS_URL}).",
+            + f" (OpenAI's deprecations: {_DEPRECATIONS_URL}).",
             DeprecationWarning,
             stacklevel=stacklevel + 1,
         )
