@@ -44,6 +44,7 @@ from realtime_sdk.emulator import (
 from realtime_sdk.emulator.brain import Output
 from realtime_sdk.emulator.testing import EmulatorThread
 from realtime_sdk.keys import api_key_token_provider
+from tests.sdk.test_client import make_client
 
 Runner = Callable[..., Any]
 
@@ -306,14 +307,7 @@ def test_chat_cancel_cuts_the_streamed_answer(run: Runner) -> None:
     async def scenario() -> None:
         brain = ScriptedBrain([[Say(story)]])
         async with Emulator(brain=brain, faults=Faults(delta_delay_s=0.02)) as emu:
-            client = RealtimeClient(
-                token_provider=api_key_token_provider(emu.api_key, base_url=emu.base_url),
-                base_url=emu.base_url,
-                ice_servers=[],
-                session={"type": "realtime", "output_modalities": ["text"]},
-                greet_enabled=False,
-                delete_chat_history_on_disconnect=False,
-            )
+            client = make_client(emu, delete_chat_history_on_disconnect=False)
             queue: asyncio.Queue[str | None] = asyncio.Queue()
             streaming = asyncio.Event()
             client.on(AssistantDelta.name, lambda _n: streaming.set())
@@ -341,13 +335,7 @@ def test_chat_cancel_cuts_the_streamed_answer(run: Runner) -> None:
 def test_chat_prints_a_preamble_and_the_answer_on_their_own_lines(run: Runner) -> None:
     async def scenario() -> None:
         async with Emulator(brain=DeterministicBrain(preamble="One moment.")) as emu:
-            client = RealtimeClient(
-                token_provider=api_key_token_provider(emu.api_key, base_url=emu.base_url),
-                base_url=emu.base_url,
-                ice_servers=[],
-                session={"type": "realtime", "output_modalities": ["text"]},
-                greet_enabled=False,
-            )
+            client = make_client(emu)
             queue: asyncio.Queue[str | None] = asyncio.Queue()
             out, err = io.StringIO(), io.StringIO()
             for line in ("hello", "again", None):
