@@ -316,7 +316,8 @@ class ChatProjection:
         del self._rows[row.id]
         row.id = item_id
         row.item_id = item_id
-        row.phase = step.data.get("phase") or self._phases.pop(item_id, None)
+        pending = self._phases.pop(item_id, None)
+        row.phase = step.data.get("phase") or pending
         row.ts = self._key_for(item_id, step.data.get("previous_item_id"))
         self._rows[item_id] = row
         self._by_item[item_id] = row

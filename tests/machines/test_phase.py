@@ -134,6 +134,7 @@ def test_each_message_is_its_own_row_with_its_phase(where: Where) -> None:
         ("a2", "assistant", "It is sunny in Oslo.", "done", "r1", "final_answer"),
     ]
     assert session.faults == session.malformed_events == 0
+    assert session._chat._phases == {}  # no pending phase left behind
     assert project(session.record) == session.chat
     assert session.chat[1].to_json()["phase"] == "commentary"
 
@@ -189,13 +190,14 @@ def test_an_out_of_band_response_keeps_the_phases_of_its_messages() -> None:
 def test_placeholder_rows_take_the_phase_of_the_first_message() -> None:
     options = ChatOptions(assistant_placeholder_on_start=True)
     session = SessionModel(chat_options=options)
-    feed(session, spoken_turn("output_item"))
+    feed(session, spoken_turn("both"))
     assert [(i.id, i.phase) for i in session.chat] == [
         ("u1", None),
         ("a1", "commentary"),
         ("a2", "final_answer"),
     ]
     assert project(session.record, options) == session.chat
+    assert session._chat._phases == {}  # no pending phase left behind
 
 
 def test_barge_in_on_the_preamble_names_its_phase() -> None:
