@@ -5,6 +5,11 @@ deltas, final texts, transcripts, truncations, response outcomes, UI messages) i
 The live session applies each fact as it records it; :func:`project` applies a saved record to
 a fresh projection, so ``project(session.record) == session.chat`` always holds.
 
+Several assistant messages per response: a reasoning model may answer with a ``commentary``
+preamble and a ``final_answer`` message in one response. Each message item is its own row
+carrying its ``phase`` (from the item, or from an ``item_phase`` fact recorded when the phase
+arrived before the row existed).
+
 Ordering: every conversation item gets an order key (``ts``) from its place in the conversation
 (``previous_item_id``), not from its arrival; UI messages get ``max + 1`` unless given one. A
 delta costs O(1): it appends to the row's parts; nothing is sorted or copied per delta.
@@ -52,7 +57,11 @@ class ChatOptions:
 
 @dataclass(frozen=True, slots=True)
 class ChatItem:
-    """One row of the chat, as users see it."""
+    """One row of the chat, as users see it.
+
+    ``phase`` is the assistant message's phase when the server tagged it (``"commentary"``
+    for a preamble, ``"final_answer"`` for the answer), else ``None``.
+    """
 
     id: str
     type: Literal["text", "ui"]
@@ -65,6 +74,7 @@ class ChatItem:
     item_id: str | None = None
     kind: str | None = None
     payload: Any = None
+    phase: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -77,6 +87,7 @@ class ChatItem:
             "status": self.status,
             "response_id": self.response_id,
             "item_id": self.item_id,
+            "phase": self.phase,
         }
         if self.type == "ui":
             out["kind"] = self.kind
@@ -93,6 +104,7 @@ class _Row:
         "kind",
         "parts",
         "payload",
+        "phase",
         "placeholder",
         "response_id",
         "role",
@@ -121,6 +133,7 @@ class _Row:
         self.final = False  # the server gave the final text; later deltas are stale
         self.kind: str | None = None
         self.payload: Any = None
+        self.phase: str | None = None
 
     @property
     def text(self) -> str:
@@ -144,6 +157,7 @@ class _Row:
             self.item_id,
             self.kind,
             self.payload,
+            self.phase,
         )
 
 
@@ -157,6 +171,7 @@ class ChatProjection:
         self._by_item: dict[str, _Row] = {}  # conversation item id -> row
         self._by_response: dict[str, list[_Row]] = {}
         self._placeholders: dict[str, _Row] = {}  # response id -> unbound placeholder
+        self._phases: dict[str, str] = {}  # item id -> phase that came before its row
         self._item_keys: dict[str, float] = {}
         self._keys: list[float] = []  # every key in use, sorted
         self._ui_ids = itertools.count(1)
@@ -169,6 +184,7 @@ class ChatProjection:
             "text_done": self._text_done,
             "transcription_completed": self._transcription_completed,
             "transcription_failed": self._transcription_failed,
+            "item_phase": self._item_phase,
             "item_truncated": self._item_truncated,
             "item_deleted": self._item_deleted,
             "response_started": self._response_started,
@@ -194,6 +210,11 @@ class ChatProjection:
     def get(self, row_id: str) -> ChatItem | None:
         row = self._rows.get(row_id)
         return row.snapshot() if row is not None and row.visible else None
+
+    def phase(self, item_id: str) -> str | None:
+        """The phase of a conversation item's message (``None``: untagged or unknown)."""
+        row = self._by_item.get(item_id)
+        return row.phase if row is not None else self._phases.get(item_id)
 
     def next_ts(self) -> float:
         """The ``ts`` a message appended now would get (``max + 1``)."""
@@ -247,7 +268,11 @@ class ChatProjection:
             key = self._key_for(item_id, step.data.get("previous_item_id"))
             row = self._new_row(item_id, role, key, step.time)
             row.item_id = item_id
+            row.phase = self._phases.pop(item_id, None)
             self._by_item[item_id] = row
+        phase = step.data.get("phase")
+        if phase is not None:
+            row.phase = phase
         return row
 
     def _attach_response(self, row: _Row, response_id: str | None) -> None:
@@ -291,6 +316,8 @@ class ChatProjection:
         del self._rows[row.id]
         row.id = item_id
         row.item_id = item_id
+        pending = self._phases.pop(item_id, None)
+        row.phase = step.data.get("phase") or pending
         row.ts = self._key_for(item_id, step.data.get("previous_item_id"))
         self._rows[item_id] = row
         self._by_item[item_id] = row
@@ -305,6 +332,8 @@ class ChatProjection:
                 return self._item_added(step)
             self._key_for(data["item_id"], data.get("previous_item_id"))
             return None
+        if data.get("phase") is not None:
+            row.phase = data["phase"]
         text = data.get("text")
         if text is not None:
             row.parts[:] = [text]
@@ -374,6 +403,15 @@ class ChatProjection:
         self._show(row, self._meaningful(row.text))
         return row
 
+    def _item_phase(self, step: Transition) -> _Row | None:
+        item_id = step.data["item_id"]
+        row = self._by_item.get(item_id)
+        if row is None:
+            self._phases[item_id] = step.data["phase"]
+            return None
+        row.phase = step.data["phase"]
+        return row
+
     def _item_truncated(self, step: Transition) -> _Row | None:
         row = self._by_item.get(step.data["item_id"])
         if row is not None:
@@ -382,6 +420,7 @@ class ChatProjection:
 
     def _item_deleted(self, step: Transition) -> _Row | None:
         item_id = step.data["item_id"]
+        self._phases.pop(item_id, None)
         row = self._by_item.pop(item_id, None)
         if row is not None:
             self._drop(row)
@@ -453,6 +492,7 @@ class ChatProjection:
             self._drop(row)
         self._placeholders.clear()
         self._by_response.clear()
+        self._phases.clear()
         return None
 
 

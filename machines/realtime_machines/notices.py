@@ -4,6 +4,14 @@ The model computes them while it processes wire events; the shell only dispatche
 ``client.on(name, handler)`` subscribers. Each is a frozen dataclass whose ``name`` is the seed's
 event string (``"user:delta"``, ``"assistant:completed"`` ...); :meth:`Notice.payload` gives the
 payload as a dict with the seed's keys in snake_case.
+
+The events about one assistant message item (``assistant:item_started``, ``assistant:delta``,
+``user:truncated``) also carry its ``phase`` (``"commentary"``, ``"final_answer"``, or ``None``
+when the server did not tag it): a response of a reasoning model may hold a preamble and an
+answer as two messages. ``assistant:completed`` is about the response: it fires once per
+response, whatever the number of its messages, and carries no text (the seed's payload is
+``{response_id, status}``); the response's text is in the chat rows with its ``response_id``,
+the answer being the row whose ``phase`` is ``"final_answer"`` when the server tags phases.
 """
 
 from __future__ import annotations
@@ -73,6 +81,7 @@ class UserTruncated(Notice):
 
     item_id: str
     audio_end_ms: int | None = None
+    phase: str | None = None
     name: ClassVar[str] = "user:truncated"
 
 
@@ -80,6 +89,7 @@ class UserTruncated(Notice):
 class AssistantItemStarted(Notice):
     item_id: str
     response_id: str | None = None
+    phase: str | None = None
     name: ClassVar[str] = "assistant:item_started"
 
 
@@ -95,12 +105,16 @@ class AssistantDelta(Notice):
     delta: str
     channel: Literal["output_text", "audio_transcript"]
     item_id: str | None = None
+    phase: str | None = None
     name: ClassVar[str] = "assistant:delta"
 
 
 @dataclass(frozen=True, slots=True)
 class AssistantCompleted(Notice):
     """A response is over: its text is done and its audio (if any) has stopped or was cut.
+
+    Once per response, however many messages (``commentary`` preamble, ``final_answer``) it
+    holds; no text (see the module docstring for where the answer is).
 
     ``status`` is the seed's ``"done" | "canceled"``; ``response_status`` the GA status
     (``completed | cancelled | failed | incomplete``).

@@ -362,6 +362,9 @@ class SessionModel:
             "text": _content_text(item),
             **extra,
         }
+        phase = item.get("phase")
+        if isinstance(phase, str):
+            data["phase"] = phase
         self._fact(event_name, data)
 
     def _on_item_added(self, event: Any) -> None:
@@ -384,7 +387,8 @@ class SessionModel:
                 if text is not None and _has_input_text(item):
                     self._notices.append(UserCompleted(item_id, text))
             elif role == "assistant":
-                self._notices.append(AssistantItemStarted(item_id, response_id))
+                phase = self._chat.phase(item_id)
+                self._notices.append(AssistantItemStarted(item_id, response_id, phase))
         elif item_type == "function_call":
             self._tool_chart_for(item, response_id)
 
@@ -402,14 +406,17 @@ class SessionModel:
             {"status": item.get("status"), "previous_item_id": event.previous_item_id},
         )
         if item.get("type") == "function_call":
-            chart = self._tool_chart_for(item, self._item_response.get(item.get("id", "")))
+            item_id = item.get("id")
+            response_id = self._item_response.get(item_id) if isinstance(item_id, str) else None
+            chart = self._tool_chart_for(item, response_id)
             arguments = item.get("arguments")
             if chart is not None and isinstance(arguments, str) and chart.state == "streaming":
                 self._arguments_complete(chart, arguments)
 
     def _on_item_truncated(self, event: Any) -> None:
         self._fact("item_truncated", {"item_id": event.item_id, "audio_end_ms": event.audio_end_ms})
-        self._notices.append(UserTruncated(event.item_id, event.audio_end_ms))
+        phase = self._chat.phase(event.item_id)
+        self._notices.append(UserTruncated(event.item_id, event.audio_end_ms, phase))
 
     def _on_item_deleted(self, event: Any) -> None:
         self._fact("item_deleted", {"item_id": event.item_id})
@@ -510,6 +517,11 @@ class SessionModel:
         item_id = item.get("id")
         if isinstance(item_id, str):
             self._item_response[item_id] = event.response_id
+            phase = event.phase
+            if phase is not None and item.get("type") == "message":
+                # Before conversation.item.added: the row takes its phase when it appears.
+                fact = {"item_id": item_id, "response_id": event.response_id, "phase": phase}
+                self._fact("item_phase", fact)
         if item.get("type") == "function_call":
             self._tool_chart_for(item, event.response_id)
 
@@ -539,7 +551,10 @@ class SessionModel:
                 "delta": delta,
             },
         )
-        self._notices.append(AssistantDelta(event.response_id, delta, channel, event.item_id))
+        phase = self._chat.phase(event.item_id)
+        self._notices.append(
+            AssistantDelta(event.response_id, delta, channel, event.item_id, phase)
+        )
 
     def _on_text_delta(self, event: Any) -> None:
         self._assistant_delta(event, "output_text")

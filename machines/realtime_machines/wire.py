@@ -157,6 +157,13 @@ class _ItemEvent(ServerEvent):
         """``item.role`` for message items (``user``, ``assistant``, ``system``), else ``None``."""
         return _str_or_none(self.item.get("role"))
 
+    @property
+    def phase(self) -> str | None:
+        """``item.phase`` of an assistant message (``commentary``: a preamble; ``final_answer``:
+        the answer), else ``None``. Reasoning models (``gpt-realtime-2*``) may send several
+        messages per response, each with its phase; it is not in openai's typed models."""
+        return _str_or_none(self.item.get("phase"))
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _ResponseEvent(ServerEvent):

@@ -60,7 +60,7 @@ VOICE_CHAT_SESSION: dict[str, Any] = {
     "output_modalities": ["audio"],
     "audio": {
         "input": {
-            "transcription": {"model": "whisper-1"},
+            "transcription": {"model": "gpt-realtime-whisper"},
             "turn_detection": {
                 "type": "server_vad",
                 "create_response": True,
@@ -124,19 +124,27 @@ class StdinLines:
 
 
 class _Printer:
-    """Streams ``assistant:delta`` to ``out``; ends the line on ``assistant:completed``."""
+    """Streams ``assistant:delta`` to ``out``; ends the line on ``assistant:completed``.
+
+    Each message has its own line: a response with a preamble (``phase="commentary"``) prints
+    ``assistant (commentary): …`` before the answer's ``assistant: …``.
+    """
 
     def __init__(self, out: TextIO, err: TextIO) -> None:
         self.out = out
         self.err = err
         self.open_response: str | None = None
+        self.open_item: str | None = None
 
     def delta(self, notice: AssistantDelta) -> None:
-        if self.open_response != notice.response_id:
+        new_item = self.open_item != notice.item_id
+        if self.open_response != notice.response_id or new_item:
             if self.open_response is not None:
                 self.out.write("\n")
-            self.out.write("assistant: ")
+            label = " (commentary)" if notice.phase == "commentary" else ""
+            self.out.write(f"assistant{label}: ")
             self.open_response = notice.response_id
+            self.open_item = notice.item_id
         self.out.write(notice.delta)
         self.out.flush()
 

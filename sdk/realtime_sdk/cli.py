@@ -273,7 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     chat = commands.add_parser(
         "chat", help="text chat (OpenAI if OPENAI_API_KEY is set, else an embedded emulator)"
     )
-    chat.add_argument("--model", default=None, help="the Realtime model (gpt-realtime)")
+    chat.add_argument("--model", default=None, help="the Realtime model (gpt-realtime-2.1)")
     chat.add_argument(
         "--no-greet", dest="greet", action="store_false", help="no greeting on connect"
     )

@@ -35,7 +35,13 @@ from realtime_machines import (
     effects,
 )
 
-from .config import NOT_GIVEN, apply_defaults, beta_response_params, normalize_session
+from .config import (
+    NOT_GIVEN,
+    apply_defaults,
+    beta_response_params,
+    normalize_session,
+    warn_model_shutdowns,
+)
 from .errors import ConnectError, ErrorEvent, ErrorStage, NotConnectedError, redact
 from .middleware import (
     IncomingContext,
@@ -136,6 +142,9 @@ class RealtimeClient:
             }
         )
         self.options: Mapping[str, Any] = options
+        #: Models already named in a shutdown ``DeprecationWarning`` (once per client).
+        self._warned_models: set[str] = set()
+        warn_model_shutdowns(options["session"], warned=self._warned_models, stacklevel=2)
         self._token_provider = token_provider
         self._microphone_factory = microphone
         self._audio_sink = audio_sink
@@ -835,7 +844,9 @@ class RealtimeClient:
     async def update_session(self, patch: Mapping[str, Any]) -> None:
         """``session.update`` with a (GA or beta-shaped) partial session."""
         self._require_connected("send session.update")
-        self.model.send({"type": "session.update", "session": normalize_session(patch)})
+        session = normalize_session(patch)
+        warn_model_shutdowns(session, warned=self._warned_models, stacklevel=2)
+        self.model.send({"type": "session.update", "session": session})
         await self._drain()
 
     async def send_tool_output(self, call_id: str, output: object) -> None:
@@ -936,7 +947,10 @@ class RealtimeClient:
         (already in ``mode`` or switching). It settles when ``session.updated`` arrives, an
         ``error`` names the update, or ``timeouts["mode_switch"]`` runs out."""
         self._require_connected(f"switch to {mode} mode")
-        started = self.model.set_mode(mode, normalize_session(session) if session else None)
+        patch = normalize_session(session) if session else None
+        if patch is not None:
+            warn_model_shutdowns(patch, warned=self._warned_models, stacklevel=2)
+        started = self.model.set_mode(mode, patch)
         await self._drain()
         return started
 

@@ -12,6 +12,8 @@ The rules are the seed library's (react-native-openai-realtime ``applyDefaults``
 * :func:`apply_defaults` is ``prune(deep_merge(DEFAULTS, options))`` plus the seed's greet rule.
 * :func:`normalize_session` / :func:`beta_response_params` accept the legacy beta shapes and
   translate them to GA (``reference/protocol.md`` §2.5) with one ``DeprecationWarning``.
+* :data:`MODEL_SHUTDOWNS` lists the models with an announced shutdown date;
+  :func:`warn_model_shutdowns` gives one ``DeprecationWarning`` naming those a session uses.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import enum
 import warnings
 from collections.abc import Mapping
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final, Literal
 
@@ -29,7 +32,9 @@ __all__ = [
     "DEFAULT_ICE_SERVERS",
     "DEFAULT_SESSION",
     "DEFAULT_TIMEOUTS",
+    "MODEL_SHUTDOWNS",
     "NOT_GIVEN",
+    "ModelShutdown",
     "NotGiven",
     "apply_defaults",
     "beta_response_params",
@@ -37,7 +42,9 @@ __all__ = [
     "freeze",
     "normalize_session",
     "prune",
+    "shutdown_models",
     "thaw",
+    "warn_model_shutdowns",
 ]
 
 
@@ -96,13 +103,17 @@ DEFAULT_ICE_SERVERS: Final[tuple[Mapping[str, Any], ...]] = freeze(
 #: * ``audio/pcm`` at 24 kHz: the only PCM rate GA accepts (over WebRTC the wire is Opus anyway).
 #: * ``server_vad`` with the seed's tuning (threshold 0.5, 300 ms prefix, **700 ms** silence):
 #:   the server's own default silence of 200 ms cuts people off mid-sentence.
-#: * ``gpt-4o-mini-transcribe``: GA's cheap, fast transcription model (the seed's
-#:   ``whisper-1`` still works: pass it); without transcription the chat has no user text.
+#: * model ``gpt-realtime-2.1``: on no shutdown list (``gpt-realtime`` shuts down on
+#:   2027-01-20, see :data:`MODEL_SHUTDOWNS`); OpenAI's own SIP and translation guides use it.
+#: * transcription ``gpt-realtime-whisper``: on no shutdown list (``whisper-1`` and the
+#:   ``gpt-4o(-mini)-transcribe`` models shut down on 2027-02-26), OpenAI's natively streaming,
+#:   lowest-latency transcription for realtime sessions. It takes ``delay`` but not ``prompt``,
+#:   so no ``prompt`` is sent. Without transcription the chat has no user text.
 #: * voice ``alloy``: the seed's default, available on every realtime model.
 DEFAULT_SESSION: Final[Mapping[str, Any]] = freeze(
     {
         "type": "realtime",
-        "model": "gpt-realtime",
+        "model": "gpt-realtime-2.1",
         "output_modalities": ["audio"],
         "instructions": (
             "You are a helpful, friendly voice assistant. Keep your answers short and "
@@ -119,7 +130,7 @@ DEFAULT_SESSION: Final[Mapping[str, Any]] = freeze(
                     "create_response": True,
                     "interrupt_response": True,
                 },
-                "transcription": {"model": "gpt-4o-mini-transcribe"},
+                "transcription": {"model": "gpt-realtime-whisper"},
             },
             "output": {"voice": "alloy"},
         },
@@ -159,7 +170,7 @@ DEFAULT_GREET_MODALITIES: Final[tuple[str, ...]] = ("audio",)
 DEFAULTS: Final[Mapping[str, Any]] = freeze(
     {
         "base_url": "https://api.openai.com",
-        "model": "gpt-realtime",
+        "model": "gpt-realtime-2.1",
         "session": DEFAULT_SESSION,
         "ice_servers": DEFAULT_ICE_SERVERS,
         "data_channel_label": "oai-events",
@@ -201,6 +212,126 @@ down). :func:`apply_defaults` returns a plain, mutable deep copy merged with you
 
 #: Top-level options that are aliases of an entry of ``timeouts``.
 _TIMEOUT_ALIASES: Final = (("tool_timeout", "tool"), ("liveness_timeout", "liveness"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Models with an announced shutdown
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ModelShutdown:
+    """A model with an announced shutdown date and the current model to use instead.
+
+    ``field`` is where a session names it: ``"model"`` (the session model) or
+    ``"transcription"`` (``audio.input.transcription.model``).
+    """
+
+    model: str
+    field: Literal["model", "transcription"]
+    shutdown: str
+    replacement: str
+
+    def sentence(self) -> str:
+        what = "model" if self.field == "model" else "transcription model"
+        return (
+            f"{what} {self.model!r} has an announced shutdown on {self.shutdown}; "
+            f"use {self.replacement!r}"
+        )
+
+
+def _shutdowns(
+    field: Literal["model", "transcription"], shutdown: str, replacements: Mapping[str, str]
+) -> dict[str, ModelShutdown]:
+    return {
+        model: ModelShutdown(model, field, shutdown, replacement)
+        for model, replacement in replacements.items()
+    }
+
+
+#: Models with an announced shutdown, by name. The dates are the "Announced shutdown date" of
+#: the ``model`` docstrings in the ``openai`` package (``types/realtime/
+#: realtime_session_create_request.py`` for session models, ``types/realtime/
+#: audio_transcription.py`` for transcription models); the replacements are the current models
+#: OpenAI's own guides use (``gpt-realtime-2.1`` in the SIP and translation guides, its cheaper
+#: tier ``gpt-realtime-2.1-mini``, and ``gpt-realtime-whisper`` for streaming transcription).
+#: OpenAI's deprecations page (and ``GET /v1/models``' ``shutdown_date``) is the authority.
+MODEL_SHUTDOWNS: Final[Mapping[str, ModelShutdown]] = MappingProxyType(
+    {
+        **_shutdowns(
+            "model",
+            "2027-01-20",
+            {
+                "gpt-realtime": "gpt-realtime-2.1",
+                "gpt-realtime-2025-08-28": "gpt-realtime-2.1",
+                "gpt-realtime-mini": "gpt-realtime-2.1-mini",
+                "gpt-realtime-mini-2025-12-15": "gpt-realtime-2.1-mini",
+                "gpt-audio-mini": "gpt-realtime-2.1-mini",
+                "gpt-audio-mini-2025-12-15": "gpt-realtime-2.1-mini",
+            },
+        ),
+        **_shutdowns(
+            "transcription",
+            "2027-02-26",
+            dict.fromkeys(
+                (
+                    "whisper-1",
+                    "gpt-4o-mini-transcribe",
+                    "gpt-4o-mini-transcribe-2025-12-15",
+                    "gpt-4o-transcribe",
+                    "gpt-4o-transcribe-diarize",
+                ),
+                "gpt-realtime-whisper",
+            ),
+        ),
+    }
+)
+
+
+_TRANSCRIPTION_MODEL: Final = ("audio", "input", "transcription", "model")
+_DEPRECATIONS_URL: Final = "https://developers.openai.com/api/docs/deprecations"
+
+
+def _path(value: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(key)
+    return value
+
+
+def shutdown_models(session: Mapping[str, Any]) -> list[ModelShutdown]:
+    """The models a (GA-shaped) session names that have an announced shutdown: the session
+    model first, then the input transcription model."""
+    found: list[ModelShutdown] = []
+    for field, path in (("model", ("model",)), ("transcription", _TRANSCRIPTION_MODEL)):
+        shutdown = MODEL_SHUTDOWNS.get(str(_path(session, *path)))
+        if shutdown is not None and shutdown.field == field:
+            found.append(shutdown)
+    return found
+
+
+def warn_model_shutdowns(
+    session: Mapping[str, Any], *, warned: set[str] | None = None, stacklevel: int = 2
+) -> list[ModelShutdown]:
+    """One ``DeprecationWarning`` naming every model of ``session`` with an announced shutdown,
+    its date and its replacement; return them.
+
+    ``warned`` holds the model names already warned about (one client's): they are skipped and
+    the new ones are added, so a client warns once per model, not once per reconnect or
+    ``session.update``. ``stacklevel`` is :func:`warnings.warn`'s, counted from the caller.
+    """
+    found = [s for s in shutdown_models(session) if warned is None or s.model not in warned]
+    if found:
+        warnings.warn(
+            "; ".join(s.sentence() for s in found)
+            + f" (OpenAI's deprecations: {_DEPRECATIONS_URL}).",
+            DeprecationWarning,
+            stacklevel=stacklevel + 1,
+        )
+        if warned is not None:
+            warned.update(s.model for s in found)
+    return found
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from typing import Any, Final
 
 import aiohttp
 
-from .config import DEFAULTS, normalize_session, thaw
+from .config import DEFAULTS, normalize_session, thaw, warn_model_shutdowns
 from .errors import TokenError, redact_text
 
 __all__ = [
@@ -44,6 +44,7 @@ def _body(session: Mapping[str, Any] | None, expires_after_seconds: int | None) 
     body: dict[str, Any] = {
         "session": normalize_session(session) if session is not None else thaw(DEFAULTS["session"])
     }
+    warn_model_shutdowns(body["session"], stacklevel=3)
     if expires_after_seconds is not None:
         body["expires_after"] = {"anchor": "created_at", "seconds": expires_after_seconds}
     return body

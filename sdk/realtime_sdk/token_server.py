@@ -27,7 +27,7 @@ from typing import Any, Final
 import aiohttp
 from aiohttp import web
 
-from .config import DEFAULTS, normalize_session, thaw
+from .config import DEFAULTS, normalize_session, thaw, warn_model_shutdowns
 from .errors import TokenError, redact_text
 from .keys import _resolve_api_key, create_client_secret
 
@@ -61,6 +61,7 @@ def make_token_app(
     """
     key = _resolve_api_key(api_key)
     body_session = normalize_session(session) if session is not None else thaw(DEFAULTS["session"])
+    warn_model_shutdowns(body_session)
     http: list[aiohttp.ClientSession] = []
 
     @web.middleware

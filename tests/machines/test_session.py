@@ -89,6 +89,19 @@ def test_malformed_event_is_reported_recorded_and_the_session_goes_on(raw: objec
     assert session.faults == 0
 
 
+@pytest.mark.parametrize("item_id", [["x"], {"x": 1}])
+@pytest.mark.parametrize(
+    "kind", ["conversation.item.added", "conversation.item.done", "response.output_item.done"]
+)
+def test_an_item_with_an_unhashable_id_is_no_model_fault(kind: str, item_id: object) -> None:
+    session = SessionModel()
+    item = {"id": item_id, "type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"}
+    session.receive({"type": kind, "response_id": "r1", "output_index": 0, "item": item})
+    assert session.faults == 0
+    session.receive(created("r1"))
+    assert session.responses == {"r1": "in_progress"}
+
+
 def test_unknown_types_are_counted_and_logged_once_per_type(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -214,6 +227,7 @@ def test_notices_of_a_voice_and_tool_turn() -> None:
         "delta": "Yo",
         "channel": "audio_transcript",
         "item_id": "a1",
+        "phase": None,
     }
 
 

@@ -32,6 +32,7 @@ from realtime_sdk.chat_repl import chat_session
 from realtime_sdk.cli import main
 from realtime_sdk.client import RealtimeClient
 from realtime_sdk.emulator import (
+    DeterministicBrain,
     Emulator,
     EmulatorConfig,
     Engine,
@@ -43,6 +44,7 @@ from realtime_sdk.emulator import (
 from realtime_sdk.emulator.brain import Output
 from realtime_sdk.emulator.testing import EmulatorThread
 from realtime_sdk.keys import api_key_token_provider
+from tests.sdk.test_client import make_client
 
 Runner = Callable[..., Any]
 
@@ -305,14 +307,7 @@ def test_chat_cancel_cuts_the_streamed_answer(run: Runner) -> None:
     async def scenario() -> None:
         brain = ScriptedBrain([[Say(story)]])
         async with Emulator(brain=brain, faults=Faults(delta_delay_s=0.02)) as emu:
-            client = RealtimeClient(
-                token_provider=api_key_token_provider(emu.api_key, base_url=emu.base_url),
-                base_url=emu.base_url,
-                ice_servers=[],
-                session={"type": "realtime", "output_modalities": ["text"]},
-                greet_enabled=False,
-                delete_chat_history_on_disconnect=False,
-            )
+            client = make_client(emu, delete_chat_history_on_disconnect=False)
             queue: asyncio.Queue[str | None] = asyncio.Queue()
             streaming = asyncio.Event()
             client.on(AssistantDelta.name, lambda _n: streaming.set())
@@ -333,6 +328,26 @@ def test_chat_cancel_cuts_the_streamed_answer(run: Runner) -> None:
             assert list(client.model.responses.values()) == ["cancelled"]
             assert client.chat[-1].status == "canceled"
             assert client.status == "disconnected"
+
+    run(scenario())
+
+
+def test_chat_prints_a_preamble_and_the_answer_on_their_own_lines(run: Runner) -> None:
+    async def scenario() -> None:
+        async with Emulator(brain=DeterministicBrain(preamble="One moment.")) as emu:
+            client = make_client(emu)
+            queue: asyncio.Queue[str | None] = asyncio.Queue()
+            out, err = io.StringIO(), io.StringIO()
+            for line in ("hello", "again", None):
+                queue.put_nowait(line)
+            async with asyncio.timeout(15):
+                assert await chat_session(client, feed(queue), out, err) == 0
+            assert out.getvalue() == (
+                "assistant (commentary): One moment.\n"
+                "assistant: You said: hello\n"
+                "assistant (commentary): One moment.\n"
+                "assistant: You said: again\n"
+            )
 
     run(scenario())
 

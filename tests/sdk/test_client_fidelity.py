@@ -92,7 +92,7 @@ RICH_SESSION = {
     "audio": {
         "input": {
             "turn_detection": None,
-            "transcription": {"model": "gpt-4o-mini-transcribe"},
+            "transcription": {"model": "gpt-realtime-whisper"},
             "noise_reduction": {"type": "near_field"},
         },
         "output": {"voice": "alloy", "speed": 1.1},

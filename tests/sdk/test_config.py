@@ -39,14 +39,14 @@ def test_defaults_are_read_only_all_the_way_down() -> None:
 
 def test_defaults_have_the_documented_values() -> None:
     assert DEFAULTS["base_url"] == "https://api.openai.com"
-    assert DEFAULTS["model"] == DEFAULTS["session"]["model"] == "gpt-realtime"
+    assert DEFAULTS["model"] == DEFAULTS["session"]["model"] == "gpt-realtime-2.1"
     assert DEFAULTS["data_channel_label"] == "oai-events"
     session = DEFAULTS["session"]
     assert session["type"] == "realtime"
     assert session["output_modalities"] == ("audio",)
     assert session["audio"]["input"]["format"] == {"type": "audio/pcm", "rate": 24000}
     assert session["audio"]["input"]["turn_detection"]["type"] == "server_vad"
-    assert session["audio"]["input"]["transcription"] == {"model": "gpt-4o-mini-transcribe"}
+    assert session["audio"]["input"]["transcription"] == {"model": "gpt-realtime-whisper"}
     assert session["audio"]["output"]["voice"] == "alloy"
     assert session["instructions"]
     assert DEFAULTS["ice_servers"] == DEFAULT_ICE_SERVERS
@@ -175,7 +175,7 @@ def test_apply_defaults_merges_drops_not_given_and_keeps_none() -> None:
     assert options["ice_servers"] == []
     audio_in = options["session"]["audio"]["input"]
     assert audio_in["turn_detection"] is None  # server VAD off
-    assert audio_in["transcription"] == {"model": "gpt-4o-mini-transcribe"}  # default kept
+    assert audio_in["transcription"] == {"model": "gpt-realtime-whisper"}  # default kept
     assert options["session"]["tools"] == [{"x": 1}]
     assert options["timeouts"]["token"] == 1.5
     assert options["timeouts"]["sdp"] == 15.0
@@ -184,10 +184,10 @@ def test_apply_defaults_merges_drops_not_given_and_keeps_none() -> None:
 
 
 def test_the_model_option_sets_the_session_model_unless_the_session_names_one() -> None:
-    assert apply_defaults({"model": "gpt-realtime-mini"})["session"]["model"] == (
-        "gpt-realtime-mini"
+    assert apply_defaults({"model": "gpt-realtime-2.1-mini"})["session"]["model"] == (
+        "gpt-realtime-2.1-mini"
     )
-    options = apply_defaults({"model": "gpt-realtime-mini", "session": {"model": "m2"}})
+    options = apply_defaults({"model": "gpt-realtime-2.1-mini", "session": {"model": "m2"}})
     assert options["session"]["model"] == "m2"
 
 

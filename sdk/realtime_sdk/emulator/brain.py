@@ -3,6 +3,11 @@
 A brain sees the turn (conversation items, effective session config, response overrides) and
 returns what the assistant produces: a list of :class:`Say` (a message; spoken or written per
 the output modalities) and :class:`CallTool` (a function call). It never sees the wire.
+
+A response may hold several messages, as reasoning models (``gpt-realtime-2*``) answer: a
+``Say(..., phase="commentary")`` preamble before a ``Say(..., phase="final_answer")``; the
+engine puts the ``phase`` on each message item. ``DeterministicBrain(preamble=...)`` answers
+that way.
 """
 
 from __future__ import annotations
@@ -11,16 +16,21 @@ import json
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeAlias
+from typing import Any, Literal, Protocol, TypeAlias
 
 JSON = dict[str, Any]
 
 
+Phase: TypeAlias = Literal["commentary", "final_answer"]
+
+
 @dataclass(frozen=True)
 class Say:
-    """An assistant message. ``text`` is the text (or the audio transcript)."""
+    """An assistant message. ``text`` is the text (or the audio transcript); ``phase``, when
+    given, goes on the message item (``commentary``: a preamble; ``final_answer``: the answer)."""
 
     text: str
+    phase: Phase | None = None
 
 
 @dataclass(frozen=True)
@@ -123,9 +133,23 @@ class DeterministicBrain:
       calls it, with arguments from the first JSON object in the text, or else the schema's
       required fields filled with type defaults (``"example"``, ``0``, ``false``, …).
     * Otherwise: ``"You said: <text>"`` (``"Hello! How can I help?"`` when there is no text).
+
+    ``preamble`` (e.g. ``"Let me check."``) answers as a reasoning model does: every response
+    starts with that message as ``phase="commentary"``, and the answer is
+    ``phase="final_answer"`` (a tool call follows the preamble).
     """
 
+    def __init__(self, preamble: str | None = None) -> None:
+        self.preamble = preamble
+
     def respond(self, turn: Turn) -> Sequence[Output]:
+        outputs = self._respond(turn)
+        if self.preamble is None:
+            return outputs
+        tagged = [Say(o.text, "final_answer") if isinstance(o, Say) else o for o in outputs]
+        return [Say(self.preamble, "commentary"), *tagged]
+
+    def _respond(self, turn: Turn) -> list[Output]:
         last = turn.last_item()
         if last is not None and last.get("type") == "function_call_output":
             return [Say(f"Tool result: {last.get('output', '')}")]

@@ -150,7 +150,9 @@ class Engine:
         self._vad: EnergyVad | None = None
         self._speech_item: str | None = None
         self._playing_response: str | None = None
-        self._playing_item: str | None = None
+        #: The messages queued on the player in its current run, in order: (item id, start,
+        #: length) in ms of the player's ``played_ms`` clock (one response may queue several).
+        self._segments: list[tuple[str, int, int]] = []
         self._last_audio_response: str | None = None
         self._play_started = asyncio.Event()
         self.voice_locked = False
@@ -883,7 +885,7 @@ class Engine:
         audio = "audio" in resp.body["output_modalities"]
         for index, output in enumerate(outputs):
             if isinstance(output, Say):
-                await self._stream_message(resp, index, output.text, audio=audio)
+                await self._stream_message(resp, index, output, audio=audio)
             else:
                 await self._stream_call(resp, index, output)
         self._finish(resp, "completed", None)
@@ -918,7 +920,8 @@ class Engine:
             self.items.append(stream.item)
             self.emit("conversation.item.added", previous_item_id=previous, item=stream.item)
 
-    async def _stream_message(self, resp: _Response, index: int, text: str, *, audio: bool) -> None:
+    async def _stream_message(self, resp: _Response, index: int, say: Say, *, audio: bool) -> None:
+        text = say.text
         item: JSON = {
             "id": self.ids.item(),
             "type": "message",
@@ -926,6 +929,8 @@ class Engine:
             "role": "assistant",
             "content": [],
         }
+        if say.phase is not None:  # a reasoning model's message: preamble or answer
+            item["phase"] = say.phase
         stream = _Stream(item=item, output_index=index, kind="message", audio=audio)
         self._open_item(resp, stream)
         part = {"type": "audio", "transcript": ""} if audio else {"type": "text", "text": ""}
@@ -966,10 +971,10 @@ class Engine:
             if self.kind == "webrtc" and self.player is not None:
                 self._play_started.clear()
                 self._playing_response = resp.id
-                self._playing_item = item["id"]
                 self._last_audio_response = resp.id
                 was_playing = self.player.playing
                 self.player.play(pcm)
+                self._queue_segment(item["id"], stream.audio_ms)
                 if not was_playing:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._play_started.wait(), 1.0)
@@ -1137,6 +1142,15 @@ class Engine:
 
     # ------------------------------------------------------------------ WebRTC playback
 
+    def _queue_segment(self, item_id: str, length_ms: int) -> None:
+        """Note where ``item_id``'s audio, just queued, sits on the player's clock."""
+        assert self.player is not None
+        start = self.player.played_ms + self.player.queued_ms - length_ms
+        if start <= 2:  # the player was idle: a new run, its clock restarted at 0 (± rounding)
+            self._segments.clear()
+            start = 0
+        self._segments.append((item_id, start, length_ms))
+
     def _barge_in(self) -> None:
         if self.active is not None:
             self._cancel(self.active, "turn_detected")
@@ -1147,12 +1161,20 @@ class Engine:
             return
         played = player.clear()
         response_id = self._playing_response or ""
-        item_id = self._playing_item
         self.emit("output_audio_buffer.cleared", webrtc_id=True, response_id=response_id)
         self._playing_response = None
-        index = self._find(item_id) if item_id else None
-        if item_id is not None and index is not None:
-            end_ms = min(played, self._audio_ms.get(item_id, played))
+        segments, self._segments = self._segments, []
+        # The message being heard is cut where the user interrupted it; the ones queued after
+        # it were not heard at all (0 ms); the ones before it were heard to their end.
+        playing = next(
+            (i for i, (_, start, length) in enumerate(segments) if played < start + length),
+            len(segments) - 1,
+        )
+        for item_id, start, length in segments[max(playing, 0) :]:
+            index = self._find(item_id)
+            if index is None:  # an out-of-band response's message: not in the conversation
+                continue
+            end_ms = max(0, min(played - start, length, self._audio_ms.get(item_id, length)))
             self._truncate(self.items[index], end_ms)
             self.emit(
                 "conversation.item.truncated",
@@ -1165,6 +1187,7 @@ class Engine:
         player = self.player
         if player is not None:
             player.clear()
+        self._segments.clear()
         response_id = self._playing_response or self._last_audio_response or ""
         self._playing_response = None
         self.emit("output_audio_buffer.cleared", webrtc_id=True, response_id=response_id)
