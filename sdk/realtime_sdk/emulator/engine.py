@@ -32,6 +32,7 @@ from .faults import Faults
 from .ids import IdFactory
 from .session import (
     CLIENT_EVENT_TYPES,
+    DEFAULT_MODEL,
     JSON,
     ProtocolError,
     apply_session_update,
@@ -68,7 +69,7 @@ def default_transcribe(pcm: bytes) -> str:
 class EngineOptions:
     """Per-session knobs of the engine (the :class:`~realtime_sdk.emulator.Emulator` sets them)."""
 
-    model: str = "gpt-realtime"
+    model: str = DEFAULT_MODEL
     session_ttl_s: float = 3600.0
     transcribe: Callable[[bytes], str] = default_transcribe
     ms_per_char: float = 40.0
