@@ -18,9 +18,18 @@ from .middleware import STOP, IncomingContext
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
+#: Third-party loggers the SDK brings in whose INFO lines flood ``basicConfig(level=INFO)``
+#: (aioice logs every candidate-pair check). Set to WARNING unless you gave them a level.
+QUIET_LOGGERS = ("aioice", "aiortc")
+for _name in QUIET_LOGGERS:
+    _logger = logging.getLogger(_name)
+    if _logger.level == logging.NOTSET:  # not configured by the user: quiet it
+        _logger.setLevel(logging.WARNING)
+
 __all__ = [
     "DEFAULTS",
     "NOT_GIVEN",
+    "QUIET_LOGGERS",
     "STOP",
     "ConnectError",
     "ErrorEvent",
