@@ -563,10 +563,10 @@ def validate_options(options: Mapping[str, Any]) -> None:
         raise ValueError(f"greet_modalities must be ['audio'] or ['text'], got {modalities!r}")
     for name in ("chat_is_meaningful_text", "policy_is_meaningful_text"):
         check_callable(name, options.get(name))
+    for alias, step in _TIMEOUT_ALIASES:  # either name may have been given
+        if alias in options:
+            _number(f"{alias} (timeouts[{step!r}])", options[alias])
     if "timeouts" in options:
         _check_timeouts(options["timeouts"])
-    for name in ("tool_timeout", "liveness_timeout"):
-        if name in options:
-            _number(name, options[name])
     if "reconnect" in options:
         _check_reconnect(options["reconnect"])
