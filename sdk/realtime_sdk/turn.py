@@ -64,12 +64,18 @@ class TurnTracker:
         self.response_ids: list[str] = []
         self.tool_calls: list[ToolCallDone] = []
         self._last: AssistantCompleted | None = None
+        # Responses already requested before this turn (a greeting, queued creates) start
+        # first: they are not the turn's.
+        response = model.response
+        self._skip = len(response.queue) + (response.state == "create_requested")
 
     def feed(self, notice: Notice) -> bool:
         """Take one notice; True when the turn is over. Raises :class:`TurnError` when it
         ended without an answer."""
         if isinstance(notice, AssistantResponseStarted):
-            if notice.response_id not in self.response_ids:
+            if self._skip:
+                self._skip -= 1
+            elif notice.response_id not in self.response_ids:
                 self.response_ids.append(notice.response_id)
         elif isinstance(notice, ToolCallDone):
             self.tool_calls.append(notice)
@@ -102,7 +108,12 @@ class TurnTracker:
     def answer(self, chat: list[ChatItem]) -> Answer:
         last = self._last
         assert last is not None
-        items = [item for item in chat if item.id not in self._before]
+        items = [
+            item
+            for item in chat
+            if item.id not in self._before
+            and (item.response_id is None or item.response_id in self.response_ids)
+        ]
         final = sorted(
             (i for i in items if i.role == "assistant" and i.response_id == last.response_id),
             key=lambda item: item.ts,
