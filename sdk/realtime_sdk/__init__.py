@@ -15,6 +15,8 @@ from .diagrams import chart_mermaid, stale_diagrams, write_diagrams
 from .errors import ConnectError, ErrorEvent, NotConnectedError, RealtimeError, TokenError, redact
 from .keys import api_key_token_provider
 from .middleware import STOP, IncomingContext
+from .tools import FunctionTool, function_tool
+from .turn import Answer, TurnError
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
@@ -31,18 +33,22 @@ __all__ = [
     "NOT_GIVEN",
     "QUIET_LOGGERS",
     "STOP",
+    "Answer",
     "ConnectError",
     "ErrorEvent",
+    "FunctionTool",
     "IncomingContext",
     "NotConnectedError",
     "RealtimeClient",
     "RealtimeError",
     "TokenError",
     "ToolCall",
+    "TurnError",
     "api_key_token_provider",
     "apply_defaults",
     "chart_mermaid",
     "deep_merge",
+    "function_tool",
     "normalize_session",
     "prune",
     "redact",
