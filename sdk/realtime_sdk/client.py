@@ -1011,7 +1011,8 @@ class RealtimeClient:
             self._add_tool(tool)
             self.model.auto_execute_tools = True
             if self.model.connection.state == "connected":
-                tools = self._with_tools({"type": "realtime"})["tools"]
+                session = self._with_tools(normalize_session(self.options["session"]))
+                tools = session["tools"]
                 self.model.send(
                     {"type": "session.update", "session": {"type": "realtime", "tools": tools}}
                 )
@@ -1128,11 +1129,20 @@ _CHAT_FIELDS = {
 }
 
 
+_CALLABLE_PARAMETERS = (
+    "token_provider",
+    "microphone",
+    "on_tool_call",
+    "on_event",
+    "on_chat_update",
+    "on_success",
+    "on_error",
+)
+
+
 def _check_parameters(**parameters: Any) -> None:
     """The constructor's parameters that are not in ``DEFAULTS``: types, with a sentence."""
-    for name in ("token_provider", "microphone", "on_tool_call", "on_event", "on_chat_update"):
-        check_callable(name, parameters[name])
-    for name in ("on_success", "on_error"):
+    for name in _CALLABLE_PARAMETERS:
         check_callable(name, parameters[name])
     api_key = parameters["api_key"]
     if api_key is not None:

@@ -535,10 +535,10 @@ def validate_options(options: Mapping[str, Any]) -> None:
     Unknown options are not checked."""
     if "base_url" in options:
         _check_base_url(options["base_url"])
-    if "model" in options and (not isinstance(options["model"], str) or not options["model"]):
-        raise TypeError(
-            f"model must be a model name such as 'gpt-realtime', got {options['model']!r}"
-        )
+    model = options.get("model", "gpt-realtime")
+    if not isinstance(model, str) or not model.strip():
+        kind = TypeError if not isinstance(model, str) else ValueError
+        raise kind(f"model must be a model name such as 'gpt-realtime', got {model!r}")
     if "session" in options and not isinstance(options["session"], Mapping):
         raise TypeError(
             f"session must be a mapping (GA session fields), got {options['session']!r}"
@@ -547,7 +547,8 @@ def validate_options(options: Mapping[str, Any]) -> None:
         _check_ice_servers(options["ice_servers"])
     label = options.get("data_channel_label", "oai-events")
     if not isinstance(label, str) or not label:
-        raise TypeError(f"data_channel_label must be a non-empty string, got {label!r}")
+        kind = TypeError if not isinstance(label, str) else ValueError
+        raise kind(f"data_channel_label must be a non-empty string, got {label!r}")
     for name in _BOOL_OPTIONS:
         if name in options and not isinstance(options[name], bool):
             raise TypeError(f"{name} must be True or False, got {options[name]!r}")

@@ -14,9 +14,11 @@ import pytest
 from realtime_sdk import RealtimeClient
 from realtime_sdk.emulator import Emulator
 from realtime_sdk.tools import FunctionTool, ToolArgumentsError, function_tool
-from tests.sdk.test_client import make_client
+from tests.sdk.test_client import WEATHER_TOOL, make_client
 
 Runner = Callable[..., Any]
+
+TOOL_SESSION = {"type": "realtime", "output_modalities": ["text"], "tools": [WEATHER_TOOL]}
 
 
 class Unit(enum.Enum):
@@ -261,7 +263,7 @@ def test_the_session_update_carries_the_tool_schemas(run: Runner) -> None:
         updates = [e["session"] for e in sent if e["type"] == "session.update"]
         assert [t["name"] for t in updates[0]["tools"]] == ["by_hand", "lookup"]
         assert updates[0]["tools"][1] == function_tool(lookup).schema
-        assert [t["name"] for t in updates[1]["tools"]] == ["lookup", "later"]
+        assert [t["name"] for t in updates[1]["tools"]] == ["by_hand", "lookup", "later"]
         assert answer.text == "Tool result: 42"
 
     run(scenario())
@@ -320,3 +322,35 @@ def test_tools_argument_accepts_functions_and_function_tools() -> None:
     client = RealtimeClient(tools=[one, two])
     assert list(client.tools) == ["one", "two"]
     assert client.model.auto_execute_tools
+
+
+def test_a_ui_message_added_in_a_tool_call_precedes_the_follow_up_answer(run: Runner) -> None:
+    async def scenario() -> None:
+        answered = asyncio.Event()
+
+        def on_chat_update(chat: list[Any]) -> None:
+            if any(item.text.startswith("Tool result") for item in chat):
+                answered.set()
+
+        async with Emulator() as emu:
+
+            def on_tool_call(call: Any) -> str:
+                client.add_message({"text": "checking the weather…", "role": "system"})
+                return "rain"
+
+            client = make_client(
+                emu,
+                session=TOOL_SESSION,
+                on_tool_call=on_tool_call,
+                on_chat_update=on_chat_update,
+            )
+            async with client:
+                await client.send_text_message('get_weather {"city": "Oslo"}')
+                await asyncio.wait_for(answered.wait(), 20)
+                assert [(i.role, i.text) for i in client.chat] == [
+                    ("user", 'get_weather {"city": "Oslo"}'),
+                    ("system", "checking the weather…"),
+                    ("assistant", "Tool result: rain"),
+                ]
+
+    run(scenario())
