@@ -973,7 +973,8 @@ class RealtimeClient:
                     notice = await inbox.get()
                     if notice is None:
                         raise NotConnectedError("finish the turn", self.status)
-                    if tracker.feed(notice):
+                    tracker.feed(notice)
+                    if inbox.empty() and tracker.settled():
                         return tracker.answer(self.model.chat)
         finally:
             self._turns.remove(inbox)

@@ -63,15 +63,16 @@ class TurnTracker:
         self._before = {item.id for item in chat_before}
         self.response_ids: list[str] = []
         self.tool_calls: list[ToolCallDone] = []
-        self._last: AssistantCompleted | None = None
+        self._last: AssistantCompleted | None = None  # the turn's latest finished response
+        self._finished: str | None = None  # the latest finished response, the turn's or not
         # Responses already requested before this turn (a greeting, queued creates) start
         # first: they are not the turn's.
         response = model.response
         self._skip = len(response.queue) + (response.state == "create_requested")
 
-    def feed(self, notice: Notice) -> bool:
-        """Take one notice; True when the turn is over. Raises :class:`TurnError` when it
-        ended without an answer."""
+    def feed(self, notice: Notice) -> None:
+        """Take one notice (in arrival order). Raises :class:`TurnError` when the turn ended
+        without an answer."""
         if isinstance(notice, AssistantResponseStarted):
             if self._skip:
                 self._skip -= 1
@@ -83,22 +84,26 @@ class TurnTracker:
             error: Mapping[str, Any] = notice.error
             message = error.get("message") or error.get("code") or "error"
             raise TurnError(f"the server answered the turn with an error: {message}")
-        elif isinstance(notice, AssistantCompleted) and notice.response_id in self.response_ids:
+        elif isinstance(notice, AssistantCompleted):
+            self._finished = notice.response_id
+            if notice.response_id not in self.response_ids:
+                return
             if notice.response_status in ("cancelled", "failed") or notice.status == "canceled":
                 raise TurnError(
                     f"response {notice.response_id} ended {notice.response_status}: no answer"
                 )
             self._last = notice
-            return self.settled()
-        return False
 
     def settled(self) -> bool:
-        """A response of the turn finished and nothing more is under way for it."""
+        """A response of the turn finished and nothing more is under way for it. Ask when
+        every notice so far has been fed: the model's state is read now."""
         if self._last is None:
             return False
         response = self.model.response
         if response.state not in ("idle", "done") or response.queue:
             return False  # a follow-up (or another queued response) is still to come
+        if response.response_id not in (None, self._finished):
+            return False  # a later response finished whose notice is still on its way
         for call in self.tool_calls:
             chart = self.model.tool_calls.get(call.call_id)
             if chart is not None and not chart.is_settled:
