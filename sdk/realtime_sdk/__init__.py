@@ -27,6 +27,7 @@ for _name in QUIET_LOGGERS:
     _logger = logging.getLogger(_name)
     if _logger.level == logging.NOTSET:  # not configured by the user: quiet it
         _logger.setLevel(logging.WARNING)
+del _name, _logger
 
 __all__ = [
     "DEFAULTS",
