@@ -180,6 +180,7 @@ class RealtimeClient:
             on_error=on_error,
             incoming_middleware=incoming_middleware,
             outgoing_middleware=outgoing_middleware,
+            tools=tools,
             tool_timeouts=tool_timeouts,
             chat_options=chat_options,
         )
@@ -1151,7 +1152,7 @@ def _check_parameters(**parameters: Any) -> None:
             raise TypeError(f"api_key must be a non-empty string, got {type(api_key).__name__}")
         if parameters["token_provider"] is not None:
             raise TypeError("pass api_key or token_provider, not both")
-    for name in ("incoming_middleware", "outgoing_middleware"):
+    for name in ("incoming_middleware", "outgoing_middleware", "tools"):
         chain = parameters[name]
         if isinstance(chain, str) or not isinstance(chain, Sequence):
             raise TypeError(f"{name} must be a list of functions, got {chain!r}")
