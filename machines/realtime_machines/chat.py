@@ -11,7 +11,9 @@ carrying its ``phase`` (from the item, or from an ``item_phase`` fact recorded w
 arrived before the row existed).
 
 Ordering: every conversation item gets an order key (``ts``) from its place in the conversation
-(``previous_item_id``), not from its arrival; UI messages get ``max + 1`` unless given one. A
+(``previous_item_id``), not from its arrival; UI messages get ``max + 1`` unless given one, and
+an item that follows the latest item goes after them (so a UI message stays where it was
+added, e.g. before the answer that follows a tool call). A
 delta costs O(1): it appends to the row's parts; nothing is sorted or copied per delta.
 """
 
@@ -174,6 +176,7 @@ class ChatProjection:
         self._phases: dict[str, str] = {}  # item id -> phase that came before its row
         self._item_keys: dict[str, float] = {}
         self._keys: list[float] = []  # every key in use, sorted
+        self._last_item_key: float | None = None  # the latest conversation item's key
         self._ui_ids = itertools.count(1)
         self._sorted: list[_Row] | None = None
         self.version = 0
@@ -247,7 +250,9 @@ class ChatProjection:
         if previous_item_id == "root":
             key = keys[0] - 1.0 if keys else 1.0
             keys.insert(0, key)
-        elif prev is None or prev == keys[-1]:
+        elif prev is None or prev == self._last_item_key or prev == keys[-1]:
+            # After the latest item: after everything shown so far, UI messages included (a
+            # UI message added during a tool call precedes the follow-up answer).
             key = keys[-1] + 1.0 if keys else 1.0
             keys.append(key)
         else:
@@ -255,6 +260,8 @@ class ChatProjection:
             key = (prev + following) / 2.0
             insort(keys, key)
         self._item_keys[item_id] = key
+        if self._last_item_key is None or key > self._last_item_key:
+            self._last_item_key = key
         return key
 
     def _new_row(self, row_id: str, role: str, ts: float, time: float) -> _Row:

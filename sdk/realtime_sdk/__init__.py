@@ -15,25 +15,41 @@ from .diagrams import chart_mermaid, stale_diagrams, write_diagrams
 from .errors import ConnectError, ErrorEvent, NotConnectedError, RealtimeError, TokenError, redact
 from .keys import api_key_token_provider
 from .middleware import STOP, IncomingContext
+from .tools import FunctionTool, function_tool
+from .turn import Answer, TurnError
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+#: Third-party loggers the SDK brings in whose INFO lines flood ``basicConfig(level=INFO)``
+#: (aioice logs every candidate-pair check). Set to WARNING unless you gave them a level.
+QUIET_LOGGERS = ("aioice", "aiortc")
+for _name in QUIET_LOGGERS:
+    _logger = logging.getLogger(_name)
+    if _logger.level == logging.NOTSET:  # not configured by the user: quiet it
+        _logger.setLevel(logging.WARNING)
+del _name, _logger
 
 __all__ = [
     "DEFAULTS",
     "NOT_GIVEN",
+    "QUIET_LOGGERS",
     "STOP",
+    "Answer",
     "ConnectError",
     "ErrorEvent",
+    "FunctionTool",
     "IncomingContext",
     "NotConnectedError",
     "RealtimeClient",
     "RealtimeError",
     "TokenError",
     "ToolCall",
+    "TurnError",
     "api_key_token_provider",
     "apply_defaults",
     "chart_mermaid",
     "deep_merge",
+    "function_tool",
     "normalize_session",
     "prune",
     "redact",

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import inspect
 import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 import aiohttp
 from aiortc import MediaStreamTrack
@@ -39,10 +40,13 @@ from .config import (
     NOT_GIVEN,
     apply_defaults,
     beta_response_params,
+    check_callable,
     normalize_session,
+    validate_options,
     warn_model_shutdowns,
 )
 from .errors import ConnectError, ErrorEvent, ErrorStage, NotConnectedError, redact
+from .keys import ApiKeyTokenProvider
 from .middleware import (
     IncomingContext,
     IncomingMiddleware,
@@ -51,6 +55,8 @@ from .middleware import (
     run_outgoing,
 )
 from .peer import AudioSink, Peer
+from .tools import FunctionTool, function_tool
+from .turn import Answer, TurnTracker
 
 __all__ = ["RealtimeClient", "ToolCall"]
 
@@ -88,17 +94,20 @@ class RealtimeClient:
 
     Use it as ``async with RealtimeClient(token_provider=...) as client:`` or call
     :meth:`connect` / :meth:`disconnect` yourself. Every option has the default given in
-    :data:`realtime_sdk.config.DEFAULTS`.
+    :data:`realtime_sdk.config.DEFAULTS`, and docs/configuration.md describes each parameter.
+    Bad option values raise ``TypeError`` / ``ValueError`` here, naming the option.
     """
 
     def __init__(
         self,
         *,
         token_provider: TokenProvider | None = None,
+        api_key: str | None = None,
         base_url: Any = NOT_GIVEN,
         model: Any = NOT_GIVEN,
         session: Any = NOT_GIVEN,
         ice_servers: Any = NOT_GIVEN,
+        data_channel_label: Any = NOT_GIVEN,
         microphone: MicrophoneFactory | None = None,
         audio_sink: AudioSink | None = None,
         allow_connect_without_mic: Any = NOT_GIVEN,
@@ -107,13 +116,21 @@ class RealtimeClient:
         greet_instructions: Any = NOT_GIVEN,
         greet_modalities: Any = NOT_GIVEN,
         on_tool_call: Callable[[ToolCall], object] | None = None,
+        tools: Sequence[FunctionTool | Callable[..., Any]] = (),
         tool_timeout: Any = NOT_GIVEN,
         tool_timeouts: Mapping[str, float] | None = None,
         incoming_middleware: Sequence[IncomingMiddleware] = (),
         outgoing_middleware: Sequence[OutgoingMiddleware] = (),
         on_event: Callable[[Mapping[str, Any]], object] | None = None,
         chat_options: ChatOptions | None = None,
+        chat_enabled: Any = NOT_GIVEN,
         chat_inverted: Any = NOT_GIVEN,
+        chat_is_meaningful_text: Any = NOT_GIVEN,
+        policy_is_meaningful_text: Any = NOT_GIVEN,
+        chat_user_add_on_delta: Any = NOT_GIVEN,
+        chat_user_placeholder_on_start: Any = NOT_GIVEN,
+        chat_assistant_add_on_delta: Any = NOT_GIVEN,
+        chat_assistant_placeholder_on_start: Any = NOT_GIVEN,
         delete_chat_history_on_disconnect: Any = NOT_GIVEN,
         on_chat_update: Callable[[list[ChatItem]], object] | None = None,
         on_success: Callable[[str, Any], object] | None = None,
@@ -122,30 +139,64 @@ class RealtimeClient:
         liveness_timeout: Any = NOT_GIVEN,
         reconnect: Any = NOT_GIVEN,
     ) -> None:
+        chat_given = {
+            "chat_is_meaningful_text": chat_is_meaningful_text,
+            "policy_is_meaningful_text": policy_is_meaningful_text,
+            "chat_user_add_on_delta": chat_user_add_on_delta,
+            "chat_user_placeholder_on_start": chat_user_placeholder_on_start,
+            "chat_assistant_add_on_delta": chat_assistant_add_on_delta,
+            "chat_assistant_placeholder_on_start": chat_assistant_placeholder_on_start,
+            "chat_inverted": chat_inverted,
+        }
         options = apply_defaults(
             {
                 "base_url": base_url,
                 "model": model,
                 "session": session,
                 "ice_servers": ice_servers,
+                "data_channel_label": data_channel_label,
                 "allow_connect_without_mic": allow_connect_without_mic,
                 "auto_session_update": auto_session_update,
                 "greet_enabled": greet_enabled,
                 "greet_instructions": greet_instructions,
                 "greet_modalities": greet_modalities,
                 "tool_timeout": tool_timeout,
-                "chat_inverted": chat_inverted,
+                "chat_enabled": chat_enabled,
+                **chat_given,
                 "delete_chat_history_on_disconnect": delete_chat_history_on_disconnect,
                 "timeouts": timeouts,
                 "liveness_timeout": liveness_timeout,
                 "reconnect": reconnect,
             }
         )
+        validate_options(options)
+        _check_parameters(
+            token_provider=token_provider,
+            api_key=api_key,
+            microphone=microphone,
+            on_tool_call=on_tool_call,
+            on_event=on_event,
+            on_chat_update=on_chat_update,
+            on_success=on_success,
+            on_error=on_error,
+            incoming_middleware=incoming_middleware,
+            outgoing_middleware=outgoing_middleware,
+            tools=tools,
+            tool_timeouts=tool_timeouts,
+            chat_options=chat_options,
+        )
+        if api_key is not None:  # one base_url: the client's
+            token_provider = ApiKeyTokenProvider(api_key, base_url=options["base_url"])
+        elif isinstance(token_provider, ApiKeyTokenProvider):
+            token_provider = token_provider.with_base_url(options["base_url"])
         self.options: Mapping[str, Any] = options
         #: Models already named in a shutdown ``DeprecationWarning`` (once per client).
         self._warned_models: set[str] = set()
         warn_model_shutdowns(options["session"], warned=self._warned_models, stacklevel=2)
         self._token_provider = token_provider
+        self._tools: dict[str, FunctionTool] = {}
+        for tool in tools:
+            self._add_tool(function_tool(tool))
         self._microphone_factory = microphone
         self._audio_sink = audio_sink
         self._remote_audio_enabled = True
@@ -161,21 +212,19 @@ class RealtimeClient:
 
         timeout_options: Mapping[str, float] = options["timeouts"]
         reconnect_options: Mapping[str, Any] = options["reconnect"]
-        chat = chat_options or ChatOptions()
-        if options["chat_inverted"] != chat.inverted:
-            chat = ChatOptions(
-                is_meaningful_text=chat.is_meaningful_text,
-                policy_is_meaningful_text=chat.policy_is_meaningful_text,
-                user_add_on_delta=chat.user_add_on_delta,
-                user_placeholder_on_start=chat.user_placeholder_on_start,
-                assistant_add_on_delta=chat.assistant_add_on_delta,
-                assistant_placeholder_on_start=chat.assistant_placeholder_on_start,
-                inverted=bool(options["chat_inverted"]),
-            )
+        # The flat chat_* options, or chat_options with the flat options given laid over it.
+        chat = dataclasses.replace(
+            chat_options or ChatOptions(),
+            **{
+                field: options[option]
+                for option, field in _CHAT_FIELDS.items()
+                if chat_options is None or chat_given[option] is not NOT_GIVEN
+            },
+        )
         self.model = SessionModel(
             chat_options=chat,
             transport="webrtc",
-            auto_execute_tools=on_tool_call is not None,
+            auto_execute_tools=on_tool_call is not None or bool(self._tools),
             tool_timeout=float(options["tool_timeout"]),
             tool_timeouts=tool_timeouts,
             connection_timeouts=ConnectionTimeouts(
@@ -217,6 +266,7 @@ class RealtimeClient:
         self._send_lock = asyncio.Lock()
         self._connection_changed = asyncio.Event()
         self._chat_version = -1
+        self._turns: list[asyncio.Queue[Notice | None]] = []
 
     def __repr__(self) -> str:
         return (
@@ -234,7 +284,8 @@ class RealtimeClient:
 
     @property
     def chat(self) -> list[ChatItem]:
-        return self.model.chat
+        """The chat rows (``[]`` with ``chat_enabled=False``: build your own from events)."""
+        return self.model.chat if self.options["chat_enabled"] else []
 
     @property
     def peer_connection(self) -> Any:
@@ -342,6 +393,9 @@ class RealtimeClient:
         if step.chart != "connection" or step.target is None:
             return
         self._connection_changed.set()
+        if step.target != "connected":
+            for turn in self._turns:  # an ask() in progress fails at once
+                turn.put_nowait(None)
         if step.source != step.target:
             task = self._step_tasks.pop(step.source or "", None)
             if task is not None and task is not asyncio.current_task():
@@ -359,7 +413,7 @@ class RealtimeClient:
     def _on_connected(self) -> None:
         """Queue the session update and the greeting before anything the user sends next."""
         if self.options["auto_session_update"]:
-            session = normalize_session(self.options["session"])
+            session = self._with_tools(normalize_session(self.options["session"]))
             self.model.send({"type": "session.update", "session": session}, time=time.time())
         if self.model.connection.reconnects:
             self._replay_history()
@@ -744,12 +798,14 @@ class RealtimeClient:
                 self._report("data_channel", exc, "warning", True, {"handler": notice.name})
         for stream in self._streams:
             stream.put_nowait(notice)
+        for turn in self._turns:
+            turn.put_nowait(notice)
 
     def _chat_changed(self) -> None:
         version = self.model.chat_version
         if version != self._chat_version:
             self._chat_version = version
-            if self._on_chat_update is not None:
+            if self._on_chat_update is not None and self.options["chat_enabled"]:
                 try:
                     self._on_chat_update(self.model.chat)
                 except Exception:
@@ -891,13 +947,112 @@ class RealtimeClient:
         self.model.cancel_response()
         await self._drain()
 
+    async def ask(
+        self,
+        text: str,
+        *,
+        timeout: float = 60.0,  # noqa: ASYNC109
+        response_modality: Literal["text", "audio"] | None = None,
+        instructions: str | None = None,
+    ) -> Answer:
+        """Send a user text message and return when the whole turn is done — tool rounds
+        included — with its :class:`~realtime_sdk.turn.Answer` (``answer.text`` is the
+        assistant's final text).
+
+        Raises :class:`~realtime_sdk.turn.TurnError` when the turn's response is cancelled or
+        fails or the server answers with an ``error``, :class:`NotConnectedError` when the
+        connection goes (or was not there), and ``TimeoutError`` after ``timeout`` seconds.
+        A tool call nobody answers (no tool registered, ``on_tool_call`` returned ``None``)
+        keeps the turn open until the app answers it or the timeout.
+        """
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+            raise ValueError(f"timeout must be seconds > 0, got {timeout!r}")
+        self._require_connected("ask")
+        tracker = TurnTracker(self.model, self.model.chat)
+        inbox: asyncio.Queue[Notice | None] = asyncio.Queue()
+        self._turns.append(inbox)
+        try:
+            async with asyncio.timeout(timeout):
+                await self.send_text_message(
+                    text, response_modality=response_modality, instructions=instructions
+                )
+                while True:
+                    notice = await inbox.get()
+                    if notice is None:
+                        raise NotConnectedError("finish the turn", self.status)
+                    tracker.feed(notice)
+                    if inbox.empty() and tracker.settled():
+                        return tracker.answer(self.model.chat)
+        finally:
+            self._turns.remove(inbox)
+
     # -- tools ------------------------------------------------------------------------------
+    @property
+    def tools(self) -> dict[str, FunctionTool]:
+        """The tools registered with ``tools=`` or :meth:`tool`, by name."""
+        return dict(self._tools)
+
+    @overload
+    def tool(self, function: Callable[..., Any], /) -> FunctionTool: ...
+
+    @overload
+    def tool(
+        self, /, *, name: str | None = None, description: str | None = None
+    ) -> Callable[[Callable[..., Any]], FunctionTool]: ...
+
+    def tool(
+        self,
+        function: Callable[..., Any] | None = None,
+        /,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+    ) -> FunctionTool | Callable[[Callable[..., Any]], FunctionTool]:
+        """Register a sync or async function as a tool (``@client.tool`` or
+        ``@client.tool(name=..., description=...)``): its schema, built from the type hints
+        and the docstring (:func:`~realtime_sdk.tools.function_tool`), goes into the session's
+        ``tools`` (at once with a ``session.update`` when connected) and the model's calls to
+        it are dispatched to it; its return value is the call's output."""
+
+        def register(func: Callable[..., Any]) -> FunctionTool:
+            tool = function_tool(func, name=name, description=description)
+            self._add_tool(tool)
+            self.model.auto_execute_tools = True
+            if self.model.connection.state == "connected":
+                session = self._with_tools(normalize_session(self.options["session"]))
+                tools = session["tools"]
+                self.model.send(
+                    {"type": "session.update", "session": {"type": "realtime", "tools": tools}}
+                )
+                self._spawn(self._drain())
+            return tool
+
+        return register(function) if function is not None else register
+
+    def _add_tool(self, tool: FunctionTool) -> None:
+        if tool.name in self._tools and self._tools[tool.name] is not tool:
+            raise ValueError(f"a tool named {tool.name!r} is already registered")
+        self._tools[tool.name] = tool
+
+    def _with_tools(self, session: dict[str, Any]) -> dict[str, Any]:
+        """``session`` with the registered tools' schemas in ``tools`` (replacing same names)."""
+        if not self._tools:
+            return session
+        given = [t for t in session.get("tools") or () if t.get("name") not in self._tools]
+        return {**session, "tools": given + [tool.schema for tool in self._tools.values()]}
+
     async def _run_tool(self, effect: effects.ExecuteTool) -> None:
         handler = self._on_tool_call
         call = ToolCall(effect.name, effect.arguments, effect.call_id)
+        tool = self._tools.get(effect.name)
         try:
-            assert handler is not None
-            result = await _maybe_await(handler(call))
+            if tool is not None:
+                result = await tool.invoke(effect.arguments)
+            elif handler is not None:
+                result = await _maybe_await(handler(call))
+            else:
+                known = ", ".join(self._tools) or "none"
+                raise LookupError(f"no tool named {effect.name!r} (tools: {known})")
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -972,6 +1127,62 @@ class RealtimeClient:
 
 
 _REPLAYED = ("user", "assistant")
+
+#: The client's flat chat options → the fields of :class:`ChatOptions`.
+_CHAT_FIELDS = {
+    "chat_is_meaningful_text": "is_meaningful_text",
+    "policy_is_meaningful_text": "policy_is_meaningful_text",
+    "chat_user_add_on_delta": "user_add_on_delta",
+    "chat_user_placeholder_on_start": "user_placeholder_on_start",
+    "chat_assistant_add_on_delta": "assistant_add_on_delta",
+    "chat_assistant_placeholder_on_start": "assistant_placeholder_on_start",
+    "chat_inverted": "inverted",
+}
+
+
+_CALLABLE_PARAMETERS = (
+    "token_provider",
+    "microphone",
+    "on_tool_call",
+    "on_event",
+    "on_chat_update",
+    "on_success",
+    "on_error",
+)
+
+
+def _check_parameters(**parameters: Any) -> None:
+    """The constructor's parameters that are not in ``DEFAULTS``: types, with a sentence."""
+    for name in _CALLABLE_PARAMETERS:
+        check_callable(name, parameters[name])
+    api_key = parameters["api_key"]
+    if api_key is not None:
+        if not isinstance(api_key, str) or not api_key.strip():
+            raise TypeError(f"api_key must be a non-empty string, got {type(api_key).__name__}")
+        if parameters["token_provider"] is not None:
+            raise TypeError("pass api_key or token_provider, not both")
+    for name in ("incoming_middleware", "outgoing_middleware", "tools"):
+        chain = parameters[name]
+        if isinstance(chain, str) or not isinstance(chain, Sequence):
+            raise TypeError(f"{name} must be a list of functions, got {chain!r}")
+        for index, middleware in enumerate(chain):
+            if not callable(middleware):
+                raise TypeError(f"{name}[{index}] must be a function, got {middleware!r}")
+    tool_timeouts = parameters["tool_timeouts"]
+    if tool_timeouts is not None:
+        if not isinstance(tool_timeouts, Mapping):
+            raise TypeError(f"tool_timeouts must map tool names to seconds, got {tool_timeouts!r}")
+        for tool, seconds in tool_timeouts.items():
+            if (
+                isinstance(seconds, bool)
+                or not isinstance(seconds, int | float)
+                or not (0 < seconds < float("inf"))
+            ):
+                raise ValueError(f"tool_timeouts[{tool!r}] must be seconds > 0, got {seconds!r}")
+    chat_options = parameters["chat_options"]
+    if chat_options is not None and not isinstance(chat_options, ChatOptions):
+        raise TypeError(f"chat_options must be a ChatOptions, got {chat_options!r}")
+
 
 _SUCCESS_STAGES = {
     "opening_microphone": "get_user_media",

@@ -19,11 +19,13 @@ The rules are the seed library's (react-native-openai-realtime ``applyDefaults``
 from __future__ import annotations
 
 import enum
+import math
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final, Literal
+from urllib.parse import urlsplit
 
 __all__ = [
     "DEFAULTS",
@@ -38,12 +40,14 @@ __all__ = [
     "NotGiven",
     "apply_defaults",
     "beta_response_params",
+    "check_callable",
     "deep_merge",
     "freeze",
     "normalize_session",
     "prune",
     "shutdown_models",
     "thaw",
+    "validate_options",
     "warn_model_shutdowns",
 ]
 
@@ -547,3 +551,154 @@ def beta_response_params(params: Mapping[str, Any]) -> dict[str, Any]:
     ``max_response_output_tokens`` → ``max_output_tokens`` (``temperature`` dropped), with one
     ``DeprecationWarning`` when any was present. GA params come back as an unchanged copy."""
     return _normalize(params, kind="response", stacklevel=3)
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation
+# ---------------------------------------------------------------------------------------------
+
+#: Options that must be ``True`` or ``False``.
+_BOOL_OPTIONS: Final = (
+    "auto_session_update",
+    "greet_enabled",
+    "allow_connect_without_mic",
+    "delete_chat_history_on_disconnect",
+    "chat_enabled",
+    "chat_inverted",
+    "chat_user_add_on_delta",
+    "chat_user_placeholder_on_start",
+    "chat_assistant_add_on_delta",
+    "chat_assistant_placeholder_on_start",
+)
+_ICE_SCHEMES: Final = ("stun:", "stuns:", "turn:", "turns:")
+
+
+def _number(name: str, value: Any, *, minimum: float = 0.0, inclusive: bool = False) -> float:
+    """``value`` as a finite number above ``minimum`` (or at it, when ``inclusive``)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if value < minimum or (value == minimum and not inclusive):
+        bound = f"at least {minimum:g}" if inclusive else f"greater than {minimum:g}"
+        raise ValueError(f"{name} must be {bound}, got {value!r}")
+    return float(value)
+
+
+def check_callable(name: str, value: Any) -> None:
+    """``value`` is ``None`` or callable; else a ``TypeError`` naming ``name``."""
+    if value is not None and not callable(value):
+        raise TypeError(f"{name} must be a function (or None), got {value!r}")
+
+
+def _check_ice_servers(value: Any) -> None:
+    shape = "a list of {'urls': 'stun:host:port'} mappings ([] for none)"
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, list | tuple):
+        raise TypeError(f"ice_servers must be {shape}, got {value!r}")
+    for index, server in enumerate(value):
+        if not isinstance(server, Mapping):
+            raise TypeError(f"ice_servers[{index}] must be a mapping with 'urls', got {server!r}")
+        urls = server.get("urls")
+        listed = [urls] if isinstance(urls, str) else urls
+        if not isinstance(listed, list | tuple) or not listed:
+            raise ValueError(
+                f"ice_servers[{index}] needs 'urls': a URL or a non-empty list of URLs, "
+                f"got {urls!r}"
+            )
+        for url in listed:
+            if not isinstance(url, str) or not url.startswith(_ICE_SCHEMES):
+                raise ValueError(
+                    f"ice_servers[{index}] URL {url!r} must start with stun:, stuns:, turn: "
+                    "or turns:"
+                )
+        for key in ("username", "credential"):
+            if server.get(key) is not None and not isinstance(server[key], str):
+                raise TypeError(f"ice_servers[{index}]['{key}'] must be a string")
+
+
+def _check_base_url(value: Any) -> None:
+    if not isinstance(value, str):
+        raise TypeError(
+            f"base_url must be a string such as 'https://api.openai.com', got {value!r}"
+        )
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(
+            f"base_url must be an http:// or https:// URL such as 'https://api.openai.com', "
+            f"got {value!r}"
+        )
+
+
+def _check_timeouts(value: Any) -> None:
+    if not isinstance(value, Mapping):
+        raise TypeError(f"timeouts must be a mapping of step name to seconds, got {value!r}")
+    for name, seconds in value.items():
+        if name not in DEFAULT_TIMEOUTS:
+            known = ", ".join(DEFAULT_TIMEOUTS)
+            raise ValueError(f"timeouts has an unknown step {name!r}; the steps are: {known}")
+        _number(f"timeouts[{name!r}]", seconds)
+
+
+def _check_reconnect(value: Any) -> None:
+    if not isinstance(value, Mapping):
+        raise TypeError(f"reconnect must be a mapping such as {{'attempts': 3}}, got {value!r}")
+    known = DEFAULTS["reconnect"]
+    for key in value:
+        if key not in known:
+            raise ValueError(
+                f"reconnect has an unknown key {key!r}; the keys are: {', '.join(known)}"
+            )
+    attempts = value.get("attempts", 0)
+    if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 0:
+        raise ValueError(f"reconnect['attempts'] must be a whole number ≥ 0, got {attempts!r}")
+    _number("reconnect['backoff_initial']", value.get("backoff_initial", 1.0), inclusive=True)
+    _number("reconnect['backoff_max']", value.get("backoff_max", 15.0), inclusive=True)
+    _number(
+        "reconnect['backoff_factor']", value.get("backoff_factor", 2.0), minimum=1.0, inclusive=True
+    )
+    if value.get("rollover_before_cap") is not None:
+        _number("reconnect['rollover_before_cap']", value["rollover_before_cap"], inclusive=True)
+
+
+def validate_options(options: Mapping[str, Any]) -> None:
+    """Check the client options (after :func:`apply_defaults`); raise ``TypeError`` (wrong
+    type) or ``ValueError`` (wrong value) with a sentence naming the option and the problem.
+    Unknown options are not checked."""
+    if "base_url" in options:
+        _check_base_url(options["base_url"])
+    model = options.get("model", "gpt-realtime")
+    if not isinstance(model, str) or not model.strip():
+        kind = TypeError if not isinstance(model, str) else ValueError
+        raise kind(f"model must be a model name such as 'gpt-realtime', got {model!r}")
+    if "session" in options and not isinstance(options["session"], Mapping):
+        raise TypeError(
+            f"session must be a mapping (GA session fields), got {options['session']!r}"
+        )
+    if "ice_servers" in options:
+        _check_ice_servers(options["ice_servers"])
+    label = options.get("data_channel_label", "oai-events")
+    if not isinstance(label, str) or not label:
+        kind = TypeError if not isinstance(label, str) else ValueError
+        raise kind(f"data_channel_label must be a non-empty string, got {label!r}")
+    for name in _BOOL_OPTIONS:
+        if name in options and not isinstance(options[name], bool):
+            raise TypeError(f"{name} must be True or False, got {options[name]!r}")
+    instructions = options.get("greet_instructions")
+    if instructions is not None and not isinstance(instructions, str):
+        raise TypeError(f"greet_instructions must be a string, got {instructions!r}")
+    modalities = options.get("greet_modalities", ["audio"])
+    if (
+        isinstance(modalities, str)
+        or not isinstance(modalities, list | tuple)
+        or not set(modalities) <= {"audio", "text"}
+    ):
+        raise ValueError(f"greet_modalities must be ['audio'] or ['text'], got {modalities!r}")
+    for name in ("chat_is_meaningful_text", "policy_is_meaningful_text"):
+        check_callable(name, options.get(name))
+    for alias, step in _TIMEOUT_ALIASES:  # either name may have been given
+        if alias in options:
+            _number(f"{alias} (timeouts[{step!r}])", options[alias])
+    if "timeouts" in options:
+        _check_timeouts(options["timeouts"])
+    if "reconnect" in options:
+        _check_reconnect(options["reconnect"])

@@ -150,13 +150,13 @@ async def create_client_secret(
 class ApiKeyTokenProvider:
     """``await provider()`` → a fresh ``ek_…`` key. See :func:`api_key_token_provider`."""
 
-    __slots__ = ("_api_key", "_body", "base_url", "timeout")
+    __slots__ = ("_api_key", "_body", "base_url", "base_url_given", "timeout")
 
     def __init__(
         self,
         api_key: str | None = None,
         *,
-        base_url: str = DEFAULTS["base_url"],
+        base_url: str | None = None,
         session: Mapping[str, Any] | None = None,
         expires_after_seconds: int | None = None,
         timeout: float = 10.0,
@@ -164,8 +164,21 @@ class ApiKeyTokenProvider:
         self._api_key = _resolve_api_key(api_key)
         _check_expiry(expires_after_seconds)
         self._body = _body(session, expires_after_seconds)
-        self.base_url = base_url.rstrip("/")
+        #: False when no ``base_url`` was given: a client then lends it its own.
+        self.base_url_given = base_url is not None
+        self.base_url = (base_url or DEFAULTS["base_url"]).rstrip("/")
         self.timeout = timeout
+
+    def with_base_url(self, base_url: str) -> ApiKeyTokenProvider:
+        """This provider if it was given a ``base_url``; else a copy that uses ``base_url``
+        (what :class:`~realtime_sdk.RealtimeClient` does, so one ``base_url`` is enough)."""
+        if self.base_url_given:
+            return self
+        bound = ApiKeyTokenProvider.__new__(ApiKeyTokenProvider)  # no copy: __reduce__ refuses
+        bound._api_key, bound._body, bound.timeout = self._api_key, self._body, self.timeout
+        bound.base_url = base_url.rstrip("/")
+        bound.base_url_given = True
+        return bound
 
     def __repr__(self) -> str:
         return f"ApiKeyTokenProvider(base_url={self.base_url!r}, api_key='***')"
@@ -183,7 +196,7 @@ class ApiKeyTokenProvider:
 def api_key_token_provider(
     api_key: str | None = None,
     *,
-    base_url: str = DEFAULTS["base_url"],
+    base_url: str | None = None,
     session: Mapping[str, Any] | None = None,
     expires_after_seconds: int | None = None,
     timeout: float = 10.0,
@@ -194,7 +207,8 @@ def api_key_token_provider(
     ``Authorization: Bearer <api_key>`` and ``{"session": <session in GA shape>,
     "expires_after": {"anchor": "created_at", "seconds": n}}`` (the latter only when
     ``expires_after_seconds`` is given), and returns its ``value`` (``ek_…``).
-    ``api_key=None`` reads ``$OPENAI_API_KEY``. Failures raise
+    ``api_key=None`` reads ``$OPENAI_API_KEY``. Without ``base_url`` it uses the client's
+    ``base_url`` (given to a :class:`~realtime_sdk.RealtimeClient`) or else OpenAI's. Failures raise
     :class:`~realtime_sdk.errors.TokenError` (HTTP errors carry OpenAI's message, never the
     key); each call waits at most ``timeout`` seconds.
     """

@@ -327,3 +327,37 @@ def test_ten_thousand_items_stay_correct() -> None:
     buffer.seek(0)
     assert project(read_jsonl(buffer)) == chat
     assert elapsed < 30.0
+
+
+def _item_added(item_id: str, item_type: str, previous: str | None) -> dict[str, object]:
+    return {
+        "type": "conversation.item.added",
+        "previous_item_id": previous,
+        "item": {"id": item_id, "type": item_type, "call_id": "call_1", "output": "rain"},
+    }
+
+
+def test_a_ui_message_added_during_a_tool_call_sorts_before_the_follow_up_answer() -> None:
+    # A new user's report: UI messages added inside on_tool_call sorted after the follow-up
+    # answer (the function_call_output and the answer were placed between the call and the UI
+    # message, halfway in the keys, instead of after everything shown so far).
+    session = SessionModel()
+    session.receive(message_added("u1", "user", "weather in Oslo?"))
+    session.receive(_item_added("fc1", "function_call", previous="u1"))
+    session.add_message({"text": "looking up the weather…", "role": "system"})  # in the tool
+    session.receive(_item_added("out1", "function_call_output", previous="fc1"))
+    session.receive(message_added("a1", "assistant", "It rains.", previous="out1"))
+    assert _texts(session) == ["weather in Oslo?", "looking up the weather…", "It rains."]
+    session.receive(message_added("u2", "user", "thanks", previous="a1"))
+    assert _texts(session)[-1] == "thanks"
+    assert project(session.record) == session.chat
+
+
+def test_an_item_inserted_mid_conversation_still_goes_after_its_previous_item() -> None:
+    session = SessionModel()
+    session.receive(message_added("a", "user", "first"))
+    session.add_message({"text": "ui"})
+    session.receive(message_added("c", "user", "third", previous="a"))
+    session.receive(message_added("b", "user", "second", previous="a"))  # inserted after a
+    assert _texts(session) == ["first", "second", "ui", "third"]
+    assert project(session.record) == session.chat

@@ -8,9 +8,10 @@ In a ``conftest.py``::
         app = MyApp(base_url=realtime_emulator.base_url, api_key=realtime_emulator.api_key)
 
 The fixture runs the emulator on its own thread and event loop, so it serves sync tests and
-async tests of any plugin alike. :class:`WsClient` and :class:`RtcClient` speak the wire
-protocol directly (WebSocket, and aiortc + the ``oai-events`` DataChannel) for tests that look
-at events rather than at an SDK.
+async tests of any plugin alike. It is built on first import and needs pytest
+(``pip install "realtime-machines[testing]"``); the rest of this module does not.
+:class:`WsClient` and :class:`RtcClient` speak the wire protocol directly (WebSocket, and
+aiortc + the ``oai-events`` DataChannel) for tests that look at events rather than at an SDK.
 """
 
 from __future__ import annotations
@@ -18,21 +19,22 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import aiohttp
 import av
 import numpy as np
-import pytest
 from aiortc import RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from .audio import SpeechTrack, synthesize
 from .loopback import disable_loopback_ice, enable_loopback_ice, rtc_configuration
 from .server import Emulator, EmulatorConfig
+from .session import DEFAULT_MODEL
 from .vad import frame_level
 
 JSON = dict[str, Any]
@@ -93,7 +95,7 @@ class WsClient:
         base_url: str,
         api_key: str,
         *,
-        model: str | None = "gpt-realtime",
+        model: str | None = DEFAULT_MODEL,
         call_id: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> WsClient:
@@ -360,14 +362,35 @@ class EmulatorThread:
             raise RuntimeError("emulator thread did not stop")
 
 
-@pytest.fixture
-def realtime_emulator() -> Iterator[EmulatorThread]:
+def _running_emulator() -> Iterator[EmulatorThread]:
     """A running emulator (own thread) for one test; ``.base_url``, ``.api_key``."""
     emulator = EmulatorThread().start()
     try:
         yield emulator
     finally:
         emulator.stop()
+
+
+@functools.cache
+def _fixture() -> Callable[[], Iterator[EmulatorThread]]:
+    try:
+        import pytest
+    except ModuleNotFoundError as exc:
+        raise ImportError(
+            'the realtime_emulator fixture needs pytest: pip install "realtime-machines[testing]"'
+        ) from exc
+    fixture: Callable[[], Iterator[EmulatorThread]] = pytest.fixture(name="realtime_emulator")(
+        _running_emulator
+    )
+    return fixture
+
+
+def __getattr__(name: str) -> Any:
+    """``realtime_emulator``, the pytest fixture, is made on first use (pytest is imported
+    only then)."""
+    if name == "realtime_emulator":
+        return _fixture()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 _FOLDED = {
