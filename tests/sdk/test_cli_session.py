@@ -28,7 +28,7 @@ import pytest
 
 from realtime_machines import AssistantDelta
 from realtime_sdk import demo
-from realtime_sdk.chat_repl import chat_session
+from realtime_sdk.chat_repl import CHAT_GREETING, chat_session
 from realtime_sdk.cli import main
 from realtime_sdk.client import RealtimeClient
 from realtime_sdk.emulator import (
@@ -261,7 +261,7 @@ def test_chat_without_api_key_uses_the_emulator_and_answers_each_line_until_eof(
     result = cli("chat", stdin="hello there\n\nWhat is the capital of France?\n")
     assert result.returncode == 0, result.stderr
     assert result.stdout == (
-        "assistant: Hello! How can I help?\n"
+        f"assistant: {CHAT_GREETING}\n"
         "assistant: You said: hello there\n"
         "assistant: You said: What is the capital of France?\n"
     )
