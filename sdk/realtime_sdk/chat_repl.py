@@ -248,6 +248,9 @@ class _Printer:
         self.held: list[str] = []
         self.deferred: list[str] = []
         self.status = ""
+        self.waiting: Callable[[], bool] = lambda: True
+        """Whether the REPL waits for a line (connected, no answer pending): prompt then."""
+        self.describe: Callable[[], str] = lambda: self.status
 
     def _erase_prompt(self) -> None:
         if self.prompt_shown:
@@ -282,6 +285,7 @@ class _Printer:
         if self.open_response == notice.response_id:
             self.out.write(" [cancelled]" if notice.status == "canceled" else "")
             self._end_line()
+            self.prompt()
             self.out.flush()
 
     def typed(self, line: str) -> None:
@@ -291,8 +295,11 @@ class _Printer:
             self.held.append(line)
 
     def prompt(self) -> None:
-        if self.interactive and self.open_response is None and not self.prompt_shown:
-            self.out.write(f"[{self.status}] you> ")
+        """Interactive, waiting for a line and not shown yet: ``[connected · text] you> ``."""
+        if not self.interactive or self.open_response is not None or self.prompt_shown:
+            return
+        if self.waiting():
+            self.out.write(f"[{self.describe()}] you> ")
             self.out.flush()
             self.prompt_shown = True
 
@@ -372,6 +379,7 @@ async def chat_session(
     terminal = _Terminal(terminal_fd)
     printer = _Printer(out, err, terminal, interactive)
     printer.status = status_of(client)
+    printer.describe = lambda: status_of(client)
     client.on(AssistantDelta.name, printer.delta)
     client.on(AssistantCompleted.name, printer.completed)
     client.on(ErrorNotice.name, printer.error)
@@ -419,10 +427,10 @@ async def chat_session(
             show_status()
         elif step.chart == "mode" and not client.model.mode.is_switching:
             show_status(step=step)
-        if interactive and settled() and outbox.empty():
-            printer.prompt()
+        printer.prompt()
 
     unsubscribe = client.model.subscribe(observe)
+    printer.waiting = lambda: client.status == "connected" and settled() and outbox.empty()
 
     async def settle() -> None:
         """Wait until no answer is pending (or the connection is lost, or time is up)."""
@@ -499,8 +507,7 @@ async def chat_session(
         iterator = aiter(lines)
         sender = asyncio.ensure_future(send_in_turn())
         lost_wait = asyncio.ensure_future(lost.wait())
-        if settled():
-            printer.prompt()
+        printer.prompt()
         try:
             while True:
                 next_line = asyncio.ensure_future(anext(iterator))
@@ -529,8 +536,7 @@ async def chat_session(
                 if text.startswith("/") and not text.startswith("//"):
                     if not await command(text):
                         break
-                    if settled() and outbox.empty():
-                        printer.prompt()
+                    printer.prompt()
                     continue
                 await outbox.put(text[1:] if text.startswith("//") else text)
         except NotConnectedError:
