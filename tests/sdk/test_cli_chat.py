@@ -50,9 +50,7 @@ def text_client(emu: Emulator, **options: Any) -> RealtimeClient:
     )
 
 
-async def scripted(
-    client: RealtimeClient, lines: list[str], **kwargs: Any
-) -> tuple[int, str, str]:
+async def scripted(client: RealtimeClient, lines: list[str], **kwargs: Any) -> tuple[int, str, str]:
     """Run the REPL on ``lines`` then end of input: (exit status, stdout, stderr)."""
     queue: asyncio.Queue[str | None] = asyncio.Queue()
     for line in [*lines, None]:
@@ -61,6 +59,13 @@ async def scripted(
     async with asyncio.timeout(30):
         code = await chat_session(client, feed(queue), out, err, **kwargs)
     return code, out.getvalue(), err.getvalue()
+
+
+async def shows(buffer: io.StringIO, text: str) -> None:
+    """Until ``text`` was written to ``buffer`` (bounded: 15 s)."""
+    async with asyncio.timeout(15):
+        while text not in buffer.getvalue():  # noqa: ASYNC110 - a StringIO has no event
+            await asyncio.sleep(0.02)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -117,9 +122,7 @@ def test_the_status_line_follows_the_session_and_clear_empties_the_chat(run: Run
             out, err = io.StringIO(), io.StringIO()
             session = asyncio.ensure_future(chat_session(client, feed(queue), out, err))
             queue.put_nowait("hello")
-            async with asyncio.timeout(15):
-                while "You said: hello\n" not in out.getvalue():
-                    await asyncio.sleep(0.02)
+            await shows(out, "You said: hello\n")
             assert [item.role for item in client.chat] == ["user", "assistant"]
             queue.put_nowait("/clear")
             queue.put_nowait(None)
@@ -128,7 +131,10 @@ def test_the_status_line_follows_the_session_and_clear_empties_the_chat(run: Run
             assert client.chat == []
             # One status line once the session is as configured (not the server's first
             # announcement of its default voice mode), then the clear.
-            assert err.getvalue().splitlines() == ["-- connected · text mode --", "-- chat cleared --"]
+            assert err.getvalue().splitlines() == [
+                "-- connected · text mode --",
+                "-- chat cleared --",
+            ]
 
     run(scenario())
 
@@ -183,7 +189,8 @@ def test_chat_brain_calls_the_tool_only_when_the_session_declares_it() -> None:
     from realtime_sdk.emulator import CallTool, Turn
 
     def turn(text: str, tools: list[dict[str, Any]]) -> Turn:
-        item = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
+        content = [{"type": "input_text", "text": text}]
+        item = {"type": "message", "role": "user", "content": content}
         return Turn([item], "", tools, "auto", ["text"])
 
     from realtime_sdk.demo import WEATHER_TOOL
@@ -245,13 +252,9 @@ def test_interactive_prompt_shows_the_status(run: Runner) -> None:
             session = asyncio.ensure_future(
                 chat_session(client, feed(queue), out, err, interactive=True)
             )
-            async with asyncio.timeout(15):
-                while "] you> " not in out.getvalue():
-                    await asyncio.sleep(0.02)
+            await shows(out, "] you> ")
             queue.put_nowait("hello")
-            async with asyncio.timeout(15):
-                while "You said: hello\n" not in out.getvalue():
-                    await asyncio.sleep(0.02)
+            await shows(out, "You said: hello\n")
             queue.put_nowait(None)
             async with asyncio.timeout(15):
                 assert await session == 0
@@ -289,7 +292,9 @@ def test_a_line_typed_on_the_terminal_while_streaming_stays_out_of_the_answer(
                 client = text_client(emu)
                 streaming = asyncio.Event()
                 client.on(AssistantDelta.name, lambda _n: streaming.set())
-                with open(tty_fd, "w", encoding="utf-8", closefd=False) as screen:
+                with io.TextIOWrapper(
+                    io.FileIO(tty_fd, "w", closefd=False), encoding="utf-8"
+                ) as screen:
                     session = asyncio.ensure_future(
                         chat_session(
                             client,
