@@ -154,10 +154,13 @@ def _port(text: str) -> int:
 
 def _cannot_listen(command: str, host: str, port: int, exc: OSError) -> str:
     """One sentence for a server that could not bind (port in use, address not available)."""
-    reason = exc.strerror or str(exc)
-    hint = " (another program is using it; pick another --port, or 0 for any)"
-    in_use = exc.errno == errno.EADDRINUSE
-    return f"realtime {command}: cannot listen on {host}:{port}: {reason}{hint if in_use else ''}."
+    if exc.errno == errno.EADDRINUSE:
+        reason = "the port is in use (pick another --port, or --port 0 for any free one)"
+    elif exc.errno == errno.EADDRNOTAVAIL:
+        reason = "that address is not one of this machine's (see --host)"
+    else:
+        reason = exc.strerror or str(exc)
+    return f"realtime {command}: cannot listen on {host}:{port}: {reason}."
 
 
 def _demo(args: argparse.Namespace) -> int:
