@@ -284,7 +284,11 @@ class MicrophoneTrack(MediaStreamTrack):
 
     @muted.setter
     def muted(self, value: bool) -> None:
+        muting = bool(value) and not self._muted
         self._muted = bool(value)
+        if muting and self.readyState == "live":  # listeners hear "silent" now, not next frame
+            self.level = 0.0
+            self._notify(0.0)
 
     @property
     def is_capturing(self) -> bool:
