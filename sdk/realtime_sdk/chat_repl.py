@@ -402,13 +402,13 @@ async def chat_session(
 
     # The status line is shown once the session is as configured (connected, and the Mode
     # chart in the mode asked for: the server first announces its default, voice), then on
-    # every change; a lost connection is always shown.
+    # every change.
     expected_mode = "voice" if activity is not None else "text"
     shown = [False]
 
     def show_status(force: bool = False, step: Transition | None = None) -> None:
         status = status_of(client)
-        if not shown[0] and not force and client.status not in ("error", "disconnected"):
+        if not shown[0] and not force:  # (a failed connect says so in its own sentence)
             chosen = step is not None and step.chart == "mode" and step.target == expected_mode
             if not (chosen and client.status == "connected"):
                 return

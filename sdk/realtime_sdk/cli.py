@@ -235,6 +235,16 @@ def _token_server(args: argparse.Namespace) -> int:
 
 
 def _devices(args: argparse.Namespace) -> int:
+    if args.virtual:
+        from .pulse import VirtualDevicesError, setup_virtual_devices
+
+        try:
+            steps = setup_virtual_devices()
+        except VirtualDevicesError as exc:
+            print(f"realtime devices --virtual: {exc}.", file=sys.stderr)
+            return 1
+        for step in steps:
+            print(f"realtime devices --virtual: {step}", file=sys.stderr)
     from .audio import AudioError, list_devices
 
     try:

@@ -57,8 +57,12 @@ def clean_env() -> dict[str, str]:
 
 
 def cli(
-    *args: str, stdin: str | None = None, timeout: float = 30
+    *args: str,
+    stdin: str | None = None,
+    timeout: float = 30,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
+    """``realtime ARGS`` in a subprocess; ``env`` is added to :func:`clean_env`."""
     return subprocess.run(
         [sys.executable, "-m", "realtime_sdk.cli", *args],
         input=stdin,
@@ -66,7 +70,7 @@ def cli(
         text=True,
         timeout=timeout,
         check=False,
-        env=clean_env(),
+        env={**clean_env(), **(env or {})},
     )
 
 
