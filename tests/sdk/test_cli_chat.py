@@ -306,22 +306,26 @@ def test_a_line_typed_on_the_terminal_while_streaming_stays_out_of_the_answer(
                         )
                     )
                     seen = bytearray()
-                    await asyncio.to_thread(read_until, main_fd, b"you> ", seen)
+                    async with asyncio.timeout(15):
+                        while client.status != "connected":  # noqa: ASYNC110 - test-side wait
+                            await asyncio.sleep(0.02)
                     os.write(main_fd, b"Tell me a story\n")
                     async with asyncio.timeout(10):
                         await streaming.wait()
                     await asyncio.to_thread(read_until, main_fd, b"assistant: word", seen)
                     os.write(main_fd, b"/cancel\n")
                     await asyncio.to_thread(read_until, main_fd, b"[cancelled]", seen)
-                    await asyncio.to_thread(read_until, main_fd, b"you> /cancel", seen)
                     os.write(main_fd, b"/quit\n")
                     async with asyncio.timeout(15):
                         assert await session == 0
+                    await asyncio.to_thread(read_until, main_fd, b"/quit", seen)  # its echo
             screen_text = bytes(seen).decode()
             start = screen_text.index("assistant: ")
             answer = screen_text[start : screen_text.index("[cancelled]", start)]
             assert "/cancel" not in answer
             assert set(answer.removeprefix("assistant: ").split()) == {"word"}
+            # The line typed during the answer is shown after it, on its own line.
+            assert "[cancelled]\r\nyou> /cancel\r\n" in screen_text
             assert client.chat[-1].status == "canceled"
         finally:
             os.close(main_fd)
