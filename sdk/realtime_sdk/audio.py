@@ -179,8 +179,8 @@ def _resolve_device(sd: Any, device: Device, kind: Kind) -> dict[str, Any]:
         if device is None:
             raise AudioDeviceError(
                 f"no default audio {kind} device: PortAudio found {count} device(s) ({exc}); "
-                "on a machine without a sound card run PulseAudio with a null sink "
-                "(see docs/voice.md)."
+                "on a machine without a sound card, run PulseAudio and "
+                "`realtime devices --virtual` (see `realtime docs voice`)."
             ) from None
         raise AudioDeviceError(
             f"no audio {kind} device {device!r}: {exc} (`realtime devices` lists the devices)."
@@ -284,7 +284,11 @@ class MicrophoneTrack(MediaStreamTrack):
 
     @muted.setter
     def muted(self, value: bool) -> None:
+        muting = bool(value) and not self._muted
         self._muted = bool(value)
+        if muting and self.readyState == "live":  # listeners hear "silent" now, not next frame
+            self.level = 0.0
+            self._notify(0.0)
 
     @property
     def is_capturing(self) -> bool:

@@ -1,14 +1,27 @@
-"""``realtime chat``: a text REPL over a :class:`~realtime_sdk.client.RealtimeClient`.
+"""``realtime chat``: a chat REPL over a :class:`~realtime_sdk.client.RealtimeClient`.
 
-Against OpenAI when ``OPENAI_API_KEY`` is set (``https://api.openai.com``, ephemeral keys
-minted with :func:`~realtime_sdk.keys.api_key_token_provider`, the default STUN servers),
-otherwise against an embedded :class:`~realtime_sdk.emulator.Emulator` on 127.0.0.1 (one line on
-standard error says so).
+Where it talks (:func:`run_chat`): to OpenAI when ``OPENAI_API_KEY`` is set
+(``https://api.openai.com``, ephemeral keys minted with
+:func:`~realtime_sdk.keys.api_key_token_provider`, the default STUN servers); to the server at
+``base_url`` when one is given (e.g. a running ``realtime emulator``); otherwise, or with
+``emulator=True`` (``--emulator``), to an embedded :class:`~realtime_sdk.emulator.Emulator` on
+127.0.0.1 whose assistant is :class:`ChatBrain`: it greets, looks the weather up with the
+``get_weather`` tool, tells a long story (something to ``/cancel``) and repeats anything else.
+One line on standard error says where it talks.
 
-Each line read is sent with ``send_text_message``; the answer streams to standard output as
-``assistant: <deltas>`` and its line ends when the response does (`` [cancelled]`` when it was
-cancelled). Commands: ``/cancel`` cancels the answer being streamed, ``/quit`` leaves at once;
-at end of input (Ctrl-D, or the end of a pipe) the REPL first waits for the answers still
+Each line read is sent with ``send_text_message``, one turn at a time; the answer streams to
+standard output as ``assistant: <deltas>`` and its line ends when the response does
+(`` [cancelled]`` when it was cancelled). A line starting with ``/`` is a command
+(:data:`COMMANDS`; ``//text`` sends ``/text``); an unknown command is refused with a hint and
+never sent. A status line (``-- connected · text mode --``) goes to standard error whenever the
+connection state or the mode changes, and on ``/status``.
+
+Interactive (standard input is a terminal): a prompt showing the status (``[connected · text]
+you> ``) is written when the REPL waits for a line, and the terminal's echo is off while an
+answer streams, so what the user types then never lands inside the answer: the line is shown as
+``you> …`` after the answer's line ends.
+
+At end of input (Ctrl-D, or the end of a pipe) the REPL first waits for the answers still
 pending, then leaves. Either way it disconnects and exits 0; a connect failure or a lost
 connection exits 1.
 
@@ -19,7 +32,8 @@ input transcription on: the assistant greets aloud, and standard output shows wh
 :class:`~realtime_machines.activity.SpeechActivity`, i.e. the server VAD and the Playback
 chart) and the live transcript (``you: …`` when the user's speech is transcribed,
 ``assistant: …`` as the answer's transcript streams). Typed lines are still sent as messages;
-``/quit`` or end of input leaves. No audio device → one sentence on standard error, exit 1.
+``/text`` and ``/voice`` switch the mode (Mode chart). No audio device → one sentence on
+standard error, exit 1.
 """
 
 from __future__ import annotations
@@ -29,10 +43,12 @@ import asyncio
 import codecs
 import contextlib
 import os
+import re
 import sys
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any, TextIO
+from urllib.parse import urlsplit
 
 from realtime_machines import (
     AssistantCompleted,
@@ -46,13 +62,37 @@ from realtime_machines.activity import SpeechActivity, SpeechSnapshot
 from .audio import AudioError
 from .client import RealtimeClient
 from .config import DEFAULTS, NOT_GIVEN
+from .demo import STORY, WEATHER_TOOL, demo_weather, weather_sentence
+from .emulator import CallTool, Faults, Say, Turn
+from .emulator.brain import Output
 from .errors import ConnectError, NotConnectedError, redact_text
 from .keys import api_key_token_provider
+from .voice import ModeSwitchError, VoiceControls
 
-__all__ = ["HELP", "VOICE_HELP", "StdinLines", "chat_session", "main", "run_chat"]
+__all__ = [
+    "COMMANDS",
+    "HELP",
+    "VOICE_HELP",
+    "ChatBrain",
+    "StdinLines",
+    "chat_session",
+    "main",
+    "run_chat",
+]
 
-HELP = "Type a message and press Enter. /cancel stops the answer, /quit (or Ctrl-D) leaves."
-VOICE_HELP = "Speak, or type a message and press Enter. /quit (or Ctrl-D) leaves."
+COMMANDS: dict[str, str] = {
+    "/help": "list the commands",
+    "/cancel": "stop the answer being streamed",
+    "/voice": "switch to voice mode (with --voice: microphone and speaker)",
+    "/text": "switch to text mode (the microphone closes, answers are written)",
+    "/clear": "clear the chat kept by the client (and the screen, in a terminal)",
+    "/status": "show the connection state and the mode",
+    "/quit": "disconnect and leave (Ctrl-D also leaves, after the pending answers)",
+}
+"""The REPL's commands and what each does (``/help`` prints them)."""
+
+HELP = "Type a message and press Enter; /help lists the commands, /quit (or Ctrl-D) leaves."
+VOICE_HELP = "Speak, or type a message and press Enter; /help lists the commands, /quit leaves."
 
 TEXT_SESSION: dict[str, Any] = {"type": "realtime", "output_modalities": ["text"]}
 VOICE_CHAT_SESSION: dict[str, Any] = {
@@ -69,6 +109,42 @@ VOICE_CHAT_SESSION: dict[str, Any] = {
         }
     },
 }
+
+CHAT_GREETING = (
+    "Hello! I am the local emulator. Ask me about the weather in a city (I look it up with a "
+    "tool), ask for a story (and /cancel it), or say anything and I repeat it."
+)
+_CITY = re.compile(r"\b(?:in|at|for)\s+([A-Z][\w'-]*(?:\s+[A-Z][\w'-]*)*)")
+
+#: Seconds between the embedded emulator's streamed deltas: answers stream visibly, and a long
+#: one can be cancelled.
+EMULATOR_DELTA_DELAY_S = 0.02
+
+
+class ChatBrain:
+    """The embedded emulator's assistant for ``realtime chat``.
+
+    No user text: the greeting. After a ``function_call_output``: the weather sentence. A
+    question naming ``weather`` (when the session declares ``get_weather``): calls the tool for
+    the city after "in"/"at"/"for" (London when none is named). ``story``: a long answer.
+    Anything else: ``You said: <text>``.
+    """
+
+    def respond(self, turn: Turn) -> Sequence[Output]:
+        last = turn.last_item()
+        if last is not None and last.get("type") == "function_call_output":
+            return [Say(weather_sentence(str(last.get("output", ""))))]
+        text = (turn.last_user_text() or "").strip()
+        if not text:
+            return [Say(CHAT_GREETING)]
+        tools = {str(tool.get("name")) for tool in turn.tools}
+        if "weather" in text.lower() and WEATHER_TOOL["name"] in tools:
+            found = _CITY.search(text)
+            city = found.group(1) if found else "London"
+            return [CallTool(WEATHER_TOOL["name"], {"city": city})]
+        if "story" in text.lower():
+            return [Say(STORY)]
+        return [Say(f"You said: {text}")]
 
 
 class StdinLines:
@@ -123,24 +199,90 @@ class StdinLines:
         return line
 
 
+class _Terminal:
+    """Echo control for an interactive terminal (nothing when ``fd`` is ``None``)."""
+
+    def __init__(self, fd: int | None) -> None:
+        self.fd = fd
+        self._saved: list[Any] | None = None
+        if fd is not None:
+            import termios
+
+            try:
+                self._saved = termios.tcgetattr(fd)
+            except termios.error:
+                self.fd = None
+
+    def echo(self, on: bool) -> None:
+        if self.fd is None or self._saved is None:
+            return
+        import termios
+
+        attrs = termios.tcgetattr(self.fd)
+        attrs[3] = attrs[3] | termios.ECHO if on else attrs[3] & ~termios.ECHO
+        with contextlib.suppress(termios.error):
+            termios.tcsetattr(self.fd, termios.TCSANOW, attrs)
+
+    def restore(self) -> None:
+        if self.fd is not None and self._saved is not None:
+            import termios
+
+            with contextlib.suppress(termios.error):
+                termios.tcsetattr(self.fd, termios.TCSANOW, self._saved)
+
+
 class _Printer:
     """Streams ``assistant:delta`` to ``out``; ends the line on ``assistant:completed``.
 
     Each message has its own line: a response with a preamble (``phase="commentary"``) prints
     ``assistant (commentary): …`` before the answer's ``assistant: …``.
+
+    Interactive: the prompt is erased before an answer starts, the terminal's echo is off while
+    it streams, and lines read meanwhile are shown (``you> …``) once the answer's line ends.
     """
 
-    def __init__(self, out: TextIO, err: TextIO) -> None:
+    def __init__(self, out: TextIO, err: TextIO, terminal: _Terminal, interactive: bool) -> None:
         self.out = out
         self.err = err
+        self.terminal = terminal
+        self.interactive = interactive
         self.open_response: str | None = None
         self.open_item: str | None = None
+        self.prompt_shown = False
+        self.held: list[str] = []
+        self.deferred: list[str] = []
+        self.status = ""
+        self.waiting: Callable[[], bool] = lambda: True
+        """Whether the REPL waits for a line (connected, no answer pending): prompt then."""
+        self.describe: Callable[[], str] = lambda: self.status
+
+    def _erase_prompt(self) -> None:
+        if self.prompt_shown:
+            self.out.write("\r\x1b[K")
+            self.prompt_shown = False
+
+    def _end_line(self) -> None:
+        if self.open_response is not None:
+            self.out.write("\n")
+            self.open_response = None
+            self.terminal.echo(True)
+        for line in self.held:
+            self.out.write(f"you> {line}\n")
+        self.held.clear()
+        if self.deferred:
+            self.out.flush()
+            self.err.write("".join(text + "\n" for text in self.deferred))
+            self.err.flush()
+            self.deferred.clear()
 
     def delta(self, notice: AssistantDelta) -> None:
-        new_item = self.open_item != notice.item_id
-        if self.open_response != notice.response_id or new_item:
-            if self.open_response is not None:
+        if self.open_response != notice.response_id or self.open_item != notice.item_id:
+            if self.open_response == notice.response_id:  # the response's next message
                 self.out.write("\n")
+            else:
+                self._end_line()
+                self._erase_prompt()
+                self.terminal.echo(False)
             label = " (commentary)" if notice.phase == "commentary" else ""
             self.out.write(f"assistant{label}: ")
             self.open_response = notice.response_id
@@ -150,17 +292,43 @@ class _Printer:
 
     def completed(self, notice: AssistantCompleted) -> None:
         if self.open_response == notice.response_id:
-            self.out.write(" [cancelled]\n" if notice.status == "canceled" else "\n")
+            self.out.write(" [cancelled]" if notice.status == "canceled" else "")
+            self._end_line()
+            self.prompt()
             self.out.flush()
-            self.open_response = None
+
+    def typed(self, line: str) -> None:
+        """A line was read: the prompt is gone; while an answer streams it is shown later."""
+        self.prompt_shown = False
+        if self.interactive and self.open_response is not None:
+            self.held.append(line)
+
+    def prompt(self) -> None:
+        """Interactive, waiting for a line and not shown yet: ``[connected · text] you> ``."""
+        if not self.interactive or self.open_response is not None or self.prompt_shown:
+            return
+        if self.waiting():
+            self.out.write(f"[{self.describe()}] you> ")
+            self.out.flush()
+            self.prompt_shown = True
 
     def note(self, text: str) -> None:
         """A line of its own (``* assistant speaking``, ``you: …``), between answer lines."""
-        if self.open_response is not None:
-            self.out.write("\n")
-            self.open_response = None  # the answer goes on on a new "assistant:" line
+        self._erase_prompt()
+        self._end_line()
         self.out.write(text + "\n")
         self.out.flush()
+
+    def tell(self, text: str) -> None:
+        """A line on standard error (status, help, refusals); while an answer streams it waits
+        for the answer's line to end, so it never splits the answer."""
+        if self.open_response is not None:
+            self.deferred.append(text)
+            return
+        self._erase_prompt()
+        self.out.flush()
+        self.err.write(text + "\n")
+        self.err.flush()
 
     def speech(self, before: SpeechSnapshot, after: SpeechSnapshot) -> None:
         """Who started or stopped speaking."""
@@ -175,8 +343,19 @@ class _Printer:
 
     def error(self, notice: ErrorNotice) -> None:
         message = notice.error.get("message") or notice.error.get("code") or "error"
-        self.err.write(f"error ({notice.scope}): {redact_text(str(message))}\n")
-        self.err.flush()
+        self.tell(f"error ({notice.scope}): {redact_text(str(message))}")
+
+
+def help_text() -> str:
+    """What ``/help`` prints: one command a line."""
+    lines = ["Commands (a message starting with '/' is sent with '//'):"]
+    lines += [f"  {name:<8} {what}" for name, what in COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def status_of(client: RealtimeClient) -> str:
+    """``connected · text``: the connection state and the Mode chart's state."""
+    return f"{client.status} · {client.model.mode.state}"
 
 
 async def chat_session(
@@ -187,18 +366,29 @@ async def chat_session(
     *,
     settle_timeout: float = 60.0,
     activity: SpeechActivity | None = None,
+    interactive: bool = False,
+    terminal_fd: int | None = None,
+    voice: VoiceControls | None = None,
 ) -> int:
     """Run the REPL on a client that is not connected yet; return the exit status.
 
     Connects (the client greets if configured to), then reads ``lines``: a message is sent once
-    the previous answer is over (one turn at a time, as in a conversation), ``/cancel`` cancels
-    the answer being streamed, ``/quit`` leaves at once. At the end of ``lines`` it waits for the
-    messages and answers still pending. Each wait for an answer is bounded by ``settle_timeout``
-    seconds. Always disconnects. 0 on a normal exit, 1 when connecting failed or the connection
-    was lost. With ``activity`` (fed by the client's ``speech_activity_middleware``) who starts
-    and stops speaking is printed too, and so are the user's transcripts.
+    the previous answer is over (one turn at a time, as in a conversation); a line starting
+    with ``/`` is a command (:data:`COMMANDS`), ``//`` escapes a message's leading ``/``. At the
+    end of ``lines`` it waits for the messages and answers still pending. Each wait for an
+    answer is bounded by ``settle_timeout`` seconds. Always disconnects. 0 on a normal exit, 1
+    when connecting failed or the connection was lost.
+
+    ``interactive``: write a prompt with the status when waiting for a line; ``terminal_fd``
+    (the terminal ``lines`` come from) has its echo turned off while an answer streams.
+    ``voice``: what ``/voice`` and ``/text`` switch with (without it they are refused).
+    With ``activity`` (fed by the client's ``speech_activity_middleware``) who starts and stops
+    speaking is printed too, and so are the user's transcripts.
     """
-    printer = _Printer(out, err)
+    terminal = _Terminal(terminal_fd)
+    printer = _Printer(out, err, terminal, interactive)
+    printer.status = status_of(client)
+    printer.describe = lambda: status_of(client)
     client.on(AssistantDelta.name, printer.delta)
     client.on(AssistantCompleted.name, printer.completed)
     client.on(ErrorNotice.name, printer.error)
@@ -213,19 +403,43 @@ async def chat_session(
         activity.on_change(speech_changed)
     changed = asyncio.Event()
     lost = asyncio.Event()
-
-    def observe(step: Transition) -> None:
-        if step.chart == "response":
-            changed.set()
-        elif step.chart == "connection" and step.target in ("error", "disconnected"):
-            lost.set()
-            changed.set()
-
-    unsubscribe = client.model.subscribe(observe)
+    outbox: asyncio.Queue[str] = asyncio.Queue()
 
     def settled() -> bool:
         response = client.model.response
         return response.state in ("idle", "done") and not response.queue
+
+    # The status line is shown once the session is as configured (connected, and the Mode
+    # chart in the mode asked for: the server first announces its default, voice), then on
+    # every change.
+    expected_mode = "voice" if activity is not None else "text"
+    shown = [False]
+
+    def show_status(force: bool = False, step: Transition | None = None) -> None:
+        status = status_of(client)
+        if not shown[0] and not force:  # (a failed connect says so in its own sentence)
+            chosen = step is not None and step.chart == "mode" and step.target == expected_mode
+            if not (chosen and client.status == "connected"):
+                return
+        if force or not shown[0] or status != printer.status:
+            shown[0] = True
+            printer.status = status
+            printer.tell(f"-- {status} mode --")
+
+    def observe(step: Transition) -> None:
+        if step.chart == "response":
+            changed.set()
+        elif step.chart == "connection":
+            if step.target in ("error", "disconnected"):
+                lost.set()
+                changed.set()
+            show_status()
+        elif step.chart == "mode" and not client.model.mode.is_switching:
+            show_status(step=step)
+        printer.prompt()
+
+    unsubscribe = client.model.subscribe(observe)
+    printer.waiting = lambda: client.status == "connected" and settled() and outbox.empty()
 
     async def settle() -> None:
         """Wait until no answer is pending (or the connection is lost, or time is up)."""
@@ -235,15 +449,16 @@ async def chat_session(
                     changed.clear()
                     await changed.wait()
         except TimeoutError:
-            err.write(f"realtime chat: no end of the answer within {settle_timeout:g} s.\n")
-
-    outbox: asyncio.Queue[str] = asyncio.Queue()
+            printer.tell(f"realtime chat: no end of the answer within {settle_timeout:g} s.")
 
     async def send_in_turn() -> None:
         while True:
             text = await outbox.get()
             await settle()
-            await client.send_text_message(text)
+            if voice is not None:
+                await voice.handle_send_message(text)
+            else:
+                await client.send_text_message(text)
             outbox.task_done()
 
     async def finish() -> None:
@@ -252,15 +467,56 @@ async def chat_session(
             await outbox.join()
         await settle()
 
+    async def switch(mode: str) -> None:
+        if voice is None:
+            printer.tell(
+                f"realtime chat: /{mode} needs a microphone and a speaker: "
+                "start with 'realtime chat --voice'."
+            )
+            return
+        try:
+            if mode == "voice":
+                await voice.enforce_voice_session()
+            else:
+                await voice.close_voice_mode()
+        except ModeSwitchError as exc:
+            printer.tell(f"realtime chat: /{mode}: {exc}")
+
+    async def command(text: str) -> bool:
+        """Run a command line; False for ``/quit``."""
+        name = text.split()[0].lower()
+        if name == "/quit":
+            return False
+        if name == "/help":
+            printer.tell(help_text())
+        elif name == "/cancel":
+            await client.cancel_response()
+        elif name == "/status":
+            show_status(force=True)
+        elif name == "/clear":
+            client.clear_chat_history()
+            if interactive:
+                out.write("\x1b[2J\x1b[H")
+            printer.tell("-- chat cleared --")
+        elif name in ("/voice", "/text"):
+            await switch(name[1:])
+        else:
+            printer.tell(
+                f"realtime chat: unknown command {name} (not sent); /help lists the commands, "
+                f"and //{name[1:]} sends it as a message."
+            )
+        return True
+
     try:
         try:
             await client.connect()
         except ConnectError as exc:
-            err.write(f"realtime chat: cannot connect: {redact_text(str(exc))}\n")
+            printer.tell(f"realtime chat: cannot connect: {redact_text(str(exc))}")
             return 1
         iterator = aiter(lines)
         sender = asyncio.ensure_future(send_in_turn())
         lost_wait = asyncio.ensure_future(lost.wait())
+        printer.prompt()
         try:
             while True:
                 next_line = asyncio.ensure_future(anext(iterator))
@@ -282,16 +538,16 @@ async def chat_session(
                         await ending
                     break
                 text = line.strip()
+                printer.typed(text)
                 if not text:
+                    printer.prompt()
                     continue
-                if text == "/quit":
-                    break
-                if text == "/help":
-                    err.write(HELP + "\n")
-                elif text == "/cancel":
-                    await client.cancel_response()
-                else:
-                    await outbox.put(text)
+                if text.startswith("/") and not text.startswith("//"):
+                    if not await command(text):
+                        break
+                    printer.prompt()
+                    continue
+                await outbox.put(text[1:] if text.startswith("//") else text)
         except NotConnectedError:
             lost.set()
         finally:
@@ -299,19 +555,34 @@ async def chat_session(
                 task.cancel()
             outcome = await asyncio.gather(sender, lost_wait, return_exceptions=True)
         if lost.is_set() and client.status != "connected":
-            err.write(f"realtime chat: the connection ended ({client.status}).\n")
+            printer.tell(f"realtime chat: the connection ended ({client.status}).")
             return 1
         failure = outcome[0]
         if isinstance(failure, Exception):
-            err.write(f"realtime chat: {redact_text(str(failure) or type(failure).__name__)}\n")
+            printer.tell(f"realtime chat: {redact_text(str(failure) or type(failure).__name__)}")
             return 1
         return 0
     finally:
         unsubscribe()
         await client.disconnect()
+        printer.prompt_shown = False
+        printer.interactive = False  # no prompt after the end
         if printer.open_response is not None:
             out.write("\n")
+        terminal.restore()
         out.flush()
+
+
+def _loopback(base_url: str) -> bool:
+    return (urlsplit(base_url).hostname or "") in ("127.0.0.1", "localhost", "::1")
+
+
+@contextlib.contextmanager
+def _released(release: Callable[[], None]) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        release()
 
 
 async def run_chat(
@@ -323,13 +594,22 @@ async def run_chat(
     model: str | None = None,
     greet: bool = True,
     voice: bool = False,
+    base_url: str | None = None,
+    emulator: bool = False,
+    interactive: bool | None = None,
 ) -> int:
-    """``realtime chat``: OpenAI with ``api_key`` (default ``$OPENAI_API_KEY``), otherwise an
-    embedded emulator. ``lines`` defaults to standard input. ``voice``: through the default
-    microphone and speaker (:class:`~realtime_sdk.audio.AudioError` when they cannot open)."""
+    """``realtime chat``: where it talks is decided as the module doc says (``api_key``
+    defaults to ``$OPENAI_API_KEY``). ``lines`` defaults to standard input, and ``interactive``
+    to whether standard input is a terminal (when ``lines`` is not given). ``voice``: through the
+    default microphone and speaker (:class:`~realtime_sdk.audio.AudioError` when they cannot
+    open)."""
     out = out if out is not None else sys.stdout
     err = err if err is not None else sys.stderr
     key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY", "").strip()
+    terminal_fd: int | None = None
+    if lines is None and interactive is None:
+        interactive = sys.stdin.isatty()
+        terminal_fd = 0 if interactive else None
     session = dict(VOICE_CHAT_SESSION if voice else TEXT_SESSION)
     if model:
         session["model"] = model
@@ -339,7 +619,7 @@ async def run_chat(
         "greet_enabled": greet,
         "greet_modalities": ["audio"] if voice else ["text"],
     }
-    help_text = VOICE_HELP if voice else HELP
+    help_line = VOICE_HELP if voice else HELP
     activity: SpeechActivity | None = None
     release: Callable[[], None] = lambda: None  # noqa: E731
     if voice:
@@ -352,43 +632,78 @@ async def run_chat(
         options["microphone"] = microphone_factory(echo_guard=EchoGuard(speaker))
         options["audio_sink"] = speaker
         options["incoming_middleware"] = [speech_activity_middleware(activity)]
-    try:
+
+    async def talk(client: RealtimeClient) -> int:
+        controls = None
+        if voice:
+            voice_session = {"audio": VOICE_CHAT_SESSION["audio"]}
+            controls = VoiceControls(client, voice_session=voice_session)
         source = lines if lines is not None else StdinLines()
-        if key:
-            base_url = str(DEFAULTS["base_url"])
-            err.write(f"realtime chat: OpenAI at {base_url} (OPENAI_API_KEY). {help_text}\n")
+        return await chat_session(
+            client,
+            source,
+            out,
+            err,
+            activity=activity,
+            interactive=bool(interactive),
+            terminal_fd=terminal_fd,
+            voice=controls,
+        )
+
+    with _released(release):
+        if not emulator and (key or base_url):
+            url = base_url or str(DEFAULTS["base_url"])
+            if key:
+                where = f"{url} (OPENAI_API_KEY)"
+            else:
+                from .emulator import DEFAULT_API_KEY
+
+                key, where = DEFAULT_API_KEY, f"{url} (the emulator's API key)"
+            err.write(f"realtime chat: talking to {where}. {help_line}\n")
             err.flush()
+            if _loopback(url):
+                options["ice_servers"] = []  # a local server: host candidates only
             client = RealtimeClient(
-                token_provider=api_key_token_provider(key, base_url=base_url, session=session),
-                base_url=base_url,
+                token_provider=api_key_token_provider(key, base_url=url, session=session),
+                base_url=url,
                 **options,
             )
-            return await chat_session(client, source, out, err, activity=activity)
+            return await talk(client)
 
         from .emulator import Emulator
 
-        async with Emulator() as emu:
+        faults = Faults(delta_delay_s=EMULATOR_DELTA_DELAY_S)
+        async with Emulator(brain=ChatBrain(), faults=faults) as emu:
+            why = "--emulator" if emulator else "OPENAI_API_KEY is not set"
             err.write(
-                f"realtime chat: OPENAI_API_KEY is not set; using the embedded emulator at "
-                f"{emu.base_url}. {help_text}\n"
+                f"realtime chat: {why}; using the embedded emulator at {emu.base_url}. "
+                f"{help_line}\n"
             )
             err.flush()
+            session["tools"] = [WEATHER_TOOL]
             client = RealtimeClient(
                 token_provider=api_key_token_provider(emu.api_key, base_url=emu.base_url),
                 base_url=emu.base_url,
                 ice_servers=[],
+                on_tool_call=demo_weather,
                 **options,
             )
-            return await chat_session(client, source, out, err, activity=activity)
-    finally:
-        release()
+            return await talk(client)
 
 
 def main(args: argparse.Namespace) -> int:
     """The ``realtime chat`` subcommand."""
     voice = bool(getattr(args, "voice", False))
     try:
-        return asyncio.run(run_chat(model=args.model, greet=args.greet, voice=voice))
+        return asyncio.run(
+            run_chat(
+                model=args.model,
+                greet=args.greet,
+                voice=voice,
+                base_url=getattr(args, "base_url", None),
+                emulator=bool(getattr(args, "emulator", False)),
+            )
+        )
     except KeyboardInterrupt:
         return 130
     except AudioError as exc:  # no PortAudio, or no default microphone/speaker

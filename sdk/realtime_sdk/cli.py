@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -101,7 +102,17 @@ def _replay(args: argparse.Namespace) -> int:
 def _diagrams(args: argparse.Namespace) -> int:
     from .diagrams import write_diagrams
 
-    written = write_diagrams(Path(args.out))
+    try:
+        written = write_diagrams(Path(args.out))
+    except ImportError as exc:
+        if exc.name != "pydot":
+            raise
+        print(
+            "realtime diagrams: needs pydot, which this install lacks: "
+            "pip install 'realtime-machines[diagrams]'",
+            file=sys.stderr,
+        )
+        return 1
     for path in written:
         print(path)
     if not any(p.suffix == ".svg" for p in written):
@@ -120,9 +131,36 @@ def _emulator(args: argparse.Namespace) -> int:
             flush=True,
         )
 
-    with contextlib.suppress(KeyboardInterrupt):
+    try:
         asyncio.run(serve(args.host, args.port, args.api_key, ready))
+    except KeyboardInterrupt:
+        return 0
+    except OSError as exc:
+        print(_cannot_listen("emulator", args.host, args.port, exc), file=sys.stderr)
+        return 1
     return 0
+
+
+def _port(text: str) -> int:
+    """An argparse type: a TCP port number, 0 (any free port) to 65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port: use 0 (any free) to 65535")
+    return port
+
+
+def _cannot_listen(command: str, host: str, port: int, exc: OSError) -> str:
+    """One sentence for a server that could not bind (port in use, address not available)."""
+    if exc.errno == errno.EADDRINUSE:
+        reason = "the port is in use (pick another --port, or --port 0 for any free one)"
+    elif exc.errno == errno.EADDRNOTAVAIL:
+        reason = "that address is not one of this machine's (see --host)"
+    else:
+        reason = exc.strerror or str(exc)
+    return f"realtime {command}: cannot listen on {host}:{port}: {reason}."
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -191,12 +229,22 @@ def _token_server(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return 0
     except OSError as exc:
-        print(f"realtime token-server: cannot listen: {exc.strerror or exc}.", file=sys.stderr)
+        print(_cannot_listen("token-server", args.host, args.port, exc), file=sys.stderr)
         return 1
     return 0
 
 
 def _devices(args: argparse.Namespace) -> int:
+    if args.virtual:
+        from .pulse import VirtualDevicesError, setup_virtual_devices
+
+        try:
+            steps = setup_virtual_devices()
+        except VirtualDevicesError as exc:
+            print(f"realtime devices --virtual: {exc}.", file=sys.stderr)
+            return 1
+        for step in steps:
+            print(f"realtime devices --virtual: {step}", file=sys.stderr)
     from .audio import AudioError, list_devices
 
     try:
@@ -221,13 +269,47 @@ def _devices(args: argparse.Namespace) -> int:
     return 0
 
 
+def _docs(args: argparse.Namespace) -> int:
+    from .manual import read_topic, topic_title, topics
+
+    if args.topic is None:
+        pages = topics()
+        print("Topics ('realtime docs TOPIC' prints one):")
+        for name, path in pages.items():
+            print(f"  {name:<14} {topic_title(path)}")
+        return 0
+    try:
+        text = read_topic(args.topic)
+    except LookupError as exc:
+        print(f"realtime docs: {exc.args[0]}.", file=sys.stderr)
+        return 2
+    sys.stdout.write(text)
+    return 0
+
+
+def _command(commands: Any, name: str, summary: str, description: str) -> argparse.ArgumentParser:
+    """A subcommand whose ``--help`` page starts with ``description``."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name, help=summary, description=description
+    )
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="realtime", description="OpenAI Realtime sessions, modelled as statecharts."
+        prog="realtime",
+        description="OpenAI Realtime sessions, modelled as statecharts. "
+        "'realtime COMMAND --help' describes a command; 'realtime docs' lists the manual.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    replay = commands.add_parser("replay", help="replay recorded wire events through the model")
+    replay = _command(
+        commands,
+        "replay",
+        "replay recorded wire events through the model",
+        "Replay recorded wire events (JSONL) through the model and print the chat, tool calls, "
+        "responses, chart transitions and final states (or, with --json, one JSON object).",
+    )
     replay.add_argument("file", metavar="FILE", help="JSONL of events ('-' for standard input)")
     replay.add_argument("--json", action="store_true", help="print one JSON summary object")
     replay.add_argument(
@@ -235,7 +317,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay.set_defaults(handler=_replay)
 
-    diagrams = commands.add_parser("diagrams", help="regenerate the chart diagrams")
+    diagrams = _command(
+        commands,
+        "diagrams",
+        "regenerate the chart diagrams",
+        "Write each chart's diagram as Mermaid text, and as SVG when Graphviz's 'dot' is "
+        "installed. Needs pydot: pip install 'realtime-machines[diagrams]'.",
+    )
     diagrams.add_argument(
         "--out", default=str(DEFAULT_DIAGRAMS), metavar="DIR", help="output folder"
     )
@@ -243,14 +331,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .emulator import DEFAULT_API_KEY, DEFAULT_PORT
 
-    emulator = commands.add_parser("emulator", help="run the local Realtime emulator")
+    emulator = _command(
+        commands,
+        "emulator",
+        "run the local Realtime emulator",
+        "Run the local Realtime emulator (HTTP, WebSocket and WebRTC, OpenAI-compatible) until "
+        "interrupted. Its base URL is printed on the first line of standard output.",
+    )
     emulator.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
-    emulator.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (%(default)s)")
+    emulator.add_argument(
+        "--port", type=_port, default=DEFAULT_PORT, help="port (%(default)s; 0: any)"
+    )
     emulator.add_argument("--api-key", default=DEFAULT_API_KEY, help="the API key it accepts")
     emulator.set_defaults(handler=_emulator)
 
-    demo = commands.add_parser(
-        "demo", help="run a scripted, checked session against an embedded emulator"
+    demo = _command(
+        commands,
+        "demo",
+        "run a scripted, checked session against an embedded emulator",
+        "Run a scripted session against an embedded emulator over loopback WebRTC (greeting, "
+        "answer, tool call, cancel) and check each step; exit 0 only if every check passed. "
+        "With --voice: one spoken turn and one barge-in through the default audio devices.",
     )
     demo.add_argument(
         "--trace", metavar="FILE", help="write every wire event as replay-format JSONL"
@@ -270,8 +371,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(handler=_demo)
 
-    chat = commands.add_parser(
-        "chat", help="text chat (OpenAI if OPENAI_API_KEY is set, else an embedded emulator)"
+    chat = _command(
+        commands,
+        "chat",
+        "text chat (OpenAI if OPENAI_API_KEY is set, else an embedded emulator)",
+        "A chat REPL: type a message, read the streamed answer; /help lists the commands. "
+        "Talks to OpenAI when OPENAI_API_KEY is set, to the server at --base-url when given, "
+        "otherwise (or with --emulator) to an embedded emulator whose assistant can call a "
+        "get_weather tool.",
     )
     chat.add_argument("--model", default=None, help="the Realtime model (gpt-realtime-2.1)")
     chat.add_argument(
@@ -282,16 +389,34 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="talk through the default microphone and speaker",
     )
+    where = chat.add_mutually_exclusive_group()
+    where.add_argument(
+        "--emulator",
+        action="store_true",
+        help="use the embedded emulator even when OPENAI_API_KEY is set",
+    )
+    where.add_argument(
+        "--base-url",
+        default=None,
+        metavar="URL",
+        help="the server to talk to, e.g. a running 'realtime emulator' "
+        "(key: $OPENAI_API_KEY, else the emulator's)",
+    )
     chat.set_defaults(handler=_chat)
 
     from .config import DEFAULTS
     from .token_server import DEFAULT_PORT as TOKEN_PORT
 
-    token = commands.add_parser(
-        "token-server", help="hand out ephemeral keys; the API key stays on this server"
+    token = _command(
+        commands,
+        "token-server",
+        "hand out ephemeral keys; the API key stays on this server",
+        "Serve GET /realtime/session, which mints an ephemeral key upstream with the API key "
+        "this server holds, so browsers and apps never see it. Its base URL is printed on the "
+        "first line of standard output.",
     )
     token.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
-    token.add_argument("--port", type=int, default=TOKEN_PORT, help="port (%(default)s; 0: any)")
+    token.add_argument("--port", type=_port, default=TOKEN_PORT, help="port (%(default)s; 0: any)")
     token.add_argument(
         "--api-key", default=None, help="the OpenAI API key (default: $OPENAI_API_KEY)"
     )
@@ -303,13 +428,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
     token.set_defaults(handler=_token_server)
 
-    devices = commands.add_parser("devices", help="list audio input and output devices")
+    devices = _command(
+        commands,
+        "devices",
+        "list audio input and output devices",
+        "List the audio devices PortAudio sees (index, channels, defaults, host API, name). "
+        "With --virtual: first create PulseAudio virtual devices (a speaker whose monitor is "
+        "the default input), so the voice commands work without a sound card.",
+    )
+    devices.add_argument(
+        "--virtual",
+        action="store_true",
+        help="set up PulseAudio virtual devices (needs pactl and a running PulseAudio)",
+    )
     devices.set_defaults(handler=_devices)
+
+    docs = _command(
+        commands,
+        "docs",
+        "print a page of the manual",
+        "Print a page of the manual that ships with the package (Markdown), or list the pages.",
+    )
+    docs.add_argument("topic", nargs="?", metavar="TOPIC", help="the page (default: list them)")
+    docs.set_defaults(handler=_docs)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # reported by the subcommand, with its own usage line
+        [commands] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        commands.choices[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         code: int = args.handler(args)
         sys.stdout.flush()

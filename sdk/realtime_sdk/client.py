@@ -543,8 +543,7 @@ class RealtimeClient:
         elif isinstance(effect, effects.ReleaseMedia):
             self._stop_microphone()
         elif isinstance(effect, effects.SetMicrophone):
-            if self._peer is not None:
-                self._peer.set_microphone(effect.enabled)
+            self._set_microphone(effect.enabled)
         elif isinstance(effect, effects.StopPlayback):
             stop = getattr(self._audio_sink, "stop", None)
             if callable(stop):
@@ -1070,13 +1069,20 @@ class RealtimeClient:
     # -- microphone and chat ----------------------------------------------------------------
     def enable_microphone(self) -> None:
         """Unmute the microphone track (no renegotiation)."""
-        if self._peer is not None:
-            self._peer.set_microphone(True)
+        self._set_microphone(True)
 
     def disable_microphone(self) -> None:
-        """Mute the microphone track (no renegotiation)."""
+        """Mute the microphone track (no renegotiation): nothing is sent, and a track with a
+        ``muted`` flag (:class:`~realtime_sdk.audio.MicrophoneTrack`) is muted too, so its
+        level drops to 0 and it reports not capturing."""
+        self._set_microphone(False)
+
+    def _set_microphone(self, enabled: bool) -> None:
         if self._peer is not None:
-            self._peer.set_microphone(False)
+            self._peer.set_microphone(enabled)
+        track = self._microphone
+        if track is not None and hasattr(track, "muted"):
+            track.muted = not enabled
 
     @property
     def remote_audio_enabled(self) -> bool:

@@ -666,10 +666,10 @@ def validate_options(options: Mapping[str, Any]) -> None:
     Unknown options are not checked."""
     if "base_url" in options:
         _check_base_url(options["base_url"])
-    model = options.get("model", "gpt-realtime")
+    model = options.get("model", DEFAULTS["model"])
     if not isinstance(model, str) or not model.strip():
         kind = TypeError if not isinstance(model, str) else ValueError
-        raise kind(f"model must be a model name such as 'gpt-realtime', got {model!r}")
+        raise kind(f"model must be a model name such as {DEFAULTS['model']!r}, got {model!r}")
     if "session" in options and not isinstance(options["session"], Mapping):
         raise TypeError(
             f"session must be a mapping (GA session fields), got {options['session']!r}"

@@ -56,6 +56,7 @@ __all__ = [
     "main",
     "print_demo",
     "run_demo",
+    "weather_sentence",
 ]
 
 Direction = Literal["sent", "received"]
@@ -97,7 +98,7 @@ class DemoBrain:
     def respond(self, turn: Turn) -> Sequence[Output]:
         last = turn.last_item()
         if last is not None and last.get("type") == "function_call_output":
-            return [Say(_weather_sentence(str(last.get("output", ""))))]
+            return [Say(weather_sentence(str(last.get("output", ""))))]
         text = (turn.last_user_text() or "").lower()
         if not text.strip():
             return [Say(GREETING)]
@@ -110,7 +111,7 @@ class DemoBrain:
         return [Say(ANSWER)]
 
 
-def _weather_sentence(output: str) -> str:
+def weather_sentence(output: str) -> str:
     try:
         data = json.loads(output)
     except ValueError:

@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -164,9 +165,9 @@ def _warm_up(sd: Any) -> None:
             time.sleep(0.02)
 
 
-@pytest.fixture(scope="session")
-def pulseaudio() -> Iterator[Pulse]:
-    """A private PulseAudio daemon with a null sink and a sine source (see the module doc)."""
+@contextmanager
+def pulse_daemon(modules: list[str]) -> Iterator[Pulse]:
+    """A private PulseAudio daemon loading ``modules`` (no default devices set), stopped after."""
     for tool in ("pulseaudio", "pactl", "parec"):
         if shutil.which(tool) is None:
             audio_unavailable(
@@ -186,7 +187,7 @@ def pulseaudio() -> Iterator[Pulse]:
         "-L",
         f"module-native-protocol-unix socket={directory / 'native'} auth-anonymous=1",
     ]
-    for module in PULSE_MODULES:
+    for module in modules:
         args += ["-L", module]
     env = {
         **os.environ,
@@ -196,31 +197,13 @@ def pulseaudio() -> Iterator[Pulse]:
         "PULSE_RUNTIME_PATH": str(directory),
     }
     env.pop("PULSE_SERVER", None)
-    saved = os.environ.get("PULSE_SERVER")
     with log.open("wb") as log_file:
         process = subprocess.Popen(
             args, env=env, stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file
         )
     try:
         _wait_ready(process, server, log)
-        pulse = Pulse(server=server, directory=directory)
-        pulse.pactl("set-default-sink", pulse.sink)
-        pulse.pactl("set-default-source", pulse.source)
-        os.environ["PULSE_SERVER"] = server
-        sd = sys.modules.get("sounddevice")
-        if sd is not None:  # imported before the daemon was up: enumerate the devices again
-            sd._terminate()
-            sd._initialize()
-        try:
-            from realtime_sdk.audio import AudioError, list_devices
-
-            devices = list_devices()
-        except AudioError as exc:
-            audio_unavailable(str(exc))
-        if not any(d.default_input for d in devices) or not any(d.default_output for d in devices):
-            audio_unavailable(f"PortAudio sees no default devices through PulseAudio: {devices}")
-        _warm_up(sys.modules["sounddevice"])
-        yield pulse
+        yield Pulse(server=server, directory=directory)
     finally:
         process.terminate()
         try:
@@ -228,8 +211,38 @@ def pulseaudio() -> Iterator[Pulse]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=5)
-        if saved is None:
-            os.environ.pop("PULSE_SERVER", None)
-        else:
-            os.environ["PULSE_SERVER"] = saved
         shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pulseaudio() -> Iterator[Pulse]:
+    """A private PulseAudio daemon with a null sink and a sine source (see the module doc)."""
+    saved = os.environ.get("PULSE_SERVER")
+    with pulse_daemon(PULSE_MODULES) as pulse:
+        try:
+            pulse.pactl("set-default-sink", pulse.sink)
+            pulse.pactl("set-default-source", pulse.source)
+            os.environ["PULSE_SERVER"] = pulse.server
+            sd = sys.modules.get("sounddevice")
+            if sd is not None:  # imported before the daemon was up: enumerate the devices again
+                sd._terminate()
+                sd._initialize()
+            try:
+                from realtime_sdk.audio import AudioError, list_devices
+
+                devices = list_devices()
+            except AudioError as exc:
+                audio_unavailable(str(exc))
+            if not any(d.default_input for d in devices) or not any(
+                d.default_output for d in devices
+            ):
+                audio_unavailable(
+                    f"PortAudio sees no default devices through PulseAudio: {devices}"
+                )
+            _warm_up(sys.modules["sounddevice"])
+            yield pulse
+        finally:
+            if saved is None:
+                os.environ.pop("PULSE_SERVER", None)
+            else:
+                os.environ["PULSE_SERVER"] = saved

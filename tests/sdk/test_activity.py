@@ -259,3 +259,52 @@ def test_level_comes_from_the_captured_signal(run: Runner, pulseaudio: Any) -> N
         await asyncio.sleep(0)
 
     run(scenario())
+
+
+def test_disable_microphone_drops_the_level_and_stops_capturing(
+    run: Runner, pulseaudio: Any
+) -> None:
+    """``client.disable_microphone()`` while the 440 Hz source is loud: the activity says 0 and
+    not capturing at once, and stays so while the device goes on delivering frames."""
+    from realtime_sdk.client import RealtimeClient
+    from realtime_sdk.emulator import Emulator
+    from realtime_sdk.keys import api_key_token_provider
+
+    async def frames(mic: MicrophoneTrack, count: int) -> None:
+        target = mic.frames_captured + count
+        async with asyncio.timeout(5):
+            while mic.frames_captured < target:  # noqa: ASYNC110 - device frames: no event
+                await asyncio.sleep(0.01)
+
+    async def scenario() -> None:
+        factory = microphone_factory()
+        activity = MicrophoneActivity(mode="stats")
+        activity.follow(factory)
+        async with Emulator() as emu:
+            client = RealtimeClient(
+                token_provider=api_key_token_provider(emu.api_key, base_url=emu.base_url),
+                base_url=emu.base_url,
+                ice_servers=[],
+                microphone=factory,
+                greet_enabled=False,
+                session={"type": "realtime", "audio": {"input": {"turn_detection": None}}},
+            )
+            async with client:
+                mic = factory.track
+                assert mic is not None
+                await frames(mic, 10)
+                assert 0.3 < activity.level < 0.4  # the 440 Hz source
+                assert on(activity, "is_capturing")
+                client.disable_microphone()
+                assert activity.level == 0.0
+                assert not on(activity, "is_capturing")
+                await frames(mic, 15)  # the device goes on delivering
+                assert activity.level == 0.0
+                assert not on(activity, "is_capturing")
+                assert not on(activity, "is_mic_active")
+                client.enable_microphone()
+                await frames(mic, 5)
+                assert 0.3 < activity.level < 0.4
+                assert on(activity, "is_capturing")
+
+    run(scenario(), timeout=25)

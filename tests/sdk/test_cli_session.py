@@ -28,7 +28,7 @@ import pytest
 
 from realtime_machines import AssistantDelta
 from realtime_sdk import demo
-from realtime_sdk.chat_repl import chat_session
+from realtime_sdk.chat_repl import CHAT_GREETING, chat_session
 from realtime_sdk.cli import main
 from realtime_sdk.client import RealtimeClient
 from realtime_sdk.emulator import (
@@ -59,8 +59,12 @@ def clean_env() -> dict[str, str]:
 
 
 def cli(
-    *args: str, stdin: str | None = None, timeout: float = 30
+    *args: str,
+    stdin: str | None = None,
+    timeout: float = 30,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
+    """``realtime ARGS`` in a subprocess; ``env`` is added to :func:`clean_env`."""
     return subprocess.run(
         [sys.executable, "-m", "realtime_sdk.cli", *args],
         input=stdin,
@@ -68,7 +72,7 @@ def cli(
         text=True,
         timeout=timeout,
         check=False,
-        env=clean_env(),
+        env={**clean_env(), **(env or {})},
     )
 
 
@@ -263,7 +267,7 @@ def test_chat_without_api_key_uses_the_emulator_and_answers_each_line_until_eof(
     result = cli("chat", stdin="hello there\n\nWhat is the capital of France?\n")
     assert result.returncode == 0, result.stderr
     assert result.stdout == (
-        "assistant: Hello! How can I help?\n"
+        f"assistant: {CHAT_GREETING}\n"
         "assistant: You said: hello there\n"
         "assistant: You said: What is the capital of France?\n"
     )
