@@ -69,6 +69,9 @@ Handler = Callable[[Any], "object | Awaitable[object]"]
 
 RAW_PREVIEW = 2000
 
+_MESSAGE_EVENT_PREFIX = "evt_"
+"""``send_text_message``'s create has the event id ``evt_<item id>``."""
+
 _ACKS = frozenset(
     {"conversation.item.added", "conversation.item.created", "conversation.item.done"}
 )
@@ -784,13 +787,24 @@ class RealtimeClient:
         if self._on_event is not None:
             await _maybe_await(self._on_event(event))
         notices = self.model.receive(event, time=time.time())
-        if self._unacked and event.get("type") in _ACKS and isinstance(event.get("item"), dict):
-            self._unacked.pop(str(event["item"].get("id")), None)
+        if self._unacked:
+            self._acknowledge(event)
         if event.get("type") == "session.created" and isinstance(event.get("session"), dict):
             self._schedule_rollover(event["session"])
         await self._drain()
         for notice in notices:
             await self._dispatch(notice)
+
+    def _acknowledge(self, event: Mapping[str, Any]) -> None:
+        """The server has a message of ``send_text_message`` (an item event names it) or
+        refused it (an ``error`` names its create, and reaches ``on_error``): either way it
+        is no longer the client's to deliver."""
+        kind = event.get("type")
+        if kind in _ACKS and isinstance(event.get("item"), dict):
+            self._unacked.pop(str(event["item"].get("id")), None)
+        elif kind == "error" and isinstance(event.get("error"), dict):
+            event_id = str(event["error"].get("event_id"))
+            self._unacked.pop(event_id.removeprefix(_MESSAGE_EVENT_PREFIX), None)
 
     async def _dispatch(self, notice: Notice) -> None:
         if isinstance(notice, ErrorNotice):  # the seed's onError hears server errors too
@@ -966,7 +980,12 @@ class RealtimeClient:
             params["conversation"] = "none"
         self._unacked[item_id] = (item, params)
         try:
-            self.model.send({"type": "conversation.item.create", "item": item}, time=time.time())
+            create = {
+                "type": "conversation.item.create",
+                "event_id": f"{_MESSAGE_EVENT_PREFIX}{item_id}",
+                "item": item,
+            }
+            self.model.send(create, time=time.time())
             await self._drain(strict=True)  # the message first: if it fails, nothing follows
             self.model.request_response(params or None)
             await self._drain(strict=True)

@@ -148,6 +148,25 @@ def test_a_message_acknowledged_before_a_disconnect_is_not_reported(run: Runner)
     run(scenario())
 
 
+def test_a_message_the_server_refuses_is_not_kept_for_the_next_call(run: Runner) -> None:
+    def break_it(event: dict[str, Any]) -> dict[str, Any]:
+        if event.get("type") == "conversation.item.create":
+            event["item"] = {**event["item"], "role": "narrator"}
+        return event
+
+    async def scenario() -> None:
+        reported: list[ErrorEvent] = []
+        async with Emulator() as emu:
+            client = make_client(emu, on_error=reported.append, outgoing_middleware=[break_it])
+            async with client:
+                await client.send_text_message("hello")
+                await until(lambda: bool(reported), 5, "the server's error")
+                assert reported[0].stage == "openai_api"
+                await until(lambda: client._unacked == {}, 5, "the refused message forgotten")
+
+    run(scenario())
+
+
 # -------------------------------------------------------------------------------------------
 # 2. Tokens and connect steps
 # -------------------------------------------------------------------------------------------
