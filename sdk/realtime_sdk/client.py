@@ -599,8 +599,10 @@ class RealtimeClient:
         await self._drain()
 
     async def _fail(self, stage: str, exc: BaseException | str) -> None:
-        text = exc if isinstance(exc, str | RealtimeError) else f"{type(exc).__name__}: {exc}"
-        message = redact({"m": str(text) or type(exc).__name__})["m"]
+        text = exc.message if isinstance(exc, ConnectError) else str(exc)
+        if not isinstance(exc, str | RealtimeError):  # an unexpected exception: say which
+            text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+        message = redact({"m": text or "failed"})["m"]
         await self._signal("step_failed", error=message, stage=stage)
 
     # -- timers -----------------------------------------------------------------------------

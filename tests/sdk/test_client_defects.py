@@ -199,6 +199,7 @@ def test_a_token_that_is_no_header_value_is_a_clear_token_error(run: Runner, tok
             assert time.monotonic() - started < 5.0  # at once, not after the 15 s SDP timeout
             assert caught.value.stage == "fetch_token"
             assert ("no token" if not token else "HTTP header") in str(caught.value)
+            assert str(caught.value).count("could not get an ephemeral key") == 1
             assert token.strip() == "" or token not in str(caught.value)  # no token echoed
             await client.disconnect()
 
