@@ -223,8 +223,9 @@ class RealtimeClient:
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._rollover: asyncio.TimerHandle | None = None
         self._rollover_refused = False
-        # send_text_message's messages the server has not acknowledged yet: item id → the
-        # item and its response.create params, re-sent on the next call if this one is lost.
+        # send_text_message's messages the server has not acknowledged yet: item id → its
+        # conversation.item.create and response.create params, re-sent on the next call if
+        # this one is lost.
         self._unacked: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
         self._step_tasks: dict[str, asyncio.Task[None]] = {}
         self._tool_tasks: dict[str, asyncio.Task[None]] = {}
@@ -386,14 +387,14 @@ class RealtimeClient:
     def _undelivered(self) -> None:
         """Tell the app about each message the lost call never acknowledged (never silence)."""
         pending, self._unacked = self._unacked, {}
-        for item_id, (item, _params) in pending.items():
+        for item_id, (create, _params) in pending.items():
             self._report(
                 "data_channel",
                 f"message {item_id} was not delivered: the call was lost before the server "
                 "acknowledged it, and no new call replaced it",
                 "warning",
                 False,
-                {"item_id": item_id, "text": _content_text(item)[:RAW_PREVIEW]},
+                {"item_id": item_id, "text": _content_text(create["item"])[:RAW_PREVIEW]},
             )
 
     def _on_connected(self) -> None:
@@ -431,8 +432,8 @@ class RealtimeClient:
             self.model.send({"type": "conversation.item.create", "item": message})
         # Then what the app sent into the lost call that the server never acknowledged (a call
         # can die silently: those messages left, but never arrived), with their response.
-        for pending, _params in self._unacked.values():
-            self.model.send({"type": "conversation.item.create", "item": pending})
+        for create, _params in self._unacked.values():
+            self.model.send(create)
         if self._unacked:
             _pending, params = list(self._unacked.values())[-1]
             self.model.request_response(params or None)
@@ -901,7 +902,9 @@ class RealtimeClient:
 
     async def send_raw(self, event: Mapping[str, Any]) -> None:
         """Send any client event; ``response.create`` and ``response.cancel`` go through the
-        Response chart's sequencer. Raises :class:`NotConnectedError` when not connected."""
+        Response chart's sequencer. Raises :class:`NotConnectedError` when not connected and
+        :class:`SendError` when it cannot be sent (the channel is closed, or the event is
+        larger than the peer's max-message-size)."""
         self._require_connected(f"send {event.get('type')!r}")
         self.model.send(event, time=time.time())
         await self._drain(strict=True)
@@ -980,13 +983,13 @@ class RealtimeClient:
             params["instructions"] = instructions
         if conversation == "none":
             params["conversation"] = "none"
-        self._unacked[item_id] = (item, params)
+        create = {
+            "type": "conversation.item.create",
+            "event_id": f"{_MESSAGE_EVENT_PREFIX}{item_id}",
+            "item": item,
+        }
+        self._unacked[item_id] = (create, params)
         try:
-            create = {
-                "type": "conversation.item.create",
-                "event_id": f"{_MESSAGE_EVENT_PREFIX}{item_id}",
-                "item": item,
-            }
             self.model.send(create, time=time.time())
             await self._drain(strict=True)  # the message first: if it fails, nothing follows
             self.model.request_response(params or None)
