@@ -103,8 +103,9 @@ class Peer:
     @property
     def max_message_size(self) -> int | None:
         """The largest message (bytes) the remote peer accepts: its SDP's
-        ``a=max-message-size`` (RFC 8841; 65536 when it gives none); ``None`` when unknown
-        (no answer applied yet) or unlimited (``0``)."""
+        ``a=max-message-size`` (RFC 8841; 65536 when it gives none), as aiortc's SCTP
+        transport holds it; ``None`` without a transport yet, or for a peer that takes any
+        size (``0``)."""
         sctp = self.pc.sctp
         size = getattr(sctp, "_remote_max_message_size", None) if sctp is not None else None
         return size if isinstance(size, int) and size > 0 else None
