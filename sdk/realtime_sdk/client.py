@@ -540,7 +540,7 @@ class RealtimeClient:
         elif isinstance(effect, effects.OpenMicrophone):
             self._step("opening_microphone", self._open_microphone())
         elif isinstance(effect, effects.CreatePeer):
-            self._create_peer()
+            self._step("creating_peer", self._create_peer())
         elif isinstance(effect, effects.CreateOffer):
             self._step("creating_offer", self._create_offer())
         elif isinstance(effect, effects.PostOffer):
@@ -651,26 +651,22 @@ class RealtimeClient:
         self._microphone = track  # type: ignore[assignment]
         await self._signal("microphone_ready")
 
-    def _create_peer(self) -> None:
+    async def _create_peer(self) -> None:
         if self._consumer is not None:  # the consumer of a previous call (reconnect)
             self._consumer.cancel()
             self._consumer = None
-        try:
-            self._inbox = asyncio.Queue()
-            self._peer = Peer(
-                ice_servers=self.options["ice_servers"],
-                channel_label=self.options["data_channel_label"],
-                microphone=self._microphone,
-                on_message=self._inbox.put_nowait,
-                on_channel_open=self._channel_opened,
-                on_lost=self._peer_lost,
-                audio_sink=self._audio_sink if self._remote_audio_enabled else None,
-            )
-        except Exception as exc:
-            self._spawn(self._fail("init_peer_connection", exc))
-            return
+        self._inbox = asyncio.Queue()
+        self._peer = Peer(
+            ice_servers=self.options["ice_servers"],
+            channel_label=self.options["data_channel_label"],
+            microphone=self._microphone,
+            on_message=self._inbox.put_nowait,
+            on_channel_open=self._channel_opened,
+            on_lost=self._peer_lost,
+            audio_sink=self._audio_sink if self._remote_audio_enabled else None,
+        )
         self._consumer = asyncio.get_running_loop().create_task(self._consume(self._inbox))
-        self._spawn(self._signal("peer_created"))
+        await self._signal("peer_created")
 
     async def _create_offer(self) -> None:
         assert self._peer is not None

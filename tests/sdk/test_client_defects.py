@@ -215,6 +215,7 @@ def _raise(exc: BaseException) -> Callable[..., Any]:
 
 STEP_FAULTS: dict[str, tuple[str, str, Any]] = {
     # state: (stage, what to patch, the replacement that raises)
+    "creating_peer": ("init_peer_connection", "__init__", Peer),
     "creating_offer": ("create_offer", "create_offer", Peer),
     "posting_offer": ("openai_api", "post", aiohttp.ClientSession),
     "applying_answer": ("set_remote_description", "apply_answer", Peer),
@@ -242,7 +243,7 @@ def test_any_exception_in_a_connect_step_fails_that_step_at_once_with_its_stage(
             else:
                 client.set_token_provider(lambda: emu.api_key)
                 _stage, name, owner = STEP_FAULTS[state]
-                if name == "post":
+                if name in ("post", "__init__"):
                     monkeypatch.setattr(owner, name, _raise(ValueError("boom")))
                 else:
 
