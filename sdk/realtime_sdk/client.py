@@ -726,8 +726,9 @@ class RealtimeClient:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         """Declare the call lost once nothing (event or audio frame) has arrived for
-        ``liveness_timeout`` seconds. Each check is timed for the moment the limit would be
-        reached, so a dead peer is noticed at the limit, never a polling interval later."""
+        ``liveness_timeout`` seconds (less :data:`LIVENESS_LEAD_S`). Each check is timed for
+        that moment, so a dead peer is noticed within the limit, never a polling interval
+        later (:func:`liveness_wait`)."""
         limit = float(self.options["liveness_timeout"])
         while self.model.connection.state == "connected":
             peer = self._peer
@@ -1091,11 +1092,17 @@ _SUCCESS_STAGES = {
 }
 
 
+LIVENESS_LEAD_S = 0.1
+"""The liveness check runs this long (at most a tenth of the limit) before ``liveness_timeout``
+is reached, so that the event loop's scheduling delay does not push it past the limit."""
+
+
 def liveness_wait(last_inbound: float, now: float, limit: float) -> float | None:
-    """The liveness check's arithmetic: ``None`` when the peer has been silent for ``limit``
-    seconds (it is lost); else how long to wait before the next check — exactly until the limit
-    would be reached, so silence is noticed after ``limit`` seconds and not later."""
-    remaining = last_inbound + limit - now
+    """The liveness check's arithmetic: ``None`` when the peer counts as lost (silent since
+    ``last_inbound`` for ``limit`` minus the lead); else how long to wait before the next check:
+    exactly until then. No polling interval is added, so a silent peer is noticed at
+    ``limit - lead`` seconds, within ``limit`` even with the event loop running late."""
+    remaining = last_inbound + limit - min(LIVENESS_LEAD_S, limit / 10) - now
     if remaining <= 0:
         return None
     return remaining
