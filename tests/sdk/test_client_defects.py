@@ -134,6 +134,30 @@ def test_a_message_sent_into_a_silently_dead_call_is_reported_when_no_call_repla
     run(scenario(), timeout=30)
 
 
+def test_a_message_sent_when_the_channel_has_closed_raises_send_error(run: Runner) -> None:
+    """The app is told at once when the client can know: the channel closed, and the lost
+    call is not handled yet (the status is still ``connected``)."""
+
+    async def scenario() -> None:
+        reported: list[ErrorEvent] = []
+        async with Emulator() as emu:
+            client = make_client(emu, on_error=reported.append)
+            await client.connect()
+            client.data_channel.close()
+            assert client.status == "connected"  # the loss is noticed in a task, later
+            with pytest.raises(SendError) as caught:
+                await client.send_text_message("into the void")
+            assert caught.value.event_type == "conversation.item.create"
+            assert "not open" in str(caught.value)
+            assert [(e.stage, e.context.get("type")) for e in reported][:1] == [
+                ("data_channel", "conversation.item.create")
+            ]
+            assert client._unacked == {}  # told by the exception: not re-sent, not reported
+            await client.disconnect()
+
+    run(scenario())
+
+
 def test_a_message_acknowledged_before_a_disconnect_is_not_reported(run: Runner) -> None:
     async def scenario() -> None:
         reported: list[ErrorEvent] = []
