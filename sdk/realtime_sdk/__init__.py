@@ -12,7 +12,15 @@ import logging
 from .client import RealtimeClient, ToolCall
 from .config import DEFAULTS, NOT_GIVEN, apply_defaults, deep_merge, normalize_session, prune
 from .diagrams import chart_mermaid, stale_diagrams, write_diagrams
-from .errors import ConnectError, ErrorEvent, NotConnectedError, RealtimeError, TokenError, redact
+from .errors import (
+    ConnectError,
+    ErrorEvent,
+    NotConnectedError,
+    RealtimeError,
+    SendError,
+    TokenError,
+    redact,
+)
 from .keys import api_key_token_provider
 from .middleware import STOP, IncomingContext
 from .tools import FunctionTool, function_tool
@@ -42,6 +50,7 @@ __all__ = [
     "NotConnectedError",
     "RealtimeClient",
     "RealtimeError",
+    "SendError",
     "TokenError",
     "ToolCall",
     "TurnError",

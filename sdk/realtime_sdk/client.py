@@ -18,8 +18,11 @@ import dataclasses
 import inspect
 import json
 import logging
+import math
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
+from functools import partial
 from typing import Any, Literal, overload
 
 import aiohttp
@@ -35,6 +38,7 @@ from realtime_machines import (
     Transition,
     effects,
 )
+from realtime_machines.charts.connection import STAGES
 
 from .config import (
     NOT_GIVEN,
@@ -45,7 +49,16 @@ from .config import (
     validate_options,
     warn_model_shutdowns,
 )
-from .errors import ConnectError, ErrorEvent, ErrorStage, NotConnectedError, redact
+from .errors import (
+    ConnectError,
+    ErrorEvent,
+    ErrorStage,
+    NotConnectedError,
+    RealtimeError,
+    SendError,
+    TokenError,
+    redact,
+)
 from .keys import ApiKeyTokenProvider
 from .middleware import (
     IncomingContext,
@@ -67,6 +80,14 @@ MicrophoneFactory = Callable[[], "MediaStreamTrack | Awaitable[MediaStreamTrack 
 Handler = Callable[[Any], "object | Awaitable[object]"]
 
 RAW_PREVIEW = 2000
+
+_MESSAGE_EVENT_PREFIX = "evt_"
+"""``send_text_message``'s create has the event id ``evt_<item id>``."""
+
+_ACKS = frozenset(
+    {"conversation.item.added", "conversation.item.created", "conversation.item.done"}
+)
+"""Server events that acknowledge a conversation item the client created."""
 
 
 class ToolCall:
@@ -259,6 +280,11 @@ class RealtimeClient:
         self._watchdog: asyncio.Task[None] | None = None
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._rollover: asyncio.TimerHandle | None = None
+        self._rollover_refused = False
+        # send_text_message's messages the server has not acknowledged yet: item id → its
+        # conversation.item.create and response.create params, re-sent on the next call if
+        # this one is lost.
+        self._unacked: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
         self._step_tasks: dict[str, asyncio.Task[None]] = {}
         self._tool_tasks: dict[str, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -333,7 +359,10 @@ class RealtimeClient:
         await self._wait_connection({"connected", "error", "disconnected", "idle"})
         if self.model.connection.state == "error":
             stage = self.model.connection.error_stage or "peer_connection"
-            raise ConnectError(stage, self.model.connection.error_message or "connect failed")
+            message = self.model.connection.error_message or "connect failed"
+            if stage == "fetch_token":
+                raise TokenError(message)
+            raise ConnectError(stage, message)
         if self.model.connection.state != "connected":
             raise ConnectError("hangup", "disconnected while connecting")
 
@@ -409,6 +438,27 @@ class RealtimeClient:
             connection = self.model.connection
             stage: Any = connection.error_stage or "peer_connection"
             self._report(stage, connection.error_message or "failed", "critical", False)
+            if not connection.may_retry():  # no new call will carry the unacknowledged
+                self._undelivered()
+        elif self._unacked and (
+            target == "disconnecting"
+            or (target == "fetching_token" and step.source != "reconnecting")
+        ):  # the app hung up, or starts afresh: its messages were for the call it left
+            logger.info("%d message(s) not acknowledged before %s", len(self._unacked), target)
+            self._unacked.clear()
+
+    def _undelivered(self) -> None:
+        """Tell the app about each message the lost call never acknowledged (never silence)."""
+        pending, self._unacked = self._unacked, {}
+        for item_id, (create, _params) in pending.items():
+            self._report(
+                "data_channel",
+                f"message {item_id} was not delivered: the call was lost before the server "
+                "acknowledged it, and no new call replaced it",
+                "warning",
+                False,
+                {"item_id": item_id, "text": _content_text(create["item"])[:RAW_PREVIEW]},
+            )
 
     def _on_connected(self) -> None:
         """Queue the session update and the greeting before anything the user sends next."""
@@ -443,16 +493,37 @@ class RealtimeClient:
                 "content": [{"type": content_type, "text": item.text}],
             }
             self.model.send({"type": "conversation.item.create", "item": message})
+        # Then what the app sent into the lost call that the server never acknowledged (a call
+        # can die silently: those messages left, but never arrived), with their response.
+        for create, _params in self._unacked.values():
+            self.model.send(create)
+        if self._unacked:
+            _pending, params = list(self._unacked.values())[-1]
+            self.model.request_response(params or None)
         self._success("history_replayed", None)
 
     def _schedule_rollover(self, session: Mapping[str, Any]) -> None:
-        """With ``reconnect.rollover_before_cap``, start a new call before the server's cap."""
+        """With ``reconnect.rollover_before_cap``, start a new call before the server's cap.
+
+        Only for a usable cap: ``expires_at`` a finite time more than the margin away. Anything
+        else (missing, NaN, infinite, past, or nearer than the margin, where a new call would
+        be no better) schedules nothing and is logged once per client: rolling over on it
+        would open a new call after every ``session.created``, forever."""
         margin = self.options["reconnect"].get("rollover_before_cap")
-        expires_at = session.get("expires_at")
-        if margin is None or not isinstance(expires_at, int | float):
+        if margin is None:
             return
         self._cancel_rollover()
-        delay = max(0.0, float(expires_at) - time.time() - float(margin))
+        delay = _rollover_delay(session.get("expires_at"), float(margin), time.time())
+        if delay is None:
+            if not self._rollover_refused:
+                self._rollover_refused = True
+                logger.warning(
+                    "no rollover: session.created has expires_at=%r, not a time more than "
+                    "rollover_before_cap=%g s ahead",
+                    session.get("expires_at"),
+                    float(margin),
+                )
+            return
         self._rollover = asyncio.get_running_loop().call_later(delay, self._roll_over)
 
     def _cancel_rollover(self) -> None:
@@ -500,19 +571,25 @@ class RealtimeClient:
     # ---------------------------------------------------------------------------------------
     # Executing effects
     # ---------------------------------------------------------------------------------------
-    async def _drain(self) -> None:
-        """Execute every effect the model has queued, in order."""
+    async def _drain(self, *, strict: bool = False) -> None:
+        """Execute every effect the model has queued, in order. With ``strict`` (an operation
+        of the app's), the first :class:`SendError` is raised once the outbox is empty."""
         model = self.model
+        failed: SendError | None = None
         while model.outbox:
             effect = model.outbox.popleft()
             try:
                 await self._execute(effect)
+            except SendError as exc:  # already reported to on_error by _transmit
+                failed = failed or exc
             except Exception as exc:
                 logger.exception("effect %s failed", effect.describe())
                 self._report("peer_connection", exc, "warning", True, {"effect": effect.kind})
         self._chat_changed()
         for notice in model.take_notices():  # from reports and timers, not from an event
             await self._dispatch(notice)
+        if strict and failed is not None:
+            raise failed
 
     async def _execute(self, effect: effects.Effect) -> None:
         if isinstance(effect, effects.SendEvent):
@@ -526,7 +603,7 @@ class RealtimeClient:
         elif isinstance(effect, effects.OpenMicrophone):
             self._step("opening_microphone", self._open_microphone())
         elif isinstance(effect, effects.CreatePeer):
-            self._create_peer()
+            self._step("creating_peer", self._create_peer())
         elif isinstance(effect, effects.CreateOffer):
             self._step("creating_offer", self._create_offer())
         elif isinstance(effect, effects.PostOffer):
@@ -562,16 +639,33 @@ class RealtimeClient:
         task.add_done_callback(self._tasks.discard)
 
     def _step(self, state: str, coro: Coroutine[Any, Any, None]) -> None:
-        """Run a connect step; it is cancelled if the chart leaves ``state`` first."""
+        """Run a connect step; it is cancelled if the chart leaves ``state`` first, and ANY
+        exception it raises fails the step at once, with the step's stage (``STAGES``) — the
+        one place where connect steps fail, so none of them can hang until its timeout."""
         task = asyncio.get_running_loop().create_task(coro)
         self._step_tasks[state] = task
+        task.add_done_callback(partial(self._step_done, state))
+
+    def _step_done(self, state: str, task: asyncio.Task[None]) -> None:
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is None:
+            return
+        if self.model.connection.state == state:
+            self._spawn(self._fail(STAGES.get(state, state), exc))
+        else:  # the step had already reported its outcome
+            logger.warning("connect step %s raised after it finished: %r", state, exc)
 
     async def _signal(self, event: str, **data: Any) -> None:
         self.model.signal(event, time=time.time(), **data)
         await self._drain()
 
     async def _fail(self, stage: str, exc: BaseException | str) -> None:
-        message = redact({"m": str(exc) or type(exc).__name__})["m"]
+        text = exc.message if isinstance(exc, ConnectError) else str(exc)
+        if not isinstance(exc, str | RealtimeError):  # an unexpected exception: say which
+            text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+        message = redact({"m": text or "failed"})["m"]
         await self._signal("step_failed", error=message, stage=stage)
 
     # -- timers -----------------------------------------------------------------------------
@@ -598,17 +692,8 @@ class RealtimeClient:
     async def _fetch_token(self) -> None:
         provider = self._token_provider
         if provider is None:
-            await self._fail("fetch_token", "no token_provider: pass token_provider=...")
-            return
-        try:
-            token = await _maybe_await(provider())
-        except Exception as exc:
-            await self._fail("fetch_token", exc)
-            return
-        if not isinstance(token, str) or not token:
-            await self._fail("fetch_token", "token_provider returned no token")
-            return
-        self._token = token
+            raise TokenError("no token_provider: pass token_provider=...")
+        self._token = _header_token(await _maybe_await(provider()))
         await self._signal("token_received")
 
     async def _open_microphone(self) -> None:
@@ -628,34 +713,26 @@ class RealtimeClient:
         self._microphone = track  # type: ignore[assignment]
         await self._signal("microphone_ready")
 
-    def _create_peer(self) -> None:
+    async def _create_peer(self) -> None:
         if self._consumer is not None:  # the consumer of a previous call (reconnect)
             self._consumer.cancel()
             self._consumer = None
-        try:
-            self._inbox = asyncio.Queue()
-            self._peer = Peer(
-                ice_servers=self.options["ice_servers"],
-                channel_label=self.options["data_channel_label"],
-                microphone=self._microphone,
-                on_message=self._inbox.put_nowait,
-                on_channel_open=self._channel_opened,
-                on_lost=self._peer_lost,
-                audio_sink=self._audio_sink if self._remote_audio_enabled else None,
-            )
-        except Exception as exc:
-            self._spawn(self._fail("init_peer_connection", exc))
-            return
+        self._inbox = asyncio.Queue()
+        self._peer = Peer(
+            ice_servers=self.options["ice_servers"],
+            channel_label=self.options["data_channel_label"],
+            microphone=self._microphone,
+            on_message=self._inbox.put_nowait,
+            on_channel_open=self._channel_opened,
+            on_lost=self._peer_lost,
+            audio_sink=self._audio_sink if self._remote_audio_enabled else None,
+        )
         self._consumer = asyncio.get_running_loop().create_task(self._consume(self._inbox))
-        self._spawn(self._signal("peer_created"))
+        await self._signal("peer_created")
 
     async def _create_offer(self) -> None:
         assert self._peer is not None
-        try:
-            sdp = await self._peer.create_offer()
-        except Exception as exc:
-            await self._fail("create_offer", exc)
-            return
+        sdp = await self._peer.create_offer()
         self._success("ice_gathering_complete", None)
         await self._signal("offer_ready", sdp=sdp)
 
@@ -663,32 +740,23 @@ class RealtimeClient:
         url = f"{str(self.options['base_url']).rstrip('/')}/v1/realtime/calls"
         headers = {"Authorization": f"Bearer {self._token}", "Content-Type": "application/sdp"}
         timeout = aiohttp.ClientTimeout(total=float(self.options["timeouts"]["sdp"]))
-        try:
-            async with (
-                aiohttp.ClientSession(timeout=timeout) as http,
-                http.post(url, data=sdp, headers=headers) as response,
-            ):
-                body = await response.text()
-                if response.status not in (200, 201):
-                    await self._fail("openai_api", _http_error(response.status, body))
-                    return
-                location = response.headers.get("Location", "")
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            await self._fail("openai_api", f"POST /v1/realtime/calls failed: {exc!r}")
-            return
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as http,
+            http.post(url, data=sdp, headers=headers) as response,
+        ):
+            body = await response.text()
+            if response.status not in (200, 201):
+                await self._fail("openai_api", _http_error(response.status, body))
+                return
+            location = response.headers.get("Location", "")
         self._answer_sdp = body
         self.call_id = location.rstrip("/").rpartition("/")[2] or None
         await self._signal("answer_received")
 
     async def _apply_answer(self) -> None:
         if self._peer is None or self._answer_sdp is None:
-            await self._fail("set_remote_description", "no answer to apply")
-            return
-        try:
-            await self._peer.apply_answer(self._answer_sdp)
-        except Exception as exc:
-            await self._fail("set_remote_description", exc)
-            return
+            raise RuntimeError("no answer to apply")
+        await self._peer.apply_answer(self._answer_sdp)
         await self._signal("answer_applied")
         if self._peer is not None and self._peer.channel_open:
             self._channel_opened()
@@ -714,20 +782,28 @@ class RealtimeClient:
         if self.model.connection.state == "disconnecting":
             await self._signal("peer_closed")
 
-    async def _liveness(self) -> None:
+    async def _liveness(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        """Declare the call lost once nothing (event or audio frame) has arrived for
+        ``liveness_timeout`` seconds (less :data:`LIVENESS_LEAD_S`). Each check is timed for
+        that moment, so a dead peer is noticed within the limit, never a polling interval
+        later (:func:`liveness_wait`)."""
         limit = float(self.options["liveness_timeout"])
-        interval = min(1.0, limit / 4)
         while self.model.connection.state == "connected":
-            await asyncio.sleep(interval)
             peer = self._peer
             if peer is None:
                 return
-            silent = time.monotonic() - peer.last_inbound
-            if silent > limit:
+            wait = liveness_wait(peer.last_inbound, clock(), limit)
+            if wait is None:
+                silent = clock() - peer.last_inbound
                 await self._signal(
                     "connection_lost", error=f"nothing from the server for {silent:.1f} s"
                 )
                 return
+            await sleep(wait)
 
     # ---------------------------------------------------------------------------------------
     # Receiving
@@ -773,11 +849,24 @@ class RealtimeClient:
         if self._on_event is not None:
             await _maybe_await(self._on_event(event))
         notices = self.model.receive(event, time=time.time())
+        if self._unacked:
+            self._acknowledge(event)
         if event.get("type") == "session.created" and isinstance(event.get("session"), dict):
             self._schedule_rollover(event["session"])
         await self._drain()
         for notice in notices:
             await self._dispatch(notice)
+
+    def _acknowledge(self, event: Mapping[str, Any]) -> None:
+        """The server has a message of ``send_text_message`` (an item event names it) or
+        refused it (an ``error`` names its create, and reaches ``on_error``): either way it
+        is no longer the client's to deliver."""
+        kind = event.get("type")
+        if kind in _ACKS and isinstance(event.get("item"), dict):
+            self._unacked.pop(str(event["item"].get("id")), None)
+        elif kind == "error" and isinstance(event.get("error"), dict):
+            event_id = str(event["error"].get("event_id"))
+            self._unacked.pop(event_id.removeprefix(_MESSAGE_EVENT_PREFIX), None)
 
     async def _dispatch(self, notice: Notice) -> None:
         if isinstance(notice, ErrorNotice):  # the seed's onError hears server errors too
@@ -850,34 +939,42 @@ class RealtimeClient:
             raise NotConnectedError(what, self.status)
 
     async def _transmit(self, event: Mapping[str, Any]) -> None:
-        """Send one event on the channel, through the outgoing middleware."""
+        """Send one event on the channel, through the outgoing middleware. An event that cannot
+        go (channel not open, larger than the peer's max-message-size) is reported to
+        ``on_error`` and raised as :class:`SendError`; nothing is dropped silently."""
         async with self._send_lock:
             outgoing = await run_outgoing(self._outgoing, dict(event)) if self._outgoing else event
             if outgoing is None:
                 return
+            kind = str(event.get("type"))
             peer = self._peer
+            reason = None
             if peer is None or not peer.channel_open:
-                self._report(
-                    "data_channel",
-                    f"{event.get('type')} not sent: the events channel is not open",
-                    "warning",
-                    True,
-                )
-                return
-            peer.send(json.dumps(outgoing, ensure_ascii=False))
+                reason = "the events channel is not open"
+            else:
+                try:
+                    peer.send(json.dumps(outgoing, ensure_ascii=False))
+                except Exception as exc:  # too large (ValueError), channel closing, ...
+                    reason = str(exc) or type(exc).__name__
+            if reason is not None:
+                error = SendError(kind, reason)
+                self._report(error.stage, error, "warning", True, {"type": kind})
+                raise error
 
     async def send_raw(self, event: Mapping[str, Any]) -> None:
         """Send any client event; ``response.create`` and ``response.cancel`` go through the
-        Response chart's sequencer. Raises :class:`NotConnectedError` when not connected."""
+        Response chart's sequencer. Raises :class:`NotConnectedError` when not connected and
+        :class:`SendError` when it cannot be sent (the channel is closed, or the event is
+        larger than the peer's max-message-size)."""
         self._require_connected(f"send {event.get('type')!r}")
         self.model.send(event, time=time.time())
-        await self._drain()
+        await self._drain(strict=True)
 
     async def send_response(self, params: Mapping[str, Any] | None = None) -> None:
         """``response.create`` (queued while a response is active)."""
         self._require_connected("send response.create")
         self.model.request_response(beta_response_params(params) if params else None)
-        await self._drain()
+        await self._drain(strict=True)
 
     async def send_response_strict(
         self,
@@ -902,7 +999,7 @@ class RealtimeClient:
         session = normalize_session(patch)
         warn_model_shutdowns(session, warned=self._warned_models, stacklevel=2)
         self.model.send({"type": "session.update", "session": session})
-        await self._drain()
+        await self._drain(strict=True)
 
     async def send_tool_output(self, call_id: str, output: object) -> None:
         """``function_call_output`` for ``call_id`` (no response.create: call send_response)."""
@@ -911,7 +1008,7 @@ class RealtimeClient:
         if not self.model.submit_tool_output(call_id, text, follow_up=False):
             item = {"type": "function_call_output", "call_id": call_id, "output": text}
             self.model.send({"type": "conversation.item.create", "item": item})
-        await self._drain()
+        await self._drain(strict=True)
 
     async def send_text_message(
         self,
@@ -921,14 +1018,27 @@ class RealtimeClient:
         instructions: str | None = None,
         conversation: Literal["auto", "none"] = "auto",
     ) -> None:
-        """A user text message, then a response to it."""
+        """A user text message, then a response to it.
+
+        Returns once both are on the channel. Raises :class:`SendError` (also reported to
+        ``on_error``) if the message cannot be sent — the channel is closed, or it is larger
+        than the peer's max-message-size — and then no ``response.create`` is sent either.
+
+        The message is delivered even if the call dies silently right after: until the server
+        acknowledges it (``conversation.item.added``), the client keeps it, and when the call is
+        replaced (``reconnect``, rollover) it is re-sent on the new call after the history,
+        with its ``response.create``. If no new call replaces the lost one, ``on_error`` gets
+        an :class:`ErrorEvent` (stage ``data_channel``, ``context["item_id"]``,
+        ``context["text"]``) for each message that was not delivered.
+        """
         self._require_connected("send a text message")
+        item_id = f"item_{uuid.uuid4().hex[:24]}"  # the client's id: the ack names it
         item = {
+            "id": item_id,
             "type": "message",
             "role": "user",
             "content": [{"type": "input_text", "text": text}],
         }
-        self.model.send({"type": "conversation.item.create", "item": item}, time=time.time())
         params: dict[str, Any] = {}
         if response_modality:
             params["output_modalities"] = [response_modality]
@@ -936,15 +1046,27 @@ class RealtimeClient:
             params["instructions"] = instructions
         if conversation == "none":
             params["conversation"] = "none"
-        self.model.request_response(params or None)
-        await self._drain()
+        create = {
+            "type": "conversation.item.create",
+            "event_id": f"{_MESSAGE_EVENT_PREFIX}{item_id}",
+            "item": item,
+        }
+        self._unacked[item_id] = (create, params)
+        try:
+            self.model.send(create, time=time.time())
+            await self._drain(strict=True)  # the message first: if it fails, nothing follows
+            self.model.request_response(params or None)
+            await self._drain(strict=True)
+        except SendError:
+            self._unacked.pop(item_id, None)  # the app is told by the exception
+            raise
 
     async def cancel_response(self) -> None:
         """``response.cancel`` (only if a response is active) and ``output_audio_buffer.clear``
         (only if audio is playing)."""
         self._require_connected("cancel a response")
         self.model.cancel_response()
-        await self._drain()
+        await self._drain(strict=True)
 
     async def ask(
         self,
@@ -1112,7 +1234,7 @@ class RealtimeClient:
         if patch is not None:
             warn_model_shutdowns(patch, warned=self._warned_models, stacklevel=2)
         started = self.model.set_mode(mode, patch)
-        await self._drain()
+        await self._drain(strict=True)
         return started
 
     def add_message(self, message: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> list[str]:
@@ -1199,6 +1321,53 @@ _SUCCESS_STAGES = {
     "connected": "connected",
     "disconnected": "hangup_done",
 }
+
+
+LIVENESS_LEAD_S = 0.1
+"""The liveness check runs this long (at most a tenth of the limit) before ``liveness_timeout``
+is reached, so that the event loop's scheduling delay does not push it past the limit."""
+
+
+def liveness_wait(last_inbound: float, now: float, limit: float) -> float | None:
+    """The liveness check's arithmetic: ``None`` when the peer counts as lost (silent since
+    ``last_inbound`` for ``limit`` minus the lead); else how long to wait before the next check:
+    exactly until then. No polling interval is added, so a silent peer is noticed at
+    ``limit - lead`` seconds, within ``limit`` even with the event loop running late."""
+    remaining = last_inbound + limit - min(LIVENESS_LEAD_S, limit / 10) - now
+    if remaining <= 0:
+        return None
+    return remaining
+
+
+def _rollover_delay(expires_at: object, margin: float, now: float) -> float | None:
+    """Seconds until the rollover, ``margin`` seconds before ``expires_at``; ``None`` when
+    ``expires_at`` is no usable cap (not a finite number, or not more than ``margin`` ahead)."""
+    if isinstance(expires_at, bool) or not isinstance(expires_at, int | float):
+        return None
+    delay = float(expires_at) - margin - now
+    if not math.isfinite(delay) or delay <= 0:
+        return None
+    return delay
+
+
+def _content_text(item: Mapping[str, Any]) -> str:
+    return "".join(str(part.get("text", "")) for part in item.get("content", ()))
+
+
+def _header_token(token: object) -> str:
+    """The token as sent in ``Authorization: Bearer``: surrounding whitespace stripped (a token
+    read from a file ends in a newline); a :class:`TokenError` if it is not a header value."""
+    if not isinstance(token, str) or not token.strip():
+        raise TokenError(f"token_provider returned no token (got {type(token).__name__})")
+    token = token.strip()
+    for position, char in enumerate(token):
+        if not "!" <= char <= "~":
+            raise TokenError(
+                f"the token from token_provider cannot be sent as an HTTP header: it has "
+                f"{char!r} at position {position} (a token is printable ASCII, no spaces or "
+                "line breaks)"
+            )
+    return token
 
 
 def _http_error(status: int, body: str) -> str:

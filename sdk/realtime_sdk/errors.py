@@ -21,6 +21,7 @@ __all__ = [
     "ErrorStage",
     "NotConnectedError",
     "RealtimeError",
+    "SendError",
     "Severity",
     "TokenError",
     "redact",
@@ -215,6 +216,19 @@ class ConnectError(RealtimeError):
         self.stage = stage
         self.message = redact_text(message)
         super().__init__(f"connect failed at {stage}: {self.message}")
+
+
+class SendError(RealtimeError):
+    """A client event could not be sent (the call's channel is closed, or the event is larger
+    than the peer accepts); nothing after it in the same operation was sent. ``stage`` is where
+    (``data_channel``), ``event_type`` the event's ``type``. The same error reached ``on_error``
+    as an :class:`ErrorEvent` with that stage."""
+
+    def __init__(self, event_type: str, reason: str, stage: ErrorStage = "data_channel") -> None:
+        self.event_type = event_type
+        self.stage = stage
+        self.reason = redact_text(reason)
+        super().__init__(f"{event_type} not sent: {self.reason}")
 
 
 class TokenError(ConnectError):

@@ -100,7 +100,27 @@ class Peer:
     def channel_open(self) -> bool:
         return bool(self.channel.readyState == "open")
 
+    @property
+    def max_message_size(self) -> int | None:
+        """The largest message (bytes) the remote peer accepts: its SDP's
+        ``a=max-message-size`` (RFC 8841; 65536 when it gives none), as aiortc's SCTP
+        transport holds it; ``None`` without a transport yet, or for a peer that takes any
+        size (``0``)."""
+        sctp = self.pc.sctp
+        size = getattr(sctp, "_remote_max_message_size", None) if sctp is not None else None
+        return size if isinstance(size, int) and size > 0 else None
+
     def send(self, text: str) -> None:
+        """Send one message; ``ValueError`` if it is larger than :attr:`max_message_size`
+        (checked here, before aiortc queues anything)."""
+        limit = self.max_message_size
+        if limit is not None and len(text) * 4 > limit:  # UTF-8: at most 4 bytes a character
+            size = len(text.encode("utf-8"))
+            if size > limit:
+                raise ValueError(
+                    f"the message is {size} bytes; the peer accepts at most {limit} bytes "
+                    "(its a=max-message-size)"
+                )
         self.channel.send(text)
 
     def set_microphone(self, enabled: bool) -> None:

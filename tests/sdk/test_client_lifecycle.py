@@ -237,7 +237,7 @@ def test_liveness_timeout_defaults_to_ten_seconds() -> None:
         # The channel closes: aiortc reports it at once.
         (Faults(close_mid_response=True), 10.0, 2.0),
         # Silence without a close (ICE consent would take ~30 s): the liveness check.
-        (Faults(vanish_mid_response=True), 1.0, 1.0 + 0.25 + 1.0),
+        (Faults(vanish_mid_response=True), 1.0, 1.0 + 1.0),
     ],
     ids=["close_mid_response", "vanish_mid_response"],
 )
@@ -259,7 +259,7 @@ def test_a_call_lost_mid_response_lands_in_error_peer_connection(
             await client.connect()
             await client.send_text_message("hello")
             await asyncio.wait_for(first_delta.wait(), 10)
-            # noticed_within: the liveness limit + one check interval (limit / 4) + slack.
+            # noticed_within: the liveness limit (checked at that deadline) + slack.
             took = await wait_status(client, "error", noticed_within)
             assert client.model.connection.error_stage == "peer_connection"
             assert [(e.stage, e.severity, e.recoverable) for e in reported] == [
@@ -285,7 +285,7 @@ def test_a_vanished_peer_is_noticed_by_the_default_liveness_check(run: Runner) -
             await client.send_text_message("hello")
             await asyncio.wait_for(first_delta.wait(), 10)
             took = await wait_status(client, "error", 12.0)
-            assert took > 9.0  # not before the limit: 10 s since the last inbound frame/event
+            assert took > 9.0  # not before the limit (less its 0.1 s lead) since the last inbound
             assert client.model.connection.error_stage == "peer_connection"
             await client.disconnect()
 

@@ -33,6 +33,8 @@ class Faults:
     ``response_delay_s``: delay between ``response.create`` and ``response.created``.
     ``delta_delay_s``: delay between streamed deltas.
     ``reject_session_update``: every ``session.update`` gets an ``error`` (nothing applied).
+    ``max_message_size``: the ``a=max-message-size`` the WebRTC answer advertises instead of
+      OpenAI's 1073741823 (a peer that accepts only small DataChannel messages).
     """
 
     refuse_token: int | None = None
@@ -45,6 +47,7 @@ class Faults:
     response_delay_s: float = 0.0
     delta_delay_s: float = 0.0
     reject_session_update: bool = False
+    max_message_size: int | None = None
 
     def __post_init__(self) -> None:
         """Refuse values the emulator cannot act on: ``ValueError`` with a sentence."""

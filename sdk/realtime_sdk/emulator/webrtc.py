@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import Callable
 
 import av
@@ -18,6 +19,17 @@ from .loopback import rtc_configuration
 log = logging.getLogger(__name__)
 
 EVENTS_LABEL = "oai-events"
+
+OPENAI_MAX_MESSAGE_SIZE = 1073741823
+"""The ``a=max-message-size`` in OpenAI's answers (the recorded ``/v1/realtime/calls``
+answers): 2**30 - 1 bytes, where aiortc's own answer says 262144."""
+
+_MAX_MESSAGE_SIZE_LINE = re.compile(r"^a=max-message-size:\d+(?=\r?$)", re.MULTILINE)
+
+
+def advertise_max_message_size(sdp: str, size: int) -> str:
+    """``sdp`` with its ``a=max-message-size`` (aiortc always writes one) set to ``size``."""
+    return _MAX_MESSAGE_SIZE_LINE.sub(f"a=max-message-size:{size}", sdp)
 
 
 class SdpError(ValueError):
@@ -72,7 +84,9 @@ class Call:
             self.pc.addTrack(self.player)
         answer = await self.pc.createAnswer()
         await self.pc.setLocalDescription(answer)
-        return str(self.pc.localDescription.sdp)
+        # aiortc has no setting for what it advertises; the client only sees this text.
+        size = self.engine.faults.max_message_size or OPENAI_MAX_MESSAGE_SIZE
+        return advertise_max_message_size(str(self.pc.localDescription.sdp), size)
 
     def _spawn(self, coro: object) -> None:
         task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
