@@ -55,6 +55,8 @@ def _parse(line: str) -> tuple[str, dict[str, Any]] | str:
         value = json.loads(line)
     except ValueError as exc:
         return f"not JSON ({exc})"
+    except RecursionError:
+        return "JSON nested too deeply to read"
     if not isinstance(value, dict):
         return f"expected a JSON object, got {type(value).__name__}"
     if "direction" in value or "data" in value:

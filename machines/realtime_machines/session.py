@@ -27,7 +27,7 @@ from . import wire
 from .charts.connection import CONNECT_TIMER, ConnectionChart, ConnectionTimeouts
 from .charts.mode import SWITCH_TIMER, ModeChart, text_session_patch, voice_session_patch
 from .charts.playback import SETTLE_TIMER, PlaybackChart
-from .charts.response import CANCEL_TIMER, CREATE_TIMER, ResponseChart
+from .charts.response import BUSY_TIMER, CANCEL_TIMER, CREATE_TIMER, ResponseChart
 from .charts.response import TAG as CREATE_TAG
 from .charts.tool_call import ToolCallChart
 from .chat import ChatItem, ChatOptions, ChatProjection
@@ -476,6 +476,9 @@ class SessionModel:
         # A server that never echoed our tags gives no way to tell: take the response as ours.
         return not self._server_echoes_tags
 
+    def _response_over(self, response_id: str) -> bool:
+        return self.responses.get(response_id) in TERMINAL
+
     def _on_response_done(self, event: Any) -> None:
         response_id = event.response_id
         if not isinstance(response_id, str):
@@ -493,7 +496,10 @@ class SessionModel:
         lane = self.response
         if lane.response_id in (None, response_id):
             lane.offer("finished", status=status)
-        if self.playback.state != "silent" and self.playback.response_id in (None, response_id):
+        if self.playback.state != "silent" and (
+            self.playback.response_id in (None, response_id) or _spoken(event.response)
+        ):
+            # Its audio is in the output buffer, behind what is playing (one buffer per call).
             self._awaiting_audio[response_id] = status
         else:
             self._complete(response_id, status, cut=False)
@@ -582,11 +588,21 @@ class SessionModel:
         self._flush_audio(event.response_id, cut=True)
 
     def _flush_audio(self, response_id: str | None, *, cut: bool) -> None:
-        if response_id is not None and response_id in self._awaiting_audio:
-            self._complete(response_id, self._awaiting_audio.pop(response_id), cut=cut)
-        elif response_id is None:
-            for rid in list(self._awaiting_audio):
-                self._complete(rid, self._awaiting_audio.pop(rid), cut=cut)
+        """The one output buffer is empty: every response waiting on it has been heard.
+
+        Responses queue their audio in the order they finish. ``stopped`` means all of it
+        played; ``cleared`` cut the response it names and whatever was queued after it, while
+        the ones queued before it had played out (they were ahead of it in the buffer).
+        """
+        waiting = self._awaiting_audio
+        if not waiting:
+            return
+        cut_from = len(waiting)
+        if cut:
+            ids = list(waiting)
+            cut_from = ids.index(response_id) if response_id in waiting else 0
+        for position, rid in enumerate(list(waiting)):
+            self._complete(rid, waiting.pop(rid), cut=position >= cut_from)
 
     # -- tools ------------------------------------------------------------------------------
     def _tool_chart_for(
@@ -628,6 +644,9 @@ class SessionModel:
             {"call_id": call_id, "name": name, "item_id": item_id, "response_id": response_id},
             chart="tools",
         )
+        if response_id is not None and self._response_over(response_id):
+            # A late event of a response that is over: its arguments will never be done.
+            chart.offer("abandon")
         return chart
 
     def _on_arguments_delta(self, event: Any) -> None:
@@ -836,6 +855,8 @@ class SessionModel:
             return self.response.offer("create_timed_out")
         if name == CANCEL_TIMER:
             return self.response.offer("cancel_timed_out")
+        if name == BUSY_TIMER:
+            return self._busy_timed_out()
         if name == SETTLE_TIMER:
             return self.playback.offer("settle_timed_out")
         if name == SWITCH_TIMER:
@@ -846,6 +867,22 @@ class SessionModel:
                 self._maybe_follow_up(chart.response_id)
                 return True
         return False
+
+    def _busy_timed_out(self) -> bool:
+        lane = self.response
+        dropped = lane.dropped_creates
+        if not lane.offer("busy_timed_out"):
+            return False
+        if lane.dropped_creates != dropped:
+            message = (
+                "response.create given up: the server kept answering "
+                "conversation_already_has_active_response and no response appeared"
+            )
+            logger.warning(message)
+            self._notices.append(
+                ErrorNotice("client", {"type": "response_create_failed", "message": message})
+            )
+        return True
 
     def _advance(self, time: float | None) -> None:
         if time is not None and time > self._now:
@@ -881,6 +918,11 @@ class SessionModel:
                 self.send(data, time=time)
             else:
                 self.receive(data, time=time)
+
+
+def _spoken(response: Mapping[str, Any]) -> bool:
+    modalities = response.get("output_modalities")
+    return isinstance(modalities, list) and "audio" in modalities
 
 
 def _has_input_text(item: Mapping[str, Any]) -> bool:
