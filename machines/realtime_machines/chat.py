@@ -5,6 +5,10 @@ deltas, final texts, transcripts, truncations, response outcomes, UI messages) i
 The live session applies each fact as it records it; :func:`project` applies a saved record to
 a fresh projection, so ``project(session.record) == session.chat`` always holds.
 
+A bounded record starts with a ``snapshot`` fact (``chart == "chat"``): the projection's whole
+state at that point, from which folding goes on. Folding a snapshot *replaces* the projection's
+state, so ``project(record) == chat`` holds for a compacted record too.
+
 Ordering: every conversation item gets an order key (``ts``) from its place in the conversation
 (``previous_item_id``), not from its arrival; UI messages get ``max + 1`` unless given one. A
 delta costs O(1): it appends to the row's parts; nothing is sorted or copied per delta.
@@ -12,7 +16,6 @@ delta costs O(1): it appends to the row's parts; nothing is sorted or copied per
 
 from __future__ import annotations
 
-import itertools
 from bisect import bisect_right, insort
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -159,7 +162,7 @@ class ChatProjection:
         self._placeholders: dict[str, _Row] = {}  # response id -> unbound placeholder
         self._item_keys: dict[str, float] = {}
         self._keys: list[float] = []  # every key in use, sorted
-        self._ui_ids = itertools.count(1)
+        self._ui_next = 1
         self._sorted: list[_Row] | None = None
         self.version = 0
         self._handlers: dict[str, Callable[[Transition], _Row | None]] = {
@@ -176,6 +179,7 @@ class ChatProjection:
             "ui_added": self._ui_added,
             "ui_cleared": self._ui_cleared,
             "history_cleared": self._history_cleared,
+            "snapshot": self._restore,
         }
 
     # -- reading ------------------------------------------------------------------------------
@@ -414,7 +418,8 @@ class ChatProjection:
         if placeholder is not None:
             self._drop(placeholder)
         last = None
-        for row in self._by_response.get(response_id, ()):
+        # The response is over: its rows need no index any more (memory stays flat).
+        for row in self._by_response.pop(response_id, ()):
             if row.status == "streaming":
                 row.status = "canceled" if cancelled else "done"
                 last = row
@@ -422,7 +427,11 @@ class ChatProjection:
 
     def _ui_added(self, step: Transition) -> _Row | None:
         message: Mapping[str, Any] = step.data["message"]
-        row_id = str(message.get("id") or f"ui-{next(self._ui_ids)}")
+        row_id = message.get("id")
+        if not row_id:
+            row_id = f"ui-{self._ui_next}"
+            self._ui_next += 1
+        row_id = str(row_id)
         ts = message.get("ts")
         key = float(ts) if isinstance(ts, int | float) else self.next_ts()
         insort(self._keys, key)
@@ -453,6 +462,62 @@ class ChatProjection:
             self._drop(row)
         self._placeholders.clear()
         self._by_response.clear()
+        return None
+
+    # -- snapshots (compacted records) ---------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        """The projection's whole state as plain JSON values (a ``snapshot`` fact's data)."""
+        return {
+            "rows": [
+                [
+                    r.id,
+                    r.type,
+                    r.role,
+                    r.text,
+                    r.ts,
+                    r.time,
+                    r.status,
+                    r.response_id,
+                    r.item_id,
+                    r.visible,
+                    r.placeholder,
+                    r.added,
+                    r.final,
+                    r.kind,
+                    r.payload,
+                ]
+                for r in self._rows.values()
+            ],
+            "item_keys": dict(self._item_keys),
+            "keys": list(self._keys),
+            "by_response": {rid: [r.id for r in rows] for rid, rows in self._by_response.items()},
+            "placeholders": {rid: row.id for rid, row in self._placeholders.items()},
+            "ui_next": self._ui_next,
+        }
+
+    def _restore(self, step: Transition) -> _Row | None:
+        data = step.data
+        rows: dict[str, _Row] = {}
+        for fields in data["rows"]:
+            (row_id, type_, role, text, ts, time, status, response_id, item_id) = fields[:9]
+            row = _Row(row_id, role, ts, time, type_=type_)
+            row.parts = [text]
+            row.status = status
+            row.response_id = response_id
+            row.item_id = item_id
+            row.visible, row.placeholder, row.added, row.final = fields[9:13]
+            row.kind, row.payload = fields[13], fields[14]
+            rows[row_id] = row
+        self._rows = rows
+        self._by_item = {r.item_id: r for r in rows.values() if r.item_id is not None}
+        self._by_response = {
+            rid: [rows[i] for i in ids if i in rows] for rid, ids in data["by_response"].items()
+        }
+        self._placeholders = {rid: rows[i] for rid, i in data["placeholders"].items() if i in rows}
+        self._item_keys = dict(data["item_keys"])
+        self._keys = list(data["keys"])
+        self._ui_next = int(data["ui_next"])
+        self._sorted = None
         return None
 
 

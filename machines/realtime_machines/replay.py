@@ -76,7 +76,10 @@ def replay_lines(
     session: SessionModel | None = None,
 ) -> ReplayResult:
     """Feed replay-format lines to ``session`` (a new one by default) in order."""
-    model = session or SessionModel(chat_options=chat_options)
+    # A replay reports every response and call, and its whole record: nothing is pruned.
+    model = session or SessionModel(
+        chat_options=chat_options, record_limit=None, settled_limit=None
+    )
     result = ReplayResult(model)
     for number, line in enumerate(lines, 1):
         if not line.strip():

@@ -34,6 +34,7 @@ from realtime_machines import (
     Transition,
     effects,
 )
+from realtime_machines.session import DEFAULT_RECORD_LIMIT
 
 from .config import NOT_GIVEN, apply_defaults, beta_response_params, normalize_session
 from .errors import ConnectError, ErrorEvent, ErrorStage, NotConnectedError, redact
@@ -115,6 +116,7 @@ class RealtimeClient:
         timeouts: Any = NOT_GIVEN,
         liveness_timeout: Any = NOT_GIVEN,
         reconnect: Any = NOT_GIVEN,
+        record_limit: int | None = DEFAULT_RECORD_LIMIT,
     ) -> None:
         options = apply_defaults(
             {
@@ -186,7 +188,7 @@ class RealtimeClient:
             reconnect_delay_max=float(reconnect_options["backoff_max"]),
             response_create_timeout=timeout_options["response_create"],
             mode_switch_timeout=timeout_options["mode_switch"],
-            keep_record=True,
+            record_limit=record_limit,
             time=time.time(),
         )
         self.model.subscribe(self._observe)
