@@ -19,6 +19,7 @@ from __future__ import annotations
 from bisect import bisect_right, insort
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any, Literal
 
 from .record import Transition
@@ -194,6 +195,11 @@ class ChatProjection:
         if self.options.inverted:
             snapshots.reverse()
         return snapshots
+
+    @property
+    def row_count(self) -> int:
+        """Rows held, visible or not."""
+        return len(self._rows)
 
     def get(self, row_id: str) -> ChatItem | None:
         row = self._rows.get(row_id)
@@ -468,26 +474,7 @@ class ChatProjection:
     def snapshot(self) -> dict[str, Any]:
         """The projection's whole state as plain JSON values (a ``snapshot`` fact's data)."""
         return {
-            "rows": [
-                [
-                    r.id,
-                    r.type,
-                    r.role,
-                    r.text,
-                    r.ts,
-                    r.time,
-                    r.status,
-                    r.response_id,
-                    r.item_id,
-                    r.visible,
-                    r.placeholder,
-                    r.added,
-                    r.final,
-                    r.kind,
-                    r.payload,
-                ]
-                for r in self._rows.values()
-            ],
+            "rows": list(map(_row_fields, self._rows.values())),
             "item_keys": dict(self._item_keys),
             "keys": list(self._keys),
             "by_response": {rid: [r.id for r in rows] for rid, rows in self._by_response.items()},
@@ -519,6 +506,26 @@ class ChatProjection:
         self._ui_next = int(data["ui_next"])
         self._sorted = None
         return None
+
+
+# A row as the snapshot keeps it (one C call per row: compaction must stay cheap).
+_row_fields = attrgetter(
+    "id",
+    "type",
+    "role",
+    "text",
+    "ts",
+    "time",
+    "status",
+    "response_id",
+    "item_id",
+    "visible",
+    "placeholder",
+    "added",
+    "final",
+    "kind",
+    "payload",
+)
 
 
 def _ts(row: _Row) -> float:

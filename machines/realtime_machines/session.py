@@ -212,9 +212,14 @@ class SessionModel:
         """Replace the record with one ``snapshot`` fact of the chat as it stands now.
 
         The snapshot carries the seq and time of the last step it covers; the steps after it
-        follow it, so ``project(record) == chat`` holds and the record never exceeds
-        ``record_limit`` steps (plus its snapshot).
+        follow it, so ``project(record) == chat`` holds. A snapshot costs O(chat rows), so the
+        record may hold ``record_limit`` steps *plus one per chat row* before it is compacted:
+        each step then pays O(1) for compaction however long the chat grows.
         """
+        cap = (self.record_limit or 0) + self._chat.row_count
+        self._record_cap = cap
+        if len(self.record) <= cap:
+            return
         last = self.record[-1]
         snapshot = Transition(
             last.seq, last.time, "chat", "snapshot", None, None, self._chat.snapshot()

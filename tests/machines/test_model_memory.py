@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from realtime_machines.charts import ToolCallChart
 from realtime_machines.chat import project
 from realtime_machines.record import Transition, read_jsonl, write_jsonl
 from realtime_machines.session import DEFAULT_RECORD_LIMIT, DEFAULT_SETTLED_LIMIT, SessionModel
@@ -98,7 +99,8 @@ def test_eight_hours_of_voice_turns_grow_memory_less_than_1_mb_per_hour() -> Non
     assert growth_per_hour < MAX_GROWTH_PER_HOUR, f"{growth_per_hour / 1e6:.2f} MB per hour"
 
     # What is kept is bounded, and the record still projects to the chat.
-    assert len(session.record) <= DEFAULT_RECORD_LIMIT + 1
+    # record_limit steps plus one per chat row (so that compaction stays O(1) a step)
+    assert len(session.record) <= DEFAULT_RECORD_LIMIT + len(session.chat) + 1
     assert session.record[0].event == "snapshot"
     assert project(session.record, session.chat_options) == session.chat
     assert len(session.responses) <= DEFAULT_SETTLED_LIMIT
@@ -117,7 +119,7 @@ def test_a_compacted_record_projects_to_the_chat_and_survives_jsonl() -> None:
         for event in next(turns):
             t += 0.1
             session.receive(event, time=t)
-        assert len(session.record) <= 51
+        assert len(session.record) <= 50 + len(session.chat) + 1
         assert project(session.record) == session.chat
     buffer = io.StringIO()
     write_jsonl(session.record, buffer)
@@ -189,3 +191,44 @@ def test_unbounded_and_no_record_options() -> None:
 def test_bad_limits_fail_with_a_sentence(bad: Any) -> None:
     with pytest.raises(ValueError, match="record_limit must be a whole number"):
         SessionModel(record_limit=bad)
+
+
+def _tool_chart(host: SessionModel, call_id: str) -> ToolCallChart:
+    return ToolCallChart(
+        host,
+        call_id=call_id,
+        name="get_weather",
+        item_id=None,
+        response_id=None,
+        new_event_id=lambda: "evt",
+    )
+
+
+def test_a_tool_call_chart_is_small_on_the_table_engine() -> None:
+    host = SessionModel()
+    charts = []
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        charts = [_tool_chart(host, f"c{n}") for n in range(1_000)]
+        per_chart = (tracemalloc.get_traced_memory()[0] - before) / len(charts)
+    finally:
+        tracemalloc.stop()
+    # python-statemachine's own construction is ~59 KB a chart; the table needs a few hundred B.
+    assert per_chart < 4_000, f"{per_chart:.0f} B per chart"
+    assert charts[0].state == "streaming"
+
+
+def test_switching_to_the_reference_engine_keeps_the_state() -> None:
+    host = SessionModel()
+    chart = _tool_chart(host, "c1")
+    chart.send("arguments_done", arguments='{"city": "Paris"}')
+    assert chart.state == "ready"
+    chart.reference_engine = True
+    assert chart.state == "ready"
+    assert [s.id for s in chart.configuration] == ["ready"]
+    chart.send("submit", output="{}")
+    assert chart.state == "answered"
+    chart.reference_engine = False
+    assert chart.state == "answered"
+    assert chart.is_settled
