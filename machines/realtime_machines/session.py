@@ -984,8 +984,10 @@ class SessionModel:
                     {"response_id": response_id, "status": "failed", "reason": "connection lost"},
                 )
                 self._complete(response_id, "failed", cut=True)
+                self._settled.append(response_id)
         for response_id in list(self._awaiting_audio):
             self._complete(response_id, self._awaiting_audio.pop(response_id), cut=True)
+        self._prune()
 
     # ---------------------------------------------------------------------------------------
     # Replay

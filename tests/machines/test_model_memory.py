@@ -232,3 +232,28 @@ def test_switching_to_the_reference_engine_keeps_the_state() -> None:
     chart.reference_engine = False
     assert chart.state == "answered"
     assert chart.is_settled
+
+
+CONNECT_STEPS = (
+    "token_received",
+    "microphone_ready",
+    "peer_created",
+    "offer_ready",
+    "answer_received",
+    "answer_applied",
+    "channel_opened",
+)
+
+
+def test_responses_lost_with_the_call_are_pruned_too() -> None:
+    session = SessionModel(settled_limit=2)
+    for n in range(6):
+        session.connect()
+        for step in CONNECT_STEPS:
+            session.signal(step)
+        assert session.status == "connected"
+        session.receive(created(f"r{n}"))  # in flight when the call is lost
+        session.signal("connection_lost")
+        assert session.responses[f"r{n}"] == "failed"
+        session.take_effects()
+    assert len(session.responses) <= 2
