@@ -669,15 +669,16 @@ class SessionModel:
 
         Responses queue their audio in the order they finish. ``stopped`` means all of it
         played; ``cleared`` cut the response it names and whatever was queued after it, while
-        the ones queued before it had played out (they were ahead of it in the buffer).
+        the ones queued before it had played out (they were ahead of it in the buffer). A
+        ``cleared`` naming a response that is not waiting (one still generating, whose audio
+        follows theirs) leaves the waiting ones played out.
         """
         waiting = self._awaiting_audio
         if not waiting:
             return
         cut_from = len(waiting)
-        if cut:
-            ids = list(waiting)
-            cut_from = ids.index(response_id) if response_id in waiting else 0
+        if cut and response_id in waiting:
+            cut_from = list(waiting).index(response_id)
         for position, rid in enumerate(list(waiting)):
             self._complete(rid, waiting.pop(rid), cut=position >= cut_from)
 

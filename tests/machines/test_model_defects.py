@@ -151,8 +151,10 @@ def test_completed_fires_when_cleared_names_another_response() -> None:
     session.receive(created("r1"))
     session.receive(audio_buffer("started", "r1"))
     session.receive(done("r1"))
-    assert _completed(session.receive(audio_buffer("cleared", "r_other"))) == [
-        AssistantCompleted("r1", "canceled", "completed")
+    session.receive(created("r2"))  # its audio follows r1's in the buffer
+    # The buffer is cleared while r2 plays: r1 had played out.
+    assert _completed(session.receive(audio_buffer("cleared", "r2"))) == [
+        AssistantCompleted("r1", "done", "completed")
     ]
 
 
