@@ -6,7 +6,7 @@ per copy so that each copy is a fresh set of responses, items and tool calls. Re
 :meth:`SessionModel.receive` (normalise → charts → chat projection → convenience events), sent
 lines to :meth:`SessionModel.send` (``response.create`` through the Response chart's sequencer),
 exactly as ``realtime replay`` does; the effects outbox is drained after each event as a shell
-would. Records are kept (``keep_record=True``, the default).
+would. The session has its default options (a bounded record, settled responses pruned).
 
 Measured in one process, interleaved round by round (bare ``json.loads`` pass, then the model
 passes), and reported as medians over the rounds, with the ratio to ``json.loads`` taken per round:
@@ -20,12 +20,18 @@ so that the collector's passes measure the model's objects, not the benchmark's
 (``--no-freeze`` keeps it in view, for comparison);
 * **deltas** — each delta event timed alone: ``receive`` vs ``json.loads`` of its wire text;
 * **chat size** — 1,000 text deltas into a new assistant item of a fresh session vs 1,000 into a
-  new item of a session that already holds 10,000 chat items.
+  new item of a session that already holds 10,000 chat items;
+* **per incoming event** — the model's ``receive`` of each received event (parsed beforehand)
+  vs ``json.loads`` of its line, over the whole stream;
+* **the CLI** — ``realtime replay FILE --json`` on the stream written to a file, in a fresh
+  process each time, timed from process start to exit (interpreter start, imports, reading,
+  parsing, the model and the printed summary), next to a process that only ``json.loads``
+  every line of the same file.
 
-The requirements of issue 2 item 10 are printed as PASS/FAIL; the script exits 0 either way
-(a benchmark is not a test)::
+The requirements of issue 2 item 10 and issue 8 item 5 are printed as PASS/FAIL; the script
+exits 0 either way (a benchmark is not a test)::
 
-    PYTHONPATH=machines .venv/bin/python bench/pipeline.py [--events N] [--rounds R] [--json]
+    PYTHONPATH=machines:sdk .venv/bin/python bench/pipeline.py [--events N] [--rounds R] [--json]
 """
 
 from __future__ import annotations
@@ -33,9 +39,12 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import re
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -59,6 +68,9 @@ DELTA_TYPES = (
 MIN_EVENTS_PER_S = 50_000.0
 MAX_DELTA_RATIO = 4.0
 MAX_SCALING_RATIO = 1.3
+# Required by issue 8, item 5.
+MIN_CLI_EVENTS_PER_S = 50_000.0
+MAX_INCOMING_RATIO = 4.0
 CHAT_ITEMS = 10_000
 BURST = 1_000
 
@@ -238,6 +250,54 @@ def _timer_overhead() -> float:
     return min(samples) / 2
 
 
+def pass_incoming(lines: Sequence[Line]) -> tuple[float, float, int]:
+    """(model s, json.loads s, n): each received event's ``receive`` (parsed beforehand; the
+    sent lines go through ``send`` untimed, in order) vs ``json.loads`` of its line."""
+    parsed = [(sent, json.loads(text)["data"]) for sent, text, _kind in lines]
+    received = [text for sent, text, _kind in lines if not sent]
+    loads = json.loads
+    clock = time.perf_counter
+    start = clock()
+    for text in received:
+        loads(text)
+    loads_s = clock() - start
+    model = SessionModel()
+    receive, send, outbox = model.receive, model.send, model.outbox
+    model_s = 0.0
+    t = 0.0
+    for sent, data in parsed:
+        t += 0.001
+        if sent:
+            send(data, time=t)
+        else:
+            a = clock()
+            receive(data, time=t)
+            model_s += clock() - a
+        if outbox:
+            outbox.clear()
+    return model_s, loads_s, len(received)
+
+
+_LOADS_ONLY = "import json, sys\nfor line in open(sys.argv[1], 'rb'):\n    json.loads(line)\n"
+
+
+def _process_seconds(args: Sequence[str]) -> float:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, *args], check=True, stdout=subprocess.DEVNULL, env=env, timeout=600
+    )
+    return time.perf_counter() - start
+
+
+def pass_cli(trace: Path) -> tuple[float, float]:
+    """(``realtime replay trace --json`` s, a ``json.loads``-only process s), each end to end."""
+    cli = _process_seconds(["-m", "realtime_sdk.cli", "replay", str(trace), "--json"])
+    bare = _process_seconds(["-c", _LOADS_ONLY, str(trace)])
+    return cli, bare
+
+
 # ------------------------------------------------------------------------------------------------
 # Chat-size scaling
 # ------------------------------------------------------------------------------------------------
@@ -311,7 +371,7 @@ def _verdict(ok: bool) -> str:
 
 def sanity_check(copies: Sequence[Sequence[Line]]) -> dict[str, int]:
     """Replay once (untimed): the rewritten stream must be as well-formed as the recordings."""
-    model = SessionModel()
+    model = SessionModel(settled_limit=None)
     lines = [line for copy in copies for line in copy]
     _feed(model, lines, 0.0, json.loads)
     report = {
@@ -338,6 +398,10 @@ def run(
     per_copy = {name: len(v) for name, v in sessions.items()}
     sanity = sanity_check(copies)
     progress(f"stream: {n:,} events ({len(copies):,} session copies); sanity {sanity}")
+    trace_dir = tempfile.TemporaryDirectory(prefix="pipeline-bench-")
+    trace = Path(trace_dir.name) / "trace.jsonl"
+    with trace.open("w", encoding="utf-8") as fp:
+        fp.writelines(f"{text}\n" for _sent, text, _kind in lines)
 
     text_turn = sessions[TEXT_TURN]
     progress(f"building a session with {CHAT_ITEMS:,} chat items ...")
@@ -366,6 +430,11 @@ def run(
             "first",
             "last",
             "scaling",
+            "incoming_ratio",
+            "incoming_model_us",
+            "incoming_json_us",
+            "cli",
+            "cli_bare",
         )
     }
     per_type: dict[str, list[float]] = {k: [] for k in DELTA_TYPES}
@@ -405,6 +474,15 @@ def run(
                 per_type_us[kind].append(d.model[kind] / d.count[kind] * 1e6)
                 per_type_json_us[kind].append(d.loads[kind] / d.count[kind] * 1e6)
 
+        gc.collect()
+        model_s, loads_s, received = pass_incoming(lines)
+        r["incoming_ratio"].append(model_s / loads_s)
+        r["incoming_model_us"].append(model_s / received * 1e6)
+        r["incoming_json_us"].append(loads_s / received * 1e6)
+        cli_s, bare_s = pass_cli(trace)
+        r["cli"].append(cli_s)
+        r["cli_bare"].append(bare_s)
+
         firsts, lasts = [], []
         for k in range(3):
             gc.collect()
@@ -417,8 +495,10 @@ def run(
         r["scaling"].append(last / first)
         progress(
             f"round {i + 1}/{rounds}: json {n / jm:,.0f}/s, long {n / long_s:,.0f}/s, "
-            f"sessions {n / sess_s:,.0f}/s, delta ×{tm / tl:.2f}, scaling ×{last / first:.2f}"
+            f"sessions {n / sess_s:,.0f}/s, delta ×{tm / tl:.2f}, scaling ×{last / first:.2f}, "
+            f"CLI {n / cli_s:,.0f}/s, per incoming event ×{model_s / loads_s:.2f}"
         )
+    trace_dir.cleanup()
 
     json_rate = [n / s for s in r["json"]]
     long_rate = [n / s for s in r["long"]]
@@ -428,6 +508,7 @@ def run(
     parsed_ratio = [a / b for a, b in zip(r["long_parsed"], r["json"], strict=True)]
     sess_ratio = [a / b for a, b in zip(r["sessions"], r["json"], strict=True)]
     overall = min(_med(long_rate), _med(sess_rate))
+    cli_rate = [n / s for s in r["cli"]]
     return {
         "events": n,
         "rounds": rounds,
@@ -475,7 +556,32 @@ def run(
             "ratio": _med(r["scaling"]),
             "spread": _spread(r["scaling"]),
         },
+        "cli": {
+            "runs": len(r["cli"]),
+            "seconds": _med(r["cli"]),
+            "events_per_s": _med(cli_rate),
+            "spread": _spread(cli_rate),
+            "json_loads_process_s": _med(r["cli_bare"]),
+            "json_loads_process_events_per_s": _med([n / s for s in r["cli_bare"]]),
+        },
+        "incoming": {
+            "events": received,
+            "ratio_to_json": _med(r["incoming_ratio"]),
+            "spread": _spread(r["incoming_ratio"]),
+            "model_us": _med(r["incoming_model_us"]),
+            "json_us": _med(r["incoming_json_us"]),
+        },
         "requirements": {
+            "cli_events_per_s": {
+                "required": MIN_CLI_EVENTS_PER_S,
+                "measured": _med(cli_rate),
+                "pass": _med(cli_rate) >= MIN_CLI_EVENTS_PER_S,
+            },
+            "incoming_ratio": {
+                "required": MAX_INCOMING_RATIO,
+                "measured": _med(r["incoming_ratio"]),
+                "pass": _med(r["incoming_ratio"]) <= MAX_INCOMING_RATIO,
+            },
             "events_per_s": {
                 "required": MIN_EVENTS_PER_S,
                 "measured": overall,
@@ -499,6 +605,7 @@ def run(
 def render(res: dict[str, Any]) -> str:
     js, lo, se = res["json_loads"], res["long_session"], res["sessions"]
     de, sc, req = res["deltas"], res["chat_scaling"], res["requirements"]
+    cli, inc = res["cli"], res["incoming"]
     out = [
         f"pipeline benchmark — {res['events']:,} events ({res['session_copies']:,} copies of "
         f"{len(res['events_per_recorded_session'])} recorded sessions), "
@@ -521,6 +628,13 @@ def render(res: dict[str, Any]) -> str:
         f"{se['construction_us_per_session']:,.0f} µs/session → "
         f"{se['events_per_s_incl_construction']:,.0f} ev/s incl.)",
         "",
+        f"  realtime replay FILE --json {cli['events_per_s']:>9,.0f} ev/s  {cli['spread']:>5}"
+        f"   ({cli['seconds']:.2f} s from process start to exit; a process that only "
+        f"json.loads the file: {cli['json_loads_process_s']:.2f} s)"
+        f"  |  per incoming event: model ×{inc['ratio_to_json']:.2f} json.loads "
+        f"{inc['spread']} ({inc['model_us']:.2f} vs {inc['json_us']:.2f} µs, "
+        f"{inc['events']:,} events)",
+        "",
         f"  deltas: receive ×{de['ratio_to_json']:.2f} its json.loads {de['spread']}"
         f"  (json.loads + receive ×{de['json_plus_model_ratio']:.2f})",
     ]
@@ -535,6 +649,12 @@ def render(res: dict[str, Any]) -> str:
         f"{sc['spread']} the first 1,000 ({sc['last_us_per_delta']:.2f} vs "
         f"{sc['first_us_per_delta']:.2f} µs/delta)",
         "",
+        "  requirements (issue 8 item 5):",
+        f"    realtime replay --json ≥ {req['cli_events_per_s']['required']:,.0f} events/s end "
+        f"to end: {req['cli_events_per_s']['measured']:,.0f}"
+        f"  {_verdict(req['cli_events_per_s']['pass'])}",
+        f"    per incoming event the model ≤ ×{req['incoming_ratio']['required']:g} json.loads: "
+        f"×{req['incoming_ratio']['measured']:.2f}  {_verdict(req['incoming_ratio']['pass'])}",
         "  requirements (issue 2 item 10):",
         f"    ≥ {req['events_per_s']['required']:,.0f} events/s overall "
         f"(slower of long/sessions): {req['events_per_s']['measured']:,.0f}"

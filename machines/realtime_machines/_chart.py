@@ -23,6 +23,13 @@ costs about 100 µs per event on this machine; the table about 5 µs. A property
 every chart through both engines with random events and asserts the same states, effects and
 records. A chart using anything the table does not model (compound or parallel states,
 expression guards, listeners) fails at compile time and runs on the library's engine instead.
+
+**Cheap instances.** A chart on the table keeps its current state in one attribute and does not
+build python-statemachine's per-instance machinery (callback registry, configuration, engine:
+about 650 µs and 59 KB per instance, which mattered with one tool-call chart per ``call_id``).
+That machinery is built on first use only: when the chart is switched to the reference engine
+(its current state carried over, no initial activation run again) or its ``configuration`` is
+read.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ import inspect
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, cast
 
 from statemachine import StateChart
 
@@ -185,6 +192,15 @@ def _compile(cls: type[ModelChart]) -> dict[tuple[str, str], tuple[_Edge, ...]]:
 # -- the base class ---------------------------------------------------------------------------
 
 
+class _Holder:
+    """Where the library keeps a chart's state once its machinery is built late."""
+
+    __slots__ = ("state",)
+
+    def __init__(self, state: Any) -> None:
+        self.state = state
+
+
 class ModelChart(StateChart["ModelChart"]):
     """Project base for all charts: pinned flags, a host, transition records, ``offer()``."""
 
@@ -198,17 +214,88 @@ class ModelChart(StateChart["ModelChart"]):
     _handled_in: ClassVar[dict[str, frozenset[str]]]
     # (state id, event) -> candidate transitions, or None when the library's engine must run
     _table: ClassVar[dict[tuple[str, str], tuple[_Edge, ...]] | None]
+    _initial: ClassVar[Any]
+
+    # The library's guard against assigning a state's name costs a call on every attribute
+    # set; the charts never assign one (and the class-level states are checked at definition).
+    __setattr__ = object.__setattr__
 
     def __init__(
         self, host: ChartHost, *, name: str | None = None, reference_engine: bool = False
     ) -> None:
         self.host = host
         self.name = name or self.chart_kind
-        #: Run events through python-statemachine's own engine (the reference; ~20× slower).
-        self.reference_engine = reference_engine or type(self).compiled() is None
         self._queue: deque[tuple[str, dict[str, Any]]] = deque()
         self._busy = False
-        super().__init__()
+        self._value: Any = type(self)._initial_value()
+        self._library = False  # python-statemachine's per-instance machinery built?
+        self._reference = False
+        if reference_engine or type(self).compiled() is None:
+            # The library's own construction, initial activation included.
+            self._reference = True
+            self._library = True
+            self._value = None
+            super().__init__()
+
+    @classmethod
+    def _initial_value(cls) -> Any:
+        value = cls.__dict__.get("_initial")
+        if value is None:
+            value = next(state.value for state in cls.states if state.initial)
+            cls._initial = value
+        return value
+
+    def _build_library(self) -> None:
+        """Build the library's machinery in the current state, without activating it again."""
+        if self._library:
+            return
+        self._library = True
+        StateChart.__init__(self, model=cast(Any, _Holder(self._value)))
+
+    @property
+    def reference_engine(self) -> bool:
+        """Run events through python-statemachine's own engine (the reference; ~20× slower)."""
+        return self._reference
+
+    @reference_engine.setter
+    def reference_engine(self, value: bool) -> None:
+        value = bool(value) or type(self).compiled() is None
+        if value == self._reference:
+            return
+        if value:
+            self._build_library()
+            self._reference = True
+        else:
+            self._value = self._config.value
+            self._reference = False
+
+    @property
+    def current_state_value(self) -> Any:
+        if self._reference:
+            return self._config.value
+        return self._value
+
+    @current_state_value.setter
+    def current_state_value(self, value: Any) -> None:
+        if self._reference:
+            self._config.value = value
+        else:
+            self._value = value
+
+    @property
+    def configuration(self) -> Any:
+        """The library's configuration (its machinery is built for this on the table engine)."""
+        self._build_library()
+        if not self._reference:
+            cast(_Holder, self.model).state = self._value
+        return StateChart.configuration.fget(self)  # type: ignore[attr-defined]
+
+    @configuration.setter
+    def configuration(self, value: Any) -> None:
+        self._build_library()
+        StateChart.configuration.fset(self, value)  # type: ignore[attr-defined]
+        if not self._reference:
+            self._value = self._config.value
 
     @classmethod
     def handled_in(cls) -> dict[str, frozenset[str]]:

@@ -10,6 +10,10 @@ preamble and a ``final_answer`` message in one response. Each message item is it
 carrying its ``phase`` (from the item, or from an ``item_phase`` fact recorded when the phase
 arrived before the row existed).
 
+A bounded record starts with a ``snapshot`` fact (``chart == "chat"``): the projection's whole
+state at that point, from which folding goes on. Folding a snapshot *replaces* the projection's
+state, so ``project(record) == chat`` holds for a compacted record too.
+
 Ordering: every conversation item gets an order key (``ts``) from its place in the conversation
 (``previous_item_id``), not from its arrival; UI messages get ``max + 1`` unless given one, and
 an item that follows the latest item goes after them (so a UI message stays where it was
@@ -19,10 +23,10 @@ delta costs O(1): it appends to the row's parts; nothing is sorted or copied per
 
 from __future__ import annotations
 
-import itertools
 from bisect import bisect_right, insort
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any, Literal
 
 from .record import Transition
@@ -177,7 +181,7 @@ class ChatProjection:
         self._item_keys: dict[str, float] = {}
         self._keys: list[float] = []  # every key in use, sorted
         self._last_item_key: float | None = None  # the latest conversation item's key
-        self._ui_ids = itertools.count(1)
+        self._ui_next = 1
         self._sorted: list[_Row] | None = None
         self.version = 0
         self._handlers: dict[str, Callable[[Transition], _Row | None]] = {
@@ -195,6 +199,7 @@ class ChatProjection:
             "ui_added": self._ui_added,
             "ui_cleared": self._ui_cleared,
             "history_cleared": self._history_cleared,
+            "snapshot": self._restore,
         }
 
     # -- reading ------------------------------------------------------------------------------
@@ -209,6 +214,11 @@ class ChatProjection:
         if self.options.inverted:
             snapshots.reverse()
         return snapshots
+
+    @property
+    def row_count(self) -> int:
+        """Rows held, visible or not."""
+        return len(self._rows)
 
     def get(self, row_id: str) -> ChatItem | None:
         row = self._rows.get(row_id)
@@ -460,7 +470,8 @@ class ChatProjection:
         if placeholder is not None:
             self._drop(placeholder)
         last = None
-        for row in self._by_response.get(response_id, ()):
+        # The response is over: its rows need no index any more (memory stays flat).
+        for row in self._by_response.pop(response_id, ()):
             if row.status == "streaming":
                 row.status = "canceled" if cancelled else "done"
                 last = row
@@ -468,7 +479,11 @@ class ChatProjection:
 
     def _ui_added(self, step: Transition) -> _Row | None:
         message: Mapping[str, Any] = step.data["message"]
-        row_id = str(message.get("id") or f"ui-{next(self._ui_ids)}")
+        row_id = message.get("id")
+        if not row_id:
+            row_id = f"ui-{self._ui_next}"
+            self._ui_next += 1
+        row_id = str(row_id)
         ts = message.get("ts")
         key = float(ts) if isinstance(ts, int | float) else self.next_ts()
         insort(self._keys, key)
@@ -501,6 +516,69 @@ class ChatProjection:
         self._by_response.clear()
         self._phases.clear()
         return None
+
+    # -- snapshots (compacted records) ---------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        """The projection's whole state as plain JSON values (a ``snapshot`` fact's data)."""
+        return {
+            "rows": list(map(_row_fields, self._rows.values())),
+            "item_keys": dict(self._item_keys),
+            "keys": list(self._keys),
+            "by_response": {rid: [r.id for r in rows] for rid, rows in self._by_response.items()},
+            "placeholders": {rid: row.id for rid, row in self._placeholders.items()},
+            "ui_next": self._ui_next,
+            "phases": dict(self._phases),
+            "last_item_key": self._last_item_key,
+        }
+
+    def _restore(self, step: Transition) -> _Row | None:
+        data = step.data
+        rows: dict[str, _Row] = {}
+        for fields in data["rows"]:
+            (row_id, type_, role, text, ts, time, status, response_id, item_id) = fields[:9]
+            row = _Row(row_id, role, ts, time, type_=type_)
+            row.parts = [text]
+            row.status = status
+            row.response_id = response_id
+            row.item_id = item_id
+            row.visible, row.placeholder, row.added, row.final = fields[9:13]
+            row.kind, row.payload = fields[13], fields[14]
+            row.phase = fields[15] if len(fields) > 15 else None
+            rows[row_id] = row
+        self._rows = rows
+        self._by_item = {r.item_id: r for r in rows.values() if r.item_id is not None}
+        self._by_response = {
+            rid: [rows[i] for i in ids if i in rows] for rid, ids in data["by_response"].items()
+        }
+        self._placeholders = {rid: rows[i] for rid, i in data["placeholders"].items() if i in rows}
+        self._item_keys = dict(data["item_keys"])
+        self._keys = list(data["keys"])
+        self._ui_next = int(data["ui_next"])
+        self._phases = dict(data.get("phases") or {})
+        self._last_item_key = data.get("last_item_key")
+        self._sorted = None
+        return None
+
+
+# A row as the snapshot keeps it (one C call per row: compaction must stay cheap).
+_row_fields = attrgetter(
+    "id",
+    "type",
+    "role",
+    "text",
+    "ts",
+    "time",
+    "status",
+    "response_id",
+    "item_id",
+    "visible",
+    "placeholder",
+    "added",
+    "final",
+    "kind",
+    "payload",
+    "phase",
+)
 
 
 def _ts(row: _Row) -> float:

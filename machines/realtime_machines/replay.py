@@ -49,12 +49,18 @@ class ReplayResult:
         }
 
 
-def _parse(line: str) -> tuple[str, dict[str, Any]] | str:
+def _parse(line: str | bytes) -> tuple[str, dict[str, Any]] | str:
     """``(direction, event)`` for a good line, or the reason it is bad."""
     try:
         value = json.loads(line)
     except ValueError as exc:
         return f"not JSON ({exc})"
+    except RecursionError:
+        return "JSON nested too deeply to read"
+    return _shape(value)
+
+
+def _shape(value: Any) -> tuple[str, dict[str, Any]] | str:
     if not isinstance(value, dict):
         return f"expected a JSON object, got {type(value).__name__}"
     if "direction" in value or "data" in value:
@@ -68,28 +74,52 @@ def _parse(line: str) -> tuple[str, dict[str, Any]] | str:
 
 
 def replay_lines(
-    lines: Iterable[str],
+    lines: Iterable[str | bytes],
     *,
     chat_options: ChatOptions | None = None,
     session: SessionModel | None = None,
 ) -> ReplayResult:
-    """Feed replay-format lines to ``session`` (a new one by default) in order."""
-    model = session or SessionModel(chat_options=chat_options)
+    """Feed replay-format lines to ``session`` (a new one by default) in order.
+
+    ``lines`` may be any iterable (a file is read as it goes; nothing is kept but the model).
+    A line given as ``bytes`` is decoded as UTF-8 by the parser (a line that is not UTF-8 is a
+    bad line). The effects the model asks for are dropped as they come: a replay runs none.
+    """
+    # A replay reports every response and call, and its whole record: nothing is pruned.
+    model = session or SessionModel(
+        chat_options=chat_options, record_limit=None, settled_limit=None
+    )
     result = ReplayResult(model)
+    bad_lines = result.bad_lines
+    receive, send, outbox = model.receive, model.send, model.outbox
+    loads = json.loads
+    events = 0
     for number, line in enumerate(lines, 1):
-        if not line.strip():
+        try:
+            value = loads(line)
+        except (ValueError, RecursionError):
+            if line.strip():
+                bad_lines.append(BadLine(number, str(_parse(line))))
             continue
-        parsed = _parse(line)
-        if isinstance(parsed, str):
-            result.bad_lines.append(BadLine(number, parsed))
-            continue
-        direction, event = parsed
+        # The common shape first: {"direction": "received", "data": {...}}.
+        data = value.get("data") if type(value) is dict else None
+        if type(data) is dict and value.get("direction") == "received":
+            direction: str = "received"
+        else:
+            parsed = _shape(value)
+            if isinstance(parsed, str):
+                bad_lines.append(BadLine(number, parsed))
+                continue
+            direction, data = parsed
         before = model.malformed_events
         if direction == "sent":
-            model.send(event, time=float(number))
+            send(data, time=float(number))
         else:
-            model.receive(event, time=float(number))
+            receive(data, time=float(number))
+        if outbox:
+            outbox.clear()
         if model.malformed_events != before:
-            result.bad_lines.append(BadLine(number, f"malformed {event.get('type')!r} event"))
-        result.events += 1
+            bad_lines.append(BadLine(number, f"malformed {data.get('type')!r} event"))
+        events += 1
+    result.events = events
     return result

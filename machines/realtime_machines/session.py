@@ -9,6 +9,12 @@ convenience events (:mod:`realtime_machines.notices`) that ``receive`` returns.
 
 Lifecycle events go to the charts; high-rate deltas do not (a chart ``send()`` costs ~100 µs):
 they are recorded as conversation facts and folded into the chat in O(1).
+Memory stays flat in a long-lived session: the record is bounded (``record_limit``: when it
+would exceed the limit it is compacted into one ``snapshot`` fact of the chat projection,
+followed by the steps after it, so ``project(record) == chat`` still holds), and settled
+responses, their tool-call charts and the id maps are pruned beyond ``settled_limit``. The
+chat itself grows with the conversation: it is the application's data.
+
 Nothing that arrives from the wire can raise out of the model: malformed events are reported
 (``error`` notice, a ``wire/malformed`` record) and kept; unknown types are counted and logged
 once per type; a fault inside the model is logged, recorded and reported, and the session goes on.
@@ -19,6 +25,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import sys
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal
@@ -27,7 +34,7 @@ from . import wire
 from .charts.connection import CONNECT_TIMER, ConnectionChart, ConnectionTimeouts
 from .charts.mode import SWITCH_TIMER, ModeChart, text_session_patch, voice_session_patch
 from .charts.playback import SETTLE_TIMER, PlaybackChart
-from .charts.response import CANCEL_TIMER, CREATE_TIMER, ResponseChart
+from .charts.response import BUSY_TIMER, CANCEL_TIMER, CREATE_TIMER, ResponseChart
 from .charts.response import TAG as CREATE_TAG
 from .charts.tool_call import ToolCallChart
 from .chat import ChatItem, ChatOptions, ChatProjection
@@ -54,6 +61,10 @@ __all__ = ["SessionModel"]
 logger = logging.getLogger("realtime_machines")
 
 Observer = Callable[[Transition], None]
+#: Transitions a session keeps by default (then the record is compacted).
+DEFAULT_RECORD_LIMIT = 2_000
+#: Settled responses (with their tool calls) a session keeps by default for inspection.
+DEFAULT_SETTLED_LIMIT = 100
 TERMINAL = frozenset({"completed", "cancelled", "failed", "incomplete"})
 
 
@@ -95,6 +106,8 @@ class SessionModel:
         response_create_timeout: float = 15.0,
         mode_switch_timeout: float = 5.0,
         keep_record: bool = True,
+        record_limit: int | None = DEFAULT_RECORD_LIMIT,
+        settled_limit: int | None = DEFAULT_SETTLED_LIMIT,
         reference_engine: bool = False,
         time: float = 0.0,
     ) -> None:
@@ -103,7 +116,16 @@ class SessionModel:
         self.tool_timeout = tool_timeout
         #: Per tool name, overriding ``tool_timeout``.
         self.tool_timeouts: dict[str, float] = dict(tool_timeouts or {})
-        self.keep_record = keep_record
+        for option, limit in (("record_limit", record_limit), ("settled_limit", settled_limit)):
+            if limit is not None and (not isinstance(limit, int) or limit < 0):
+                raise ValueError(f"{option} must be a whole number ≥ 0 or None, got {limit!r}")
+        #: Whether transitions are kept in :attr:`record` (``record_limit=0`` keeps none).
+        self.keep_record = keep_record and record_limit != 0
+        #: At most this many steps are kept (then compacted into a snapshot); None: all.
+        self.record_limit = record_limit
+        #: Settled responses (and their tool calls) kept beyond the active ones; None: all.
+        self.settled_limit = settled_limit
+        self._record_cap = record_limit if record_limit is not None else sys.maxsize
         self.record: list[Transition] = []
         self.outbox: deque[Effect] = deque()
         self.unknown_events: Counter[str] = Counter()
@@ -122,6 +144,7 @@ class SessionModel:
         self._item_response: dict[str, str] = {}
         self._response_calls: dict[str, list[str]] = {}
         self._followed_up: set[str] = set()
+        self._settled: deque[str] = deque()  # finished responses, oldest first
         self._awaiting_audio: dict[str, str] = {}
         self._server_echoes_tags = False
         self._handlers = self._build_handlers()
@@ -167,17 +190,41 @@ class SessionModel:
     ) -> None:
         step = Transition(next(self._seq), self._now, chart, event, source, target, data)
         if self.keep_record:
-            self.record.append(step)
+            record = self.record
+            record.append(step)
+            if len(record) > self._record_cap:
+                self._compact()
         for observer in self._observers:
             observer(step)
 
     def _fact(self, event: str, data: dict[str, Any], chart: str = "conversation") -> None:
         step = Transition(next(self._seq), self._now, chart, event, None, None, data)
-        if self.keep_record:
-            self.record.append(step)
         self._chat.fold(step)
+        if self.keep_record:
+            record = self.record
+            record.append(step)
+            if len(record) > self._record_cap:
+                self._compact()
         for observer in self._observers:
             observer(step)
+
+    def _compact(self) -> None:
+        """Replace the record with one ``snapshot`` fact of the chat as it stands now.
+
+        The snapshot carries the seq and time of the last step it covers; the steps after it
+        follow it, so ``project(record) == chat`` holds. A snapshot costs O(chat rows), so the
+        record may hold ``record_limit`` steps *plus one per chat row* before it is compacted:
+        each step then pays O(1) for compaction however long the chat grows.
+        """
+        cap = (self.record_limit or 0) + self._chat.row_count
+        self._record_cap = cap
+        if len(self.record) <= cap:
+            return
+        last = self.record[-1]
+        snapshot = Transition(
+            last.seq, last.time, "chat", "snapshot", None, None, self._chat.snapshot()
+        )
+        self.record[:] = [snapshot]
 
     def _new_event_id(self) -> str:
         return f"evt_rm_{next(self._event_ids)}"
@@ -483,6 +530,9 @@ class SessionModel:
         # A server that never echoed our tags gives no way to tell: take the response as ours.
         return not self._server_echoes_tags
 
+    def _response_over(self, response_id: str) -> bool:
+        return self.responses.get(response_id) in TERMINAL
+
     def _on_response_done(self, event: Any) -> None:
         response_id = event.response_id
         if not isinstance(response_id, str):
@@ -494,17 +544,50 @@ class SessionModel:
         self.responses[response_id] = status
         self._fact("response_finished", {"response_id": response_id, "status": status})
         for call_id in self._response_calls.get(response_id, ()):
-            chart = self.tool_calls[call_id]
-            if chart.state == "streaming":
+            chart = self.tool_calls.get(call_id)
+            if chart is not None and chart.state == "streaming":
                 chart.offer("abandon")
         lane = self.response
         if lane.response_id in (None, response_id):
             lane.offer("finished", status=status)
-        if self.playback.state != "silent" and self.playback.response_id in (None, response_id):
+        if self.playback.state != "silent" and (
+            self.playback.response_id in (None, response_id) or _spoken(event.response)
+        ):
+            # Its audio is in the output buffer, behind what is playing (one buffer per call).
             self._awaiting_audio[response_id] = status
         else:
             self._complete(response_id, status, cut=False)
         self._maybe_follow_up(response_id)
+        self._settled.append(response_id)
+        self._prune()
+
+    def _prune(self) -> None:
+        """Forget the oldest settled responses beyond ``settled_limit``, with their calls."""
+        limit = self.settled_limit
+        if limit is None:
+            return
+        settled, calls, charts = self._settled, self._response_calls, self.tool_calls
+        for _ in range(len(settled) - limit):
+            response_id = settled.popleft()
+            own = calls.get(response_id, ())
+            if any(c in charts and not charts[c].is_settled for c in own):
+                settled.append(response_id)  # a call still waits for its output: later
+                continue
+            self.responses.pop(response_id, None)
+            self._followed_up.discard(response_id)
+            for call_id in calls.pop(response_id, ()):
+                charts.pop(call_id, None)
+        cap = 4 * limit + 64
+        items = self._item_response
+        while len(items) > cap:
+            del items[next(iter(items))]
+        if len(charts) > cap:  # calls no known response owns (ids never seen, or pruned)
+            for call_id in [c for c, chart in charts.items() if chart.is_settled]:
+                chart = charts[call_id]
+                if chart.response_id is None or chart.response_id not in self.responses:
+                    del charts[call_id]
+                    if len(charts) <= limit:
+                        break
 
     def _complete(self, response_id: str, status: str, *, cut: bool) -> None:
         canceled = cut or status in ("cancelled", "failed")
@@ -597,11 +680,22 @@ class SessionModel:
         self._flush_audio(event.response_id, cut=True)
 
     def _flush_audio(self, response_id: str | None, *, cut: bool) -> None:
-        if response_id is not None and response_id in self._awaiting_audio:
-            self._complete(response_id, self._awaiting_audio.pop(response_id), cut=cut)
-        elif response_id is None:
-            for rid in list(self._awaiting_audio):
-                self._complete(rid, self._awaiting_audio.pop(rid), cut=cut)
+        """The one output buffer is empty: every response waiting on it has been heard.
+
+        Responses queue their audio in the order they finish. ``stopped`` means all of it
+        played; ``cleared`` cut the response it names and whatever was queued after it, while
+        the ones queued before it had played out (they were ahead of it in the buffer). A
+        ``cleared`` naming a response that is not waiting (one still generating, whose audio
+        follows theirs) leaves the waiting ones played out.
+        """
+        waiting = self._awaiting_audio
+        if not waiting:
+            return
+        cut_from = len(waiting)
+        if cut and response_id in waiting:
+            cut_from = list(waiting).index(response_id)
+        for position, rid in enumerate(list(waiting)):
+            self._complete(rid, waiting.pop(rid), cut=position >= cut_from)
 
     # -- tools ------------------------------------------------------------------------------
     def _tool_chart_for(
@@ -643,6 +737,9 @@ class SessionModel:
             {"call_id": call_id, "name": name, "item_id": item_id, "response_id": response_id},
             chart="tools",
         )
+        if response_id is not None and self._response_over(response_id):
+            # A late event of a response that is over: its arguments will never be done.
+            chart.offer("abandon")
         return chart
 
     def _on_arguments_delta(self, event: Any) -> None:
@@ -685,7 +782,11 @@ class SessionModel:
             return
         if self.responses.get(response_id) not in TERMINAL:
             return
-        calls = [self.tool_calls[c] for c in self._response_calls.get(response_id, ())]
+        calls = [
+            self.tool_calls[c]
+            for c in self._response_calls.get(response_id, ())
+            if c in self.tool_calls
+        ]
         if not calls or not all(c.is_settled for c in calls):
             return
         if not any(c.state == "answered" and c.follow_up for c in calls):
@@ -851,6 +952,8 @@ class SessionModel:
             return self.response.offer("create_timed_out")
         if name == CANCEL_TIMER:
             return self.response.offer("cancel_timed_out")
+        if name == BUSY_TIMER:
+            return self._busy_timed_out()
         if name == SETTLE_TIMER:
             return self.playback.offer("settle_timed_out")
         if name == SWITCH_TIMER:
@@ -861,6 +964,22 @@ class SessionModel:
                 self._maybe_follow_up(chart.response_id)
                 return True
         return False
+
+    def _busy_timed_out(self) -> bool:
+        lane = self.response
+        dropped = lane.dropped_creates
+        if not lane.offer("busy_timed_out"):
+            return False
+        if lane.dropped_creates != dropped:
+            message = (
+                "response.create given up: the server kept answering "
+                "conversation_already_has_active_response and no response appeared"
+            )
+            logger.warning(message)
+            self._notices.append(
+                ErrorNotice("client", {"type": "response_create_failed", "message": message})
+            )
+        return True
 
     def _advance(self, time: float | None) -> None:
         if time is not None and time > self._now:
@@ -881,8 +1000,10 @@ class SessionModel:
                     {"response_id": response_id, "status": "failed", "reason": "connection lost"},
                 )
                 self._complete(response_id, "failed", cut=True)
+                self._settled.append(response_id)
         for response_id in list(self._awaiting_audio):
             self._complete(response_id, self._awaiting_audio.pop(response_id), cut=True)
+        self._prune()
 
     # ---------------------------------------------------------------------------------------
     # Replay
@@ -896,6 +1017,11 @@ class SessionModel:
                 self.send(data, time=time)
             else:
                 self.receive(data, time=time)
+
+
+def _spoken(response: Mapping[str, Any]) -> bool:
+    modalities = response.get("output_modalities")
+    return isinstance(modalities, list) and "audio" in modalities
 
 
 def _has_input_text(item: Mapping[str, Any]) -> bool:

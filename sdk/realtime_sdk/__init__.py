@@ -7,9 +7,10 @@ and keys; the ``realtime`` command (:mod:`realtime_sdk.cli`), chart diagrams
 
 from __future__ import annotations
 
+import importlib
 import logging
+from typing import TYPE_CHECKING, Any
 
-from .client import RealtimeClient, ToolCall
 from .config import DEFAULTS, NOT_GIVEN, apply_defaults, deep_merge, normalize_session, prune
 from .diagrams import chart_mermaid, stale_diagrams, write_diagrams
 from .errors import (
@@ -21,10 +22,31 @@ from .errors import (
     TokenError,
     redact,
 )
-from .keys import api_key_token_provider
 from .middleware import STOP, IncomingContext
 from .tools import FunctionTool, function_tool
 from .turn import Answer, TurnError
+
+if TYPE_CHECKING:
+    from .client import RealtimeClient, ToolCall
+    from .keys import api_key_token_provider
+
+# Imported on first use: they pull in aiortc and aiohttp, which `realtime replay` and
+# `realtime diagrams` never need (importing them costs ~0.8 s and ~60 MiB).
+_LAZY = {
+    "RealtimeClient": ".client",
+    "ToolCall": ".client",
+    "api_key_token_provider": ".keys",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 

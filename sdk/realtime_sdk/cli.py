@@ -27,23 +27,43 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import IO, TYPE_CHECKING, Any, TextIO
 
-from realtime_machines.record import write_jsonl
-from realtime_machines.replay import ReplayResult, replay_lines
+from .config import DEFAULTS, EMULATOR_API_KEY, EMULATOR_PORT, TOKEN_SERVER_PORT
+
+if TYPE_CHECKING:
+    from realtime_machines.record import Transition
+    from realtime_machines.replay import ReplayResult
+
+# Every subcommand imports what it needs when it runs: `realtime replay` must not pay for
+# aiortc and aiohttp (~0.8 s and ~60 MiB), which only the networked commands use.
 
 __all__ = ["main"]
 
-DEFAULT_DIAGRAMS = Path(__file__).resolve().parents[2] / "diagrams"
+
+def default_diagrams_dir() -> Path:
+    """The source checkout's ``diagrams/`` when running from one, else ``./diagrams`` (an
+    installed package has no checkout: never write into site-packages)."""
+    checkout = Path(__file__).resolve().parents[2]
+    if (checkout / "pyproject.toml").is_file() and (checkout / "machines").is_dir():
+        return checkout / "diagrams"
+    return Path("diagrams")
 
 
-def _read_lines(path: str) -> list[str]:
-    """The file's lines; ``OSError``/``UnicodeDecodeError`` are turned into one sentence."""
-    if path == "-":
-        return sys.stdin.read().splitlines()
-    return Path(path).read_text(encoding="utf-8").splitlines()
+class _NotText(ValueError):
+    """The replay file is not UTF-8 text."""
+
+
+def _stream_lines(fp: IO[bytes]) -> Iterator[str]:
+    """The file's lines as they are read, decoded one by one; a file that is not UTF-8 text is
+    unreadable as a whole (:class:`_NotText` naming the line), as when it was read at once."""
+    for number, line in enumerate(fp, 1):
+        try:
+            yield line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise _NotText(f"line {number} is not UTF-8 text ({exc.reason})") from None
 
 
 def _print_text(result: ReplayResult, out: TextIO) -> None:
@@ -79,20 +99,41 @@ def _print_text(result: ReplayResult, out: TextIO) -> None:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    try:
-        lines = _read_lines(args.file)
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        print(f"realtime replay: cannot read {args.file}: {reason}.", file=sys.stderr)
-        return 2
-    result = replay_lines(lines)
+    from realtime_machines.record import write_jsonl
+    from realtime_machines.replay import replay_lines
+    from realtime_machines.session import SessionModel
+
+    # The input is streamed. --json keeps no record (it prints none); --transitions streams the
+    # record to its file as it is made; only the text report, which prints every transition,
+    # keeps them all. Nothing is pruned: the report lists every response and tool call.
+    model = SessionModel(record_limit=None if not args.json else 0, settled_limit=None)
+    with contextlib.ExitStack() as stack:
+        try:
+            source: IO[bytes] = (
+                sys.stdin.buffer if args.file == "-" else stack.enter_context(open(args.file, "rb"))
+            )
+            if args.transitions:
+                out = stack.enter_context(open(args.transitions, "w", encoding="utf-8"))
+
+                def write(step: Transition) -> None:
+                    write_jsonl((step,), out)
+
+                model.subscribe(write)
+            result = replay_lines(_stream_lines(source), session=model)
+        except _NotText as exc:
+            print(f"realtime replay: cannot read {args.file}: {exc}.", file=sys.stderr)
+            return 2
+        except OSError as exc:
+            name = exc.filename if exc.filename is not None else args.file
+            verb = "write" if name == args.transitions else "read"
+            reason = exc.strerror or exc
+            print(f"realtime replay: cannot {verb} {name}: {reason}.", file=sys.stderr)
+            return 2
     for bad in result.bad_lines:
         print(f"{args.file}:{bad.number}: skipped: {bad.reason}", file=sys.stderr)
-    if args.transitions:
-        with open(args.transitions, "w", encoding="utf-8") as fp:
-            write_jsonl(result.session.record, fp)
     if args.json:
-        json.dump(result.summary(), sys.stdout, ensure_ascii=False)
+        # One C-encoded string (json.dump would encode piece by piece in Python).
+        sys.stdout.write(json.dumps(result.summary(), ensure_ascii=False))
         sys.stdout.write("\n")
     else:
         _print_text(result, sys.stdout)
@@ -325,11 +366,12 @@ def build_parser() -> argparse.ArgumentParser:
         "installed. Needs pydot: pip install 'realtime-machines[diagrams]'.",
     )
     diagrams.add_argument(
-        "--out", default=str(DEFAULT_DIAGRAMS), metavar="DIR", help="output folder"
+        "--out",
+        default=str(default_diagrams_dir()),
+        metavar="DIR",
+        help="output folder (the checkout's diagrams/, else ./diagrams)",
     )
     diagrams.set_defaults(handler=_diagrams)
-
-    from .emulator import DEFAULT_API_KEY, DEFAULT_PORT
 
     emulator = _command(
         commands,
@@ -340,9 +382,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     emulator.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
     emulator.add_argument(
-        "--port", type=_port, default=DEFAULT_PORT, help="port (%(default)s; 0: any)"
+        "--port", type=_port, default=EMULATOR_PORT, help="port (%(default)s; 0: any)"
     )
-    emulator.add_argument("--api-key", default=DEFAULT_API_KEY, help="the API key it accepts")
+    emulator.add_argument("--api-key", default=EMULATOR_API_KEY, help="the API key it accepts")
     emulator.set_defaults(handler=_emulator)
 
     demo = _command(
@@ -404,9 +446,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     chat.set_defaults(handler=_chat)
 
-    from .config import DEFAULTS
-    from .token_server import DEFAULT_PORT as TOKEN_PORT
-
     token = _command(
         commands,
         "token-server",
@@ -416,7 +455,9 @@ def build_parser() -> argparse.ArgumentParser:
         "first line of standard output.",
     )
     token.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
-    token.add_argument("--port", type=_port, default=TOKEN_PORT, help="port (%(default)s; 0: any)")
+    token.add_argument(
+        "--port", type=_port, default=TOKEN_SERVER_PORT, help="port (%(default)s; 0: any)"
+    )
     token.add_argument(
         "--api-key", default=None, help="the OpenAI API key (default: $OPENAI_API_KEY)"
     )

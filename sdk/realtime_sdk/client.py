@@ -39,6 +39,7 @@ from realtime_machines import (
     effects,
 )
 from realtime_machines.charts.connection import STAGES
+from realtime_machines.session import DEFAULT_RECORD_LIMIT
 
 from .config import (
     NOT_GIVEN,
@@ -159,6 +160,7 @@ class RealtimeClient:
         timeouts: Any = NOT_GIVEN,
         liveness_timeout: Any = NOT_GIVEN,
         reconnect: Any = NOT_GIVEN,
+        record_limit: int | None = DEFAULT_RECORD_LIMIT,
     ) -> None:
         chat_given = {
             "chat_is_meaningful_text": chat_is_meaningful_text,
@@ -205,6 +207,7 @@ class RealtimeClient:
             tools=tools,
             tool_timeouts=tool_timeouts,
             chat_options=chat_options,
+            record_limit=record_limit,
         )
         if api_key is not None:  # one base_url: the client's
             token_provider = ApiKeyTokenProvider(api_key, base_url=options["base_url"])
@@ -265,7 +268,7 @@ class RealtimeClient:
             reconnect_delay_max=float(reconnect_options["backoff_max"]),
             response_create_timeout=timeout_options["response_create"],
             mode_switch_timeout=timeout_options["mode_switch"],
-            keep_record=True,
+            record_limit=record_limit,
             time=time.time(),
         )
         self.model.subscribe(self._observe)
@@ -1310,6 +1313,13 @@ def _check_parameters(**parameters: Any) -> None:
     chat_options = parameters["chat_options"]
     if chat_options is not None and not isinstance(chat_options, ChatOptions):
         raise TypeError(f"chat_options must be a ChatOptions, got {chat_options!r}")
+    record_limit = parameters["record_limit"]
+    if record_limit is not None and (
+        isinstance(record_limit, bool) or not isinstance(record_limit, int) or record_limit < 0
+    ):
+        raise ValueError(
+            f"record_limit must be a whole number of transitions >= 0 or None, got {record_limit!r}"
+        )
 
 
 _SUCCESS_STAGES = {

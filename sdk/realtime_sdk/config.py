@@ -215,6 +215,12 @@ DEFAULTS: Final[Mapping[str, Any]] = freeze(
 down). :func:`apply_defaults` returns a plain, mutable deep copy merged with your options."""
 
 #: Top-level options that are aliases of an entry of ``timeouts``.
+#: The local emulator's and the token server's defaults, kept here so that the ``realtime``
+#: command can show them without importing the servers (and aiohttp, aiortc with them).
+EMULATOR_PORT: Final = 8765
+EMULATOR_API_KEY: Final = "sk-emulator"
+TOKEN_SERVER_PORT: Final = 8787
+
 _TIMEOUT_ALIASES: Final = (("tool_timeout", "tool"), ("liveness_timeout", "liveness"))
 
 

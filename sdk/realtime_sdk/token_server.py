@@ -27,7 +27,7 @@ from typing import Any, Final
 import aiohttp
 from aiohttp import web
 
-from .config import DEFAULTS, normalize_session, thaw, warn_model_shutdowns
+from .config import DEFAULTS, TOKEN_SERVER_PORT, normalize_session, thaw, warn_model_shutdowns
 from .errors import TokenError, redact_text
 from .keys import _resolve_api_key, create_client_secret
 
@@ -37,7 +37,7 @@ logger = logging.getLogger(__name__)
 
 SESSION_PATH: Final = "/realtime/session"
 HEALTH_PATH: Final = "/healthz"
-DEFAULT_PORT: Final = 8787
+DEFAULT_PORT: Final = TOKEN_SERVER_PORT
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

@@ -291,7 +291,7 @@ def test_response_busy_requeues_the_request_with_its_params() -> None:
     chart.send("request", params={"instructions": "be brief"})
     host.take()
     chart.send("busy")
-    assert chart.state == "generating"
+    assert chart.state == "server_busy"
     assert chart.pending_event_id is None
     assert sent(host.take()) == []
     chart.send("finished", status="completed")

@@ -302,7 +302,7 @@ def test_conversation_already_has_active_response_requeues() -> None:
     session.take_effects()
     notices = session.receive(error_for(event_id, "conversation_already_has_active_response"))
     assert [n.name for n in notices] == ["error"]
-    assert session.response.state == "generating"
+    assert session.response.state == "server_busy"
     assert sent(session.take_effects(), "response.create") == []
     session.receive(created("r_server"))
     session.receive(done("r_server"))

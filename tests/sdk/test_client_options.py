@@ -228,6 +228,8 @@ BAD: list[tuple[dict[str, Any], type[Exception], str]] = [
     ({"outgoing_middleware": [1]}, TypeError, "outgoing_middleware[0] must be a function"),
     ({"tool_timeouts": {"slow": 0}}, ValueError, "tool_timeouts['slow'] must be seconds > 0"),
     ({"chat_options": {"inverted": True}}, TypeError, "chat_options must be a ChatOptions"),
+    ({"record_limit": -1}, ValueError, "record_limit must be a whole number"),
+    ({"record_limit": 2.5}, ValueError, "record_limit must be a whole number"),
     ({"tools": noop}, TypeError, "tools must be a list of functions"),
     ({"tools": [noop, 3]}, TypeError, "tools[1] must be a function"),
     ({"tools": [noop, noop]}, ValueError, "a tool named 'noop' is already registered"),

@@ -11,6 +11,13 @@ server has echoed a tag, a ``response.created`` without ours is a response the s
 itself (server VAD), and a create of ours still unanswered stays in flight: the lane returns to
 ``create requested`` when that response finishes instead of sending the next queued create.
 
+A ``conversation_already_has_active_response`` naming our create while the lane knows no
+response (its ``response.created`` never reached us) moves to ``server busy``: the create is
+queued again and a timer runs. The unknown response's ``response.created`` or ``response.done``
+moves the lane on as usual; if neither comes in time the lane frees itself and sends the create
+again, and after :data:`MAX_BUSY_RETRIES` such rounds it drops the create and counts it in
+:attr:`ResponseChart.dropped_creates` (the session tells the app with an ``error`` event).
+
 ``idle`` and ``done`` are the free states; ``done`` means a response finished, with its GA status
 (``completed | cancelled | failed | incomplete``) in :attr:`ResponseChart.last_status` (each
 response's own status is kept by the session). A rejected or timed-out create returns to ``idle``.
@@ -33,6 +40,9 @@ CREATE_TIMER = "response.create"
 #: The ``response.metadata`` key that carries the ``event_id`` of the create a response answers.
 TAG = "realtime_machines_create"
 CANCEL_TIMER = "response.cancel"
+BUSY_TIMER = "response.busy"
+#: Rounds of "busy, and no response shows up" before a create is given up.
+MAX_BUSY_RETRIES = 3
 
 
 class ResponseChart(ModelChart):
@@ -44,6 +54,7 @@ class ResponseChart(ModelChart):
     create_requested = State("create requested")
     generating = State("generating")
     cancelling = State("cancelling")
+    server_busy = State("server busy")
     done = State("done")
 
     # -- requests from the client -------------------------------------------------------------
@@ -53,11 +64,13 @@ class ResponseChart(ModelChart):
         | create_requested.to(None, on="enqueue")
         | generating.to(None, on="enqueue")
         | cancelling.to(None, on="enqueue")
+        | server_busy.to(None, on="enqueue")
     )
     dequeue = idle.to(create_requested, on="send_next") | done.to(create_requested, on="send_next")
     cancel = (
         generating.to(cancelling, on="send_cancel")
         | create_requested.to(cancelling)
+        | server_busy.to(cancelling, on="send_cancel")
         | idle.to(None, on="drop_cancel")
         | done.to(None, on="drop_cancel")
     )
@@ -67,15 +80,20 @@ class ResponseChart(ModelChart):
         idle.to(generating)
         | create_requested.to(generating)
         | done.to(generating)
+        | server_busy.to(generating)
         | cancelling.to(None, on="cancel_created")
     )
     finished = (
         generating.to(create_requested, cond="create_in_flight", on="keep_status")
         | generating.to(done, on="keep_status", after="after_finish")
         | cancelling.to(done, on="keep_status", after="after_finish")
+        | server_busy.to(done, on="keep_status", after="after_finish")
     )
-    busy = create_requested.to(generating, on="requeue_request") | generating.to(
+    busy = create_requested.to(server_busy, on="requeue_request") | generating.to(
         None, on="requeue_request"
+    )
+    busy_timed_out = server_busy.to(idle, cond="may_retry", after="after_finish") | (
+        server_busy.to(idle, on="drop_create", after="after_finish")
     )
     create_rejected = create_requested.to(idle, after="after_finish")
     create_timed_out = create_requested.to(idle, after="after_finish")
@@ -87,6 +105,7 @@ class ResponseChart(ModelChart):
         | generating.to(idle, on="drop_queue")
         | cancelling.to(idle, on="drop_queue")
         | done.to(idle, on="drop_queue")
+        | server_busy.to(idle, on="drop_queue")
     )
 
     def __init__(
@@ -106,6 +125,9 @@ class ResponseChart(ModelChart):
         self._new_event_id = new_event_id
         self._create_timeout = create_timeout
         self._cancel_timeout = cancel_timeout
+        #: Creates given up after :data:`MAX_BUSY_RETRIES` unexplained "busy" answers.
+        self.dropped_creates = 0
+        self._busy_rounds = 0
         super().__init__(host)
 
     @property
@@ -179,7 +201,25 @@ class ResponseChart(ModelChart):
         if self.queue:
             self.send("dequeue")
 
+    def may_retry(self) -> bool:
+        return self._busy_rounds <= MAX_BUSY_RETRIES
+
+    def drop_create(self) -> None:
+        if self.queue:
+            self.queue.popleft()
+        self.dropped_creates += 1
+        self._busy_rounds = 0
+
+    def on_enter_server_busy(self) -> None:
+        self._busy_rounds += 1
+        self.response_id = None
+        self.host.emit(StartTimer(BUSY_TIMER, self._create_timeout))
+
+    def on_exit_server_busy(self) -> None:
+        self.host.emit(CancelTimer(BUSY_TIMER))
+
     def on_enter_generating(self, response_id: str | None = None, ours: bool = True) -> None:
+        self._busy_rounds = 0
         self.response_id = response_id
         if ours:
             self.pending_event_id = None
@@ -198,4 +238,4 @@ class ResponseChart(ModelChart):
         self.host.emit(CancelTimer(CANCEL_TIMER))
 
 
-_ACTIVE = frozenset({"create_requested", "generating", "cancelling"})
+_ACTIVE = frozenset({"create_requested", "generating", "cancelling", "server_busy"})

@@ -26,6 +26,7 @@ from typing import Any
 
 from aiohttp import BodyPartReader, WSMsgType, web
 
+from ..config import EMULATOR_API_KEY, EMULATOR_PORT
 from .audio import SpeechTrack
 from .brain import Brain, DeterministicBrain
 from .engine import Engine, EngineOptions, default_transcribe
@@ -46,8 +47,8 @@ from .webrtc import Call, SdpError
 
 log = logging.getLogger(__name__)
 
-DEFAULT_API_KEY = "sk-emulator"
-DEFAULT_PORT = 8765
+DEFAULT_API_KEY = EMULATOR_API_KEY
+DEFAULT_PORT = EMULATOR_PORT
 WS_MAX_MESSAGE = 16 * 1024 * 1024 + 4096
 DEFAULT_CONNECT_TIMEOUT_S = 20.0
 _BAD_JSON = (
