@@ -63,6 +63,10 @@ logger = logging.getLogger("realtime_machines")
 Observer = Callable[[Transition], None]
 #: Transitions a session keeps by default (then the record is compacted).
 DEFAULT_RECORD_LIMIT = 2_000
+#: Distinct unknown event types counted by name in ``unknown_events``; the rest count as
+#: :data:`OTHER_UNKNOWN`, so a server inventing a new type per event cannot grow memory.
+MAX_UNKNOWN_TYPES = 256
+OTHER_UNKNOWN = "(other unknown types)"
 #: Settled responses (with their tool calls) a session keeps by default for inspection.
 DEFAULT_SETTLED_LIMIT = 100
 TERMINAL = frozenset({"completed", "cancelled", "failed", "incomplete"})
@@ -336,9 +340,13 @@ class SessionModel:
         )
 
     def _unknown(self, event: wire.UnknownEvent) -> None:
-        if not self.unknown_events[event.type]:
-            logger.info("unknown event type %r passed through (logged once per type)", event.type)
-        self.unknown_events[event.type] += 1
+        kind = event.type
+        if kind not in self.unknown_events:
+            if len(self.unknown_events) >= MAX_UNKNOWN_TYPES:  # a hostile server: stay flat
+                kind = OTHER_UNKNOWN
+            else:
+                logger.info("unknown event type %r passed through (logged once per type)", kind)
+        self.unknown_events[kind] += 1
         self._fact("unknown", {"type": event.type}, chart="wire")
 
     def _fault(self, event_type: str, exc: Exception) -> None:

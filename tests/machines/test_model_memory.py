@@ -257,3 +257,16 @@ def test_responses_lost_with_the_call_are_pruned_too() -> None:
         assert session.responses[f"r{n}"] == "failed"
         session.take_effects()
     assert len(session.responses) <= 2
+
+
+def test_unknown_event_types_are_counted_by_name_up_to_a_bound() -> None:
+    from realtime_machines.session import MAX_UNKNOWN_TYPES, OTHER_UNKNOWN
+
+    session = SessionModel()
+    for n in range(MAX_UNKNOWN_TYPES + 50):
+        session.receive({"type": f"vendor.thing_{n}"}, time=float(n))
+    assert len(session.unknown_events) == MAX_UNKNOWN_TYPES + 1
+    assert session.unknown_events[OTHER_UNKNOWN] == 50
+    assert session.summary()["unknown_events"] == MAX_UNKNOWN_TYPES + 50
+    session.receive({"type": "vendor.thing_0"}, time=1e6)  # a known name still counts by name
+    assert session.unknown_events["vendor.thing_0"] == 2

@@ -33,9 +33,9 @@ RSS_GROWTH_BOUND_MB = 15.0
 """RSS growth allowed over the last ``CYCLES - WARMUP`` cycles (client AND emulator, one process).
 
 Measured on the 2-core CI machine: +4.8 to +5.3 MB over those 150 cycles (≈ 35 KB per cycle).
-tracemalloc puts ~1.2 MB of it in the Python heap: the client's transition record (kept by
-design, ``keep_record=True``: ~20 transitions per cycle, the offer SDP among their data, ≈ 6 KB
-a cycle) and the emulator's per-call bookkeeping (``Emulator.engines`` keeps every engine); the
+tracemalloc puts ~1.2 MB of it in the Python heap: the client's transition record (bounded by
+``record_limit``, then compacted: ~20 transitions per cycle, the offer SDP among their data)
+and the emulator's per-call bookkeeping (``Emulator.engines`` keeps every engine); the
 rest is allocator fragmentation. Holding on to each cycle's closed peer connection (a leaked
 peer) measured +32 MB over the same 150 cycles, so 15 MB has ~3x headroom over what is normal
 and still fails on a leaked peer per call."""
