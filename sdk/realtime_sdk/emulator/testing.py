@@ -1,4 +1,5 @@
-"""Test helpers: a pytest fixture with a running emulator, and bare wire-level clients.
+"""Test helpers: a pytest fixture with a running emulator, bare wire-level clients, and an
+in-memory call (no socket) to the emulator's engine.
 
 In a ``conftest.py``::
 
@@ -11,7 +12,8 @@ The fixture runs the emulator on its own thread and event loop, so it serves syn
 async tests of any plugin alike. It is built on first import and needs pytest
 (``pip install "realtime-machines[testing]"``); the rest of this module does not.
 :class:`WsClient` and :class:`RtcClient` speak the wire protocol directly (WebSocket, and
-aiortc + the ``oai-events`` DataChannel) for tests that look at events rather than at an SDK.
+aiortc + the ``oai-events`` DataChannel) for tests that look at events rather than at an SDK;
+:func:`memory_transport` gives the same helpers over an in-memory call (no socket, no server).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import contextlib
 import functools
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import aiohttp
@@ -31,7 +33,12 @@ import numpy as np
 from aiortc import RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from ..transports.base import ConnectContext, TransportEvents
+from ..transports.memory import MemoryTransport
 from .audio import SpeechTrack, synthesize
+from .brain import Brain
+from .engine import EngineOptions
+from .faults import Faults
 from .loopback import disable_loopback_ice, enable_loopback_ice, rtc_configuration
 from .server import Emulator, EmulatorConfig
 from .session import DEFAULT_MODEL
@@ -165,6 +172,95 @@ class WsClient:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+class MemoryClient:
+    """A bare in-memory Realtime client: a connected
+    :class:`~realtime_sdk.transports.MemoryTransport` (no socket, the emulator's engine in this
+    process) with the same event helpers as :class:`WsClient`. Make one with
+    :func:`memory_transport`."""
+
+    def __init__(self, transport: MemoryTransport) -> None:
+        self.transport = transport
+        self.stream = EventStream()
+        self.raw: list[str] = []
+        self.lost: str | None = None
+        """Why the engine ended the call (session expired, ``session.close``, a fault)."""
+        self.closed = asyncio.Event()
+
+    def _on_message(self, text: str) -> None:
+        self.raw.append(text)
+        with contextlib.suppress(ValueError):
+            event = json.loads(text)
+            if isinstance(event, dict):
+                self.stream.push(event)
+
+    def _on_lost(self, reason: str) -> None:
+        self.lost = reason
+        self.closed.set()
+
+    @classmethod
+    async def connect(
+        cls, transport: MemoryTransport, *, model: str = DEFAULT_MODEL
+    ) -> MemoryClient:
+        """Run ``transport``'s handshake (``session.created`` is then the first event)."""
+        client = cls(transport)
+        context = ConnectContext(
+            base_url="memory:",
+            token="",
+            model=model,
+            events=TransportEvents(on_message=client._on_message, on_lost=client._on_lost),
+        )
+        try:
+            for step in transport.steps:
+                async with asyncio.timeout(step.timeout):
+                    await transport.run_step(step.state, context)
+        except BaseException:
+            await transport.close()
+            raise
+        return client
+
+    async def send(self, event: JSON | str) -> None:
+        await self.transport.send(event if isinstance(event, str) else json.dumps(event))
+
+    async def send_audio(self, pcm: bytes | np.ndarray) -> None:
+        """Append PCM16 mono 24 kHz (bytes, or samples as a numpy array)."""
+        data = pcm if isinstance(pcm, bytes) else np.asarray(pcm).astype("<i2").tobytes()
+        await self.transport.send_audio(data)
+
+    async def next(self, timeout: float = 5.0) -> JSON:  # noqa: ASYNC109
+        return await self.stream.next(timeout)
+
+    async def wait_for(self, event_type: str, timeout: float = 5.0) -> JSON:  # noqa: ASYNC109
+        return await self.stream.wait_for(event_type, timeout)
+
+    async def close(self) -> None:
+        await self.transport.close()
+        self.closed.set()
+
+    async def __aenter__(self) -> MemoryClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+@contextlib.asynccontextmanager
+async def memory_transport(
+    *,
+    brain: Brain | None = None,
+    faults: Faults | None = None,
+    options: EngineOptions | None = None,
+    model: str = DEFAULT_MODEL,
+) -> AsyncIterator[MemoryClient]:
+    """A connected in-memory call for a test: ``async with memory_transport(brain=b) as call``.
+
+    ``call.transport`` is the :class:`~realtime_sdk.transports.MemoryTransport`;
+    ``call.send(event)``, ``call.send_audio(pcm)``, ``call.wait_for(type)`` as on
+    :class:`WsClient`. Closed on exit."""
+    transport = MemoryTransport(brain=brain, faults=faults, options=options)
+    async with await MemoryClient.connect(transport, model=model) as client:
+        yield client
 
 
 class _Sink:

@@ -1,0 +1,277 @@
+"""The in-memory transport: a call to the emulator's protocol :class:`Engine` in this process.
+
+No socket is opened. The engine is the one behind the emulator's WebSocket route, driven the
+way that route drives it: built per call, attached to a sink, started (``session.created``),
+fed each client text, closed when the call ends. What makes a wire honest is kept: client
+events go in as JSON text (a malformed one is the engine's business, as on a wire), server
+events come out as the JSON text the engine serialised, in order, delivered from the event
+loop, never from inside the caller's ``send()``. Audio arrives as
+``response.output_audio.delta`` (the client owns playback, as on WebSocket) and goes in as
+``input_audio_buffer.append``.
+
+    transport = MemoryTransport(brain=ScriptedBrain([[Say("Hi.")]]))
+
+The engine paces nothing in real time on this protocol (only WebRTC's outbound track is
+paced), so a turn takes as long as the code that runs it; ``Faults(delta_delay_s=...)`` slows
+it down on purpose.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import collections
+import contextlib
+import dataclasses
+import json
+import logging
+import time
+from typing import ClassVar
+
+from ..emulator.brain import Brain
+from ..emulator.engine import Engine, EngineOptions
+from ..emulator.faults import Faults
+from ..emulator.server import WS_MAX_MESSAGE
+from ..emulator.session import ProtocolError, validate_model
+from ..errors import ConnectError, SendError
+from .base import ConnectContext, HandshakeStep, Transport, TransportEvents
+
+__all__ = ["MemoryTransport"]
+
+log = logging.getLogger(__name__)
+
+ATTACHING = HandshakeStep(
+    state="attaching", stage="data_channel", timeout=5.0, success="data_channel_open"
+)
+"""Build the engine and wait until its ``session.created`` has been delivered."""
+
+APPEND_BYTES = 24_000 * 2 * 10
+"""``send_audio`` sends at most this much PCM (10 s) per ``input_audio_buffer.append``."""
+
+_REASONS = {
+    "expired": "the session expired: the emulator's engine closed the call",
+    "client": "the emulator's engine closed the call after session.close",
+    "fault": "the emulator's engine closed the call (close_mid_response fault)",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class _Lost:
+    reason: str
+
+
+_ATTACHED = object()
+"""Queued right after ``session.created``: the handshake is done once it is reached."""
+
+
+class MemoryTransport(Transport):
+    """One call to an in-process emulator :class:`~realtime_sdk.emulator.Engine`.
+
+    ``brain`` scripts the assistant (shared by every call this transport and its
+    :meth:`fresh` copies make, as ``Emulator(brain=...)`` shares one; ``None``: a new
+    :class:`~realtime_sdk.emulator.DeterministicBrain` per call). ``faults`` are copied into
+    each call (mutate ``transport.faults`` to change the next call's). ``options`` are the
+    engine's (transcription, ``ms_per_char``, ``session_ttl_s``, ids); the model is the
+    client's (:attr:`ConnectContext.model`), checked as the emulator's ``?model=`` is. The
+    token is not checked: there is no server to authenticate to.
+    """
+
+    kind: ClassVar[str] = "memory"
+    steps: ClassVar[tuple[HandshakeStep, ...]] = (ATTACHING,)
+    owns_playback: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        *,
+        brain: Brain | None = None,
+        faults: Faults | None = None,
+        options: EngineOptions | None = None,
+    ) -> None:
+        self.brain = brain
+        self.faults = faults or Faults()
+        self.options = options or EngineOptions()
+        self.engine: Engine | None = None
+        """The call's engine once attached (its ``items``, ``sent`` and ``received`` show what
+        the server side holds)."""
+        self.lost: str | None = None
+        """Why the engine ended the call, once it did (also given to ``on_lost``)."""
+        self._events: TransportEvents | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pending: collections.deque[str | _Lost | object] = collections.deque()
+        self._drain_scheduled = False
+        self._attached = asyncio.Event()
+        self._closed = False
+        self._last_inbound = time.monotonic()
+        self._engine_closing: asyncio.Task[None] | None = None
+
+    def __repr__(self) -> str:
+        if self._closed:
+            state = "closed"
+        elif self.lost is not None:
+            state = "lost"
+        else:
+            state = "attached" if self.engine is not None else "new"
+        return f"<MemoryTransport {state}>"
+
+    # ------------------------------------------------------------------ handshake
+
+    async def run_step(self, state: str, context: ConnectContext) -> None:
+        if state != ATTACHING.state:
+            raise ValueError(
+                f"the memory transport has no handshake step {state!r}; "
+                f"its steps are: {', '.join(s.state for s in self.steps)}"
+            )
+        if self._closed:
+            raise ConnectError(ATTACHING.stage, "this memory transport is closed; use fresh()")
+        if self.engine is not None:
+            raise ConnectError(
+                ATTACHING.stage, "this memory transport already carries a call; use fresh()"
+            )
+        try:
+            model = validate_model(context.model)
+        except ProtocolError as exc:
+            raise ConnectError(ATTACHING.stage, exc.message) from exc
+        if context.microphone is not None:
+            log.warning(
+                "the memory transport does not read microphone tracks; "
+                "send the app's audio with send_audio()"
+            )
+        self._events = context.events
+        self._loop = asyncio.get_running_loop()
+        self.engine = Engine(
+            kind="websocket",  # the same protocol: audio as deltas, no output_audio_buffer.*
+            brain=self.brain,
+            faults=dataclasses.replace(self.faults),
+            options=dataclasses.replace(self.options, model=model),
+            close_transport=self._engine_closed,
+        )
+        self.engine.attach(self._sink)
+        self.engine.start()  # session.created (and a fault's extra frames) are queued now
+        self._queue(_ATTACHED)
+        async with asyncio.timeout(ATTACHING.timeout):
+            await self._attached.wait()
+
+    # ------------------------------------------------------------------ outgoing
+
+    async def send(self, text: str) -> None:
+        engine = self._open_engine(text)
+        if len(text.encode()) > WS_MAX_MESSAGE:
+            raise SendError(
+                _event_type(text),
+                f"the message is {len(text.encode())} bytes; the peer accepts at most "
+                f"{WS_MAX_MESSAGE}",
+            )
+        engine.handle_text(text)
+
+    @property
+    def max_message_size(self) -> int | None:
+        return WS_MAX_MESSAGE
+
+    async def send_audio(self, pcm: bytes) -> None:
+        """Append PCM16 mono 24 kHz to the input buffer (``input_audio_buffer.append``, in
+        chunks of at most 10 s); the engine's VAD hears it as it arrives."""
+        if not isinstance(pcm, bytes | bytearray | memoryview):
+            raise TypeError(f"send_audio() takes PCM16 bytes, not {type(pcm).__name__}")
+        data = bytes(pcm)
+        if len(data) % 2:
+            raise ValueError(
+                f"send_audio() takes PCM16 (2 bytes a sample); got an odd {len(data)} bytes"
+            )
+        for start in range(0, len(data), APPEND_BYTES):
+            chunk = base64.b64encode(data[start : start + APPEND_BYTES]).decode("ascii")
+            await self.send(json.dumps({"type": "input_audio_buffer.append", "audio": chunk}))
+
+    def _open_engine(self, text: str) -> Engine:
+        if self._closed or self.lost is not None or self.engine is None:
+            why = "closed" if self._closed or self.lost is not None else "not connected yet"
+            raise SendError(_event_type(text), f"the in-memory call is {why}")
+        return self.engine
+
+    # ------------------------------------------------------------------ incoming
+
+    def _sink(self, text: str) -> None:
+        self._queue(text)
+
+    def _engine_closed(self, reason: str) -> None:
+        self._queue(_Lost(_REASONS.get(reason, f"the emulator's engine closed the call: {reason}")))
+
+    def _queue(self, item: str | _Lost | object) -> None:
+        self._pending.append(item)
+        if not self._drain_scheduled and self._loop is not None:
+            self._drain_scheduled = True
+            self._loop.call_soon(self._drain)
+
+    def _drain(self) -> None:
+        """Deliver what the engine emitted, in order, from the event loop."""
+        self._drain_scheduled = False
+        while self._pending and not self._closed and self.lost is None:
+            item = self._pending.popleft()
+            if item is _ATTACHED:
+                self._attached.set()
+            elif isinstance(item, _Lost):
+                self._lose(item.reason)
+            elif isinstance(item, str) and self._events is not None:
+                self._last_inbound = time.monotonic()
+                try:
+                    self._events.on_message(item)
+                except Exception:  # the consumer's bug must not stop the stream
+                    log.exception("on_message failed for an in-memory event")
+
+    def _lose(self, reason: str) -> None:
+        self.lost = reason
+        self._pending.clear()
+        if self.engine is not None:
+            self.engine.detach(self._sink)
+            self._engine_closing = asyncio.get_running_loop().create_task(self.engine.aclose())
+        if self._events is not None:
+            try:
+                self._events.on_lost(reason)
+            except Exception:
+                log.exception("on_lost failed")
+
+    @property
+    def last_inbound(self) -> float:
+        """Now while the engine is alive (it answers every ping at once, as a WebSocket peer
+        does); once it went silent (``vanish_mid_response``) or closed, the last delivery."""
+        engine = self.engine
+        if (
+            engine is not None
+            and not (engine.silent or engine.closed)
+            and not self._closed
+            and self.lost is None
+        ):
+            self._last_inbound = time.monotonic()
+        return self._last_inbound
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def close(self) -> None:
+        if self._closed:
+            if self._engine_closing is not None:
+                with contextlib.suppress(Exception):
+                    await self._engine_closing
+            return
+        self._closed = True
+        self._pending.clear()
+        engine = self.engine
+        if engine is not None and self._engine_closing is None:
+            engine.detach(self._sink)
+            self._engine_closing = asyncio.get_running_loop().create_task(engine.aclose())
+        if self._engine_closing is not None:
+            try:
+                await self._engine_closing
+            except Exception:
+                log.exception("closing the in-memory engine failed")
+
+    def fresh(self) -> MemoryTransport:
+        return MemoryTransport(brain=self.brain, faults=self.faults, options=self.options)
+
+
+def _event_type(text: str) -> str:
+    """The ``type`` of a serialised client event, for an error message (``"<not JSON>"``)."""
+    try:
+        event = json.loads(text)
+    except ValueError:
+        return "<not JSON>"
+    kind = event.get("type") if isinstance(event, dict) else None
+    return kind if isinstance(kind, str) else "<no type>"
