@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiortc import RTCPeerConnection
 
 from realtime_sdk.emulator import rtc_configuration
@@ -18,3 +20,15 @@ async def offer_sdp() -> str:
         return str(pc.localDescription.sdp)
     finally:
         await pc.close()
+
+
+def user_text(text: str) -> dict[str, Any]:
+    """A ``conversation.item.create`` of a user's text message."""
+    return {
+        "type": "conversation.item.create",
+        "item": {
+            "type": "message",
+            "role": "user",
+            "content": [{"type": "input_text", "text": text}],
+        },
+    }

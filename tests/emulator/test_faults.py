@@ -11,19 +11,9 @@ import pytest
 
 from realtime_sdk.emulator import FAULTS_HEADER, Emulator, EmulatorConfig, Faults
 from realtime_sdk.emulator.testing import RtcClient, WsClient
+from tests.emulator.kit import user_text
 
 Runner = Any
-
-
-def user_text(text: str) -> dict[str, Any]:
-    return {
-        "type": "conversation.item.create",
-        "item": {
-            "type": "message",
-            "role": "user",
-            "content": [{"type": "input_text", "text": text}],
-        },
-    }
 
 
 def test_refuse_token(run: Runner) -> None:

@@ -13,6 +13,7 @@ from openai.types.realtime import RealtimeServerEvent
 from realtime_sdk.emulator import Emulator, EmulatorConfig, Faults
 from realtime_sdk.emulator.audio import synthesize
 from realtime_sdk.emulator.testing import RtcClient, WsClient
+from tests.emulator.kit import user_text
 
 Runner = Any
 SERVER_EVENT: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(RealtimeServerEvent)
@@ -26,17 +27,6 @@ WEATHER_TOOL = {
         "required": ["city"],
     },
 }
-
-
-def user_text(text: str) -> dict[str, Any]:
-    return {
-        "type": "conversation.item.create",
-        "item": {
-            "type": "message",
-            "role": "user",
-            "content": [{"type": "input_text", "text": text}],
-        },
-    }
 
 
 def unknown_fields(model: object, path: str = "") -> list[str]:

@@ -10,20 +10,10 @@ import aiohttp
 
 from realtime_sdk.emulator import Emulator, EmulatorConfig, loopback_ice_enabled
 from realtime_sdk.emulator.testing import RtcClient, WsClient, normalize_types, recorded_types
+from tests.emulator.kit import user_text
 
 Runner = Any
 FAST = EmulatorConfig(ms_per_char=12.0)
-
-
-def user_text(text: str) -> dict[str, Any]:
-    return {
-        "type": "conversation.item.create",
-        "item": {
-            "type": "message",
-            "role": "user",
-            "content": [{"type": "input_text", "text": text}],
-        },
-    }
 
 
 async def mint(emu: Emulator, session: dict[str, Any]) -> str:

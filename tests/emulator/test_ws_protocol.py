@@ -11,6 +11,7 @@ import numpy as np
 from realtime_sdk.emulator import Emulator, EmulatorConfig, Faults
 from realtime_sdk.emulator.audio import synthesize
 from realtime_sdk.emulator.testing import WsClient, normalize_types, recorded_types
+from tests.emulator.kit import user_text
 
 Runner = Any
 
@@ -25,17 +26,6 @@ WEATHER_TOOL = {
         "additionalProperties": False,
     },
 }
-
-
-def user_text(text: str) -> dict[str, Any]:
-    return {
-        "type": "conversation.item.create",
-        "item": {
-            "type": "message",
-            "role": "user",
-            "content": [{"type": "input_text", "text": text}],
-        },
-    }
 
 
 async def session(emu: Emulator) -> WsClient:
