@@ -18,6 +18,7 @@ import pytest
 from realtime_sdk.emulator import (
     CallTool,
     Emulator,
+    Engine,
     EngineOptions,
     Faults,
     Say,
@@ -104,6 +105,29 @@ def test_an_unknown_model_fails_the_step_with_its_stage(run: Run) -> None:
         assert caught.value.stage == "data_channel"
         assert 'Model "gpt-4o-mini" is not supported in realtime mode.' in str(caught.value)
         await transport.close()
+
+    run(scenario())
+
+
+def test_a_call_ended_during_the_handshake_fails_the_step(run: Run) -> None:
+    start = Engine.start
+
+    def start_then_expire(engine: Engine, *, announce: bool = True) -> None:
+        start(engine, announce=announce)
+        engine._expire()  # the engine ends the call before the handshake saw session.created
+
+    async def scenario() -> None:
+        transport, wire = MemoryTransport(), Wire()
+        with (
+            mock.patch.object(Engine, "start", start_then_expire),
+            pytest.raises(ConnectError, match="the session expired") as caught,
+        ):
+            await attach(transport, wire)
+        assert caught.value.stage == "data_channel"
+        assert wire.lost == []  # a failed step, not a lost call
+        await transport.close()
+        assert transport.engine is not None
+        assert transport.engine.closed
 
     run(scenario())
 

@@ -150,6 +150,8 @@ class MemoryTransport(Transport):
         self._queue(_ATTACHED)
         async with asyncio.timeout(ATTACHING.timeout):
             await self._attached.wait()
+        if self.lost is not None:
+            raise ConnectError(ATTACHING.stage, self.lost)
 
     # ------------------------------------------------------------------ outgoing
 
@@ -223,7 +225,9 @@ class MemoryTransport(Transport):
         if self.engine is not None:
             self.engine.detach(self._sink)
             self._engine_closing = asyncio.get_running_loop().create_task(self.engine.aclose())
-        if self._events is not None:
+        if not self._attached.is_set():  # the handshake still waits: it fails with the reason
+            self._attached.set()
+        elif self._events is not None:
             try:
                 self._events.on_lost(reason)
             except Exception:
