@@ -257,6 +257,51 @@ def test_audio_sent_with_send_audio_drives_the_engines_vad(run: Run) -> None:
     run(scenario())
 
 
+def test_the_client_owned_playback_path_truncates_what_was_played(run: Run) -> None:
+    async def scenario() -> None:
+        async with memory_transport(brain=ScriptedBrain([[Say("A long spoken answer.")]])) as call:
+            await call.send({"type": "response.create"})
+            done = await call.wait_for("response.done")
+            item = done["response"]["output"][0]
+            pcm = b"".join(
+                base64.b64decode(e["delta"])
+                for e in call.stream.events
+                if e["type"] == "response.output_audio.delta"
+            )
+            assert len(pcm) // 48 > 300  # ms of audio the client got to play
+            await call.send(
+                {
+                    "type": "conversation.item.truncate",
+                    "item_id": item["id"],
+                    "content_index": 0,
+                    "audio_end_ms": 300,
+                }
+            )
+            truncated = await call.wait_for("conversation.item.truncated")
+            assert truncated["audio_end_ms"] == 300
+            engine = call.transport.engine
+            assert engine is not None
+            transcript = engine.items[-1]["content"][0]["transcript"]
+            assert 0 < len(transcript) < len("A long spoken answer.")
+
+    run(scenario())
+
+
+def test_a_message_larger_than_the_wire_takes_is_refused(run: Run) -> None:
+    async def scenario() -> None:
+        async with memory_transport() as call:
+            limit = call.transport.max_message_size
+            assert limit is not None
+            big = json.dumps({"type": "conversation.item.create", "pad": "x" * limit})
+            with pytest.raises(SendError, match=f"at most {limit}") as caught:
+                await call.transport.send(big)
+            assert caught.value.event_type == "conversation.item.create"
+            await call.send(TEXT_ONLY)  # the call goes on
+            await call.wait_for("session.updated")
+
+    run(scenario())
+
+
 def test_bad_audio_gets_a_sentence(run: Run) -> None:
     async def scenario() -> None:
         async with memory_transport() as call:
