@@ -71,7 +71,7 @@ def doc_imports() -> list[tuple[str, str, str]]:
                     continue
                 if node.module.split(".")[0] not in PACKAGES:
                     continue
-                where = f"{block.id}+{node.lineno - 1}"
+                where = f"{block.id.rsplit(':', 1)[0]}:{block.line + node.lineno - 1}"
                 found.extend((where, node.module, alias.name) for alias in node.names)
     return found
 
@@ -88,7 +88,7 @@ def test_every_name_the_docs_import_is_exported_from_a_documented_module() -> No
         if module_name not in DOCUMENTED_MODULES:
             problems.append(f"{where}: imports from {module_name}, not a documented module")
             continue
-        exported = importlib.import_module(module_name).__all__
+        exported = getattr(importlib.import_module(module_name), "__all__", ())
         if name not in exported:
             problems.append(f"{where}: {module_name}.__all__ lacks {name!r}")
     assert not problems, "\n".join(problems)
@@ -131,3 +131,35 @@ def test_the_package_root_stays_light_until_a_heavy_name_is_used() -> None:
         "realtime_sdk.voice",
         "realtime_sdk.emulator.server",
     ]
+
+
+def test_the_library_never_imports_its_apps() -> None:
+    """``realtime_sdk.cli`` (the ``realtime`` command, the demos, the chat REPL) sits on top of
+    the library: no module outside it imports it."""
+    import ast
+    from pathlib import Path
+
+    package = Path(importlib.import_module("realtime_sdk").__file__ or "").parent
+    offenders: list[str] = []
+    for path in sorted(package.rglob("*.py")):
+        relative = path.relative_to(package)
+        if relative.parts[0] == "cli":
+            continue
+        depth = len(relative.parts) - 1  # how many packages below realtime_sdk
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                if node.level == 0:
+                    targets = [node.module or ""]
+                elif node.level == depth + 1:  # relative to realtime_sdk itself
+                    base = f"realtime_sdk.{node.module}" if node.module else "realtime_sdk"
+                    targets = [base] + [f"{base}.{alias.name}" for alias in node.names]
+                else:
+                    continue
+            else:
+                continue
+            if any(t == "realtime_sdk.cli" or t.startswith("realtime_sdk.cli.") for t in targets):
+                offenders.append(f"{relative.as_posix()}:{node.lineno}")
+    assert package.joinpath("cli", "__init__.py").is_file()
+    assert not offenders, f"library modules import the apps: {offenders}"
