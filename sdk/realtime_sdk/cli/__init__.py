@@ -6,12 +6,12 @@ model and prints the chat, tool calls, responses and chart transitions (or one J
 ``realtime emulator [--host H] [--port P] [--api-key KEY]`` runs the local Realtime emulator,
 printing its base URL on the first line, until interrupted.
 ``realtime demo [--trace FILE] [--json]`` runs a scripted, checked session against an embedded
-emulator over loopback WebRTC (:mod:`realtime_sdk.demo`); ``realtime demo --voice
+emulator over loopback WebRTC (:mod:`realtime_sdk.cli.demo`); ``realtime demo --voice
 [--speech-device DEVICE] [--json]`` runs one spoken turn and one barge-in through the default
-audio devices (:mod:`realtime_sdk.demo_voice`).
+audio devices (:mod:`realtime_sdk.cli.demo_voice`).
 ``realtime chat [--model M] [--no-greet] [--voice]`` is a text (or, with ``--voice``, spoken)
 REPL: against OpenAI when ``OPENAI_API_KEY`` is set, otherwise against an embedded emulator
-(:mod:`realtime_sdk.chat_repl`).
+(:mod:`realtime_sdk.cli.chat_repl`).
 ``realtime token-server [--host H] [--port P] [--api-key KEY] [--base-url URL]`` hands out
 ephemeral keys (:mod:`realtime_sdk.token_server`), printing its base URL on the first line.
 ``realtime devices`` lists the audio input/output devices (:mod:`realtime_sdk.audio`).

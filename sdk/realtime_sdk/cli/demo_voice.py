@@ -222,7 +222,7 @@ async def run_voice_demo(
 ) -> VoiceDemoResult:
     """Run the voice demo; every wait is bounded by ``step_timeout`` seconds.
 
-    Never raises for a failed step (its :class:`~realtime_sdk.demo.Check` says what went
+    Never raises for a failed step (its :class:`~realtime_sdk.cli.demo.Check` says what went
     wrong and the steps after it are not run), except :class:`~realtime_sdk.audio.AudioError`
     when there are no usable audio devices at all.
     """
