@@ -1,8 +1,11 @@
 """realtime_sdk: the shell that runs the realtime_machines model against the world.
 
-:class:`RealtimeClient` (the seed's client over WebRTC), its configuration, errors, middleware
-and keys; the ``realtime`` command (:mod:`realtime_sdk.cli`), chart diagrams
-(:mod:`realtime_sdk.diagrams`) and the local Realtime emulator (:mod:`realtime_sdk.emulator`).
+The package root is the public face: :class:`RealtimeClient` (the seed's client), its
+configuration, errors, middleware, tools, keys, voice controls, local audio, the wire trace
+(:class:`WireTrace`) and the local emulator (:class:`Emulator`) — everything in ``__all__``.
+Documented submodules stay import places for their details: :mod:`realtime_sdk.config`,
+:mod:`realtime_sdk.middleware`, :mod:`realtime_sdk.audio`, :mod:`realtime_sdk.emulator` (and its
+``testing``). The ``realtime`` command and its apps live apart, in :mod:`realtime_sdk.cli`.
 """
 
 from __future__ import annotations
@@ -24,18 +27,33 @@ from .errors import (
 )
 from .middleware import STOP, IncomingContext
 from .tools import FunctionTool, function_tool
+from .trace import WireTrace
 from .turn import Answer, TurnError
 
 if TYPE_CHECKING:
+    from .activity import MicrophoneActivity, speech_activity_middleware
+    from .audio import EchoGuard, Speaker, microphone_factory
     from .client import RealtimeClient, ToolCall
+    from .emulator import Emulator
     from .keys import api_key_token_provider
+    from .voice import PUSH_TO_TALK_SESSION, ModeSwitchError, PushToTalk, VoiceControls
 
-# Imported on first use: they pull in aiortc and aiohttp, which `realtime replay` and
+# Imported on first use: they pull in aiortc, aiohttp, av or numpy, which `realtime replay` and
 # `realtime diagrams` never need (importing them costs ~0.8 s and ~60 MiB).
 _LAZY = {
+    "EchoGuard": ".audio",
+    "Emulator": ".emulator",
+    "MicrophoneActivity": ".activity",
+    "ModeSwitchError": ".voice",
+    "PUSH_TO_TALK_SESSION": ".voice",
+    "PushToTalk": ".voice",
     "RealtimeClient": ".client",
+    "Speaker": ".audio",
     "ToolCall": ".client",
+    "VoiceControls": ".voice",
     "api_key_token_provider": ".keys",
+    "microphone_factory": ".audio",
+    "speech_activity_middleware": ".activity",
 }
 
 
@@ -62,28 +80,39 @@ del _name, _logger
 __all__ = [
     "DEFAULTS",
     "NOT_GIVEN",
+    "PUSH_TO_TALK_SESSION",
     "QUIET_LOGGERS",
     "STOP",
     "Answer",
     "ConnectError",
+    "EchoGuard",
+    "Emulator",
     "ErrorEvent",
     "FunctionTool",
     "IncomingContext",
+    "MicrophoneActivity",
+    "ModeSwitchError",
     "NotConnectedError",
+    "PushToTalk",
     "RealtimeClient",
     "RealtimeError",
     "SendError",
+    "Speaker",
     "TokenError",
     "ToolCall",
     "TurnError",
+    "VoiceControls",
+    "WireTrace",
     "api_key_token_provider",
     "apply_defaults",
     "chart_mermaid",
     "deep_merge",
     "function_tool",
+    "microphone_factory",
     "normalize_session",
     "prune",
     "redact",
+    "speech_activity_middleware",
     "stale_diagrams",
     "write_diagrams",
 ]

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from realtime_machines import AssistantDelta
-from realtime_sdk.chat_repl import (
+from realtime_sdk.cli.chat_repl import (
     CHAT_GREETING,
     COMMANDS,
     VOICE_CHAT_SESSION,
@@ -193,7 +193,7 @@ def test_chat_brain_calls_the_tool_only_when_the_session_declares_it() -> None:
         item = {"type": "message", "role": "user", "content": content}
         return Turn([item], "", tools, "auto", ["text"])
 
-    from realtime_sdk.demo import WEATHER_TOOL
+    from realtime_sdk.cli.demo import WEATHER_TOOL
 
     brain = ChatBrain()
     assert brain.respond(turn("weather in New York please", [WEATHER_TOOL])) == [

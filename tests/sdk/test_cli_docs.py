@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from realtime_sdk.cli import main
-from realtime_sdk.manual import topic_title, topics
+from realtime_sdk.cli.manual import topic_title, topics
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"

@@ -27,9 +27,8 @@ from typing import Any
 import pytest
 
 from realtime_machines import AssistantDelta
-from realtime_sdk import demo
-from realtime_sdk.chat_repl import CHAT_GREETING, chat_session
-from realtime_sdk.cli import main
+from realtime_sdk.cli import demo, main
+from realtime_sdk.cli.chat_repl import CHAT_GREETING, chat_session
 from realtime_sdk.client import RealtimeClient
 from realtime_sdk.emulator import (
     DeterministicBrain,

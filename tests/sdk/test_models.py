@@ -13,7 +13,7 @@ import pytest
 
 from realtime_machines import AssistantCompleted
 from realtime_sdk import RealtimeClient, api_key_token_provider
-from realtime_sdk.chat_repl import TEXT_SESSION, VOICE_CHAT_SESSION
+from realtime_sdk.cli.chat_repl import TEXT_SESSION, VOICE_CHAT_SESSION
 from realtime_sdk.config import (
     DEFAULTS,
     MODEL_SHUTDOWNS,

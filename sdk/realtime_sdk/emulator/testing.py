@@ -44,6 +44,16 @@ from .server import Emulator, EmulatorConfig
 from .session import DEFAULT_MODEL
 from .vad import frame_level
 
+__all__ = [
+    "EmulatorThread",
+    "EventStream",
+    "RtcClient",
+    "WsClient",
+    "normalize_types",
+    "realtime_emulator",  # noqa: F822 - the pytest fixture, made by __getattr__ on first use
+    "recorded_types",
+]
+
 JSON = dict[str, Any]
 
 

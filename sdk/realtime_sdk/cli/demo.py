@@ -25,9 +25,9 @@ import asyncio
 import json
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, TextIO, TypeVar
+from typing import Any, ClassVar, TextIO, TypeVar
 
 from realtime_machines import (
     AssistantCompleted,
@@ -38,12 +38,12 @@ from realtime_machines import (
     Transition,
 )
 
-from .client import RealtimeClient, ToolCall
-from .emulator import CallTool, Emulator, Faults, Say, Turn
-from .emulator.brain import Output
-from .errors import ConnectError
-from .keys import api_key_token_provider
-from .middleware import IncomingContext
+from ..client import RealtimeClient, ToolCall
+from ..emulator import CallTool, Emulator, Faults, Say, Turn
+from ..emulator.brain import Output
+from ..errors import ConnectError
+from ..keys import api_key_token_provider
+from ..trace import WireTrace
 
 __all__ = [
     "DEMO_STEPS",
@@ -52,14 +52,11 @@ __all__ = [
     "Check",
     "DemoBrain",
     "DemoResult",
-    "WireTrace",
     "main",
     "print_demo",
     "run_demo",
     "weather_sentence",
 ]
-
-Direction = Literal["sent", "received"]
 
 WEATHER_TOOL: dict[str, Any] = {
     "type": "function",
@@ -127,46 +124,6 @@ def weather_sentence(output: str) -> str:
 def demo_weather(call: ToolCall) -> dict[str, Any]:
     """The demo's ``on_tool_call``: a fixed forecast for the asked city."""
     return {"city": call.args.get("city", "?"), "conditions": "sunny", "temperature_c": 21}
-
-
-class WireTrace:
-    """Every wire event, in order, as replay-format lines (and written to ``out`` if given).
-
-    :meth:`incoming` is an incoming middleware (put it first: it sees each event exactly as
-    parsed from the channel); :meth:`outgoing` an outgoing middleware (put it last: it sees the
-    event exactly as it is serialised to the channel, and records it only while the channel is
-    open — otherwise the client does not send it).
-    """
-
-    def __init__(self, out: TextIO | None = None) -> None:
-        self.out = out
-        self.lines: list[str] = []
-        self.channel_open: Callable[[], bool] = lambda: True
-
-    def _add(self, direction: Direction, event: Mapping[str, Any]) -> None:
-        line = json.dumps({"direction": direction, "data": event}, ensure_ascii=False)
-        self.lines.append(line)
-        if self.out is not None:
-            self.out.write(line + "\n")
-
-    def incoming(self, ctx: IncomingContext) -> None:
-        self._add("received", ctx.event)
-
-    def outgoing(self, event: dict[str, Any]) -> None:
-        if self.channel_open():
-            self._add("sent", event)
-
-    def events(self, direction: Direction | None = None) -> list[dict[str, Any]]:
-        """The recorded events (parsed back from the lines), of one direction or both."""
-        out: list[dict[str, Any]] = []
-        for line in self.lines:
-            entry = json.loads(line)
-            if direction is None or entry["direction"] == direction:
-                out.append(entry["data"])
-        return out
-
-    def count(self, direction: Direction) -> int:
-        return len(self.events(direction))
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,13 +283,10 @@ async def run_demo(
             greet_instructions="Greet the user in one sentence.",
             greet_modalities=["text"],
             on_tool_call=on_tool_call,
-            incoming_middleware=[wire.incoming],
-            outgoing_middleware=[wire.outgoing],
+            **wire.client_options(),
             delete_chat_history_on_disconnect=False,
         )
-        wire.channel_open = lambda: bool(
-            client.data_channel is not None and client.data_channel.readyState == "open"
-        )
+        wire.watch(client)
         notices = _Notices(client, step_timeout)
         checks = result.checks
 

@@ -59,15 +59,15 @@ from realtime_machines import (
 )
 from realtime_machines.activity import SpeechActivity, SpeechSnapshot
 
-from .audio import AudioError
-from .client import RealtimeClient
-from .config import DEFAULTS, NOT_GIVEN
+from ..audio import AudioError
+from ..client import RealtimeClient
+from ..config import DEFAULTS, NOT_GIVEN
+from ..emulator import CallTool, Faults, Say, Turn
+from ..emulator.brain import Output
+from ..errors import ConnectError, NotConnectedError, redact_text
+from ..keys import api_key_token_provider
+from ..voice import ModeSwitchError, VoiceControls
 from .demo import STORY, WEATHER_TOOL, demo_weather, weather_sentence
-from .emulator import CallTool, Faults, Say, Turn
-from .emulator.brain import Output
-from .errors import ConnectError, NotConnectedError, redact_text
-from .keys import api_key_token_provider
-from .voice import ModeSwitchError, VoiceControls
 
 __all__ = [
     "COMMANDS",
@@ -623,8 +623,8 @@ async def run_chat(
     activity: SpeechActivity | None = None
     release: Callable[[], None] = lambda: None  # noqa: E731
     if voice:
-        from .activity import speech_activity_middleware
-        from .audio import EchoGuard, Speaker, microphone_factory
+        from ..activity import speech_activity_middleware
+        from ..audio import EchoGuard, Speaker, microphone_factory
 
         speaker = Speaker()
         release = speaker.close
@@ -656,7 +656,7 @@ async def run_chat(
             if key:
                 where = f"{url} (OPENAI_API_KEY)"
             else:
-                from .emulator import DEFAULT_API_KEY
+                from ..emulator import DEFAULT_API_KEY
 
                 key, where = DEFAULT_API_KEY, f"{url} (the emulator's API key)"
             err.write(f"realtime chat: talking to {where}. {help_line}\n")
@@ -670,7 +670,7 @@ async def run_chat(
             )
             return await talk(client)
 
-        from .emulator import Emulator
+        from ..emulator import Emulator
 
         faults = Faults(delta_delay_s=EMULATOR_DELTA_DELAY_S)
         async with Emulator(brain=ChatBrain(), faults=faults) as emu:

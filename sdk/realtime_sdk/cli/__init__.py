@@ -6,12 +6,12 @@ model and prints the chat, tool calls, responses and chart transitions (or one J
 ``realtime emulator [--host H] [--port P] [--api-key KEY]`` runs the local Realtime emulator,
 printing its base URL on the first line, until interrupted.
 ``realtime demo [--trace FILE] [--json]`` runs a scripted, checked session against an embedded
-emulator over loopback WebRTC (:mod:`realtime_sdk.demo`); ``realtime demo --voice
+emulator over loopback WebRTC (:mod:`realtime_sdk.cli.demo`); ``realtime demo --voice
 [--speech-device DEVICE] [--json]`` runs one spoken turn and one barge-in through the default
-audio devices (:mod:`realtime_sdk.demo_voice`).
+audio devices (:mod:`realtime_sdk.cli.demo_voice`).
 ``realtime chat [--model M] [--no-greet] [--voice]`` is a text (or, with ``--voice``, spoken)
 REPL: against OpenAI when ``OPENAI_API_KEY`` is set, otherwise against an embedded emulator
-(:mod:`realtime_sdk.chat_repl`).
+(:mod:`realtime_sdk.cli.chat_repl`).
 ``realtime token-server [--host H] [--port P] [--api-key KEY] [--base-url URL]`` hands out
 ephemeral keys (:mod:`realtime_sdk.token_server`), printing its base URL on the first line.
 ``realtime devices`` lists the audio input/output devices (:mod:`realtime_sdk.audio`).
@@ -31,7 +31,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TextIO
 
-from .config import DEFAULTS, EMULATOR_API_KEY, EMULATOR_PORT, TOKEN_SERVER_PORT
+from ..config import DEFAULTS, EMULATOR_API_KEY, EMULATOR_PORT, TOKEN_SERVER_PORT
 
 if TYPE_CHECKING:
     from realtime_machines.record import Transition
@@ -46,7 +46,7 @@ __all__ = ["main"]
 def default_diagrams_dir() -> Path:
     """The source checkout's ``diagrams/`` when running from one, else ``./diagrams`` (an
     installed package has no checkout: never write into site-packages)."""
-    checkout = Path(__file__).resolve().parents[2]
+    checkout = Path(__file__).resolve().parents[3]
     if (checkout / "pyproject.toml").is_file() and (checkout / "machines").is_dir():
         return checkout / "diagrams"
     return Path("diagrams")
@@ -141,7 +141,7 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _diagrams(args: argparse.Namespace) -> int:
-    from .diagrams import write_diagrams
+    from ..diagrams import write_diagrams
 
     try:
         written = write_diagrams(Path(args.out))
@@ -162,7 +162,7 @@ def _diagrams(args: argparse.Namespace) -> int:
 
 
 def _emulator(args: argparse.Namespace) -> int:
-    from .emulator import serve
+    from ..emulator import serve
 
     def ready(base_url: str) -> None:
         print(base_url, flush=True)
@@ -224,8 +224,8 @@ def _chat(args: argparse.Namespace) -> int:
 
 
 def _token_server(args: argparse.Namespace) -> int:
-    from .keys import _resolve_api_key
-    from .token_server import SESSION_PATH, run_token_server
+    from ..keys import _resolve_api_key
+    from ..token_server import SESSION_PATH, run_token_server
 
     try:
         api_key = _resolve_api_key(args.api_key)
@@ -286,7 +286,7 @@ def _devices(args: argparse.Namespace) -> int:
             return 1
         for step in steps:
             print(f"realtime devices --virtual: {step}", file=sys.stderr)
-    from .audio import AudioError, list_devices
+    from ..audio import AudioError, list_devices
 
     try:
         devices = list_devices()
@@ -511,7 +511,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return 0
     return code
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

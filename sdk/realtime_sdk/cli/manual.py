@@ -12,8 +12,8 @@ from pathlib import Path
 
 __all__ = ["docs_dir", "read_topic", "topic_title", "topics"]
 
-_PACKAGED = Path(__file__).resolve().parent / "_docs"
-_SOURCE = Path(__file__).resolve().parents[2] / "docs"
+_PACKAGED = Path(__file__).resolve().parents[1] / "_docs"
+_SOURCE = Path(__file__).resolve().parents[3] / "docs"
 
 
 def docs_dir() -> Path:

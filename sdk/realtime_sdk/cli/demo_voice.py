@@ -46,7 +46,7 @@ import numpy.typing as npt
 
 from realtime_machines import AssistantDelta, Transition
 
-from .audio import (
+from ..audio import (
     FRAME_SAMPLES,
     SAMPLE_RATE,
     AudioError,
@@ -55,13 +55,14 @@ from .audio import (
     list_devices,
     microphone_factory,
 )
+from ..client import RealtimeClient
+from ..config import deep_merge
+from ..emulator import DeterministicBrain, Emulator, Say, ScriptedBrain, synthesize
+from ..errors import ConnectError
+from ..keys import api_key_token_provider
+from ..trace import WireTrace
 from .chat_repl import VOICE_CHAT_SESSION
-from .client import RealtimeClient
-from .config import deep_merge
-from .demo import Check, DemoResult, WireTrace, finish_run, write_chat, write_checks
-from .emulator import DeterministicBrain, Emulator, Say, ScriptedBrain, synthesize
-from .errors import ConnectError
-from .keys import api_key_token_provider
+from .demo import Check, DemoResult, finish_run, write_chat, write_checks
 
 __all__ = [
     "VOICE_DEMO_STEPS",
@@ -221,7 +222,7 @@ async def run_voice_demo(
 ) -> VoiceDemoResult:
     """Run the voice demo; every wait is bounded by ``step_timeout`` seconds.
 
-    Never raises for a failed step (its :class:`~realtime_sdk.demo.Check` says what went
+    Never raises for a failed step (its :class:`~realtime_sdk.cli.demo.Check` says what went
     wrong and the steps after it are not run), except :class:`~realtime_sdk.audio.AudioError`
     when there are no usable audio devices at all.
     """
@@ -281,9 +282,7 @@ async def run_voice_demo(
                 outgoing_middleware=[outgoing],
                 delete_chat_history_on_disconnect=False,
             )
-            wire.channel_open = lambda: bool(
-                client.data_channel is not None and client.data_channel.readyState == "open"
-            )
+            wire.watch(client)
             client.model.subscribe(watch.on_transition)
             transcribing: set[str] = set()
 

@@ -1,0 +1,96 @@
+"""A wire trace: every event a client sends and receives, in the format ``realtime replay`` reads.
+
+One ``{"direction": "sent" | "received", "data": {...}}`` JSON line per event, in the order the
+client saw them, so a replay of the trace (:func:`realtime_machines.replay.replay_lines`,
+``realtime replay FILE``) reproduces the session's chat. It works on any transport: it records
+through the client's public middleware hooks, never through the wire itself::
+
+    trace = WireTrace(open("session.jsonl", "w"))
+    client = RealtimeClient(..., **trace.client_options())
+    trace.watch(client)  # record a sent event only while the client is connected
+
+:meth:`WireTrace.incoming` is an incoming middleware (put it first: it sees each event exactly
+as parsed); :meth:`WireTrace.outgoing` an outgoing middleware (put it last: it sees each event
+exactly as it is serialised).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any, Literal, Protocol, TextIO, TypedDict
+
+from .middleware import IncomingContext, IncomingMiddleware, OutgoingMiddleware
+
+__all__ = ["Direction", "TraceOptions", "WireTrace"]
+
+Direction = Literal["sent", "received"]
+"""Which way an event went: ``"sent"`` by the client, ``"received"`` from the server."""
+
+
+class TraceOptions(TypedDict):
+    """The client options :meth:`WireTrace.client_options` gives (``RealtimeClient(**these)``)."""
+
+    incoming_middleware: list[IncomingMiddleware]
+    outgoing_middleware: list[OutgoingMiddleware]
+
+
+class _HasStatus(Protocol):
+    @property
+    def status(self) -> str: ...
+
+
+class WireTrace:
+    """Every wire event, in order, as replay-format lines (and written to ``out`` if given).
+
+    ``is_open`` says whether an outgoing event will really go out (default: always). The
+    outgoing middleware runs before the client hands the event to its transport, and a client
+    does not send while it is not connected, so :meth:`watch` sets it to "the client is
+    connected": an event the client refuses to send is not recorded as sent.
+    """
+
+    def __init__(self, out: TextIO | None = None, *, is_open: Callable[[], bool] | None = None):
+        self.out = out
+        self.lines: list[str] = []
+        self.is_open: Callable[[], bool] = is_open if is_open is not None else lambda: True
+
+    def watch(self, client: _HasStatus) -> None:
+        """Record sent events only while ``client.status`` is ``"connected"``."""
+        self.is_open = lambda: client.status == "connected"
+
+    def client_options(self) -> TraceOptions:
+        """The :class:`~realtime_sdk.RealtimeClient` options that record through this trace:
+        ``incoming_middleware`` and ``outgoing_middleware`` (add your own middleware around
+        it: the trace's incoming one first, its outgoing one last)."""
+        return {"incoming_middleware": [self.incoming], "outgoing_middleware": [self.outgoing]}
+
+    def add(self, direction: Direction, event: Mapping[str, Any]) -> None:
+        """Record one event (and write its line to ``out``)."""
+        if direction not in ("sent", "received"):
+            raise ValueError(f"direction must be 'sent' or 'received', got {direction!r}")
+        line = json.dumps({"direction": direction, "data": event}, ensure_ascii=False)
+        self.lines.append(line)
+        if self.out is not None:
+            self.out.write(line + "\n")
+
+    def incoming(self, ctx: IncomingContext) -> None:
+        """The incoming middleware: records the server event, passes it on unchanged."""
+        self.add("received", ctx.event)
+
+    def outgoing(self, event: dict[str, Any]) -> None:
+        """The outgoing middleware: records the client event (when :attr:`is_open`), passes it
+        on unchanged."""
+        if self.is_open():
+            self.add("sent", event)
+
+    def events(self, direction: Direction | None = None) -> list[dict[str, Any]]:
+        """The recorded events (parsed back from the lines), of one direction or both."""
+        out: list[dict[str, Any]] = []
+        for line in self.lines:
+            entry = json.loads(line)
+            if direction is None or entry["direction"] == direction:
+                out.append(entry["data"])
+        return out
+
+    def count(self, direction: Direction) -> int:
+        return len(self.events(direction))
