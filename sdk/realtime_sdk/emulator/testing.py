@@ -47,8 +47,10 @@ from .vad import frame_level
 __all__ = [
     "EmulatorThread",
     "EventStream",
+    "MemoryClient",
     "RtcClient",
     "WsClient",
+    "memory_transport",
     "normalize_types",
     "realtime_emulator",  # noqa: F822 - the pytest fixture, made by __getattr__ on first use
     "recorded_types",
