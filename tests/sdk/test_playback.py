@@ -16,6 +16,7 @@ from realtime_sdk.audio_convert import encode_pcm16
 from realtime_sdk.emulator import Emulator, EmulatorConfig
 from realtime_sdk.playback import ChunkSink, Cut, LocalPlayback, SpeakerSink
 from realtime_sdk.transports import ConnectContext, TransportEvents, WebSocketTransport
+from tests.sdk.conftest import Pulse
 
 Runner = Any
 CLIENT_EVENTS: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(RealtimeClientEvent)
@@ -314,3 +315,37 @@ def test_barge_in_over_websocket_truncates_what_was_played(run: Runner) -> None:
             await transport.close()
 
     run(main())
+
+
+def loud_ms(samples48: np.ndarray, threshold: float = 0.05) -> int:
+    """Milliseconds (1 ms windows at 48 kHz) louder than ``threshold`` RMS."""
+    usable = samples48[: samples48.size // 48 * 48].astype(np.float64) / 32768
+    levels = np.sqrt(np.mean(usable.reshape(-1, 48) ** 2, axis=1))
+    return int(np.count_nonzero(levels > threshold))
+
+
+def test_real_speaker_cut_reports_what_the_device_played(run: Runner, pulseaudio: Pulse) -> None:
+    from realtime_sdk.audio import Speaker
+
+    async def scenario() -> None:
+        recording = pulseaudio.record_monitor()
+        t = np.arange(3 * 24000) / 24000
+        sent = (0.3 * 32767 * np.sin(2 * np.pi * 1000 * t)).astype(np.int16)  # 3 s
+        with Speaker(stop_hold_ms=0) as speaker:
+            async with LocalPlayback(SpeakerSink(speaker)) as playback:
+                for start in range(0, sent.size, 2400):  # all 3 s arrive at once
+                    playback.feed("resp_1", "item_1", 0, encode_pcm16(sent[start : start + 2400]))
+                async with asyncio.timeout(10):
+                    while playback.played_ms("item_1") < 600:  # noqa: ASYNC110
+                        await asyncio.sleep(0.01)
+                cut = playback.cut()
+                await asyncio.sleep(0.3)  # let the monitor catch the tail
+            assert speaker.frames_dropped == 0  # paced: 3 s never sat in its 1 s buffer
+        heard = recording.stop()
+        assert cut is not None
+        assert 600 <= cut.audio_end_ms < 3000
+        # the device plays at most one block (10 ms) after stop(); the monitor's capture can
+        # start a few ms late: what was heard is what was reported, within 30 ms
+        assert abs(loud_ms(heard) - cut.audio_end_ms) <= 30, (loud_ms(heard), cut)
+
+    run(scenario())
