@@ -458,3 +458,43 @@ def test_a_muted_microphone_sends_silence_the_vad_ignores(run: Runner) -> None:
             await transport.close()
 
     run(main())
+
+
+def test_an_oversized_server_event_ends_the_call_with_1009(run: Runner) -> None:
+    async def main() -> None:
+        async with Emulator(faults=Faults(oversized_frame_bytes=100_000)) as emu:
+            wire = Wire()
+            transport = WebSocketTransport(max_incoming=64 * 1024)
+            await connect(transport, wire.context(emu))
+            await wire.until(lambda: bool(wire.lost))
+            assert transport.close_code == 1009
+            assert "1009" in wire.lost[0]
+            assert "message too big" in wire.lost[0]
+            assert wire.types() == ["session.created"]
+            await transport.close()
+
+    run(main())
+
+
+def test_a_non_json_frame_is_delivered_as_it_came_and_the_call_goes_on(run: Runner) -> None:
+    async def main() -> None:
+        async with Emulator(faults=Faults(nonjson_frame=True)) as emu:
+            texts: list[str] = []
+            wire = Wire()
+
+            def on_message(text: str) -> None:
+                texts.append(text)
+                if text.startswith("{"):
+                    wire.message(text)
+
+            context = wire.context(emu)
+            context.events = TransportEvents(on_message=on_message, on_lost=wire.on_lost)
+            transport = WebSocketTransport()
+            await connect(transport, context)
+            await session_update(transport, wire, {"type": "realtime"})
+            assert len(texts) == 3  # session.created, the bad frame, session.updated: in order
+            assert not texts[1].startswith("{")
+            assert wire.lost == []
+            await transport.close()
+
+    run(main())
