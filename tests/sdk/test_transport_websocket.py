@@ -498,3 +498,26 @@ def test_a_non_json_frame_is_delivered_as_it_came_and_the_call_goes_on(run: Runn
             await transport.close()
 
     run(main())
+
+
+def test_muting_before_the_microphone_starts_is_kept(run: Runner) -> None:
+    async def main() -> None:
+        async with Emulator() as emu:
+            wire = Wire()
+            speech = synthesize("Hello, my name is Marcelo.")
+            mic = FakeMicrophone(upsample(speech[:4800]))
+            transport = Recording()
+            context = wire.context(emu, microphone=mic)
+            transport.set_microphone(False)  # muted before connecting: the mic starts muted
+            await connect(transport, context)
+            await eventually(lambda: not mic.frames)
+            await transport.send(json.dumps({"type": "input_audio_buffer.clear"}))
+            await wire.event("input_audio_buffer.cleared")
+            appended = [
+                decode_pcm16(json.loads(t)["audio"]) for t in transport.sent if "append" in t
+            ]
+            assert appended
+            assert not np.concatenate(appended).any()
+            await transport.close()
+
+    run(main())

@@ -140,6 +140,7 @@ class WebSocketTransport(Transport):
         self._pinger: asyncio.Task[None] | None = None
         self._microphone: asyncio.Task[None] | None = None
         self._mic: MicrophonePcm | None = None
+        self._mic_enabled = True
         self._session_created = asyncio.Event()
         self._ended = asyncio.Event()
         self._closing = False
@@ -210,7 +211,8 @@ class WebSocketTransport(Transport):
 
     def set_microphone(self, enabled: bool) -> None:
         """Mute (zeros keep flowing, so the server's VAD hears silence) or unmute the
-        microphone given as ``ConnectContext.microphone``."""
+        microphone given as ``ConnectContext.microphone``; before it starts too."""
+        self._mic_enabled = bool(enabled)
         if self._mic is not None:
             self._mic.muted = not enabled
 
@@ -315,6 +317,7 @@ class WebSocketTransport(Transport):
         context = self._context
         if context is not None and context.microphone is not None and self._microphone is None:
             self._mic = MicrophonePcm(context.microphone)
+            self._mic.muted = not self._mic_enabled
             self._microphone = asyncio.get_running_loop().create_task(
                 self._pump_microphone(self._mic), name="websocket-microphone"
             )
