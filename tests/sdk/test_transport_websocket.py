@@ -380,6 +380,17 @@ class FakeMicrophone:
         return frame
 
 
+async def assert_only_silence_sent(transport: Recording, wire: Wire, mic: FakeMicrophone) -> None:
+    """Once the microphone has ended, every append the server got carried zeros."""
+    await eventually(lambda: not mic.frames)
+    # the server answers the clear after every append before it: all of them have arrived
+    await transport.send(json.dumps({"type": "input_audio_buffer.clear"}))
+    await wire.event("input_audio_buffer.cleared")
+    appended = [decode_pcm16(json.loads(t)["audio"]) for t in transport.sent if "append" in t]
+    assert appended
+    assert not np.concatenate(appended).any()
+
+
 def upsample(pcm24: np.ndarray) -> np.ndarray:
     return np.repeat(pcm24, 2).astype(np.int16)
 
@@ -445,16 +456,8 @@ def test_a_muted_microphone_sends_silence_the_vad_ignores(run: Runner) -> None:
             context = wire.context(emu, microphone=mic)
             await connect(transport, context)
             transport.set_microphone(False)  # before the microphone task's first frame
-            await eventually(lambda: not mic.frames)
-            # the server has every append before this: a commit answers after them, in order
-            await transport.send(json.dumps({"type": "input_audio_buffer.clear"}))
-            await wire.event("input_audio_buffer.cleared")
+            await assert_only_silence_sent(transport, wire, mic)
             assert "input_audio_buffer.speech_started" not in wire.types()
-            appended = [
-                decode_pcm16(json.loads(t)["audio"]) for t in transport.sent if "append" in t
-            ]
-            assert appended
-            assert not np.concatenate(appended).any()
             await transport.close()
 
     run(main())
@@ -510,14 +513,7 @@ def test_muting_before_the_microphone_starts_is_kept(run: Runner) -> None:
             context = wire.context(emu, microphone=mic)
             transport.set_microphone(False)  # muted before connecting: the mic starts muted
             await connect(transport, context)
-            await eventually(lambda: not mic.frames)
-            await transport.send(json.dumps({"type": "input_audio_buffer.clear"}))
-            await wire.event("input_audio_buffer.cleared")
-            appended = [
-                decode_pcm16(json.loads(t)["audio"]) for t in transport.sent if "append" in t
-            ]
-            assert appended
-            assert not np.concatenate(appended).any()
+            await assert_only_silence_sent(transport, wire, mic)
             await transport.close()
 
     run(main())
