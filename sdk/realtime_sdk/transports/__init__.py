@@ -3,5 +3,12 @@
 from __future__ import annotations
 
 from .base import ConnectContext, HandshakeStep, Transport, TransportEvents
+from .websocket import WebSocketTransport
 
-__all__ = ["ConnectContext", "HandshakeStep", "Transport", "TransportEvents"]
+__all__ = [
+    "ConnectContext",
+    "HandshakeStep",
+    "Transport",
+    "TransportEvents",
+    "WebSocketTransport",
+]

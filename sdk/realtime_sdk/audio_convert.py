@@ -1,0 +1,119 @@
+"""Audio for the WebSocket wire: aiortc/av frames in, PCM16 mono 24 kHz out (and back).
+
+Over WebSocket the Realtime API takes and gives audio as base64 PCM16 little-endian mono at
+24 kHz (``input_audio_buffer.append`` / ``response.output_audio.delta``). A microphone, such as
+:class:`~realtime_sdk.audio.MicrophoneTrack`, yields 48 kHz ``av.AudioFrame`` s. This module
+converts between the two with ``av.AudioResampler`` (whole frames, no per-sample Python)::
+
+    from realtime_sdk.audio_convert import MicrophonePcm
+
+    mic = MicrophonePcm(track)  # any aiortc audio track or async iterator of av.AudioFrame
+    async for pcm in mic:  # bytes: PCM16 mono 24 kHz, one chunk per frame
+        await transport.send_audio(pcm)
+    mic.muted = True  # the chunks keep their pace but carry zeros (server VAD hears silence)
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import AsyncIterator
+from typing import Any, Final
+
+import av
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "WIRE_RATE",
+    "MicrophonePcm",
+    "Pcm24kConverter",
+    "decode_pcm16",
+    "encode_pcm16",
+]
+
+WIRE_RATE: Final = 24000
+"""The WebSocket wire's sample rate (PCM16 mono little-endian)."""
+
+Int16Array = npt.NDArray[np.int16]
+
+
+class Pcm24kConverter:
+    """Any ``av.AudioFrame`` (format, layout, rate) → PCM16 mono 24 kHz bytes.
+
+    One ``av.AudioResampler`` per input shape, kept across frames so its filter state carries
+    over (no clicks at frame boundaries)."""
+
+    def __init__(self) -> None:
+        self._resamplers: dict[tuple[str, str, int], av.AudioResampler] = {}
+
+    def convert(self, frame: av.AudioFrame) -> bytes:
+        key = (frame.format.name, frame.layout.name, int(frame.sample_rate))
+        resampler = self._resamplers.get(key)
+        if resampler is None:
+            resampler = av.AudioResampler(format="s16", layout="mono", rate=WIRE_RATE)
+            self._resamplers[key] = resampler
+        return b"".join(
+            bytes(out.to_ndarray().astype("<i2").tobytes()) for out in resampler.resample(frame)
+        )
+
+
+class MicrophonePcm:
+    """An audio track (anything with ``async recv() -> av.AudioFrame``, e.g.
+    :class:`~realtime_sdk.audio.MicrophoneTrack`) as an async iterator of PCM16 mono 24 kHz
+    chunks, with mute.
+
+    Iteration ends when the track ends (``recv()`` raises ``MediaStreamError``). While
+    :attr:`muted`, each chunk is zeros of the same length: the server's VAD keeps hearing time
+    pass, so a turn in progress ends on the silence instead of hanging."""
+
+    def __init__(self, track: Any) -> None:
+        if not callable(getattr(track, "recv", None)):
+            raise TypeError(
+                "MicrophonePcm needs an audio track with an async recv(), "
+                f"not {type(track).__name__}"
+            )
+        self.track = track
+        self.muted = False
+        """Send zeros instead of what the microphone hears (the pace goes on)."""
+        self.chunks = 0
+        """Chunks yielded so far."""
+        self._converter = Pcm24kConverter()
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._chunks()
+
+    async def _chunks(self) -> AsyncIterator[bytes]:
+        from aiortc.mediastreams import MediaStreamError
+
+        while True:
+            try:
+                frame = await self.track.recv()
+            except MediaStreamError:
+                return
+            pcm = self._converter.convert(frame)
+            if not pcm:
+                continue
+            if self.muted:
+                pcm = bytes(len(pcm))
+            self.chunks += 1
+            yield pcm
+
+
+def encode_pcm16(pcm: bytes | Int16Array) -> str:
+    """PCM16 mono (bytes, little-endian, or an int16 array) as the wire's base64 text."""
+    if isinstance(pcm, np.ndarray):
+        pcm = pcm.astype("<i2", copy=False).tobytes()
+    return base64.b64encode(pcm).decode("ascii")
+
+
+def decode_pcm16(delta: str) -> Int16Array:
+    """The wire's base64 PCM16 mono as an int16 array; ``ValueError`` with a sentence when it
+    is not base64 or has an odd number of bytes."""
+    try:
+        raw = base64.b64decode(delta, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError(f"audio delta is not valid base64: {exc}") from None
+    if len(raw) % 2:
+        raise ValueError(f"audio delta has {len(raw)} bytes: PCM16 needs an even number")
+    return np.frombuffer(raw, dtype="<i2").astype(np.int16)
