@@ -110,6 +110,13 @@ class MonitorRecording:
                 stdout=out,
                 stderr=subprocess.DEVNULL,
             )
+        # parec connects asynchronously: on a loaded machine it can miss the first few ms of
+        # what plays next. Its first bytes (the null sink's silence) say it is recording.
+        deadline = time.monotonic() + 5.0
+        while self.bytes_so_far() == 0 and time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.005)
 
     def bytes_so_far(self) -> int:
         return self.path.stat().st_size
