@@ -585,9 +585,10 @@ def test_concurrent_connect_is_ignored_with_a_warning(caplog: pytest.LogCaptureF
 
 
 def test_connection_failure_resets_the_conversation_charts() -> None:
-    session = SessionModel()
+    steps = [("creating_peer", "init_peer_connection"), ("creating_offer", "create_offer")]
+    session = SessionModel(handshake_kind="webrtc", handshake_steps=steps)
     session.connect()
-    for event in ("token_received", "microphone_ready", "peer_created"):
+    for event in ("token_received", "microphone_ready", "step_done"):
         assert session.signal(event)
     session.request_response()
     session.request_response()
@@ -679,11 +680,9 @@ def test_a_lost_call_finishes_what_was_in_flight() -> None:
     session.receive(done("r_audio"))  # over, but its audio still plays
     session.take_notices()
     session.connect()
-    for event in ("token_received", "microphone_unavailable", "peer_created"):
+    for event in ("token_received", "microphone_unavailable"):  # no handshake steps given
         session.signal(event)
-    session.signal("offer_ready", sdp="v=0")
-    for event in ("answer_received", "answer_applied", "channel_opened"):
-        session.signal(event)
+    assert session.status == "connected"
     session.signal("connection_lost", error="gone")
     assert session.responses == {"r1": "failed", "r_audio": "completed"}
     [row] = session.chat
