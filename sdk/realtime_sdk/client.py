@@ -265,6 +265,7 @@ class RealtimeClient:
             },
         )
         self._template = self._transport_option(transport)
+        self._owns_playback = self._template.owns_playback
         #: The transport for the next call: the one given, then fresh ones (one per call).
         self._spare: Transport | None = self._template
         steps = self._template.steps
@@ -740,10 +741,10 @@ class RealtimeClient:
         self._set_microphone(effect.enabled)
 
     async def _stop_playback(self, _effect: effects.StopPlayback) -> None:
-        if self._template.owns_playback:
+        if self._owns_playback:
             # Hook for transports whose client plays the audio (WebSocket, in-memory): cut the
             # local player here and send conversation.item.truncate with audio_end_ms equal to
-            # what it actually played (the player is not built yet on this branch).
+            # what it actually played (the player is built on another branch).
             pass
         stop = getattr(self._audio_sink, "stop", None)
         if callable(stop):
@@ -970,6 +971,8 @@ class RealtimeClient:
         if self._on_event is not None:
             await _maybe_await(self._on_event(event))
         notices = self.model.receive(event, time=time.time())
+        if self._owns_playback and event.get("type") == "response.output_audio.delta":
+            self._output_audio(event)
         if self._unacked:
             self._acknowledge(event)
         if event.get("type") == "session.created" and isinstance(event.get("session"), dict):
@@ -1083,6 +1086,22 @@ class RealtimeClient:
                 error = SendError(kind, reason)
                 self._report(error.stage, error, "warning", True, {"type": kind})
                 raise error
+
+    def _output_audio(self, event: Mapping[str, Any]) -> None:
+        """Hook for transports that own playback (``owns_playback``: WebSocket, in-memory): the
+        base64 PCM16 24 kHz in ``event["delta"]`` goes to the local player here, and the player
+        reports its position to the Playback chart (so that a barge-in truncates at what was
+        actually played: see :meth:`_stop_playback`). No player on this branch: not played."""
+
+    async def send_audio(self, pcm: bytes) -> None:
+        """Send PCM16 mono 24 kHz audio from the app, on transports that take audio as events
+        (``input_audio_buffer.append``). On WebRTC audio travels as media: pass a
+        ``microphone`` track instead (this raises ``NotImplementedError`` saying so)."""
+        self._require_connected("send audio")
+        transport = self._transport
+        if transport is None:
+            raise NotConnectedError("send audio", self.status)
+        await transport.send_audio(bytes(pcm))
 
     async def send_raw(self, event: Mapping[str, Any]) -> None:
         """Send any client event; ``response.create`` and ``response.cancel`` go through the

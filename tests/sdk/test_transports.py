@@ -57,6 +57,7 @@ class FakeTransport(Transport):
         self.ran: list[str] = []
         self.sent: list[dict[str, Any]] = []
         self.closed = False
+        self.audio: list[bytes] = []
         self._last = time.monotonic()
         self.silent = False  # True: last_inbound stops moving (a dead peer)
 
@@ -91,6 +92,9 @@ class FakeTransport(Transport):
     @property
     def last_inbound(self) -> float:
         return self._last if not self.silent else self._last - 3600.0
+
+    async def send_audio(self, pcm: bytes) -> None:
+        self.audio.append(pcm)
 
     async def close(self) -> None:
         self.closed = True
@@ -178,6 +182,8 @@ def test_connect_send_receive_and_close_over_a_fake_transport(run: Runner) -> No
             "conversation.item.create",
             "response.create",
         ]
+        await client.send_audio(b"\x00\x01" * 240)
+        assert transport.audio == [b"\x00\x01" * 240]
         await client.disconnect()
         assert str(client.status) == "disconnected"
         assert transport.closed
@@ -395,3 +401,12 @@ def test_a_registered_transport_is_chosen_by_name(
     run(scenario())
     with pytest.raises(TypeError, match="Transport subclass"):
         register_transport(object)  # type: ignore[arg-type]
+
+
+def test_send_audio_on_webrtc_says_to_use_a_microphone_track(run: Runner) -> None:
+    async def scenario() -> None:
+        transport = WebRTCTransport()
+        with pytest.raises(NotImplementedError, match="webrtc transport takes audio as a media"):
+            await transport.send_audio(b"\x00\x00")
+
+    run(scenario())
