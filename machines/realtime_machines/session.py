@@ -948,6 +948,9 @@ class SessionModel:
         self._advance(time)
         if event in _HANDSHAKE_EVENTS and self.connection.state == "handshaking":
             sent = self._handshake_offer(event, **data)
+        elif event == "step_done":  # a step that finished after its call was left: nobody waits
+            logger.debug("step_done ignored: connection is %s", self.connection.state)
+            return False
         else:
             sent = self.connection.offer(event, **data)
         self._after_connection_change()
