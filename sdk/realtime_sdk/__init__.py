@@ -27,12 +27,13 @@ from .tools import FunctionTool, function_tool
 from .turn import Answer, TurnError
 
 if TYPE_CHECKING:
-    from .client import RealtimeClient, ToolCall
+    from .client import EffectEvent, RealtimeClient, ToolCall
     from .keys import api_key_token_provider
 
 # Imported on first use: they pull in aiortc and aiohttp, which `realtime replay` and
 # `realtime diagrams` never need (importing them costs ~0.8 s and ~60 MiB).
 _LAZY = {
+    "EffectEvent": ".client",
     "RealtimeClient": ".client",
     "ToolCall": ".client",
     "api_key_token_provider": ".keys",
@@ -66,6 +67,7 @@ __all__ = [
     "STOP",
     "Answer",
     "ConnectError",
+    "EffectEvent",
     "ErrorEvent",
     "FunctionTool",
     "IncomingContext",
