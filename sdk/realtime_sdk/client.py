@@ -506,6 +506,8 @@ class RealtimeClient:
             if task is not None and task is not asyncio.current_task():
                 task.cancel()
         target = step.target
+        if target == "handshaking" and step.source != target:
+            self._new_call()  # before the handshake's first step runs (or, with none, opens)
         if target in _SUCCESS_STAGES:
             self._success(_SUCCESS_STAGES[target], None)
         if target == "connected":
@@ -742,10 +744,7 @@ class RealtimeClient:
 
     async def _stop_playback(self, _effect: effects.StopPlayback) -> None:
         if self._owns_playback:
-            # Hook for transports whose client plays the audio (WebSocket, in-memory): cut the
-            # local player here and send conversation.item.truncate with audio_end_ms equal to
-            # what it actually played (the player is built on another branch).
-            pass
+            self._cut_local_playback()
         stop = getattr(self._audio_sink, "stop", None)
         if callable(stop):
             stop()
@@ -776,7 +775,7 @@ class RealtimeClient:
         if exc is None:
             return
         if self._current_step() == state:
-            self._spawn(self._fail(None, exc))
+            self._spawn(self._fail(exc))
         else:  # the step had already reported its outcome
             logger.warning("connect step %s raised after it finished: %r", state, exc)
 
@@ -792,16 +791,13 @@ class RealtimeClient:
         self.model.signal(event, time=time.time(), **data)
         await self._drain()
 
-    async def _fail(self, stage: str | None, exc: BaseException | str) -> None:
-        """Fail the current step; ``stage`` ``None``: the step's own (the charts know it)."""
+    async def _fail(self, exc: BaseException | str) -> None:
+        """Fail the current connect step (the charts know its stage) with ``exc``."""
         text = exc.message if isinstance(exc, ConnectError) else str(exc)
         if not isinstance(exc, str | RealtimeError):  # an unexpected exception: say which
             text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
         message = redact({"m": text or "failed"})["m"]
-        if stage is None:
-            await self._signal("step_failed", error=message)
-        else:
-            await self._signal("step_failed", error=message, stage=stage)
+        await self._signal("step_failed", error=message)
 
     # -- timers -----------------------------------------------------------------------------
     def _start_timer(self, name: str, seconds: float) -> None:
@@ -848,8 +844,9 @@ class RealtimeClient:
         self._microphone = track  # type: ignore[assignment]
         await self._signal("microphone_ready")
 
-    def _new_call(self) -> ConnectContext:
-        """The transport and context of a new call (its first handshake step is starting)."""
+    def _new_call(self) -> None:
+        """The transport, inbox and context of a new call (the connection enters
+        ``handshaking``): one transport per call, the one given first, then fresh ones."""
         if self._consumer is not None:  # the consumer of a previous call (reconnect)
             self._consumer.cancel()
             self._consumer = None
@@ -870,16 +867,13 @@ class RealtimeClient:
             audio_sink=self._audio_sink if self._remote_audio_enabled else None,
             step_done=self._success,
         )
-        return self._context
 
     async def _run_step(self, state: str) -> None:
         """Run the transport's handshake step ``state``; report its success stage, then
         ``step_done``. An exception fails the step (:meth:`_step_done`)."""
-        context = self._context
-        if context is None or self._transport is None:
-            context = self._new_call()
-        transport = self._transport
-        assert transport is not None
+        context, transport = self._context, self._transport
+        if context is None or transport is None:
+            raise RuntimeError(f"no call under way for the handshake step {state!r}")
         await transport.run_step(state, context)
         if transport.call_id is not None:
             self.call_id = transport.call_id
@@ -1086,6 +1080,11 @@ class RealtimeClient:
                 error = SendError(kind, reason)
                 self._report(error.stage, error, "warning", True, {"type": kind})
                 raise error
+
+    def _cut_local_playback(self) -> None:
+        """Hook for transports that own playback, on barge-in (``StopPlayback``): cut the local
+        player now and send ``conversation.item.truncate`` with ``audio_end_ms`` equal to what
+        it actually played. No player on this branch (nothing is played, so nothing is cut)."""
 
     def _output_audio(self, event: Mapping[str, Any]) -> None:
         """Hook for transports that own playback (``owns_playback``: WebSocket, in-memory): the

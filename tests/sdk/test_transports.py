@@ -410,3 +410,21 @@ def test_send_audio_on_webrtc_says_to_use_a_microphone_track(run: Runner) -> Non
             await transport.send_audio(b"\x00\x00")
 
     run(scenario())
+
+
+def test_a_transport_without_handshake_steps_connects_at_once(run: Runner) -> None:
+    class Instant(FakeTransport):
+        steps: ClassVar[tuple[HandshakeStep, ...]] = ()
+
+    async def scenario() -> None:
+        transport = Instant()
+        client = fake_client(transport)
+        await client.connect()
+        assert client.transport is transport
+        assert path(client, "handshake") == [("waiting", "start", "open")]
+        await client.send_raw({"type": "input_audio_buffer.clear"})
+        assert transport.sent[-1] == {"type": "input_audio_buffer.clear"}
+        await client.disconnect()
+        assert transport.closed
+
+    run(scenario())
