@@ -481,5 +481,6 @@ def test_a_dead_peer_is_noticed_at_the_liveness_timeout_never_later(
         assert noticed_after <= 10.0  # the promise: within liveness_timeout, worst case
         assert noticed_after == pytest.approx(10.0 - LIVENESS_LEAD_S)  # and not before that
         client._transport = None
+        await client._release()  # the call's consumer task, started on entering handshaking
 
     run(scenario())
