@@ -270,8 +270,7 @@ class RealtimeClient:
         self._spare: Transport | None = self._template
         steps = self._template.steps
         step_timeouts = dict(timeout_options)
-        # WebRTC's steps take their timeouts from the client's timeouts option ("sdp"...).
-        by_option: Mapping[str, str] = getattr(self._template, "timeout_options", {})
+        by_option = self._template.timeout_options  # WebRTC's: "peer", "sdp"...
         self.model = SessionModel(
             chat_options=chat,
             transport="websocket" if self._template.owns_playback else "webrtc",
@@ -860,7 +859,7 @@ class RealtimeClient:
         self._context = ConnectContext(
             base_url=str(self.options["base_url"]),
             token=self._token or "",
-            model=str(session.get("model") or ""),
+            model=str(session.get("model") or self.options["model"]),
             events=TransportEvents(on_message=inbox.put_nowait, on_lost=self._transport_lost),
             session=session,
             microphone=self._microphone,

@@ -173,6 +173,7 @@ def test_connect_send_receive_and_close_over_a_fake_transport(run: Runner) -> No
         assert stages.index("dialed") < stages.index("connected")
         assert transport.context is not None
         assert transport.context.token == "ek_fake"
+        assert transport.context.model == client.options["model"]
         # Received: the session.created the handshake delivered, the session.updated reply.
         await until(lambda: client.model.session_config is not None)
         assert [e["type"] for e in transport.sent] == ["session.update"]
