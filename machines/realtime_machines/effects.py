@@ -2,7 +2,7 @@
 
 Charts never perform I/O. Their actions append one of these frozen dataclasses to the
 session's outbox; the shell (``realtime_sdk``) executes them and reports the outcome back as
-an event (``token_received``, ``offer_answered``, ``timeout``, ...). Every effect carries a
+an event (``token_received``, ``step_done``, ``timeout``, ...). Every effect carries a
 ``kind`` tag so a shell can dispatch on it with a dict, and ``describe()`` for logs.
 """
 
@@ -13,17 +13,14 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 __all__ = [
-    "ApplyAnswer",
     "CancelTimer",
-    "ClosePeer",
-    "CreateOffer",
-    "CreatePeer",
+    "CloseTransport",
     "Effect",
     "ExecuteTool",
     "FetchToken",
     "OpenMicrophone",
-    "PostOffer",
     "ReleaseMedia",
+    "RunStep",
     "SendEvent",
     "SetMicrophone",
     "StartTimer",
@@ -90,42 +87,21 @@ class OpenMicrophone(Effect):
 
 
 @dataclass(frozen=True, slots=True)
-class CreatePeer(Effect):
-    """Create the peer connection, its audio transceiver and the ``oai-events`` channel."""
+class RunStep(Effect):
+    """Run the transport's handshake step ``state`` (result: ``step_done`` / ``step_failed``)."""
 
-    kind: ClassVar[str] = "create_peer"
-
-
-@dataclass(frozen=True, slots=True)
-class CreateOffer(Effect):
-    """Create the local SDP offer and gather ICE (result: ``offer_ready`` / ``offer_failed``)."""
-
-    kind: ClassVar[str] = "create_offer"
-
-
-@dataclass(frozen=True, slots=True)
-class PostOffer(Effect):
-    """POST the offer to ``/v1/realtime/calls`` (result: ``answer_received`` / ``sdp_failed``)."""
-
-    sdp: str
-    kind: ClassVar[str] = "post_offer"
+    state: str
+    kind: ClassVar[str] = "run_step"
 
     def describe(self) -> str:
-        return f"post offer ({len(self.sdp)} bytes)"
+        return f"run step {self.state}"
 
 
 @dataclass(frozen=True, slots=True)
-class ApplyAnswer(Effect):
-    """Apply the answer SDP the server returned (result: ``answer_applied`` / ``step_failed``)."""
+class CloseTransport(Effect):
+    """Close the call's transport and what it holds (result: ``transport_closed``)."""
 
-    kind: ClassVar[str] = "apply_answer"
-
-
-@dataclass(frozen=True, slots=True)
-class ClosePeer(Effect):
-    """Close the peer connection and its channel (result: ``peer_closed``)."""
-
-    kind: ClassVar[str] = "close_peer"
+    kind: ClassVar[str] = "close_transport"
 
 
 @dataclass(frozen=True, slots=True)

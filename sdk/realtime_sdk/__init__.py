@@ -33,7 +33,7 @@ from .turn import Answer, TurnError
 if TYPE_CHECKING:
     from .activity import MicrophoneActivity, speech_activity_middleware
     from .audio import EchoGuard, Speaker, microphone_factory
-    from .client import RealtimeClient, ToolCall
+    from .client import EffectEvent, RealtimeClient, ToolCall
     from .emulator import Emulator
     from .keys import api_key_token_provider
     from .voice import PUSH_TO_TALK_SESSION, ModeSwitchError, PushToTalk, VoiceControls
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 # `realtime diagrams` never need (importing them costs ~0.8 s and ~60 MiB).
 _LAZY = {
     "EchoGuard": ".audio",
+    "EffectEvent": ".client",
     "Emulator": ".emulator",
     "MicrophoneActivity": ".activity",
     "ModeSwitchError": ".voice",
@@ -86,6 +87,7 @@ __all__ = [
     "Answer",
     "ConnectError",
     "EchoGuard",
+    "EffectEvent",
     "Emulator",
     "ErrorEvent",
     "FunctionTool",

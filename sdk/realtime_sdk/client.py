@@ -6,7 +6,13 @@ ask (:mod:`realtime_machines.effects`) with aiortc and aiohttp. It makes no life
 of its own: when to send ``response.create``, whether a cancel may be sent, when a connect step
 has failed — all of that is the charts'.
 
-Ordering: DataChannel messages go into one queue read by one consumer task, so middleware,
+The wire is a :class:`~realtime_sdk.transports.Transport` (WebRTC by default): its handshake
+steps are the states of the model's handshake chart, and the client runs each one when the
+chart asks (:class:`~realtime_machines.effects.RunStep`). Effects are executed through a
+registry (effect class → handler, :data:`EFFECT_HANDLERS`); :meth:`RealtimeClient.on_effect`
+sees each one start and finish.
+
+Ordering: incoming messages go into one queue read by one consumer task, so middleware,
 handlers and the model see events strictly in arrival order even when they are async.
 """
 
@@ -22,10 +28,10 @@ import math
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, Literal, overload
 
-import aiohttp
 from aiortc import MediaStreamTrack
 
 from realtime_machines import (
@@ -38,7 +44,6 @@ from realtime_machines import (
     Transition,
     effects,
 )
-from realtime_machines.charts.connection import STAGES
 from realtime_machines.session import DEFAULT_RECORD_LIMIT
 
 from .config import (
@@ -68,11 +73,13 @@ from .middleware import (
     run_incoming,
     run_outgoing,
 )
-from .peer import AudioSink, Peer
+from .peer import AudioSink
 from .tools import FunctionTool, function_tool
+from .transports import ConnectContext, Transport, TransportEvents, transport_class
+from .transports.webrtc import WebRTCTransport
 from .turn import Answer, TurnTracker
 
-__all__ = ["RealtimeClient", "ToolCall"]
+__all__ = ["EFFECT_HANDLERS", "EffectEvent", "RealtimeClient", "ToolCall"]
 
 logger = logging.getLogger("realtime_sdk.client")
 
@@ -105,6 +112,17 @@ class ToolCall:
         return f"ToolCall(name={self.name!r}, call_id={self.call_id!r})"
 
 
+@dataclass(frozen=True, slots=True)
+class EffectEvent:
+    """What :meth:`RealtimeClient.on_effect` observers receive: an effect that ``started``,
+    ``finished`` (its handler returned; a connect step runs on after that, as its own task)
+    or ``failed`` (``error`` is the exception)."""
+
+    effect: effects.Effect
+    phase: Literal["started", "finished", "failed"]
+    error: BaseException | None = None
+
+
 async def _maybe_await(value: object) -> object:
     if inspect.isawaitable(value):
         return await value
@@ -130,6 +148,7 @@ class RealtimeClient:
         session: Any = NOT_GIVEN,
         ice_servers: Any = NOT_GIVEN,
         data_channel_label: Any = NOT_GIVEN,
+        transport: str | Transport = "webrtc",
         microphone: MicrophoneFactory | None = None,
         audio_sink: AudioSink | None = None,
         allow_connect_without_mic: Any = NOT_GIVEN,
@@ -245,20 +264,28 @@ class RealtimeClient:
                 if chat_options is None or chat_given[option] is not NOT_GIVEN
             },
         )
+        self._template = self._transport_option(transport)
+        self._owns_playback = self._template.owns_playback
+        #: The transport for the next call: the one given, then fresh ones (one per call).
+        self._spare: Transport | None = self._template
+        steps = self._template.steps
+        step_timeouts = dict(timeout_options)
+        by_option = self._template.timeout_options  # WebRTC's: "peer", "sdp"...
         self.model = SessionModel(
             chat_options=chat,
-            transport="webrtc",
+            transport="websocket" if self._template.owns_playback else "webrtc",
+            handshake_kind=self._template.kind,
+            handshake_steps=[(step.state, step.stage) for step in steps],
+            handshake_timeouts={
+                step.state: float(step_timeouts.get(by_option.get(step.state, ""), step.timeout))
+                for step in steps
+            },
             auto_execute_tools=on_tool_call is not None or bool(self._tools),
             tool_timeout=float(options["tool_timeout"]),
             tool_timeouts=tool_timeouts,
             connection_timeouts=ConnectionTimeouts(
                 fetching_token=timeout_options["token"],
                 opening_microphone=timeout_options["microphone"],
-                creating_peer=timeout_options["peer"],
-                creating_offer=timeout_options["offer"],
-                posting_offer=timeout_options["sdp"],
-                applying_answer=timeout_options["answer"],
-                opening_channel=timeout_options["channel"],
                 disconnecting=timeout_options["hangup"],
             ),
             allow_connect_without_microphone=bool(options["allow_connect_without_mic"]),
@@ -273,10 +300,11 @@ class RealtimeClient:
         )
         self.model.subscribe(self._observe)
 
-        self._peer: Peer | None = None
+        self._transport: Transport | None = None
+        self._context: ConnectContext | None = None
+        self._effect_observers: list[Callable[[EffectEvent], object]] = []
         self._microphone: MediaStreamTrack | None = None
         self._token: str | None = None
-        self._answer_sdp: str | None = None
         self.call_id: str | None = None
         self._inbox: asyncio.Queue[str] | None = None
         self._consumer: asyncio.Task[None] | None = None
@@ -317,12 +345,32 @@ class RealtimeClient:
         return self.model.chat if self.options["chat_enabled"] else []
 
     @property
+    def transport(self) -> Transport | None:
+        """The current call's transport (``None`` between calls)."""
+        return self._transport
+
+    @property
+    def transport_kind(self) -> str:
+        """The ``transport=`` name: ``"webrtc"``, ``"websocket"``, ``"memory"``..."""
+        return self._template.kind
+
+    @property
+    def _peer(self) -> Any:
+        """The WebRTC peer of the current call (``None`` on other transports)."""
+        transport = self._transport
+        return transport.peer if isinstance(transport, WebRTCTransport) else None
+
+    @property
     def peer_connection(self) -> Any:
-        return self._peer.pc if self._peer is not None else None
+        """The aiortc ``RTCPeerConnection`` (WebRTC transport only; else ``None``)."""
+        peer = self._peer
+        return peer.pc if peer is not None else None
 
     @property
     def data_channel(self) -> Any:
-        return self._peer.channel if self._peer is not None else None
+        """The ``oai-events`` ``RTCDataChannel`` (WebRTC transport only; else ``None``)."""
+        peer = self._peer
+        return peer.channel if peer is not None else None
 
     @property
     def local_track(self) -> MediaStreamTrack | None:
@@ -330,7 +378,25 @@ class RealtimeClient:
 
     @property
     def remote_track(self) -> MediaStreamTrack | None:
-        return self._peer.remote_track if self._peer is not None else None
+        peer = self._peer
+        return peer.remote_track if peer is not None else None
+
+    def _transport_option(self, transport: object) -> Transport:
+        """The ``transport=`` option as a fresh :class:`Transport` (a name or an instance)."""
+        if isinstance(transport, Transport):
+            return transport
+        if not isinstance(transport, str):
+            raise TypeError(
+                f"transport must be a name ('webrtc', ...) or a Transport, got {transport!r}"
+            )
+        cls = transport_class(transport)
+        if cls is WebRTCTransport:
+            return WebRTCTransport(
+                ice_servers=self.options["ice_servers"],
+                channel_label=self.options["data_channel_label"],
+                sdp_timeout=float(self.options["timeouts"]["sdp"]),
+            )
+        return cls()
 
     @property
     def record(self) -> list[Transition]:
@@ -406,12 +472,12 @@ class RealtimeClient:
         self._step_tasks.clear()
         self._tool_tasks.clear()
         self._tasks.clear()
-        if self._peer is not None:
-            await self._peer.close()
-            self._peer = None
+        if self._transport is not None:
+            await self._transport.close()
+            self._transport = None
+        self._context = None
         self._stop_microphone()
         self._token = None
-        self._answer_sdp = None
 
     def _stop_microphone(self) -> None:
         if self._microphone is not None:
@@ -422,6 +488,12 @@ class RealtimeClient:
     # Observing the model
     # ---------------------------------------------------------------------------------------
     def _observe(self, step: Transition) -> None:
+        if step.chart == "handshake":
+            if step.source != step.target:  # a step left: its task (if still running) goes
+                task = self._step_tasks.pop(step.source or "", None)
+                if task is not None and task is not asyncio.current_task():
+                    task.cancel()
+            return
         if step.chart != "connection" or step.target is None:
             return
         self._connection_changed.set()
@@ -433,6 +505,8 @@ class RealtimeClient:
             if task is not None and task is not asyncio.current_task():
                 task.cancel()
         target = step.target
+        if target == "handshaking" and step.source != target:
+            self._new_call()  # before the handshake's first step runs (or, with none, opens)
         if target in _SUCCESS_STAGES:
             self._success(_SUCCESS_STAGES[target], None)
         if target == "connected":
@@ -595,44 +669,88 @@ class RealtimeClient:
             raise failed
 
     async def _execute(self, effect: effects.Effect) -> None:
-        if isinstance(effect, effects.SendEvent):
-            await self._transmit(effect.event)
-        elif isinstance(effect, effects.StartTimer):
-            self._start_timer(effect.name, effect.seconds)
-        elif isinstance(effect, effects.CancelTimer):
-            self._cancel_timer(effect.name)
-        elif isinstance(effect, effects.FetchToken):
-            self._step("fetching_token", self._fetch_token())
-        elif isinstance(effect, effects.OpenMicrophone):
-            self._step("opening_microphone", self._open_microphone())
-        elif isinstance(effect, effects.CreatePeer):
-            self._step("creating_peer", self._create_peer())
-        elif isinstance(effect, effects.CreateOffer):
-            self._step("creating_offer", self._create_offer())
-        elif isinstance(effect, effects.PostOffer):
-            self._step("posting_offer", self._post_offer(effect.sdp))
-        elif isinstance(effect, effects.ApplyAnswer):
-            self._step("applying_answer", self._apply_answer())
-        elif isinstance(effect, effects.ClosePeer):
-            # Detached now (nothing reaches it any more); closed in the background, never
-            # cancelled: a peer closed halfway leaks its sockets. _release awaits it.
-            peer, self._peer = self._peer, None
-            task = asyncio.get_running_loop().create_task(self._close_peer(peer))
-            self._closing.add(task)
-            task.add_done_callback(self._closing.discard)
-        elif isinstance(effect, effects.ReleaseMedia):
-            self._stop_microphone()
-        elif isinstance(effect, effects.SetMicrophone):
-            self._set_microphone(effect.enabled)
-        elif isinstance(effect, effects.StopPlayback):
-            stop = getattr(self._audio_sink, "stop", None)
-            if callable(stop):
-                stop()
-        elif isinstance(effect, effects.ExecuteTool):
-            task = asyncio.get_running_loop().create_task(self._run_tool(effect))
-            self._tool_tasks[effect.call_id] = task
-        else:  # pragma: no cover - every effect kind is handled above
-            raise TypeError(f"unknown effect {effect!r}")
+        """Run ``effect`` through its handler in :data:`EFFECT_HANDLERS`, telling every
+        :meth:`on_effect` observer when it starts and when it finishes or fails."""
+        handler = EFFECT_HANDLERS.get(type(effect))
+        if handler is None:
+            raise TypeError(f"no handler for effect {effect!r}")
+        observed = bool(self._effect_observers)
+        if observed:
+            self._effect_event(EffectEvent(effect, "started"))
+        try:
+            await handler(self, effect)
+        except BaseException as exc:
+            if observed:
+                self._effect_event(EffectEvent(effect, "failed", exc))
+            raise
+        if observed:
+            self._effect_event(EffectEvent(effect, "finished"))
+
+    def on_effect(self, observer: Callable[[EffectEvent], object]) -> Callable[[], None]:
+        """Call ``observer`` with an :class:`EffectEvent` as each effect the charts ask for
+        starts and as it finishes or fails (a connect step is then under way as its own task:
+        the handshake chart's transitions in :attr:`record` say when it is done). Return an
+        unsubscribe function. An observer that raises is logged and does not stop the effect."""
+        check_callable("on_effect observer", observer)
+        self._effect_observers.append(observer)
+
+        def unsubscribe() -> None:
+            if observer in self._effect_observers:
+                self._effect_observers.remove(observer)
+
+        return unsubscribe
+
+    def _effect_event(self, event: EffectEvent) -> None:
+        for observer in list(self._effect_observers):
+            try:
+                observer(event)
+            except Exception:
+                logger.exception("on_effect observer failed for %s", event.effect.describe())
+
+    # -- effect handlers (EFFECT_HANDLERS) ------------------------------------------------------
+    async def _send_event(self, effect: effects.SendEvent) -> None:
+        await self._transmit(effect.event)
+
+    async def _start_timer_effect(self, effect: effects.StartTimer) -> None:
+        self._start_timer(effect.name, effect.seconds)
+
+    async def _cancel_timer_effect(self, effect: effects.CancelTimer) -> None:
+        self._cancel_timer(effect.name)
+
+    async def _fetch_token_effect(self, _effect: effects.FetchToken) -> None:
+        self._step("fetching_token", self._fetch_token())
+
+    async def _open_microphone_effect(self, _effect: effects.OpenMicrophone) -> None:
+        self._step("opening_microphone", self._open_microphone())
+
+    async def _run_step_effect(self, effect: effects.RunStep) -> None:
+        self._step(effect.state, self._run_step(effect.state))
+
+    async def _close_transport(self, _effect: effects.CloseTransport) -> None:
+        # Detached now (nothing reaches it any more); closed in the background, never
+        # cancelled: a peer closed halfway leaks its sockets. _release awaits it.
+        transport, self._transport = self._transport, None
+        self._context = None
+        task = asyncio.get_running_loop().create_task(self._close_call(transport))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    async def _release_media(self, _effect: effects.ReleaseMedia) -> None:
+        self._stop_microphone()
+
+    async def _set_microphone_effect(self, effect: effects.SetMicrophone) -> None:
+        self._set_microphone(effect.enabled)
+
+    async def _stop_playback(self, _effect: effects.StopPlayback) -> None:
+        if self._owns_playback:
+            self._cut_local_playback()
+        stop = getattr(self._audio_sink, "stop", None)
+        if callable(stop):
+            stop()
+
+    async def _execute_tool(self, effect: effects.ExecuteTool) -> None:
+        task = asyncio.get_running_loop().create_task(self._run_tool(effect))
+        self._tool_tasks[effect.call_id] = task
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         # The coroutine itself is the task (not wrapped): a task cancelled before it starts
@@ -655,21 +773,30 @@ class RealtimeClient:
         exc = task.exception()
         if exc is None:
             return
-        if self.model.connection.state == state:
-            self._spawn(self._fail(STAGES.get(state, state), exc))
+        if self._current_step() == state:
+            self._spawn(self._fail(exc))
         else:  # the step had already reported its outcome
             logger.warning("connect step %s raised after it finished: %r", state, exc)
+
+    def _current_step(self) -> str:
+        """The connect step under way: the handshake chart's state while ``handshaking``."""
+        model = self.model
+        state = model.connection.state
+        if state == "handshaking" and model.handshake is not None:
+            return model.handshake.state
+        return state
 
     async def _signal(self, event: str, **data: Any) -> None:
         self.model.signal(event, time=time.time(), **data)
         await self._drain()
 
-    async def _fail(self, stage: str, exc: BaseException | str) -> None:
+    async def _fail(self, exc: BaseException | str) -> None:
+        """Fail the current connect step (the charts know its stage) with ``exc``."""
         text = exc.message if isinstance(exc, ConnectError) else str(exc)
         if not isinstance(exc, str | RealtimeError):  # an unexpected exception: say which
             text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
         message = redact({"m": text or "failed"})["m"]
-        await self._signal("step_failed", error=message, stage=stage)
+        await self._signal("step_failed", error=message)
 
     # -- timers -----------------------------------------------------------------------------
     def _start_timer(self, name: str, seconds: float) -> None:
@@ -716,61 +843,46 @@ class RealtimeClient:
         self._microphone = track  # type: ignore[assignment]
         await self._signal("microphone_ready")
 
-    async def _create_peer(self) -> None:
+    def _new_call(self) -> None:
+        """The transport, inbox and context of a new call (the connection enters
+        ``handshaking``): one transport per call, the one given first, then fresh ones."""
         if self._consumer is not None:  # the consumer of a previous call (reconnect)
             self._consumer.cancel()
             self._consumer = None
-        self._inbox = asyncio.Queue()
-        self._peer = Peer(
-            ice_servers=self.options["ice_servers"],
-            channel_label=self.options["data_channel_label"],
+        transport = self._spare if self._spare is not None else self._template.fresh()
+        self._spare = None
+        self._transport = transport
+        inbox: asyncio.Queue[str] = asyncio.Queue()
+        self._inbox = inbox
+        self._consumer = asyncio.get_running_loop().create_task(self._consume(inbox))
+        session = self._with_tools(normalize_session(self.options["session"]))
+        self._context = ConnectContext(
+            base_url=str(self.options["base_url"]),
+            token=self._token or "",
+            model=str(session.get("model") or self.options["model"]),
+            events=TransportEvents(on_message=inbox.put_nowait, on_lost=self._transport_lost),
+            session=session,
             microphone=self._microphone,
-            on_message=self._inbox.put_nowait,
-            on_channel_open=self._channel_opened,
-            on_lost=self._peer_lost,
             audio_sink=self._audio_sink if self._remote_audio_enabled else None,
+            step_done=self._success,
         )
-        self._consumer = asyncio.get_running_loop().create_task(self._consume(self._inbox))
-        await self._signal("peer_created")
 
-    async def _create_offer(self) -> None:
-        assert self._peer is not None
-        sdp = await self._peer.create_offer()
-        self._success("ice_gathering_complete", None)
-        await self._signal("offer_ready", sdp=sdp)
+    async def _run_step(self, state: str) -> None:
+        """Run the transport's handshake step ``state``; report its success stage, then
+        ``step_done``. An exception fails the step (:meth:`_step_done`)."""
+        context, transport = self._context, self._transport
+        if context is None or transport is None:
+            raise RuntimeError(f"no call under way for the handshake step {state!r}")
+        await transport.run_step(state, context)
+        if transport.call_id is not None:
+            self.call_id = transport.call_id
+        step = next((s for s in transport.steps if s.state == state), None)
+        if step is not None and step.success is not None:
+            self._success(step.success, None)
+        await self._signal("step_done")
 
-    async def _post_offer(self, sdp: str) -> None:
-        url = f"{str(self.options['base_url']).rstrip('/')}/v1/realtime/calls"
-        headers = {"Authorization": f"Bearer {self._token}", "Content-Type": "application/sdp"}
-        timeout = aiohttp.ClientTimeout(total=float(self.options["timeouts"]["sdp"]))
-        async with (
-            aiohttp.ClientSession(timeout=timeout) as http,
-            http.post(url, data=sdp, headers=headers) as response,
-        ):
-            body = await response.text()
-            if response.status not in (200, 201):
-                await self._fail("openai_api", _http_error(response.status, body))
-                return
-            location = response.headers.get("Location", "")
-        self._answer_sdp = body
-        self.call_id = location.rstrip("/").rpartition("/")[2] or None
-        await self._signal("answer_received")
-
-    async def _apply_answer(self) -> None:
-        if self._peer is None or self._answer_sdp is None:
-            raise RuntimeError("no answer to apply")
-        await self._peer.apply_answer(self._answer_sdp)
-        await self._signal("answer_applied")
-        if self._peer is not None and self._peer.channel_open:
-            self._channel_opened()
-
-    def _channel_opened(self) -> None:
-        if self.model.connection.state == "opening_channel":
-            self._success("data_channel_open", None)
-            self._spawn(self._signal("channel_opened"))
-
-    def _peer_lost(self, reason: str) -> None:
-        if self.model.connection.state in ("connected", "opening_channel"):
+    def _transport_lost(self, reason: str) -> None:
+        if self.model.connection.state in ("connected", "handshaking"):
             self._spawn(self._lost(reason))
 
     async def _lost(self, reason: str) -> None:
@@ -778,12 +890,12 @@ class RealtimeClient:
         event = "connection_lost" if state == "connected" else "step_failed"
         await self._signal(event, error=reason)
 
-    async def _close_peer(self, peer: Peer | None) -> None:
-        if peer is not None:
+    async def _close_call(self, transport: Transport | None) -> None:
+        if transport is not None:
             with contextlib.suppress(Exception):
-                await peer.close()
+                await transport.close()
         if self.model.connection.state == "disconnecting":
-            await self._signal("peer_closed")
+            await self._signal("transport_closed")
 
     async def _liveness(
         self,
@@ -796,12 +908,12 @@ class RealtimeClient:
         later (:func:`liveness_wait`)."""
         limit = float(self.options["liveness_timeout"])
         while self.model.connection.state == "connected":
-            peer = self._peer
-            if peer is None:
+            transport = self._transport
+            if transport is None:
                 return
-            wait = liveness_wait(peer.last_inbound, clock(), limit)
+            wait = liveness_wait(transport.last_inbound, clock(), limit)
             if wait is None:
-                silent = clock() - peer.last_inbound
+                silent = clock() - transport.last_inbound
                 await self._signal(
                     "connection_lost", error=f"nothing from the server for {silent:.1f} s"
                 )
@@ -852,6 +964,8 @@ class RealtimeClient:
         if self._on_event is not None:
             await _maybe_await(self._on_event(event))
         notices = self.model.receive(event, time=time.time())
+        if self._owns_playback and event.get("type") == "response.output_audio.delta":
+            self._output_audio(event)
         if self._unacked:
             self._acknowledge(event)
         if event.get("type") == "session.created" and isinstance(event.get("session"), dict):
@@ -950,19 +1064,42 @@ class RealtimeClient:
             if outgoing is None:
                 return
             kind = str(event.get("type"))
-            peer = self._peer
+            transport = self._transport
             reason = None
-            if peer is None or not peer.channel_open:
+            if transport is None:
                 reason = "the events channel is not open"
             else:
                 try:
-                    peer.send(json.dumps(outgoing, ensure_ascii=False))
+                    await transport.send(json.dumps(outgoing, ensure_ascii=False))
+                except SendError as exc:
+                    reason = exc.reason
                 except Exception as exc:  # too large (ValueError), channel closing, ...
                     reason = str(exc) or type(exc).__name__
             if reason is not None:
                 error = SendError(kind, reason)
                 self._report(error.stage, error, "warning", True, {"type": kind})
                 raise error
+
+    def _cut_local_playback(self) -> None:
+        """Hook for transports that own playback, on barge-in (``StopPlayback``): cut the local
+        player now and send ``conversation.item.truncate`` with ``audio_end_ms`` equal to what
+        it actually played. No player on this branch (nothing is played, so nothing is cut)."""
+
+    def _output_audio(self, event: Mapping[str, Any]) -> None:
+        """Hook for transports that own playback (``owns_playback``: WebSocket, in-memory): the
+        base64 PCM16 24 kHz in ``event["delta"]`` goes to the local player here, and the player
+        reports its position to the Playback chart (so that a barge-in truncates at what was
+        actually played: see :meth:`_stop_playback`). No player on this branch: not played."""
+
+    async def send_audio(self, pcm: bytes) -> None:
+        """Send PCM16 mono 24 kHz audio from the app, on transports that take audio as events
+        (``input_audio_buffer.append``). On WebRTC audio travels as media: pass a
+        ``microphone`` track instead (this raises ``NotImplementedError`` saying so)."""
+        self._require_connected("send audio")
+        transport = self._transport
+        if transport is None:
+            raise NotConnectedError("send audio", self.status)
+        await transport.send_audio(bytes(pcm))
 
     async def send_raw(self, event: Mapping[str, Any]) -> None:
         """Send any client event; ``response.create`` and ``response.cancel`` go through the
@@ -1203,8 +1340,8 @@ class RealtimeClient:
         self._set_microphone(False)
 
     def _set_microphone(self, enabled: bool) -> None:
-        if self._peer is not None:
-            self._peer.set_microphone(enabled)
+        if self._transport is not None:
+            self._transport.set_microphone(enabled)
         track = self._microphone
         if track is not None and hasattr(track, "muted"):
             track.muted = not enabled
@@ -1219,8 +1356,9 @@ class RealtimeClient:
         but its frames skip the ``audio_sink``, and what the sink had queued is dropped. No
         renegotiation; the setting survives reconnects."""
         self._remote_audio_enabled = bool(enabled)
-        if self._peer is not None:
-            self._peer.audio_sink = self._audio_sink if enabled else None
+        transport = self._transport
+        if isinstance(transport, WebRTCTransport):
+            transport.audio_sink = self._audio_sink if enabled else None
         if not enabled:
             stop = getattr(self._audio_sink, "stop", None)
             if callable(stop):
@@ -1322,12 +1460,8 @@ def _check_parameters(**parameters: Any) -> None:
         )
 
 
-_SUCCESS_STAGES = {
+_SUCCESS_STAGES = {  # the Connection chart's; each handshake step reports its own
     "opening_microphone": "get_user_media",
-    "creating_offer": "peer_connection_created",
-    "posting_offer": "create_offer",
-    "applying_answer": "openai_api",
-    "opening_channel": "set_remote_description",
     "connected": "connected",
     "disconnected": "hangup_done",
 }
@@ -1380,9 +1514,17 @@ def _header_token(token: object) -> str:
     return token
 
 
-def _http_error(status: int, body: str) -> str:
-    try:
-        message = json.loads(body)["error"]["message"]
-    except (ValueError, KeyError, TypeError):
-        message = body[:200]
-    return f"POST /v1/realtime/calls answered HTTP {status}: {message}"
+#: Effect class → the client's handler for it: one entry per effect the charts emit.
+EFFECT_HANDLERS: dict[type[Any], Callable[[RealtimeClient, Any], Awaitable[None]]] = {
+    effects.SendEvent: RealtimeClient._send_event,
+    effects.StartTimer: RealtimeClient._start_timer_effect,
+    effects.CancelTimer: RealtimeClient._cancel_timer_effect,
+    effects.FetchToken: RealtimeClient._fetch_token_effect,
+    effects.OpenMicrophone: RealtimeClient._open_microphone_effect,
+    effects.RunStep: RealtimeClient._run_step_effect,
+    effects.CloseTransport: RealtimeClient._close_transport,
+    effects.ReleaseMedia: RealtimeClient._release_media,
+    effects.SetMicrophone: RealtimeClient._set_microphone_effect,
+    effects.StopPlayback: RealtimeClient._stop_playback,
+    effects.ExecuteTool: RealtimeClient._execute_tool,
+}

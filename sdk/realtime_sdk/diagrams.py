@@ -16,7 +16,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from realtime_machines._chart import ModelChart
-from realtime_machines.charts import ALL_CHARTS
+from realtime_machines.charts import ALL_CHARTS, handshake_chart
+
+from .transports import transport_class, transport_names
 
 __all__ = ["chart_dot", "chart_mermaid", "diagram_names", "stale_diagrams", "write_diagrams"]
 
@@ -24,8 +26,17 @@ DOT_TIMEOUT = 30.0
 
 
 def diagram_names() -> dict[str, type[ModelChart]]:
-    """Chart kind (file stem) → chart class, for every chart of the model."""
-    return {cls.chart_kind: cls for cls in ALL_CHARTS}
+    """File stem → chart class, for every chart of the model and the handshake chart of every
+    transport installed (``handshake_webrtc``...), made from its ``steps``."""
+    names: dict[str, type[ModelChart]] = {cls.chart_kind: cls for cls in ALL_CHARTS}
+    for name in transport_names():
+        try:
+            transport = transport_class(name)
+        except (ValueError, ImportError):  # not installed (or a dependency of it is not)
+            continue
+        steps = [(step.state, step.stage) for step in transport.steps]
+        names[f"handshake_{transport.kind}"] = handshake_chart(transport.kind, steps)
+    return names
 
 
 def _actions(cls: type[ModelChart], names: Iterable[object]) -> list[str]:

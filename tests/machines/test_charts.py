@@ -16,18 +16,16 @@ from realtime_machines.charts import (
     parse_arguments,
 )
 from realtime_machines.charts.connection import STAGES
+from realtime_machines.charts.handshake import HANDSHAKE_TIMER, handshake_chart
 from realtime_machines.charts.response import TAG as CREATE_TAG
 from realtime_machines.effects import (
-    ApplyAnswer,
     CancelTimer,
-    ClosePeer,
-    CreateOffer,
-    CreatePeer,
+    CloseTransport,
     ExecuteTool,
     FetchToken,
     OpenMicrophone,
-    PostOffer,
     ReleaseMedia,
+    RunStep,
     SetMicrophone,
     StartTimer,
     StopPlayback,
@@ -39,11 +37,7 @@ from tests.machines.kit import RecordingHost, params, sent, well_formed
 CONNECT_STEPS = [
     ("fetching_token", "token_received"),
     ("opening_microphone", "microphone_ready"),
-    ("creating_peer", "peer_created"),
-    ("creating_offer", "offer_ready"),
-    ("posting_offer", "answer_received"),
-    ("applying_answer", "answer_applied"),
-    ("opening_channel", "channel_opened"),
+    ("handshaking", "handshake_done"),
 ]
 
 
@@ -70,23 +64,16 @@ def test_connection_happy_path_emits_one_effect_per_step() -> None:
     assert OpenMicrophone() in host.take()
     chart.send("microphone_ready")
     assert chart.has_microphone
-    assert CreatePeer() in host.take()
-    chart.send("peer_created")
-    assert CreateOffer() in host.take()
-    chart.send("offer_ready", sdp="v=0 offer")
-    assert PostOffer("v=0 offer") in host.take()
-    chart.send("answer_received")
-    assert ApplyAnswer() in host.take()
-    chart.send("answer_applied")
-    assert chart.state == "opening_channel"
-    chart.send("channel_opened")
+    assert chart.state == "handshaking"
+    assert chart.status == "connecting"
+    assert host.take() == [CancelTimer("connection")]  # the handshake chart times its steps
+    chart.send("handshake_done")
     assert chart.state == "connected"
     assert chart.status == "connected"
-    assert CancelTimer("connection") in host.take()
     well_formed(chart)
     chart.send("disconnect")
-    assert [type(e) for e in host.take()].count(ClosePeer) == 1
-    chart.send("peer_closed")
+    assert [type(e) for e in host.take()].count(CloseTransport) == 1
+    chart.send("transport_closed")
     assert chart.state == "disconnected"
     assert chart.status == "disconnected"
 
@@ -102,8 +89,19 @@ def test_connection_step_failure_lands_in_error_with_stage(state: str, event: st
     assert chart.error_message == "boom"
 
 
-@pytest.mark.parametrize(("state", "event"), CONNECT_STEPS)
-def test_connection_step_timeout_lands_in_error_with_stage(state: str, event: str) -> None:
+def test_a_failed_handshake_step_names_its_own_stage() -> None:
+    chart = ConnectionChart(RecordingHost())
+    _advance_to(chart, "handshaking")
+    chart.send("step_failed", error="HTTP 401", stage="openai_api")
+    assert (chart.state, chart.error_stage, chart.error_message) == (
+        "error",
+        "openai_api",
+        "HTTP 401",
+    )
+
+
+@pytest.mark.parametrize("state", ["fetching_token", "opening_microphone"])
+def test_connection_step_timeout_lands_in_error_with_stage(state: str) -> None:
     chart = ConnectionChart(RecordingHost(), timeouts=ConnectionTimeouts(**{state: 1.5}))
     _advance_to(chart, state)
     chart.send("timed_out")
@@ -116,8 +114,7 @@ def test_connection_step_timeout_lands_in_error_with_stage(state: str, event: st
 def test_connection_stage_names_are_the_seed_names() -> None:
     assert STAGES["fetching_token"] == "fetch_token"
     assert STAGES["opening_microphone"] == "get_user_media"
-    assert STAGES["posting_offer"] == "openai_api"
-    assert STAGES["opening_channel"] == "data_channel"
+    assert STAGES["disconnecting"] == "hangup"
 
 
 def test_connection_unknown_timeout_step_is_rejected() -> None:
@@ -129,7 +126,7 @@ def test_microphone_unavailable_depends_on_option() -> None:
     chart = ConnectionChart(RecordingHost(), allow_without_microphone=True)
     _advance_to(chart, "opening_microphone")
     chart.send("microphone_unavailable")
-    assert chart.state == "creating_peer"
+    assert chart.state == "handshaking"
     assert not chart.has_microphone
     strict = ConnectionChart(RecordingHost(), allow_without_microphone=False)
     _advance_to(strict, "opening_microphone")
@@ -141,13 +138,13 @@ def test_microphone_unavailable_depends_on_option() -> None:
 def test_connection_lost_reconnects_with_backoff_then_gives_up() -> None:
     host = RecordingHost()
     chart = ConnectionChart(host, reconnect_attempts=2, reconnect_delay=0.5)
-    _advance_to(chart, "opening_channel")
-    chart.send("channel_opened")
+    _advance_to(chart, "handshaking")
+    chart.send("handshake_done")
     host.take()
     chart.send("connection_lost")
     assert chart.state == "reconnecting"
     effects = host.take()
-    assert ClosePeer() in effects
+    assert CloseTransport() in effects
     assert StartTimer("connection", 0.5) in effects
     chart.send("timed_out")
     assert chart.state == "fetching_token"
@@ -179,8 +176,8 @@ def test_connection_lost_reconnects_with_backoff_then_gives_up() -> None:
 
 def test_reconnecting_give_up() -> None:
     chart = ConnectionChart(RecordingHost(), reconnect_attempts=2)
-    _advance_to(chart, "opening_channel")
-    chart.send("channel_opened")
+    _advance_to(chart, "handshaking")
+    chart.send("handshake_done")
     chart.send("connection_lost")
     chart.send("give_up", error="network gone")
     assert chart.state == "error"
@@ -190,14 +187,100 @@ def test_reconnecting_give_up() -> None:
 def test_disconnect_timeout_still_ends_disconnected() -> None:
     host = RecordingHost()
     chart = ConnectionChart(host)
-    _advance_to(chart, "creating_peer")
+    _advance_to(chart, "handshaking")
     host.take()
     chart.send("disconnect")
     effects = host.take()
-    assert ClosePeer() in effects
+    assert CloseTransport() in effects
     assert ReleaseMedia() in effects
     chart.send("timed_out")
     assert chart.state == "disconnected"
+
+
+# -- Handshake (made from a transport's steps) ----------------------------------------------------
+
+STEPS = [("dialing", "stage_one"), ("greeting", "stage_two"), ("listening", "stage_three")]
+
+
+def test_handshake_chart_walks_its_steps_one_effect_each() -> None:
+    cls = handshake_chart("wire", STEPS)
+    assert cls.__name__ == "WireHandshakeChart"
+    assert cls.chart_kind == "handshake"
+    assert [state.id for state in cls.states] == [
+        "waiting",
+        "open",
+        "failed",
+        "cancelled",
+        "dialing",
+        "greeting",
+        "listening",
+    ]
+    host = RecordingHost()
+    chart = cls(host, timeouts={"dialing": 2.0, "greeting": 3.0})
+    assert chart.state == "waiting"
+    chart.send("start")
+    assert host.take() == [StartTimer(HANDSHAKE_TIMER, 2.0), RunStep("dialing")]
+    chart.send("step_done")
+    assert host.take() == [StartTimer(HANDSHAKE_TIMER, 3.0), RunStep("greeting")]
+    chart.send("step_done")
+    assert host.take() == [RunStep("listening")]  # no timeout given: no timer
+    chart.send("step_done")
+    assert chart.state == "open"
+    assert host.take() == [CancelTimer(HANDSHAKE_TIMER)]
+    assert cls.compiled() is not None  # runs on the fast table, like the other charts
+
+
+@pytest.mark.parametrize(("state", "stage"), STEPS)
+def test_handshake_step_failure_and_timeout_keep_the_steps_stage(state: str, stage: str) -> None:
+    cls = handshake_chart("wire", STEPS)
+    for event in ("step_failed", "timed_out"):
+        chart = cls(RecordingHost(), timeouts={state: 1.5})
+        chart.send("start")
+        while chart.state != state:
+            chart.send("step_done")
+        chart.send(event, error="refused")
+        assert chart.state == "failed"
+        assert chart.error_stage == stage
+        expected = (
+            "refused"
+            if event == "step_failed"
+            else f"{state.replace('_', ' ')} did not finish within 1.5 s"
+        )
+        assert chart.error_message == expected
+
+
+def test_handshake_cancel_from_any_step() -> None:
+    cls = handshake_chart("wire", STEPS)
+    for state, _stage in STEPS:
+        chart = cls(RecordingHost())
+        chart.send("start")
+        while chart.state != state:
+            chart.send("step_done")
+        chart.send("cancel")
+        assert chart.state == "cancelled"
+
+
+def test_handshake_without_steps_opens_at_once() -> None:
+    cls = handshake_chart("instant", [])
+    chart = cls(RecordingHost())
+    chart.send("start")
+    assert chart.state == "open"
+
+
+@pytest.mark.parametrize(
+    ("kind", "steps", "message"),
+    [
+        ("Wire", [], "snake_case"),
+        ("wire", [("Bad Name", "s")], "snake_case"),
+        ("wire", [("open", "s")], "other than"),
+        ("wire", [("a", "s"), ("a", "t")], "distinct"),
+    ],
+)
+def test_handshake_chart_rejects_bad_steps(
+    kind: str, steps: list[tuple[str, str]], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        handshake_chart(kind, steps)
 
 
 def test_second_connect_is_ignored_by_the_chart() -> None:

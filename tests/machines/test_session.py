@@ -10,8 +10,10 @@ import pytest
 
 from realtime_machines.chat import project
 from realtime_machines.effects import (
+    CancelTimer,
     ExecuteTool,
     FetchToken,
+    RunStep,
     SetMicrophone,
     StartTimer,
     StopPlayback,
@@ -585,9 +587,10 @@ def test_concurrent_connect_is_ignored_with_a_warning(caplog: pytest.LogCaptureF
 
 
 def test_connection_failure_resets_the_conversation_charts() -> None:
-    session = SessionModel()
+    steps = [("creating_peer", "init_peer_connection"), ("creating_offer", "create_offer")]
+    session = SessionModel(handshake_kind="webrtc", handshake_steps=steps)
     session.connect()
-    for event in ("token_received", "microphone_ready", "peer_created"):
+    for event in ("token_received", "microphone_ready", "step_done"):
         assert session.signal(event)
     session.request_response()
     session.request_response()
@@ -679,11 +682,9 @@ def test_a_lost_call_finishes_what_was_in_flight() -> None:
     session.receive(done("r_audio"))  # over, but its audio still plays
     session.take_notices()
     session.connect()
-    for event in ("token_received", "microphone_unavailable", "peer_created"):
+    for event in ("token_received", "microphone_unavailable"):  # no handshake steps given
         session.signal(event)
-    session.signal("offer_ready", sdp="v=0")
-    for event in ("answer_received", "answer_applied", "channel_opened"):
-        session.signal(event)
+    assert session.status == "connected"
     session.signal("connection_lost", error="gone")
     assert session.responses == {"r1": "failed", "r_audio": "completed"}
     [row] = session.chat
@@ -694,3 +695,88 @@ def test_a_lost_call_finishes_what_was_in_flight() -> None:
         ("r_audio", "canceled"),
     }
     assert project(session.record) == session.chat
+
+
+# -- the handshake chart inside the session ------------------------------------------------------
+
+WIRE_STEPS = [("dialing", "wire_dial"), ("greeting", "wire_greet")]
+
+
+def _wire_session(reference_engine: bool = False, **options: Any) -> SessionModel:
+    return SessionModel(
+        handshake_kind="wire",
+        handshake_steps=WIRE_STEPS,
+        handshake_timeouts={"dialing": 2.0, "greeting": 3.0},
+        reference_engine=reference_engine,
+        **options,
+    )
+
+
+@pytest.mark.parametrize("reference_engine", [False, True])
+def test_the_session_runs_one_handshake_chart_per_call(reference_engine: bool) -> None:
+    session = _wire_session(reference_engine, reconnect_attempts=1)
+    session.connect()
+    session.signal("token_received")
+    session.signal("microphone_ready")
+    assert session.connection.state == "handshaking"
+    first = session.handshake
+    assert first is not None
+    assert first.state == "dialing"
+    effects = session.take_effects()
+    assert effects[-2:] == [StartTimer("handshake", 2.0), RunStep("dialing")]
+    session.signal("step_done")
+    session.signal("step_done")
+    assert (first.state, session.status) == ("open", "connected")
+    assert CancelTimer("handshake") in session.take_effects()
+    session.signal("connection_lost", error="gone")
+    assert session.connection.state == "reconnecting"
+    session.timer_fired("connection")  # the reconnect delay
+    session.signal("token_received")
+    session.signal("microphone_ready")
+    second = session.handshake
+    assert second is not first  # a new call, a new chart
+    assert second is not None
+    assert second.state == "dialing"
+    session.timer_fired("handshake")
+    assert second.state == "failed"
+    assert session.status == "error"
+    assert session.connection.error_stage == "wire_dial"
+    assert session.connection.error_message == "dialing did not finish within 2 s"
+
+
+def test_a_disconnect_mid_handshake_cancels_it_and_a_late_report_is_ignored() -> None:
+    session = _wire_session()
+    session.connect()
+    session.signal("token_received")
+    session.signal("microphone_ready")
+    session.signal("step_done")
+    handshake = session.handshake
+    assert handshake is not None
+    assert handshake.state == "greeting"
+    assert session.disconnect()
+    assert handshake.state == "cancelled"
+    assert not session.signal("step_done")  # the step finished after all: nobody waits
+    assert not session.timer_fired("handshake")
+    assert session.connection.state == "disconnecting"
+    steps = [(t.source, t.event, t.target) for t in session.record if t.chart == "handshake"]
+    assert steps == [
+        ("waiting", "start", "dialing"),
+        ("dialing", "step_done", "greeting"),
+        ("greeting", "cancel", "cancelled"),
+    ]
+
+
+def test_both_engines_record_the_same_handshakes() -> None:
+    records = []
+    for reference_engine in (False, True):
+        session = _wire_session(reference_engine)
+        session.connect()
+        for event in ("token_received", "microphone_unavailable", "step_done"):
+            session.signal(event)
+        session.signal("step_failed", error="busy")
+        session.connect()
+        for event in ("token_received", "microphone_ready", "step_done", "step_done"):
+            session.signal(event)
+        assert session.status == "connected"
+        records.append([(t.chart, t.event, t.source, t.target) for t in session.record])
+    assert records[0] == records[1]

@@ -21,12 +21,18 @@ Runner = Callable[..., Any]
 CONNECT_PATH = [
     ("idle", "connect", "fetching_token"),
     ("fetching_token", "token_received", "opening_microphone"),
-    ("opening_microphone", "microphone_unavailable", "creating_peer"),
-    ("creating_peer", "peer_created", "creating_offer"),
-    ("creating_offer", "offer_ready", "posting_offer"),
-    ("posting_offer", "answer_received", "applying_answer"),
-    ("applying_answer", "answer_applied", "opening_channel"),
-    ("opening_channel", "channel_opened", "connected"),
+    ("opening_microphone", "microphone_unavailable", "handshaking"),
+    ("handshaking", "handshake_done", "connected"),
+]
+
+#: The WebRTC transport's handshake, as its handshake chart records it.
+HANDSHAKE_PATH = [
+    ("waiting", "start", "creating_peer"),
+    ("creating_peer", "step_done", "creating_offer"),
+    ("creating_offer", "step_done", "posting_offer"),
+    ("posting_offer", "step_done", "applying_answer"),
+    ("applying_answer", "step_done", "opening_channel"),
+    ("opening_channel", "step_done", "open"),
 ]
 
 WEATHER_TOOL = {
@@ -56,8 +62,10 @@ def status(client: RealtimeClient) -> str:
     return client.status
 
 
-def connection_path(model: SessionModel) -> list[tuple[str | None, str, str | None]]:
-    return [(s.source, s.event, s.target) for s in model.record if s.chart == "connection"]
+def connection_path(
+    model: SessionModel, chart: str = "connection"
+) -> list[tuple[str | None, str, str | None]]:
+    return [(s.source, s.event, s.target) for s in model.record if s.chart == chart]
 
 
 N = TypeVar("N", bound=Notice)
@@ -86,6 +94,7 @@ def test_connect_walks_every_step_then_disconnects(run: Runner) -> None:
             async with client:
                 assert status(client) == "connected"
                 assert connection_path(client.model) == CONNECT_PATH
+                assert connection_path(client.model, "handshake") == HANDSHAKE_PATH
                 assert client.peer_connection is not None
                 assert client.data_channel.label == "oai-events"
                 assert client.call_id is not None
@@ -101,7 +110,7 @@ def test_connect_walks_every_step_then_disconnects(run: Runner) -> None:
             assert status(client) == "disconnected"
             assert connection_path(client.model)[-2:] == [
                 ("connected", "disconnect", "disconnecting"),
-                ("disconnecting", "peer_closed", "disconnected"),
+                ("disconnecting", "transport_closed", "disconnected"),
             ]
             assert client.peer_connection is None
             assert "connected" in stages

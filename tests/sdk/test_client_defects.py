@@ -31,6 +31,7 @@ from realtime_sdk.errors import ConnectError, ErrorEvent, SendError, TokenError
 from realtime_sdk.keys import api_key_token_provider
 from realtime_sdk.middleware import IncomingContext
 from realtime_sdk.peer import Peer
+from realtime_sdk.transports.webrtc import WebRTCTransport
 from tests.sdk.test_client import connection_path, make_client, wait_for
 
 Runner = Callable[..., Any]
@@ -284,7 +285,12 @@ def test_any_exception_in_a_connect_step_fails_that_step_at_once_with_its_stage(
             assert "ValueError: boom" in str(caught.value)
             assert [(e.stage, e.severity) for e in reported] == [(stage, "critical")]
             path = connection_path(client.model)
-            assert path[-1] == (state, "step_failed", "error")
+            if state == "fetching_token":
+                assert path[-1] == (state, "step_failed", "error")
+            else:  # a WebRTC handshake step: its chart fails, then the connection
+                assert path[-1] == ("handshaking", "step_failed", "error")
+                handshake = connection_path(client.model, "handshake")
+                assert handshake[-1] == (state, "step_failed", "failed")
             await client.disconnect()
 
     run(scenario(), timeout=40)
@@ -428,11 +434,7 @@ def _connected_client(**options: Any) -> RealtimeClient:
     steps: list[tuple[str, dict[str, Any]]] = [
         ("token_received", {}),
         ("microphone_unavailable", {}),
-        ("peer_created", {}),
-        ("offer_ready", {"sdp": "v=0"}),
-        ("answer_received", {}),
-        ("answer_applied", {}),
-        ("channel_opened", {}),
+        *[("step_done", {}) for _ in WebRTCTransport.steps],
     ]
     for event, data in steps:
         model.signal(event, time=None, **data)
@@ -455,7 +457,7 @@ def test_a_dead_peer_is_noticed_at_the_liveness_timeout_never_later(
         client = _connected_client(liveness_timeout=10.0)
         now = [100.0 + phase]
         peer = SimpleNamespace(last_inbound=now[0])
-        client._peer = peer  # type: ignore[assignment]
+        client._transport = peer  # type: ignore[assignment]
         traffic_until = 100.0 + phase + 7.3
         lost: list[tuple[float, dict[str, Any]]] = []
 
@@ -478,6 +480,7 @@ def test_a_dead_peer_is_noticed_at_the_liveness_timeout_never_later(
         noticed_after = at - peer.last_inbound
         assert noticed_after <= 10.0  # the promise: within liveness_timeout, worst case
         assert noticed_after == pytest.approx(10.0 - LIVENESS_LEAD_S)  # and not before that
-        client._peer = None
+        client._transport = None
+        await client._release()  # the call's consumer task, started on entering handshaking
 
     run(scenario())

@@ -84,8 +84,10 @@ def leftovers() -> list[str]:
     return [repr(t) for t in asyncio.all_tasks() if t is not current and not t.done()]
 
 
-def connection_steps(client: RealtimeClient) -> list[tuple[str | None, str, str | None]]:
-    return [(s.source, s.event, s.target) for s in client.record if s.chart == "connection"]
+def connection_steps(
+    client: RealtimeClient, chart: str = "connection"
+) -> list[tuple[str | None, str, str | None]]:
+    return [(s.source, s.event, s.target) for s in client.record if s.chart == chart]
 
 
 # -------------------------------------------------------------------------------------------
@@ -182,7 +184,7 @@ def test_disconnect_during_a_connect_step_lands_in_disconnected(run: Runner, ste
             stopping: list[asyncio.Task[None]] = []
 
             def observe(t: Transition) -> None:
-                if t.chart == "connection" and t.target == step and not stopping:
+                if t.chart in ("connection", "handshake") and t.target == step and not stopping:
                     stopping.append(loop.create_task(client.disconnect()))
 
             unsubscribe = client.model.subscribe(observe)
@@ -193,8 +195,13 @@ def test_disconnect_during_a_connect_step_lands_in_disconnected(run: Runner, ste
             unsubscribe()
 
             assert client.status == "disconnected"
-            assert (step, "disconnect", "disconnecting") in connection_steps(client)
-            assert connection_steps(client)[-1] == ("disconnecting", "peer_closed", "disconnected")
+            if step in ("fetching_token", "opening_microphone"):
+                assert (step, "disconnect", "disconnecting") in connection_steps(client)
+            else:  # a handshake step: the handshake chart is cancelled in that step
+                assert ("handshaking", "disconnect", "disconnecting") in connection_steps(client)
+                assert (step, "cancel", "cancelled") in connection_steps(client, "handshake")
+            last = ("disconnecting", "transport_closed", "disconnected")
+            assert connection_steps(client)[-1] == last
             assert client.peer_connection is None
             assert client.local_track is None
             assert client._tasks == set()

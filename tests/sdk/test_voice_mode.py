@@ -204,9 +204,9 @@ def test_remote_tracks_mute_without_renegotiation(run: Runner) -> None:
                 controls.set_remote_tracks_enabled(False)
                 assert sink.stops == 1  # whatever was queued is dropped
                 muted_at = sink.frames
-                drained = client._peer.frames_received  # type: ignore[union-attr]
+                drained = client._peer.frames_received
                 # The remote track is still drained while muted, the sink hears nothing.
-                await until(lambda: client._peer.frames_received >= drained + 10)  # type: ignore[union-attr]
+                await until(lambda: client._peer.frames_received >= drained + 10)
                 assert sink.frames == muted_at
                 controls.set_remote_tracks_enabled(True)
                 await until(lambda: sink.frames >= muted_at + 5)

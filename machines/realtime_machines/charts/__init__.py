@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .connection import ConnectionChart, ConnectionTimeouts
+from .handshake import HandshakeChart, handshake_chart
 from .mode import ModeChart
 from .playback import PlaybackChart
 from .response import ResponseChart
@@ -12,10 +13,12 @@ __all__ = [
     "ALL_CHARTS",
     "ConnectionChart",
     "ConnectionTimeouts",
+    "HandshakeChart",
     "ModeChart",
     "PlaybackChart",
     "ResponseChart",
     "ToolCallChart",
+    "handshake_chart",
     "parse_arguments",
 ]
 

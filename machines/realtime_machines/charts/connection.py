@@ -1,16 +1,19 @@
-"""Connection chart: from nothing to a live WebRTC call and back.
+"""Connection chart: from nothing to a live call over any transport, and back.
 
 Each step of a connect is a state that asks the shell for one effect and waits, with a timeout,
-for its result: token → microphone → peer → offer (with ICE gathering) → SDP exchange → answer
-applied → DataChannel open. A failure or a stall in any step lands in ``error`` with the step
-named in :attr:`ConnectionChart.error_stage` (the seed library's stage names), never in a hang.
+for its result: token → microphone → the transport's handshake → connected. The handshake's own
+steps (WebRTC: peer, offer, SDP exchange, answer, channel) are the states of a handshake chart
+(:func:`~realtime_machines.charts.handshake.handshake_chart`) that the session runs while this
+chart is in ``handshaking``; it reports ``handshake_done``, or ``step_failed`` with the failed
+step's stage. A failure or a stall in any step lands in ``error`` with the step named in
+:attr:`ConnectionChart.error_stage` (the seed library's stage names), never in a hang.
 
 ``rollover`` replaces a call that is about to hit the server's session cap with a new one, the
-way a lost connection is replaced. Entering ``error`` releases the peer and the microphone.
+way a lost connection is replaced. Entering ``error`` releases the transport and the microphone.
 
 ``connect`` is only accepted from ``idle``, ``disconnected`` and ``error``: a second connect
 while one is running is ignored by the chart (the session logs a warning), so there is never a
-second peer. ``disconnect`` is accepted from every state that holds something.
+second call. ``disconnect`` is accepted from every state that holds something.
 """
 
 from __future__ import annotations
@@ -21,14 +24,10 @@ from statemachine import State
 
 from .._chart import ChartHost, ModelChart
 from ..effects import (
-    ApplyAnswer,
     CancelTimer,
-    ClosePeer,
-    CreateOffer,
-    CreatePeer,
+    CloseTransport,
     FetchToken,
     OpenMicrophone,
-    PostOffer,
     ReleaseMedia,
     StartTimer,
 )
@@ -41,11 +40,7 @@ CONNECT_TIMER = "connection"
 STAGES: dict[str, str] = {
     "fetching_token": "fetch_token",
     "opening_microphone": "get_user_media",
-    "creating_peer": "init_peer_connection",
-    "creating_offer": "create_offer",
-    "posting_offer": "openai_api",
-    "applying_answer": "set_remote_description",
-    "opening_channel": "data_channel",
+    "handshaking": "peer_connection",
     "connected": "peer_connection",
     "disconnecting": "hangup",
     "reconnecting": "peer_connection",
@@ -61,11 +56,6 @@ class ConnectionTimeouts:
         self.by_state: dict[str, float] = {
             "fetching_token": 10.0,
             "opening_microphone": 10.0,
-            "creating_peer": 5.0,
-            "creating_offer": 10.0,
-            "posting_offer": 15.0,
-            "applying_answer": 5.0,
-            "opening_channel": 15.0,
             "disconnecting": 5.0,
         }
         unknown = set(overrides) - set(self.by_state)
@@ -82,11 +72,7 @@ class ConnectionChart(ModelChart):
     idle = State("idle", initial=True)
     fetching_token = State("fetching token")
     opening_microphone = State("opening microphone")
-    creating_peer = State("creating peer")
-    creating_offer = State("creating offer")
-    posting_offer = State("posting offer")
-    applying_answer = State("applying answer")
-    opening_channel = State("opening channel")
+    handshaking = State("handshaking")
     connected = State("connected")
     disconnecting = State("disconnecting")
     disconnected = State("disconnected")
@@ -95,33 +81,20 @@ class ConnectionChart(ModelChart):
 
     connect = idle.to(fetching_token) | disconnected.to(fetching_token) | error.to(fetching_token)
     token_received = fetching_token.to(opening_microphone)
-    microphone_ready = opening_microphone.to(creating_peer)
+    microphone_ready = opening_microphone.to(handshaking)
     microphone_unavailable = opening_microphone.to(
-        creating_peer, cond="allow_without_microphone"
+        handshaking, cond="allow_without_microphone"
     ) | opening_microphone.to(error, on="keep_error")
-    peer_created = creating_peer.to(creating_offer)
-    offer_ready = creating_offer.to(posting_offer)
-    answer_received = posting_offer.to(applying_answer)
-    answer_applied = applying_answer.to(opening_channel)
-    channel_opened = opening_channel.to(connected)
+    handshake_done = handshaking.to(connected)
 
     step_failed = (
         fetching_token.to(error, on="keep_error")
         | opening_microphone.to(error, on="keep_error")
-        | creating_peer.to(error, on="keep_error")
-        | creating_offer.to(error, on="keep_error")
-        | posting_offer.to(error, on="keep_error")
-        | applying_answer.to(error, on="keep_error")
-        | opening_channel.to(error, on="keep_error")
+        | handshaking.to(error, on="keep_error")
     )
     timed_out = (
         fetching_token.to(error, on="keep_timeout")
         | opening_microphone.to(error, on="keep_timeout")
-        | creating_peer.to(error, on="keep_timeout")
-        | creating_offer.to(error, on="keep_timeout")
-        | posting_offer.to(error, on="keep_timeout")
-        | applying_answer.to(error, on="keep_timeout")
-        | opening_channel.to(error, on="keep_timeout")
         | disconnecting.to(disconnected, on="keep_timeout")
         | reconnecting.to(fetching_token)
     )
@@ -135,16 +108,12 @@ class ConnectionChart(ModelChart):
     disconnect = (
         fetching_token.to(disconnecting)
         | opening_microphone.to(disconnecting)
-        | creating_peer.to(disconnecting)
-        | creating_offer.to(disconnecting)
-        | posting_offer.to(disconnecting)
-        | applying_answer.to(disconnecting)
-        | opening_channel.to(disconnecting)
+        | handshaking.to(disconnecting)
         | connected.to(disconnecting)
         | reconnecting.to(disconnecting)
         | error.to(disconnecting)
     )
-    peer_closed = disconnecting.to(disconnected)
+    transport_closed = disconnecting.to(disconnected)
 
     def __init__(
         self,
@@ -227,7 +196,7 @@ class ConnectionChart(ModelChart):
 
     def on_enter_reconnecting(self) -> None:
         self.reconnecting_now = True
-        self.host.emit(ClosePeer())
+        self.host.emit(CloseTransport())
 
     def on_exit_reconnecting(self) -> None:
         self.attempts_left -= 1
@@ -244,36 +213,26 @@ class ConnectionChart(ModelChart):
     def on_microphone_unavailable(self) -> None:
         self.has_microphone = False
 
-    def on_offer_ready(self, sdp: str = "") -> None:
-        self.host.emit(PostOffer(sdp))
-
     def on_enter_error(self) -> None:
         # Nothing is held while in error: a later connect() starts from scratch.
-        self.host.emit(ClosePeer())
+        self.host.emit(CloseTransport())
         self.host.emit(ReleaseMedia())
 
     def on_enter_disconnecting(self) -> None:
-        self.host.emit(ClosePeer())
+        self.host.emit(CloseTransport())
         self.host.emit(ReleaseMedia())
 
 
 _ENTRY_EFFECTS: dict[str, Any] = {
     "fetching_token": FetchToken,
     "opening_microphone": OpenMicrophone,
-    "creating_peer": CreatePeer,
-    "creating_offer": CreateOffer,
-    "applying_answer": ApplyAnswer,
 }
 
 _STATUS: dict[str, str] = {
     "idle": "idle",
     "fetching_token": "connecting",
     "opening_microphone": "connecting",
-    "creating_peer": "connecting",
-    "creating_offer": "connecting",
-    "posting_offer": "connecting",
-    "applying_answer": "connecting",
-    "opening_channel": "connecting",
+    "handshaking": "connecting",
     "connected": "connected",
     "disconnecting": "disconnected",
     "disconnected": "disconnected",

@@ -81,6 +81,10 @@ class Transport(abc.ABC):
     ``conversation.item.truncate`` with what was actually played. ``False`` on WebRTC, where
     the server owns the output buffer (``output_audio_buffer.*`` events)."""
 
+    timeout_options: ClassVar[Mapping[str, str]] = {}
+    """Step state → the key of the client's ``timeouts`` option that overrides that step's
+    timeout (WebRTC: ``{"posting_offer": "sdp", ...}``); steps not named keep their own."""
+
     call_id: str | None = None
     """The server's call id once known (WebRTC: the ``Location`` header), for sideband/hang-up."""
 
