@@ -124,14 +124,18 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def test_demo_passes_every_check_and_its_trace_replays_to_the_same_chat(tmp_path: Path) -> None:
+@pytest.mark.parametrize("transport", ["webrtc", "websocket", "memory"])
+def test_demo_passes_every_check_and_its_trace_replays_to_the_same_chat(
+    tmp_path: Path, transport: str
+) -> None:
     trace = tmp_path / "demo.jsonl"
     started = time.monotonic()
-    result = cli("demo", "--trace", str(trace), "--json")
+    result = cli("demo", "--transport", transport, "--trace", str(trace), "--json")
     assert time.monotonic() - started < 20
     assert result.returncode == 0, result.stdout + result.stderr
     summary = json.loads(result.stdout)
     assert summary["ok"] is True
+    assert summary["transport"] == transport
     assert [(c["name"], c["ok"]) for c in summary["checks"]] == [
         (name, True) for name in demo.DEMO_STEPS
     ]

@@ -5,13 +5,14 @@ model and prints the chat, tool calls, responses and chart transitions (or one J
 ``realtime diagrams [--out DIR]`` regenerates the chart diagrams.
 ``realtime emulator [--host H] [--port P] [--api-key KEY]`` runs the local Realtime emulator,
 printing its base URL on the first line, until interrupted.
-``realtime demo [--trace FILE] [--json]`` runs a scripted, checked session against an embedded
-emulator over loopback WebRTC (:mod:`realtime_sdk.cli.demo`); ``realtime demo --voice
+``realtime demo [--transport webrtc|websocket|memory] [--trace FILE] [--json]`` runs a scripted,
+checked session against an embedded emulator over loopback WebRTC, WebSocket or in memory
+(:mod:`realtime_sdk.cli.demo`); ``realtime demo --voice
 [--speech-device DEVICE] [--json]`` runs one spoken turn and one barge-in through the default
 audio devices (:mod:`realtime_sdk.cli.demo_voice`).
-``realtime chat [--model M] [--no-greet] [--voice]`` is a text (or, with ``--voice``, spoken)
-REPL: against OpenAI when ``OPENAI_API_KEY`` is set, otherwise against an embedded emulator
-(:mod:`realtime_sdk.cli.chat_repl`).
+``realtime chat [--model M] [--no-greet] [--voice] [--transport T]`` is a text (or, with
+``--voice``, spoken) REPL: against OpenAI when ``OPENAI_API_KEY`` is set, otherwise against an
+embedded emulator (:mod:`realtime_sdk.cli.chat_repl`).
 ``realtime token-server [--host H] [--port P] [--api-key KEY] [--base-url URL]`` hands out
 ephemeral keys (:mod:`realtime_sdk.token_server`), printing its base URL on the first line.
 ``realtime devices`` lists the audio input/output devices (:mod:`realtime_sdk.audio`).
@@ -209,6 +210,12 @@ def _demo(args: argparse.Namespace) -> int:
         if args.trace:
             print("realtime demo: --trace is not available with --voice.", file=sys.stderr)
             return 2
+        if args.transport != "webrtc":
+            print(
+                f"realtime demo: --voice runs over WebRTC only (not --transport {args.transport}).",
+                file=sys.stderr,
+            )
+            return 2
         from .demo_voice import main as voice_main
 
         return voice_main(args)
@@ -391,9 +398,16 @@ def build_parser() -> argparse.ArgumentParser:
         commands,
         "demo",
         "run a scripted, checked session against an embedded emulator",
-        "Run a scripted session against an embedded emulator over loopback WebRTC (greeting, "
-        "answer, tool call, cancel) and check each step; exit 0 only if every check passed. "
+        "Run a scripted session against an embedded emulator over loopback WebRTC (or "
+        "--transport websocket|memory) (greeting, answer, tool call, cancel) and check each "
+        "step; exit 0 only if every check passed. "
         "With --voice: one spoken turn and one barge-in through the default audio devices.",
+    )
+    demo.add_argument(
+        "--transport",
+        choices=("webrtc", "websocket", "memory"),
+        default="webrtc",
+        help="the wire: loopback WebRTC (default), loopback WebSocket, or in memory (no socket)",
     )
     demo.add_argument(
         "--trace", metavar="FILE", help="write every wire event as replay-format JSONL"
@@ -430,6 +444,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--voice",
         action="store_true",
         help="talk through the default microphone and speaker",
+    )
+    chat.add_argument(
+        "--transport",
+        choices=("webrtc", "websocket", "memory"),
+        default="webrtc",
+        help="the wire: WebRTC (default), WebSocket, or in memory (the embedded emulator's "
+        "engine in this process)",
     )
     where = chat.add_mutually_exclusive_group()
     where.add_argument(

@@ -34,6 +34,12 @@ chart) and the live transcript (``you: …`` when the user's speech is transcrib
 ``assistant: …`` as the answer's transcript streams). Typed lines are still sent as messages;
 ``/text`` and ``/voice`` switch the mode (Mode chart). No audio device → one sentence on
 standard error, exit 1.
+
+``transport`` (``--transport``) picks the wire: ``"webrtc"`` (the default), ``"websocket"``
+(``{base_url}/v1/realtime``, for OpenAI, a server at ``base_url`` or the embedded emulator
+alike) or ``"memory"`` (the embedded emulator's engine in this process, no socket: it cannot
+talk to a server, so it refuses ``base_url``). ``--voice`` runs over WebRTC only for now: the
+other two leave playback to the client, which does not play to a speaker yet.
 """
 
 from __future__ import annotations
@@ -597,6 +603,7 @@ async def run_chat(
     base_url: str | None = None,
     emulator: bool = False,
     interactive: bool | None = None,
+    transport: str = "webrtc",
 ) -> int:
     """``realtime chat``: where it talks is decided as the module doc says (``api_key``
     defaults to ``$OPENAI_API_KEY``). ``lines`` defaults to standard input, and ``interactive``
@@ -605,6 +612,11 @@ async def run_chat(
     open)."""
     out = out if out is not None else sys.stdout
     err = err if err is not None else sys.stderr
+    refused = _refused_transport(transport, voice=voice, base_url=base_url)
+    if refused:
+        err.write(f"realtime chat: {refused}\n")
+        err.flush()
+        return 2
     key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY", "").strip()
     terminal_fd: int | None = None
     if lines is None and interactive is None:
@@ -618,6 +630,7 @@ async def run_chat(
         "model": model or NOT_GIVEN,
         "greet_enabled": greet,
         "greet_modalities": ["audio"] if voice else ["text"],
+        "transport": transport,
     }
     help_line = VOICE_HELP if voice else HELP
     activity: SpeechActivity | None = None
@@ -651,7 +664,7 @@ async def run_chat(
         )
 
     with _released(release):
-        if not emulator and (key or base_url):
+        if transport != "memory" and not emulator and (key or base_url):
             url = base_url or str(DEFAULTS["base_url"])
             if key:
                 where = f"{url} (OPENAI_API_KEY)"
@@ -659,7 +672,8 @@ async def run_chat(
                 from ..emulator import DEFAULT_API_KEY
 
                 key, where = DEFAULT_API_KEY, f"{url} (the emulator's API key)"
-            err.write(f"realtime chat: talking to {where}. {help_line}\n")
+            over = "" if transport == "webrtc" else f" over {transport}"
+            err.write(f"realtime chat: talking to {where}{over}. {help_line}\n")
             err.flush()
             if _loopback(url):
                 options["ice_servers"] = []  # a local server: host candidates only
@@ -673,14 +687,28 @@ async def run_chat(
         from ..emulator import Emulator
 
         faults = Faults(delta_delay_s=EMULATOR_DELTA_DELAY_S)
+        session["tools"] = [WEATHER_TOOL]
+        if transport == "memory":
+            from ..transports import MemoryTransport
+
+            err.write(
+                "realtime chat: talking to the embedded emulator's engine in memory "
+                f"(--transport memory). {help_line}\n"
+            )
+            err.flush()
+            options["transport"] = MemoryTransport(brain=ChatBrain(), faults=faults)
+            client = RealtimeClient(
+                token_provider=lambda: "memory", on_tool_call=demo_weather, **options
+            )
+            return await talk(client)
         async with Emulator(brain=ChatBrain(), faults=faults) as emu:
             why = "--emulator" if emulator else "OPENAI_API_KEY is not set"
+            over = "" if transport == "webrtc" else f" over {transport}"
             err.write(
-                f"realtime chat: {why}; using the embedded emulator at {emu.base_url}. "
+                f"realtime chat: {why}; using the embedded emulator at {emu.base_url}{over}. "
                 f"{help_line}\n"
             )
             err.flush()
-            session["tools"] = [WEATHER_TOOL]
             client = RealtimeClient(
                 token_provider=api_key_token_provider(emu.api_key, base_url=emu.base_url),
                 base_url=emu.base_url,
@@ -689,6 +717,23 @@ async def run_chat(
                 **options,
             )
             return await talk(client)
+
+
+def _refused_transport(transport: str, *, voice: bool, base_url: str | None) -> str | None:
+    """Why ``transport`` cannot run this chat (one sentence), or ``None`` when it can."""
+    if transport not in ("webrtc", "websocket", "memory"):
+        return f"unknown transport {transport!r}: choose webrtc, websocket or memory."
+    if voice and transport != "webrtc":
+        return (
+            f"--voice runs over WebRTC only; --transport {transport} leaves playback to the "
+            "client, which does not play to a speaker yet."
+        )
+    if transport == "memory" and base_url:
+        return (
+            "--transport memory talks to the embedded emulator's engine in this process; "
+            "it cannot reach --base-url (use --transport websocket or webrtc)."
+        )
+    return None
 
 
 def main(args: argparse.Namespace) -> int:
@@ -702,6 +747,7 @@ def main(args: argparse.Namespace) -> int:
                 voice=voice,
                 base_url=getattr(args, "base_url", None),
                 emulator=bool(getattr(args, "emulator", False)),
+                transport=getattr(args, "transport", "webrtc"),
             )
         )
     except KeyboardInterrupt:

@@ -1,8 +1,9 @@
 """``realtime demo``: a scripted session, end to end, against an embedded emulator.
 
 One :class:`~realtime_sdk.client.RealtimeClient` connects to an in-process
-:class:`~realtime_sdk.emulator.Emulator` over real loopback WebRTC (127.0.0.1 only) and plays
-four steps, each checked:
+:class:`~realtime_sdk.emulator.Emulator` and plays four steps, each checked. The wire is
+``transport``: real loopback WebRTC (the default) or WebSocket (127.0.0.1 only), or the
+in-memory transport (the emulator's engine in this process, no socket):
 
 1. **greeting** — the client's greeting response completes with text;
 2. **answer** — a typed question gets an answer streamed in several deltas;
@@ -16,12 +17,18 @@ four steps, each checked:
 events and the checks). With ``trace`` every wire event is written as it is sent or received,
 one ``{"direction": "sent" | "received", "data": {...}}`` JSON line each — the format
 ``realtime replay`` reads, so a replay of the trace reproduces the demo's chat.
+
+The checks are the same on every transport; only the connect step's detail differs (a WebRTC
+call has a call id from the SDP exchange's ``Location``; a WebSocket or in-memory call has
+none). The steps never depend on audio: the session is text-only, so the WebRTC-only audio
+events (``output_audio_buffer.*``) and the client-owned playback of the other two take no part.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 import time
@@ -44,9 +51,14 @@ from ..emulator.brain import Output
 from ..errors import ConnectError
 from ..keys import api_key_token_provider
 from ..trace import WireTrace
+from ..transports import MemoryTransport
+
+DEMO_TRANSPORTS: tuple[str, ...] = ("webrtc", "websocket", "memory")
+"""The transports ``realtime demo --transport`` runs on."""
 
 __all__ = [
     "DEMO_STEPS",
+    "DEMO_TRANSPORTS",
     "WEATHER_TOOL",
     "ChartSummary",
     "Check",
@@ -174,6 +186,7 @@ class DemoResult:
     STEPS: ClassVar[tuple[str, ...]] = DEMO_STEPS
 
     base_url: str = ""
+    transport: str = "webrtc"
     checks: list[Check] = field(default_factory=list)
     chat: list[ChatItem] = field(default_factory=list)
     responses: dict[str, str] = field(default_factory=dict)
@@ -203,6 +216,7 @@ class DemoResult:
                 "received": self.trace.count("received"),
             },
             "base_url": self.base_url,
+            "transport": self.transport,
             "seconds": round(self.seconds, 3),
         }
 
@@ -257,17 +271,39 @@ async def run_demo(
     trace: TextIO | None = None,
     step_timeout: float = 10.0,
     delta_delay_s: float = 0.02,
+    transport: str = "webrtc",
 ) -> DemoResult:
-    """Run the scripted session; every wait is bounded by ``step_timeout`` seconds.
+    """Run the scripted session over ``transport`` (one of :data:`DEMO_TRANSPORTS`); every wait
+    is bounded by ``step_timeout`` seconds.
 
     ``delta_delay_s`` paces the emulator's deltas (so the long answer is still streaming when it
     is cancelled). Never raises for a failed step: the step's :class:`Check` says what went wrong
     and the steps after it are not run.
     """
+    if transport not in DEMO_TRANSPORTS:
+        raise ValueError(
+            f"unknown demo transport {transport!r}: choose one of {', '.join(DEMO_TRANSPORTS)}"
+        )
     started = time.monotonic()
     wire = WireTrace(trace)
-    async with Emulator(brain=DemoBrain(), faults=Faults(delta_delay_s=delta_delay_s)) as emu:
-        result = DemoResult(base_url=emu.base_url, trace=wire)
+    brain, faults = DemoBrain(), Faults(delta_delay_s=delta_delay_s)
+    async with contextlib.AsyncExitStack() as stack:
+        wire_options: dict[str, Any]
+        if transport == "memory":  # no server: no URL, and no key to check
+            base_url = "memory"
+            wire_options = {
+                "transport": MemoryTransport(brain=brain, faults=faults),
+                "token_provider": lambda: "memory",
+            }
+        else:
+            emu = await stack.enter_async_context(Emulator(brain=brain, faults=faults))
+            base_url = emu.base_url
+            wire_options = {
+                "transport": transport,
+                "base_url": base_url,
+                "token_provider": api_key_token_provider(emu.api_key, base_url=base_url),
+            }
+        result = DemoResult(base_url=base_url, transport=transport, trace=wire)
         tool_calls: list[ToolCall] = []
 
         def on_tool_call(call: ToolCall) -> dict[str, Any]:
@@ -275,8 +311,7 @@ async def run_demo(
             return demo_weather(call)
 
         client = RealtimeClient(
-            token_provider=api_key_token_provider(emu.api_key, base_url=emu.base_url),
-            base_url=emu.base_url,
+            **wire_options,
             ice_servers=[],
             session={"type": "realtime", "output_modalities": ["text"], "tools": [WEATHER_TOOL]},
             greet_enabled=True,
@@ -315,7 +350,7 @@ async def run_demo(
                     await client.connect()
             except (ConnectError, TimeoutError) as exc:
                 check(step, False, f"connect failed: {exc}")
-            check(step, True, f"connected over loopback WebRTC (call {client.call_id})")
+            check(step, True, connected_detail(client, transport))
 
             step = "greeting"
             greeting = await notices.wait(AssistantCompleted, "greeting", lambda _n: True)
@@ -422,6 +457,14 @@ async def run_demo(
 
 _ARROW = " → "
 
+_WIRES = {"webrtc": "loopback WebRTC", "websocket": "loopback WebSocket", "memory": "memory"}
+
+
+def connected_detail(client: RealtimeClient, transport: str) -> str:
+    """The connect check's detail: the wire, and the call id where the transport has one."""
+    detail = f"connected over {_WIRES.get(transport, transport)}"
+    return detail + (f" (call {client.call_id})" if client.call_id else "")
+
 
 async def finish_run(client: RealtimeClient, result: DemoResult, timeout: float) -> None:  # noqa: ASYNC109
     """Disconnect (checked only when every earlier step passed) and keep what the run made."""
@@ -471,7 +514,11 @@ def write_checks(result: DemoResult, out: TextIO, title: str) -> None:
 
 def print_demo(result: DemoResult, out: TextIO) -> None:
     """The human-readable report: chat, responses, transitions, checks."""
-    out.write(f"Demo session against the embedded emulator at {result.base_url}\n")
+    if result.transport == "memory":
+        out.write("Demo session against the embedded emulator's engine, in memory\n")
+    else:
+        wire = _WIRES.get(result.transport, result.transport)
+        out.write(f"Demo session against the embedded emulator at {result.base_url} ({wire})\n")
     write_chat(result, out)
     summaries = result.transitions()
     total = sum(s.count for s in summaries)
@@ -483,7 +530,8 @@ def print_demo(result: DemoResult, out: TextIO) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    """``realtime demo [--trace FILE] [--json]``: 0 when every check passed, else 1."""
+    """``realtime demo [--transport T] [--trace FILE] [--json]``: 0 when every check passed,
+    else 1."""
     trace_path: str | None = args.trace
     try:
         fp = open(trace_path, "w", encoding="utf-8") if trace_path else None  # noqa: SIM115
@@ -491,7 +539,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"realtime demo: cannot write {trace_path}: {exc.strerror or exc}.", file=sys.stderr)
         return 2
     try:
-        result = asyncio.run(run_demo(trace=fp))
+        result = asyncio.run(run_demo(trace=fp, transport=getattr(args, "transport", "webrtc")))
     finally:
         if fp is not None:
             fp.close()
