@@ -32,7 +32,7 @@ import contextlib
 import json
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TextIO, TypeVar
 
@@ -47,7 +47,7 @@ from realtime_machines import (
 
 from ..client import RealtimeClient, ToolCall
 from ..emulator import CallTool, Emulator, Faults, Say, Turn
-from ..emulator.brain import Output
+from ..emulator.brain import Brain, Output
 from ..errors import ConnectError
 from ..keys import api_key_token_provider
 from ..trace import WireTrace
@@ -64,6 +64,7 @@ __all__ = [
     "Check",
     "DemoBrain",
     "DemoResult",
+    "embedded_wire",
     "main",
     "print_demo",
     "run_demo",
@@ -280,29 +281,10 @@ async def run_demo(
     is cancelled). Never raises for a failed step: the step's :class:`Check` says what went wrong
     and the steps after it are not run.
     """
-    if transport not in DEMO_TRANSPORTS:
-        raise ValueError(
-            f"unknown demo transport {transport!r}: choose one of {', '.join(DEMO_TRANSPORTS)}"
-        )
     started = time.monotonic()
     wire = WireTrace(trace)
     brain, faults = DemoBrain(), Faults(delta_delay_s=delta_delay_s)
-    async with contextlib.AsyncExitStack() as stack:
-        wire_options: dict[str, Any]
-        if transport == "memory":  # no server: no URL, and no key to check
-            base_url = "memory"
-            wire_options = {
-                "transport": MemoryTransport(brain=brain, faults=faults),
-                "token_provider": lambda: "memory",
-            }
-        else:
-            emu = await stack.enter_async_context(Emulator(brain=brain, faults=faults))
-            base_url = emu.base_url
-            wire_options = {
-                "transport": transport,
-                "base_url": base_url,
-                "token_provider": api_key_token_provider(emu.api_key, base_url=base_url),
-            }
+    async with embedded_wire(transport, brain, faults) as (base_url, wire_options):
         result = DemoResult(base_url=base_url, transport=transport, trace=wire)
         tool_calls: list[ToolCall] = []
 
@@ -453,6 +435,40 @@ async def run_demo(
             await finish_run(client, result, step_timeout)
     result.seconds = time.monotonic() - started
     return result
+
+
+@contextlib.asynccontextmanager
+async def embedded_wire(
+    transport: str, brain: Brain | None, faults: Faults
+) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    """An embedded emulator's assistant (``brain``, ``faults``; ``None``: the emulator's
+    :class:`~realtime_sdk.emulator.DeterministicBrain`) on ``transport``: yields where
+    it is (a base URL, or ``"memory"``) and the :class:`RealtimeClient` options that reach it
+    (``transport``, ``token_provider`` and, on a socket, ``base_url``). The emulator runs on
+    127.0.0.1 for WebRTC and WebSocket until the block ends; the memory transport needs none
+    (no URL, and no key to check)."""
+    if transport not in DEMO_TRANSPORTS:
+        raise ValueError(
+            f"unknown demo transport {transport!r}: choose one of {', '.join(DEMO_TRANSPORTS)}"
+        )
+    if transport == "memory":
+        yield (
+            "memory",
+            {
+                "transport": MemoryTransport(brain=brain, faults=faults),
+                "token_provider": lambda: "memory",
+            },
+        )
+        return
+    async with Emulator(brain=brain, faults=faults) as emu:
+        yield (
+            emu.base_url,
+            {
+                "transport": transport,
+                "base_url": emu.base_url,
+                "token_provider": api_key_token_provider(emu.api_key, base_url=emu.base_url),
+            },
+        )
 
 
 _ARROW = " → "
