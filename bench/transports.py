@@ -45,7 +45,6 @@ from typing import Any
 from openai import AsyncOpenAI
 
 from realtime_machines import AssistantCompleted, AssistantDelta
-
 from realtime_sdk import peer as peer_module
 from realtime_sdk.cli.demo import (
     STORY,
