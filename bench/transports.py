@@ -29,6 +29,12 @@
    Each round runs the set once per transport (order rotating); prints the median of
    ``--suite-rounds`` rounds and memory's ratio to each loopback transport.
 
+   With ``--pytest PATH [--pytest PATH ...]``, also the test suite itself: ``python -m pytest
+   PATH... -k <transport>`` in a subprocess per transport (the client feature tests are
+   parametrised by transport, so ``-k memory`` selects the in-memory runs), interleaved,
+   ``--suite-rounds`` rounds, median wall time per transport (interpreter start and
+   collection included, the same for each).
+
 127.0.0.1 only (``iceServers=[]``, loopback ICE host candidates). Exits 0.
 """
 
@@ -38,6 +44,8 @@ import argparse
 import asyncio
 import os
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -283,8 +291,41 @@ async def suite_bench(rounds: int) -> dict[str, dict[str, float]]:
     }
 
 
+def pytest_bench(paths: list[str], rounds: int) -> dict[str, tuple[float, str]]:
+    """Per transport: median seconds of ``pytest PATHS -k transport`` and its last summary."""
+    runs: dict[str, list[float]] = {t: [] for t in TRANSPORTS}
+    summaries: dict[str, str] = {}
+    for i in range(rounds):
+        order = TRANSPORTS[i % 3 :] + TRANSPORTS[: i % 3]
+        for transport in order:
+            command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+            t0 = time.perf_counter()
+            done = subprocess.run(
+                [*command, *paths, "-k", transport],
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=900,
+            )
+            runs[transport].append(time.perf_counter() - t0)
+            lines = done.stdout.strip().splitlines()
+            summaries[transport] = lines[-1] if lines else f"exit {done.returncode}"
+    return {t: (statistics.median(runs[t]), summaries[t]) for t in TRANSPORTS}
+
+
+def print_pytest_bench(paths: list[str], rounds: int) -> None:
+    figures = pytest_bench(paths, rounds)
+    print(f"pytest {' '.join(paths)} -k TRANSPORT, wall time, median of {rounds} rounds (s)")
+    for transport, (seconds, summary) in figures.items():
+        print(f"  {transport:9s} {seconds:7.2f}   ({summary})")
+    memory = figures["memory"][0]
+    print(
+        f"  memory / webrtc {memory / figures['webrtc'][0]:.3f}   "
+        f"memory / websocket {memory / figures['websocket'][0]:.3f}"
+    )
+
+
 async def main(args: argparse.Namespace) -> None:
-    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     with loopback_ice():
         sdk_ms, official_ms = await connect_bench(args.runs)
         ratio = sdk_ms / official_ms
@@ -313,7 +354,10 @@ async def main(args: argparse.Namespace) -> None:
             f"  memory / webrtc {total['memory'] / total['webrtc']:.3f}   "
             f"memory / websocket {total['memory'] / total['websocket']:.3f}"
         )
-    print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+def load_average(when: str) -> None:
+    print(f"load average at {when}: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":
@@ -322,4 +366,12 @@ if __name__ == "__main__":
     parser.add_argument("--words", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--suite-rounds", type=int, default=5)
-    asyncio.run(main(parser.parse_args()))
+    parser.add_argument("--pytest", action="append", default=[], metavar="PATH")
+    parser.add_argument("--skip-scripted", action="store_true", help="only the --pytest runs")
+    ns = parser.parse_args()
+    load_average("start")
+    if not ns.skip_scripted:
+        asyncio.run(main(ns))
+    if ns.pytest:
+        print_pytest_bench(ns.pytest, ns.suite_rounds)
+    load_average("end")
