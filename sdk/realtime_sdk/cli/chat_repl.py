@@ -73,7 +73,7 @@ from ..emulator.brain import Output
 from ..errors import ConnectError, NotConnectedError, redact_text
 from ..keys import api_key_token_provider
 from ..voice import ModeSwitchError, VoiceControls
-from .demo import STORY, WEATHER_TOOL, demo_weather, weather_sentence
+from .demo import STORY, WEATHER_TOOL, demo_weather, embedded_wire, weather_sentence
 
 __all__ = [
     "COMMANDS",
@@ -684,37 +684,25 @@ async def run_chat(
             )
             return await talk(client)
 
-        from ..emulator import Emulator
-
         faults = Faults(delta_delay_s=EMULATOR_DELTA_DELAY_S)
         session["tools"] = [WEATHER_TOOL]
-        if transport == "memory":
-            from ..transports import MemoryTransport
-
-            err.write(
-                "realtime chat: talking to the embedded emulator's engine in memory "
-                f"(--transport memory). {help_line}\n"
-            )
-            err.flush()
-            options["transport"] = MemoryTransport(brain=ChatBrain(), faults=faults)
-            client = RealtimeClient(
-                token_provider=lambda: "memory", on_tool_call=demo_weather, **options
-            )
-            return await talk(client)
-        async with Emulator(brain=ChatBrain(), faults=faults) as emu:
-            why = "--emulator" if emulator else "OPENAI_API_KEY is not set"
-            over = "" if transport == "webrtc" else f" over {transport}"
-            err.write(
-                f"realtime chat: {why}; using the embedded emulator at {emu.base_url}{over}. "
-                f"{help_line}\n"
-            )
+        del options["transport"]  # the embedded wire's options name it
+        async with embedded_wire(transport, ChatBrain(), faults) as (where, wire_options):
+            if transport == "memory":
+                err.write(
+                    "realtime chat: talking to the embedded emulator's engine in memory "
+                    f"(--transport memory). {help_line}\n"
+                )
+            else:
+                why = "--emulator" if emulator else "OPENAI_API_KEY is not set"
+                over = "" if transport == "webrtc" else f" over {transport}"
+                err.write(
+                    f"realtime chat: {why}; using the embedded emulator at {where}{over}. "
+                    f"{help_line}\n"
+                )
             err.flush()
             client = RealtimeClient(
-                token_provider=api_key_token_provider(emu.api_key, base_url=emu.base_url),
-                base_url=emu.base_url,
-                ice_servers=[],
-                on_tool_call=demo_weather,
-                **options,
+                **wire_options, ice_servers=[], on_tool_call=demo_weather, **options
             )
             return await talk(client)
 
