@@ -73,7 +73,14 @@ from ..emulator.brain import Output
 from ..errors import ConnectError, NotConnectedError, redact_text
 from ..keys import api_key_token_provider
 from ..voice import ModeSwitchError, VoiceControls
-from .demo import STORY, WEATHER_TOOL, demo_weather, embedded_wire, weather_sentence
+from .demo import (
+    DEMO_TRANSPORTS,
+    STORY,
+    WEATHER_TOOL,
+    demo_weather,
+    embedded_wire,
+    weather_sentence,
+)
 
 __all__ = [
     "COMMANDS",
@@ -663,6 +670,7 @@ async def run_chat(
             voice=controls,
         )
 
+    over = "" if transport == "webrtc" else f" over {transport}"
     with _released(release):
         if transport != "memory" and not emulator and (key or base_url):
             url = base_url or str(DEFAULTS["base_url"])
@@ -672,7 +680,6 @@ async def run_chat(
                 from ..emulator import DEFAULT_API_KEY
 
                 key, where = DEFAULT_API_KEY, f"{url} (the emulator's API key)"
-            over = "" if transport == "webrtc" else f" over {transport}"
             err.write(f"realtime chat: talking to {where}{over}. {help_line}\n")
             err.flush()
             if _loopback(url):
@@ -695,7 +702,6 @@ async def run_chat(
                 )
             else:
                 why = "--emulator" if emulator else "OPENAI_API_KEY is not set"
-                over = "" if transport == "webrtc" else f" over {transport}"
                 err.write(
                     f"realtime chat: {why}; using the embedded emulator at {where}{over}. "
                     f"{help_line}\n"
@@ -709,8 +715,8 @@ async def run_chat(
 
 def _refused_transport(transport: str, *, voice: bool, base_url: str | None) -> str | None:
     """Why ``transport`` cannot run this chat (one sentence), or ``None`` when it can."""
-    if transport not in ("webrtc", "websocket", "memory"):
-        return f"unknown transport {transport!r}: choose webrtc, websocket or memory."
+    if transport not in DEMO_TRANSPORTS:
+        return f"unknown transport {transport!r}: choose one of {', '.join(DEMO_TRANSPORTS)}."
     if voice and transport != "webrtc":
         return (
             f"--voice runs over WebRTC only; --transport {transport} leaves playback to the "
