@@ -6,8 +6,14 @@ server (aiohttp, 127.0.0.1) that plays the recording's server side: on connect i
 server events recorded before the first client event; then each client event is matched to the
 recording's next ``sent`` line by type and order, and answered with the server events the
 recording has after that line (up to the next ``sent`` line). A client event of another type
-is kept as unmatched and answered with nothing. The recorded client gave no item ids, so none
-need mapping; the call ids the client echoes come from the recorded server events.
+is kept as unmatched and answered with nothing. Ids are mapped as OpenAI would echo them: the
+recorded client gave no item ids, so when this client names its item (``item.id``), the
+recorded server's id for that item (its ``conversation.item.added``, found by type, role and
+content or call id) is replaced by the client's in every server event sent from then on; and
+the ``metadata`` of a client's ``response.create`` is echoed in the next recorded
+``response.created`` and in that response's ``response.done`` (the recorded ones carry
+``null``; the client tags its creates there). The call ids the client echoes come from the
+recorded server events.
 
 Each test drives a :class:`~realtime_sdk.client.RealtimeClient` (``transport="websocket"``) as
 the recorded client was driven (the same session, the same message, the tool's output, the
@@ -84,6 +90,10 @@ class RecordedServer:
         self.matched = 0
         """How many of the recording's ``sent`` lines were matched."""
         self.requests: list[web.Request] = []
+        self.item_ids: dict[str, str] = {}
+        """Recorded server item id → the id the client gave that item."""
+        self._metadata: list[Any] = []
+        self._response_metadata: dict[str, Any] = {}
         self._runner: web.AppRunner | None = None
         self.base_url = ""
 
@@ -114,16 +124,70 @@ class RecordedServer:
             event = json.loads(message.data)
             self.received.append(event)
             for answer in self._answer(event):
-                await ws.send_str(json.dumps(answer))
+                await ws.send_str(json.dumps(self._mapped(answer)))
         return ws
 
     def _answer(self, event: JSON) -> list[JSON]:
         index = self.matched
         if index < len(self.recording.sent) and self.recording.sent[index]["type"] == event["type"]:
             self.matched += 1
+            self._note_ids(event, index)
             return self.recording.answers[index]
         self.unmatched.append(event)
         return []
+
+    def _note_ids(self, event: JSON, index: int) -> None:
+        """What the client named that the recorded client did not: its item id, its
+        ``response.create`` metadata."""
+        if event["type"] == "response.create":
+            metadata = (event.get("response") or {}).get("metadata")
+            if metadata:
+                self._metadata.append(metadata)
+            return
+        item = event.get("item") or {}
+        if event["type"] != "conversation.item.create" or "id" not in item:
+            return
+        for answer in self.recording.answers[index:]:
+            for recorded in answer:
+                if recorded["type"] != "conversation.item.added":
+                    continue
+                recorded_item = recorded["item"]
+                if recorded_item["id"] not in self.item_ids and same_item(recorded_item, item):
+                    self.item_ids[recorded_item["id"]] = item["id"]
+                    return
+
+    def _mapped(self, event: JSON) -> JSON:
+        event = replace_ids(event, self.item_ids)
+        if event["type"] in ("response.created", "response.done"):
+            response = event["response"]
+            metadata = self._response_metadata.get(response["id"])
+            if metadata is None and event["type"] == "response.created" and self._metadata:
+                metadata = self._response_metadata[response["id"]] = self._metadata.pop(0)
+            if metadata is not None and response.get("metadata") is None:
+                event = {**event, "response": {**response, "metadata": metadata}}
+        return event
+
+
+def same_item(recorded: JSON, sent: JSON) -> bool:
+    """Whether the server's recorded item is the one the client created (ids aside)."""
+    if recorded.get("type") != sent.get("type"):
+        return False
+    if sent.get("type") == "function_call_output":
+        return bool(recorded.get("call_id") == sent.get("call_id"))
+    return bool(
+        recorded.get("role") == sent.get("role") and recorded.get("content") == sent.get("content")
+    )
+
+
+def replace_ids(value: Any, ids: dict[str, str]) -> Any:
+    """``value`` with every string that is a key of ``ids`` replaced by its value."""
+    if isinstance(value, str):
+        return ids.get(value, value)
+    if isinstance(value, dict):
+        return {key: replace_ids(item, ids) for key, item in value.items()}
+    if isinstance(value, list):
+        return [replace_ids(item, ids) for item in value]
+    return value
 
 
 def recorded_pcm(event: JSON) -> bytes:
@@ -188,6 +252,20 @@ def check_fidelity(server: RecordedServer, client: RealtimeClient) -> None:
     assert [e["type"] for e in server.received] == [e["type"] for e in recording.sent]
     for event in server.received:
         check_client_event(event)
+    # The items the client named are the chat's rows under those names.
+    named = [
+        e["item"]["id"]
+        for e in server.received
+        if e["type"] == "conversation.item.create"
+        and "id" in e["item"]
+        and e["item"]["type"] == "message"
+    ]
+    assert set(named) <= {item.item_id or item.id for item in client.chat}
+    assert sorted(server.item_ids.values()) == sorted(
+        e["item"]["id"]
+        for e in server.received
+        if e["type"] == "conversation.item.create" and "id" in e["item"]
+    )
     replayed = replay_lines(recording.lines()).session
     assert chat_rows(client.chat) == chat_rows(replayed.chat)
     assert dict(client.model.responses) == dict(replayed.responses)
