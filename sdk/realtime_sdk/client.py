@@ -74,6 +74,7 @@ from .middleware import (
     run_outgoing,
 )
 from .peer import AudioSink
+from .playback import ChunkSink, LocalPlayback, PlaybackSink, SpeakerSink
 from .tools import FunctionTool, function_tool
 from .transports import ConnectContext, Transport, TransportEvents, transport_class
 from .transports.webrtc import WebRTCTransport
@@ -266,6 +267,8 @@ class RealtimeClient:
         )
         self._template = self._transport_option(transport)
         self._owns_playback = self._template.owns_playback
+        if self._owns_playback and audio_sink is not None:
+            _playback_sink(audio_sink)  # a sink this transport cannot play into: say so now
         #: The transport for the next call: the one given, then fresh ones (one per call).
         self._spare: Transport | None = self._template
         steps = self._template.steps
@@ -304,6 +307,9 @@ class RealtimeClient:
         self._context: ConnectContext | None = None
         self._effect_observers: list[Callable[[EffectEvent], object]] = []
         self._microphone: MediaStreamTrack | None = None
+        #: The local player (transports that own playback), made for the ``audio_sink`` on
+        #: the first audio, or by :meth:`audio_chunks`; closed on disconnect.
+        self._player: LocalPlayback | None = None
         self._token: str | None = None
         self.call_id: str | None = None
         self._inbox: asyncio.Queue[str] | None = None
@@ -477,6 +483,9 @@ class RealtimeClient:
             self._transport = None
         self._context = None
         self._stop_microphone()
+        player, self._player = self._player, None
+        if player is not None:
+            await player.aclose()
         self._token = None
 
     def _stop_microphone(self) -> None:
@@ -963,9 +972,14 @@ class RealtimeClient:
             event = dict(result)
         if self._on_event is not None:
             await _maybe_await(self._on_event(event))
+        kind = event.get("type")
+        if self._owns_playback and kind == "response.done":
+            self._audio_pending(event)
         notices = self.model.receive(event, time=time.time())
-        if self._owns_playback and event.get("type") == "response.output_audio.delta":
+        if self._owns_playback and kind in _AUDIO_DELTAS:
             self._output_audio(event)
+        elif self._owns_playback and kind == "response.done" and self._player is not None:
+            self._player.finish(_response_id(event))
         if self._unacked:
             self._acknowledge(event)
         if event.get("type") == "session.created" and isinstance(event.get("session"), dict):
@@ -1080,16 +1094,91 @@ class RealtimeClient:
                 self._report(error.stage, error, "warning", True, {"type": kind})
                 raise error
 
+    # -- local playback (transports that own it: WebSocket, in-memory) -----------------------
     def _cut_local_playback(self) -> None:
-        """Hook for transports that own playback, on barge-in (``StopPlayback``): cut the local
-        player now and send ``conversation.item.truncate`` with ``audio_end_ms`` equal to what
-        it actually played. No player on this branch (nothing is played, so nothing is cut)."""
+        """On barge-in (``StopPlayback``): cut the local player now and, when it cut audio
+        (heard or not), send ``conversation.item.truncate`` with ``audio_end_ms`` equal to what
+        it actually played, once (a second cut finds nothing left). Nothing is sent when
+        everything received had been played, or when the call is no longer connected."""
+        player = self._player
+        if player is None:
+            return
+        cut = player.cut()  # its on_stopped(cleared=True) tells the Playback chart
+        playback = self.model.playback
+        if playback.state != "silent":  # audible-pending, never consumed: cut all the same
+            self._local_playback("cleared", playback.response_id)
+        if cut is not None and self.model.connection.state == "connected":
+            self.model.send(cut.truncate_event(), time=time.time())
 
     def _output_audio(self, event: Mapping[str, Any]) -> None:
-        """Hook for transports that own playback (``owns_playback``: WebSocket, in-memory): the
-        base64 PCM16 24 kHz in ``event["delta"]`` goes to the local player here, and the player
-        reports its position to the Playback chart (so that a barge-in truncates at what was
-        actually played: see :meth:`_stop_playback`). No player on this branch: not played."""
+        """A ``response.output_audio.delta`` to the local player (made on the first one for
+        the ``audio_sink``). With neither an ``audio_sink`` nor :meth:`audio_chunks`, or with
+        remote audio muted, the audio is drained (as WebRTC drains its remote track)."""
+        player = self._player
+        if player is None and self._audio_sink is not None:
+            player = self._new_player(_playback_sink(self._audio_sink))
+        if player is None or not self._remote_audio_enabled:
+            return
+        try:
+            player.feed_event(event)
+        except ValueError as exc:
+            self._report("data_channel", exc, "warning", True, {"type": event.get("type")})
+
+    def _audio_pending(self, event: Mapping[str, Any]) -> None:
+        """``response.done`` while the player still holds audio of that response: it is
+        audible from now on (reported ``started``), so the response completes when the player
+        has played it, as on WebRTC where ``output_audio_buffer.started`` precedes it."""
+        player = self._player
+        response_id = _response_id(event)
+        if player is not None and player.unplayed_ms(response_id) > 0:
+            self._local_playback("started", response_id)
+
+    def _new_player(self, sink: PlaybackSink | None) -> LocalPlayback:
+        player = self._player = LocalPlayback(
+            sink,
+            on_started=partial(self._local_playback, "started"),
+            on_stopped=self._local_stopped,
+        )
+        player.start()
+        return player
+
+    def _local_stopped(self, response_id: str, cleared: bool) -> None:
+        self._local_playback("cleared" if cleared else "stopped", response_id)
+
+    def _local_playback(
+        self, event: Literal["started", "stopped", "cleared"], response_id: str | None
+    ) -> None:
+        """Feed the player's audibility to the Playback chart (``SessionModel.local_playback``),
+        then run what it asked for and tell the app (``assistant:completed``...)."""
+        notices = self.model.local_playback(event, response_id, time=time.time())
+        self._spawn(self._after_local_playback(notices))
+
+    async def _after_local_playback(self, notices: list[Notice]) -> None:
+        await self._drain()
+        for notice in notices:
+            await self._dispatch(notice)
+
+    async def audio_chunks(self) -> AsyncIterator[bytes]:
+        """The assistant's audio as PCM16 mono 24 kHz chunks for the app to play, on transports
+        where the client plays it (WebSocket, in-memory), at most ``lead_ms`` (120 ms) ahead
+        of what the app has taken: what it has taken counts as played, so a barge-in truncates
+        the item there. Start iterating before the audio comes (before :meth:`connect` is
+        fine); it ends when the client disconnects. Not with an ``audio_sink`` (the sink plays
+        it), nor on WebRTC (the audio is a media track: pass ``audio_sink``)."""
+        if not self._owns_playback:
+            raise TypeError(
+                f"audio_chunks() is for transports that deliver audio as events; on "
+                f"{self.transport_kind} the audio is a media track: pass audio_sink="
+            )
+        player = self._player
+        if player is None:
+            if self._audio_sink is not None:
+                raise TypeError("audio_chunks() is for a client without an audio_sink")
+            player = self._new_player(ChunkSink())
+        elif not isinstance(player.sink, ChunkSink):
+            raise TypeError("audio_chunks() is for a client without an audio_sink")
+        async for chunk in player.chunks():
+            yield chunk
 
     async def send_audio(self, pcm: bytes) -> None:
         """Send PCM16 mono 24 kHz audio from the app, on transports that take audio as events
@@ -1492,6 +1581,29 @@ def _rollover_delay(expires_at: object, margin: float, now: float) -> float | No
     if not math.isfinite(delay) or delay <= 0:
         return None
     return delay
+
+
+_AUDIO_DELTAS = frozenset({"response.output_audio.delta", "response.audio.delta"})
+
+
+def _response_id(event: Mapping[str, Any]) -> str:
+    """The ``response.id`` of a ``response.done`` (``""`` when missing)."""
+    response = event.get("response")
+    return str(response.get("id") or "") if isinstance(response, Mapping) else ""
+
+
+def _playback_sink(sink: object) -> PlaybackSink:
+    """The ``audio_sink`` as what the local player writes to: a :class:`PlaybackSink` as it
+    is, a :class:`~realtime_sdk.audio.Speaker` through a :class:`SpeakerSink`."""
+    if all(hasattr(sink, name) for name in ("write", "position", "stop")):
+        return sink  # type: ignore[return-value]
+    if all(hasattr(sink, name) for name in ("samples_played", "silence_skipped", "stop")):
+        return SpeakerSink(sink)
+    raise TypeError(
+        "on a transport where the client plays the audio (websocket, memory), audio_sink must "
+        "be a Speaker or a PlaybackSink (write, position, stop), not "
+        f"{type(sink).__name__}; use audio_chunks() to take the audio yourself"
+    )
 
 
 def _content_text(item: Mapping[str, Any]) -> str:

@@ -213,6 +213,17 @@ class LocalPlayback:
         item = self._items.get((item_id, content_index))
         return 0 if item is None else item.played * 1000 // WIRE_RATE
 
+    def unplayed_ms(self, response_id: str) -> int:
+        """Milliseconds of ``response_id``'s audio received and not played yet (0 once it was
+        all played, or cut)."""
+        self._account(self.sink.position)
+        samples = sum(
+            item.received - item.played
+            for item in self._items.values()
+            if item.response_id == response_id and not item.cut
+        )
+        return samples * 1000 // WIRE_RATE
+
     def received_ms(self, item_id: str, content_index: int = 0) -> int:
         """Milliseconds of the item's audio received (rounded down)."""
         item = self._items.get((item_id, content_index))

@@ -1,0 +1,206 @@
+"""The client's own playback on the transports that deliver audio as events (WebSocket and
+in-memory, each against the emulator's engine): the local player feeds the Playback chart,
+a barge-in cuts it and truncates the item at what was actually played, exactly once, and the
+app's audio goes in as ``input_audio_buffer.append``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
+
+import numpy as np
+import pytest
+
+from realtime_machines import AssistantCompleted
+from realtime_sdk.client import RealtimeClient
+from realtime_sdk.emulator import Emulator, Engine, Say, ScriptedBrain, synthesize
+from realtime_sdk.transports import MemoryTransport
+from tests.sdk.test_client import connection_path, wait_for
+from tests.sdk.test_transports import until
+
+Runner = Callable[..., Any]
+
+AUDIO_SESSION = {"type": "realtime", "output_modalities": ["audio"]}
+ANSWER = "A long spoken answer, long enough to be cut somewhere in its middle."
+
+
+@contextlib.asynccontextmanager
+async def audio_client(
+    kind: str, brain: ScriptedBrain, **options: Any
+) -> AsyncIterator[tuple[RealtimeClient, Callable[[], Engine]]]:
+    """A client on ``kind`` ("websocket" or "memory") against an engine scripted by ``brain``,
+    and a way to reach that engine (the server side of the call)."""
+    options.setdefault("greet_enabled", False)
+    options.setdefault("session", AUDIO_SESSION)
+    if kind == "memory":
+        transport = MemoryTransport(brain=brain)
+        client = RealtimeClient(token_provider=lambda: "ek_test", transport=transport, **options)
+
+        def memory_engine() -> Engine:
+            current = client.transport
+            assert isinstance(current, MemoryTransport)
+            assert current.engine is not None
+            return current.engine
+
+        yield client, memory_engine
+        return
+    async with Emulator(brain=brain) as emu:
+        client = RealtimeClient(
+            api_key=emu.api_key,
+            base_url=emu.base_url,
+            transport="websocket",
+            **options,
+        )
+
+        def ws_engine() -> Engine:
+            return emu.engines[-1]
+
+        yield client, ws_engine
+
+
+@contextlib.asynccontextmanager
+async def background(coro: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
+    """Run ``coro`` as a task for the block (the app's audio listener), cancelled after."""
+    task = asyncio.get_running_loop().create_task(coro)
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def speech_pcm() -> bytes:
+    silence = np.zeros(24_000, dtype=np.int16)  # 1 s: the VAD's turn ends in it
+    return np.concatenate([silence, synthesize("Wait, stop."), silence]).astype("<i2").tobytes()
+
+
+TRANSPORTS = pytest.mark.parametrize("kind", ["websocket", "memory"])
+
+
+@TRANSPORTS
+def test_barge_in_truncates_at_what_the_app_took_exactly_once(run: Runner, kind: str) -> None:
+    async def scenario() -> None:
+        brain = ScriptedBrain([[Say(ANSWER)], [Say("Yes?")]])
+        transmitted: list[dict[str, Any]] = []
+
+        def outgoing(event: dict[str, Any]) -> dict[str, Any]:
+            transmitted.append(event)
+            return event
+
+        async with audio_client(kind, brain, outgoing_middleware=[outgoing]) as (client, engine):
+            taken: list[bytes] = []
+            enough, resume = asyncio.Event(), asyncio.Event()
+
+            async def listen() -> None:
+                async for chunk in client.audio_chunks():
+                    taken.append(chunk)
+                    if not enough.is_set() and sum(map(len, taken)) >= 24_000 * 2 // 4:
+                        enough.set()  # 250 ms taken: the app pauses
+                        await resume.wait()
+
+            async with background(listen()), client:
+                await client.send_response()
+                await asyncio.wait_for(enough.wait(), 10)
+                assert client.model.playback.state == "playing"
+                played_ms = sum(map(len, taken)) // 48
+                await client.send_audio(speech_pcm())  # the user barges in
+                await until(
+                    lambda: any(
+                        e.get("type") == "conversation.item.truncated" for e in engine().sent
+                    )
+                )
+                truncates = [e for e in transmitted if e["type"] == "conversation.item.truncate"]
+                assert len(truncates) == 1
+                [truncate] = truncates
+                assert truncate["audio_end_ms"] == played_ms
+                assert connection_path(client.model, "playback")[:3] == [
+                    ("silent", "started", "playing"),  # the player was heard
+                    ("playing", "barge_in", "interrupted"),  # speech_started: StopPlayback
+                    ("interrupted", "cleared", "silent"),  # the player was cut
+                ]
+                # The engine cut the item's transcript where the user stopped hearing it.
+                item = next(i for i in engine().items if i["id"] == truncate["item_id"])
+                transcript = item["content"][0]["transcript"]
+                assert 0 < len(transcript) < len(ANSWER)
+                assert ANSWER.startswith(transcript)
+                # The client's chat row for it is marked cut.
+                await until(
+                    lambda: any(
+                        row.item_id == truncate["item_id"] and row.status == "canceled"
+                        for row in client.chat
+                    )
+                )
+                # The VAD's own response to the barge-in completes once it was played.
+                completed = asyncio.get_running_loop().create_task(
+                    wait_for(client, AssistantCompleted)
+                )
+                resume.set()
+                await completed
+                assert (
+                    len([e for e in transmitted if e["type"] == "conversation.item.truncate"]) == 1
+                )
+
+    run(scenario())
+
+
+@TRANSPORTS
+def test_a_response_completes_once_the_player_has_played_it(run: Runner, kind: str) -> None:
+    async def scenario() -> None:
+        brain = ScriptedBrain([[Say("Short and spoken.")]])
+        async with audio_client(kind, brain) as (client, _engine):
+            taken: list[bytes] = []
+            first, release = asyncio.Event(), asyncio.Event()
+
+            async def listen() -> None:
+                async for chunk in client.audio_chunks():
+                    taken.append(chunk)
+                    first.set()
+                    await release.wait()  # then the app takes nothing more for a while
+
+            completed: list[AssistantCompleted] = []
+            client.on(AssistantCompleted.name, completed.append)
+            async with background(listen()), client:
+                await client.send_response()
+                await asyncio.wait_for(first.wait(), 10)
+                await until(lambda: "completed" in client.model.responses.values())
+                # response.done came while the player still held its audio: not yet heard
+                # to its end, so not completed (as on WebRTC until output_audio_buffer.stopped)
+                assert client.model.playback.state == "playing"
+                assert completed == []
+                release.set()
+                await wait_for(client, AssistantCompleted)
+                assert client.model.playback.state == "silent"
+                assert connection_path(client.model, "playback") == [
+                    ("silent", "started", "playing"),
+                    ("playing", "stopped", "silent"),
+                ]
+                assert sum(map(len, taken)) > 24_000  # > 0.5 s of audio was taken
+
+    run(scenario())
+
+
+@TRANSPORTS
+def test_no_truncate_when_everything_received_was_played(run: Runner, kind: str) -> None:
+    async def scenario() -> None:
+        brain = ScriptedBrain([[Say(ANSWER)], [Say("Yes?")]])
+        transmitted: list[dict[str, Any]] = []
+        record = audio_client(kind, brain, outgoing_middleware=[transmitted.append])
+        async with record as (client, _engine):  # noqa: SIM117 - the client comes from it
+            # The app "plays" everything at once: whatever is received has been played.
+            async with background(drain(client)), client:
+                await client.send_response()
+                await until(lambda: "completed" in client.model.responses.values())
+                await until(lambda: client.model.playback.state == "silent")
+                await client.send_audio(speech_pcm())  # nothing left to cut
+                await wait_for(client, AssistantCompleted)
+                assert [e for e in transmitted if e["type"] == "conversation.item.truncate"] == []
+
+    run(scenario())
+
+
+async def drain(client: RealtimeClient) -> None:
+    async for _chunk in client.audio_chunks():
+        pass
