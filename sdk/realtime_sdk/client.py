@@ -916,17 +916,26 @@ class RealtimeClient:
         that moment, so a dead peer is noticed within the limit, never a polling interval
         later (:func:`liveness_wait`)."""
         limit = float(self.options["liveness_timeout"])
+        pinged_after: float | None = None  # the last_inbound a ping was sent after
         while self.model.connection.state == "connected":
             transport = self._transport
             if transport is None:
                 return
-            wait = liveness_wait(transport.last_inbound, clock(), limit)
+            last, now = transport.last_inbound, clock()
+            wait = liveness_wait(last, now, limit)
             if wait is None:
-                silent = clock() - transport.last_inbound
                 await self._signal(
-                    "connection_lost", error=f"nothing from the server for {silent:.1f} s"
+                    "connection_lost", error=f"nothing from the server for {now - last:.1f} s"
                 )
                 return
+            # Silent for half the limit: ask for a sign of life (a WebSocket ping; its pong
+            # moves last_inbound), once per silence, so an idle but healthy call is not lost.
+            until_ping = last + limit / 2 - now
+            if until_ping > 0:
+                wait = min(wait, until_ping)
+            elif pinged_after != last:
+                pinged_after = last
+                self._spawn(_ping(transport))
             await sleep(wait)
 
     # ---------------------------------------------------------------------------------------
@@ -1570,6 +1579,14 @@ def liveness_wait(last_inbound: float, now: float, limit: float) -> float | None
     if remaining <= 0:
         return None
     return remaining
+
+
+async def _ping(transport: Transport) -> None:
+    """Ping ``transport`` for the liveness check; a failure only means no pong will come."""
+    try:
+        await transport.ping()
+    except Exception as exc:
+        logger.debug("liveness ping failed: %r", exc)
 
 
 def _rollover_delay(expires_at: object, margin: float, now: float) -> float | None:
