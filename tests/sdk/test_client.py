@@ -124,6 +124,13 @@ def connection_path(
 N = TypeVar("N", bound=Notice)
 
 
+def collect(client: RealtimeClient, kind: type[N]) -> list[N]:
+    """Every ``kind`` notice from now on, in a list (nothing is missed between two waits)."""
+    got: list[N] = []
+    client.on(kind.name, got.append)
+    return got
+
+
 async def wait_for(client: RealtimeClient, kind: type[N], timeout: float = 10.0) -> N:  # noqa: ASYNC109
     got: asyncio.Future[N] = asyncio.get_running_loop().create_future()
 
@@ -168,6 +175,39 @@ def test_connect_walks_every_step_then_disconnects(run: Runner) -> None:
             assert client.peer_connection is None
             assert "connected" in stages
             assert "data_channel_open" in stages
+
+    run(scenario())
+
+
+@pytest.mark.parametrize("transport", ["websocket", "memory"])
+def test_connect_walks_the_transports_own_handshake(run: Runner, transport: str) -> None:
+    async def scenario() -> None:
+        stages: list[str] = []
+        async with Emulator() as emu:
+            client = make_client(
+                emu, transport, on_success=lambda stage, _data: stages.append(stage)
+            )
+            async with client:
+                assert connection_path(client.model) == CONNECT_PATH
+                assert client.transport is not None
+                steps = [step.state for step in client.transport.steps]
+                assert connection_path(client.model, "handshake") == [
+                    ("waiting", "start", steps[0]),
+                    *(
+                        (a, "step_done", b)
+                        for a, b in zip(steps, [*steps[1:], "open"], strict=True)
+                    ),
+                ]
+                assert client.peer_connection is None  # no peer on this wire
+                await client.send_text_message("Hello?")
+                await wait_for(client, AssistantCompleted)
+            assert status(client) == "disconnected"
+            assert connection_path(client.model)[-2:] == [
+                ("connected", "disconnect", "disconnecting"),
+                ("disconnecting", "transport_closed", "disconnected"),
+            ]
+            assert "data_channel_open" in stages
+            assert "connected" in stages
 
     run(scenario())
 
@@ -226,8 +266,7 @@ def test_tool_call_auto_mode_answers_once_then_follows_up(run: Runner, transport
                 on_tool_call=on_tool_call,
                 outgoing_middleware=[outgoing],
             )
-            completed: list[AssistantCompleted] = []
-            client.on(AssistantCompleted.name, completed.append)
+            completed = collect(client, AssistantCompleted)
             async with client:
                 done = asyncio.ensure_future(wait_for(client, ToolCallDone))
                 await client.send_text_message('get_weather {"city": "Paris"}')
@@ -294,19 +333,19 @@ def test_cancel_with_nothing_active_sends_nothing(run: Runner, transport: str) -
 
 
 @pytest.mark.parametrize(
-    ("faults", "stage"),
+    ("faults", "stage", "transport"),
     [
-        (Faults(refuse_token=401), "fetch_token"),
-        (Faults(calls_status=500), "openai_api"),
+        *((Faults(refuse_token=401), "fetch_token", transport) for transport in TRANSPORTS),
+        (Faults(calls_status=500), "openai_api", "webrtc"),
     ],
 )
 def test_connect_faults_land_in_error_with_their_stage(
-    run: Runner, faults: Faults, stage: str
+    run: Runner, faults: Faults, stage: str, transport: str
 ) -> None:
     async def scenario() -> None:
         reported: list[ErrorEvent] = []
         async with Emulator(faults=faults) as emu:
-            client = make_client(emu, on_error=reported.append)
+            client = make_client(emu, transport, on_error=reported.append)
             with pytest.raises(ConnectError) as info:
                 await client.connect()
             assert info.value.stage == stage
@@ -521,10 +560,10 @@ def test_an_idle_websocket_call_stays_alive_on_the_liveness_checks_pings(run: Ru
                 transport=transport,
                 greet_enabled=False,
                 auto_session_update=False,
-                liveness_timeout=0.6,
+                liveness_timeout=0.4,
             )
             async with client:
-                await asyncio.sleep(2.0)  # more than three times the limit, all idle
+                await asyncio.sleep(1.2)  # three times the limit, all idle
                 assert status(client) == "connected"
                 assert transport.pongs >= 2
                 assert "connection_lost" not in [e for _, e, _ in connection_path(client.model)]
