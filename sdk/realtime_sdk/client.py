@@ -242,6 +242,8 @@ class RealtimeClient:
         for tool in tools:
             self._add_tool(function_tool(tool))
         self._microphone_factory = microphone
+        #: enable_microphone / disable_microphone's last word; every new call starts with it.
+        self._microphone_enabled = True
         self._audio_sink = audio_sink
         self._remote_audio_enabled = True
         self._on_tool_call = on_tool_call
@@ -861,6 +863,8 @@ class RealtimeClient:
         transport = self._spare if self._spare is not None else self._template.fresh()
         self._spare = None
         self._transport = transport
+        if not self._microphone_enabled:  # muted before this call (or a lost one) began
+            transport.set_microphone(False)
         inbox: asyncio.Queue[str] = asyncio.Queue()
         self._inbox = inbox
         self._consumer = asyncio.get_running_loop().create_task(self._consume(inbox))
@@ -1438,6 +1442,7 @@ class RealtimeClient:
         self._set_microphone(False)
 
     def _set_microphone(self, enabled: bool) -> None:
+        self._microphone_enabled = bool(enabled)
         if self._transport is not None:
             self._transport.set_microphone(enabled)
         track = self._microphone

@@ -6,6 +6,7 @@ app's audio goes in as ``input_audio_buffer.append``."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
@@ -18,6 +19,7 @@ from realtime_sdk.client import RealtimeClient
 from realtime_sdk.emulator import Emulator, Engine, Say, ScriptedBrain, synthesize
 from realtime_sdk.transports import MemoryTransport
 from tests.sdk.test_client import connection_path, wait_for
+from tests.sdk.test_transport_websocket import FakeMicrophone, upsample
 from tests.sdk.test_transports import until
 
 Runner = Callable[..., Any]
@@ -204,3 +206,54 @@ def test_no_truncate_when_everything_received_was_played(run: Runner, kind: str)
 async def drain(client: RealtimeClient) -> None:
     async for _chunk in client.audio_chunks():
         pass
+
+
+class SpeechTrack(FakeMicrophone):
+    """A microphone saying ``pcm`` (PCM16 24 kHz) as fast as it is read, then ending."""
+
+    def __init__(self, pcm: bytes) -> None:
+        super().__init__(upsample(np.frombuffer(pcm, dtype="<i2")))
+
+    def stop(self) -> None:
+        """The client stops its microphone on disconnect (nothing to release here)."""
+
+
+def appended(engine: Engine) -> bytes:
+    """The audio the engine received as ``input_audio_buffer.append``, in order."""
+    return b"".join(
+        base64.b64decode(e["audio"])
+        for e in engine.received
+        if e.get("type") == "input_audio_buffer.append"
+    )
+
+
+@TRANSPORTS
+@pytest.mark.parametrize("muted", [False, True])
+def test_the_microphone_is_pumped_as_appends_and_mutes(run: Runner, kind: str, muted: bool) -> None:
+    async def scenario() -> None:
+        pcm = speech_pcm()
+        track = SpeechTrack(pcm)
+        seen: list[str] = []
+        async with audio_client(
+            kind,
+            ScriptedBrain([[Say("Heard.")]]),
+            microphone=lambda: track,
+            on_event=lambda event: seen.append(event["type"]),
+        ) as (client, engine):
+            if muted:
+                client.disable_microphone()  # before connecting: it starts muted
+            async with client:
+                await until(lambda: not track.frames)
+                await until(lambda: len(appended(engine())) >= len(pcm) * 0.95)
+                audio = np.frombuffer(appended(engine()), dtype="<i2")
+                if muted:
+                    assert not audio.any()  # zeros at the microphone's pace
+                    await asyncio.sleep(0.1)
+                    assert "input_audio_buffer.speech_started" not in seen
+                else:
+                    assert np.abs(audio).max() > 1000  # the speech went out
+                    await until(lambda: "input_audio_buffer.committed" in seen)
+                    assert "input_audio_buffer.speech_started" in seen
+                    assert client.model.chat[0].role == "user"  # the VAD's turn
+
+    run(scenario())
