@@ -150,6 +150,7 @@ class RealtimeClient:
         ice_servers: Any = NOT_GIVEN,
         data_channel_label: Any = NOT_GIVEN,
         transport: str | Transport = "webrtc",
+        transport_options: Mapping[str, Any] | None = None,
         microphone: MicrophoneFactory | None = None,
         audio_sink: AudioSink | None = None,
         allow_connect_without_mic: Any = NOT_GIVEN,
@@ -267,7 +268,7 @@ class RealtimeClient:
                 if chat_options is None or chat_given[option] is not NOT_GIVEN
             },
         )
-        self._template = self._transport_option(transport)
+        self._template = self._transport_option(transport, transport_options)
         self._owns_playback = self._template.owns_playback
         if self._owns_playback and audio_sink is not None:
             _playback_sink(audio_sink)  # a sink this transport cannot play into: say so now
@@ -389,22 +390,45 @@ class RealtimeClient:
         peer = self._peer
         return peer.remote_track if peer is not None else None
 
-    def _transport_option(self, transport: object) -> Transport:
-        """The ``transport=`` option as a fresh :class:`Transport` (a name or an instance)."""
+    def _transport_option(
+        self, transport: object, options: Mapping[str, Any] | None = None
+    ) -> Transport:
+        """The ``transport=`` option as a fresh :class:`Transport`: an instance as it is, or a
+        name built with ``transport_options`` as its keyword arguments."""
+        if options is not None and not isinstance(options, Mapping):
+            raise TypeError(f"transport_options must be a mapping of options, got {options!r}")
         if isinstance(transport, Transport):
+            if options:
+                raise TypeError(
+                    "transport_options go with a transport name; a Transport instance already "
+                    "has its options"
+                )
             return transport
         if not isinstance(transport, str):
             raise TypeError(
                 f"transport must be a name ('webrtc', ...) or a Transport, got {transport!r}"
             )
         cls = transport_class(transport)
-        if cls is WebRTCTransport:
-            return WebRTCTransport(
-                ice_servers=self.options["ice_servers"],
-                channel_label=self.options["data_channel_label"],
-                sdp_timeout=float(self.options["timeouts"]["sdp"]),
+        given = dict(options or {})
+        if cls is WebRTCTransport:  # the client's own WebRTC options, unless given here
+            given = {
+                "ice_servers": self.options["ice_servers"],
+                "channel_label": self.options["data_channel_label"],
+                "sdp_timeout": float(self.options["timeouts"]["sdp"]),
+                **given,
+            }
+        accepted = [
+            p.name
+            for p in inspect.signature(cls.__init__).parameters.values()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY
+        ]
+        unknown = sorted(set(given) - set(accepted))
+        if unknown:
+            raise TypeError(
+                f"transport_options for {transport!r} has no option {', '.join(unknown)}; "
+                f"its options are: {', '.join(accepted) or 'none'}"
             )
-        return cls()
+        return cls(**given)
 
     @property
     def record(self) -> list[Transition]:
