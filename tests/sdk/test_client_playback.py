@@ -257,3 +257,57 @@ def test_the_microphone_is_pumped_as_appends_and_mutes(run: Runner, kind: str, m
                     assert client.model.chat[0].role == "user"  # the VAD's turn
 
     run(scenario())
+
+
+class ClockSink:
+    """A :class:`~realtime_sdk.playback.PlaybackSink` that plays only when told (``advance``)."""
+
+    def __init__(self) -> None:
+        self.queued = 0
+        self.position = 0
+        self.stops = 0
+
+    def write(self, pcm: Any) -> None:
+        self.queued += int(pcm.size)
+
+    def advance(self, samples: int) -> None:
+        played = min(samples, self.queued)
+        self.position += played
+        self.queued -= played
+
+    def stop(self) -> None:
+        self.stops += 1
+        self.queued = 0
+
+
+@TRANSPORTS
+def test_an_audio_sink_plays_and_is_cut_at_its_position(run: Runner, kind: str) -> None:
+    async def scenario() -> None:
+        sink = ClockSink()
+        transmitted: list[dict[str, Any]] = []
+        brain = ScriptedBrain([[Say(ANSWER)], [Say("Yes?")]])
+        record = audio_client(
+            kind, brain, audio_sink=sink, outgoing_middleware=[transmitted.append]
+        )
+        async with record as (client, _engine), client:
+            await client.send_response()
+            await until(lambda: sink.queued > 0)
+            target = 24_000 * 3 // 10  # the device plays 300 ms, 10 ms at a time
+            async with asyncio.timeout(10):
+                while sink.position < target:
+                    sink.advance(min(240, target - sink.position))
+                    await asyncio.sleep(0.005)  # the player refills the sink (lead_ms ahead)
+            await until(lambda: client.model.playback.state == "playing")
+            await client.send_audio(speech_pcm())
+            await until(lambda: any(e["type"] == "conversation.item.truncate" for e in transmitted))
+            [truncate] = [e for e in transmitted if e["type"] == "conversation.item.truncate"]
+            assert truncate["audio_end_ms"] == 300
+            assert sink.stops >= 1  # StopPlayback reached the sink
+
+    run(scenario())
+
+
+def test_an_audio_sink_the_local_player_cannot_use_is_refused() -> None:
+    with pytest.raises(TypeError, match="Speaker or a PlaybackSink"):
+        RealtimeClient(transport="websocket", audio_sink=lambda frame: None)
+    RealtimeClient(transport="webrtc", audio_sink=lambda frame: None)  # frames: fine there
