@@ -14,9 +14,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from realtime_machines import AssistantCompleted
-from realtime_sdk.client import RealtimeClient
+from realtime_machines import AssistantCompleted, SpeechActivity
+from realtime_sdk.client import RealtimeClient, _playback_sink
 from realtime_sdk.emulator import Emulator, Engine, Say, ScriptedBrain, synthesize
+from realtime_sdk.playback import SpeakerSink
 from realtime_sdk.transports import MemoryTransport
 from tests.sdk.test_client import connection_path, wait_for
 from tests.sdk.test_transport_websocket import FakeMicrophone, upsample
@@ -164,9 +165,14 @@ def test_a_response_completes_once_the_player_has_played_it(run: Runner, kind: s
 
             completed: list[AssistantCompleted] = []
             client.on(AssistantCompleted.name, completed.append)
+            activity = SpeechActivity()
+            activity.follow(client.model)
+            speaking: list[bool] = []
+            activity.on_change(lambda snap: speaking.append(snap.is_assistant_speaking))
             async with background(listen()), client:
                 await client.send_response()
                 await asyncio.wait_for(first.wait(), 10)
+                assert activity.is_assistant_speaking  # speech activity follows the player
                 await until(lambda: "completed" in client.model.responses.values())
                 # response.done came while the player still held its audio: not yet heard
                 # to its end, so not completed (as on WebRTC until output_audio_buffer.stopped)
@@ -180,6 +186,7 @@ def test_a_response_completes_once_the_player_has_played_it(run: Runner, kind: s
                     ("playing", "stopped", "silent"),
                 ]
                 assert sum(map(len, taken)) > 24_000  # > 0.5 s of audio was taken
+                assert speaking == [True, False]  # audible while played, quiet after
 
     run(scenario())
 
@@ -311,3 +318,16 @@ def test_an_audio_sink_the_local_player_cannot_use_is_refused() -> None:
     with pytest.raises(TypeError, match="Speaker or a PlaybackSink"):
         RealtimeClient(transport="websocket", audio_sink=lambda frame: None)
     RealtimeClient(transport="webrtc", audio_sink=lambda frame: None)  # frames: fine there
+
+
+def test_a_speaker_is_played_through_a_speaker_sink() -> None:
+    class SpeakerLike:  # what SpeakerSink reads of a realtime_sdk.audio.Speaker
+        samples_played = silence_skipped = frames_discarded = 0
+
+        def __call__(self, frame: Any) -> None: ...
+
+        def stop(self) -> None: ...
+
+    assert isinstance(_playback_sink(SpeakerLike()), SpeakerSink)
+    sink = ClockSink()
+    assert _playback_sink(sink) is sink  # a PlaybackSink as it is
