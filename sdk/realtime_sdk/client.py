@@ -484,6 +484,9 @@ class RealtimeClient:
             await self._connection_changed.wait()
 
     async def _release(self) -> None:
+        player, self._player = self._player, None
+        if player is not None:  # first: its pump reports to the model no more
+            await player.aclose()
         for name in list(self._timers):
             self._cancel_timer(name)
         self._cancel_rollover()
@@ -509,9 +512,6 @@ class RealtimeClient:
             self._transport = None
         self._context = None
         self._stop_microphone()
-        player, self._player = self._player, None
-        if player is not None:
-            await player.aclose()
         self._token = None
 
     def _stop_microphone(self) -> None:
