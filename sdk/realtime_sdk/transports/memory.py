@@ -7,7 +7,8 @@ events go in as JSON text (a malformed one is the engine's business, as on a wir
 events come out as the JSON text the engine serialised, in order, delivered from the event
 loop, never from inside the caller's ``send()``. Audio arrives as
 ``response.output_audio.delta`` (the client owns playback, as on WebSocket) and goes in as
-``input_audio_buffer.append``.
+``input_audio_buffer.append`` (``send_audio()``, or the ``ConnectContext.microphone`` track
+pumped by a :class:`~realtime_sdk.audio_convert.MicrophonePump`, as on WebSocket).
 
     transport = MemoryTransport(brain=ScriptedBrain([[Say("Hi.")]]))
 
