@@ -1214,8 +1214,13 @@ class RealtimeClient:
             player = self._new_player(ChunkSink())
         elif not isinstance(player.sink, ChunkSink):
             raise TypeError("audio_chunks() is for a client without an audio_sink")
-        async for chunk in player.chunks():
-            yield chunk
+        try:
+            async for chunk in player.chunks():
+                yield chunk
+        finally:  # the app stopped listening with no call under way: nothing else closes it
+            if self._player is player and self.model.connection.state in _NO_CALL:
+                self._player = None
+                await player.aclose()
 
     async def send_audio(self, pcm: bytes) -> None:
         """Send PCM16 mono 24 kHz audio from the app, on transports that take audio as events
@@ -1629,6 +1634,7 @@ def _rollover_delay(expires_at: object, margin: float, now: float) -> float | No
     return delay
 
 
+_NO_CALL = frozenset({"idle", "disconnected", "error"})
 _AUDIO_DELTAS = frozenset({"response.output_audio.delta", "response.audio.delta"})
 
 

@@ -331,3 +331,21 @@ def test_a_speaker_is_played_through_a_speaker_sink() -> None:
     assert isinstance(_playback_sink(SpeakerLike()), SpeakerSink)
     sink = ClockSink()
     assert _playback_sink(sink) is sink  # a PlaybackSink as it is
+
+
+def test_audio_chunks_without_a_call_leaves_no_player_running(run: Runner) -> None:
+    async def scenario() -> None:
+        client = RealtimeClient(token_provider=lambda: "ek_test", transport=MemoryTransport())
+
+        async def listen() -> None:
+            async for _chunk in client.audio_chunks():
+                pass
+
+        waiting = asyncio.get_running_loop().create_task(listen())
+        await asyncio.sleep(0.05)  # the player is made and its pump runs
+        waiting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await waiting
+        # the harness fails the test if the player's pump task were left behind
+
+    run(scenario())
