@@ -880,10 +880,13 @@ class SessionModel:
         """Cancel the active response and cut audible output; sends nothing when idle."""
         self.response.queue.clear()
         self.response.send("cancel")
-        if self.transport == "webrtc" and self.playback.state != "silent":
-            self.emit(
-                SendEvent({"type": "output_audio_buffer.clear", "event_id": self._new_event_id()})
-            )
+        if self.playback.state != "silent":  # audible: cut it (the client's own player too)
+            if self.transport == "webrtc":
+                self.emit(
+                    SendEvent(
+                        {"type": "output_audio_buffer.clear", "event_id": self._new_event_id()}
+                    )
+                )
             self.emit(StopPlayback())
 
     def submit_tool_output(self, call_id: str, output: str, *, follow_up: bool = True) -> bool:

@@ -83,6 +83,28 @@ def speech_pcm() -> bytes:
 TRANSPORTS = pytest.mark.parametrize("kind", ["websocket", "memory"])
 
 
+class PausingApp:
+    """An app playing ``audio_chunks()``: it takes ``pause_after`` bytes (250 ms), then takes
+    nothing more until ``resume`` is set."""
+
+    def __init__(self, client: RealtimeClient, pause_after: int = 24_000 * 2 // 4) -> None:
+        self.client = client
+        self.pause_after = pause_after
+        self.taken: list[bytes] = []
+        self.paused, self.resume = asyncio.Event(), asyncio.Event()
+
+    @property
+    def played_ms(self) -> int:
+        return sum(map(len, self.taken)) // 48
+
+    async def listen(self) -> None:
+        async for chunk in self.client.audio_chunks():
+            self.taken.append(chunk)
+            if not self.paused.is_set() and sum(map(len, self.taken)) >= self.pause_after:
+                self.paused.set()
+                await self.resume.wait()
+
+
 @TRANSPORTS
 def test_barge_in_truncates_at_what_the_app_took_exactly_once(run: Runner, kind: str) -> None:
     async def scenario() -> None:
@@ -94,21 +116,12 @@ def test_barge_in_truncates_at_what_the_app_took_exactly_once(run: Runner, kind:
             return event
 
         async with audio_client(kind, brain, outgoing_middleware=[outgoing]) as (client, engine):
-            taken: list[bytes] = []
-            enough, resume = asyncio.Event(), asyncio.Event()
-
-            async def listen() -> None:
-                async for chunk in client.audio_chunks():
-                    taken.append(chunk)
-                    if not enough.is_set() and sum(map(len, taken)) >= 24_000 * 2 // 4:
-                        enough.set()  # 250 ms taken: the app pauses
-                        await resume.wait()
-
-            async with background(listen()), client:
+            app = PausingApp(client)
+            async with background(app.listen()), client:
                 await client.send_response()
-                await asyncio.wait_for(enough.wait(), 10)
+                await asyncio.wait_for(app.paused.wait(), 10)
                 assert client.model.playback.state == "playing"
-                played_ms = sum(map(len, taken)) // 48
+                played_ms = app.played_ms
                 await client.send_audio(speech_pcm())  # the user barges in
                 await until(
                     lambda: any(
@@ -140,7 +153,7 @@ def test_barge_in_truncates_at_what_the_app_took_exactly_once(run: Runner, kind:
                 completed = asyncio.get_running_loop().create_task(
                     wait_for(client, AssistantCompleted)
                 )
-                resume.set()
+                app.resume.set()
                 await completed
                 assert (
                     len([e for e in transmitted if e["type"] == "conversation.item.truncate"]) == 1
@@ -347,5 +360,31 @@ def test_audio_chunks_without_a_call_leaves_no_player_running(run: Runner) -> No
         with contextlib.suppress(asyncio.CancelledError):
             await waiting
         # the harness fails the test if the player's pump task were left behind
+
+    run(scenario())
+
+
+@TRANSPORTS
+def test_cancel_response_cuts_the_player_and_truncates_at_what_was_played(
+    run: Runner, kind: str
+) -> None:
+    async def scenario() -> None:
+        transmitted: list[dict[str, Any]] = []
+        brain = ScriptedBrain([[Say(ANSWER)]])
+        record = audio_client(kind, brain, outgoing_middleware=[transmitted.append])
+        async with record as (client, engine):
+            app = PausingApp(client)
+            async with background(app.listen()), client:
+                await client.send_response()
+                await asyncio.wait_for(app.paused.wait(), 10)
+                await client.cancel_response()  # the app stops the answer itself
+                await until(
+                    lambda: any(
+                        e.get("type") == "conversation.item.truncated" for e in engine().sent
+                    )
+                )
+                [truncate] = [e for e in transmitted if e["type"] == "conversation.item.truncate"]
+                assert truncate["audio_end_ms"] == app.played_ms
+                assert client.model.playback.state == "silent"
 
     run(scenario())
