@@ -1486,12 +1486,16 @@ class RealtimeClient:
     def set_remote_audio_enabled(self, enabled: bool) -> None:
         """Play (True) or mute (False) remote audio: muted, the remote track is still drained
         but its frames skip the ``audio_sink``, and what the sink had queued is dropped. No
-        renegotiation; the setting survives reconnects."""
+        renegotiation; the setting survives reconnects. On WebSocket and memory the local
+        player drops what it holds and takes no audio while muted (counted as played, as the
+        server's buffer plays on over WebRTC: no truncation)."""
         self._remote_audio_enabled = bool(enabled)
         transport = self._transport
         if isinstance(transport, WebRTCTransport):
             transport.audio_sink = self._audio_sink if enabled else None
         if not enabled:
+            if self._player is not None:  # WebSocket/memory: what the player holds goes too
+                self._player.drop()
             stop = getattr(self._audio_sink, "stop", None)
             if callable(stop):
                 stop()

@@ -321,6 +321,23 @@ class LocalPlayback:
         item = self._items[first]
         return Cut(item.response_id, first[0], first[1], item.played * 1000 // WIRE_RATE)
 
+    def drop(self) -> None:
+        """Drop everything queued as if it had been played (muting the assistant): unlike
+        :meth:`cut`, nothing counts as cut, so there is nothing to truncate, and a finished
+        response reports ``on_stopped(response_id, False)``."""
+        self._account(self.sink.position)
+        self.sink.stop()
+        for segment in self._segments:
+            item = self._items[segment.key]
+            item.played = max(item.played, segment.offset + segment.size)
+        for key, samples, offset in self._pending:
+            item = self._items[key]
+            item.played = max(item.played, offset + samples.size)
+        self._segments.clear()
+        self._pending.clear()
+        self._cursor = self.sink.position
+        self._check_drained(self._cursor)
+
     # -- the app as the sink ----------------------------------------------------------------
     async def chunks(self) -> AsyncIterator[bytes]:
         """PCM16 mono 24 kHz chunks for the app to play, as they may be played (at most

@@ -388,3 +388,29 @@ def test_cancel_response_cuts_the_player_and_truncates_at_what_was_played(
                 assert client.model.playback.state == "silent"
 
     run(scenario())
+
+
+@TRANSPORTS
+def test_muting_remote_audio_drops_the_players_audio_without_truncating(
+    run: Runner, kind: str
+) -> None:
+    async def scenario() -> None:
+        transmitted: list[dict[str, Any]] = []
+        brain = ScriptedBrain([[Say(ANSWER)]])
+        record = audio_client(kind, brain, outgoing_middleware=[transmitted.append])
+        async with record as (client, _engine):
+            app = PausingApp(client)
+            async with background(app.listen()), client:
+                await client.send_response()
+                await asyncio.wait_for(app.paused.wait(), 10)
+                heard = app.played_ms
+                client.set_remote_audio_enabled(False)
+                completed = await wait_for(client, AssistantCompleted)
+                assert completed.status == "done"  # played out (muted), not cut
+                assert client.model.playback.state == "silent"
+                assert not [e for e in transmitted if e["type"] == "conversation.item.truncate"]
+                app.resume.set()
+                await asyncio.sleep(0.05)
+                assert app.played_ms == heard  # nothing more reached the app once muted
+
+    run(scenario())
