@@ -364,28 +364,36 @@ def test_audio_chunks_without_a_call_leaves_no_player_running(run: Runner) -> No
     run(scenario())
 
 
+@contextlib.asynccontextmanager
+async def answer_heard_in_part(
+    kind: str,
+) -> AsyncIterator[tuple[RealtimeClient, Callable[[], Engine], PausingApp, list[dict[str, Any]]]]:
+    """A connected client on ``kind`` whose app has taken 250 ms of a long spoken answer and
+    paused; with what the client transmitted."""
+    transmitted: list[dict[str, Any]] = []
+    brain = ScriptedBrain([[Say(ANSWER)]])
+    record = audio_client(kind, brain, outgoing_middleware=[transmitted.append])
+    async with record as (client, engine):
+        app = PausingApp(client)
+        async with background(app.listen()), client:
+            await client.send_response()
+            await asyncio.wait_for(app.paused.wait(), 10)
+            yield client, engine, app, transmitted
+
+
 @TRANSPORTS
 def test_cancel_response_cuts_the_player_and_truncates_at_what_was_played(
     run: Runner, kind: str
 ) -> None:
     async def scenario() -> None:
-        transmitted: list[dict[str, Any]] = []
-        brain = ScriptedBrain([[Say(ANSWER)]])
-        record = audio_client(kind, brain, outgoing_middleware=[transmitted.append])
-        async with record as (client, engine):
-            app = PausingApp(client)
-            async with background(app.listen()), client:
-                await client.send_response()
-                await asyncio.wait_for(app.paused.wait(), 10)
-                await client.cancel_response()  # the app stops the answer itself
-                await until(
-                    lambda: any(
-                        e.get("type") == "conversation.item.truncated" for e in engine().sent
-                    )
-                )
-                [truncate] = [e for e in transmitted if e["type"] == "conversation.item.truncate"]
-                assert truncate["audio_end_ms"] == app.played_ms
-                assert client.model.playback.state == "silent"
+        async with answer_heard_in_part(kind) as (client, engine, app, transmitted):
+            await client.cancel_response()  # the app stops the answer itself
+            await until(
+                lambda: any(e.get("type") == "conversation.item.truncated" for e in engine().sent)
+            )
+            [truncate] = [e for e in transmitted if e["type"] == "conversation.item.truncate"]
+            assert truncate["audio_end_ms"] == app.played_ms
+            assert client.model.playback.state == "silent"
 
     run(scenario())
 
@@ -395,22 +403,15 @@ def test_muting_remote_audio_drops_the_players_audio_without_truncating(
     run: Runner, kind: str
 ) -> None:
     async def scenario() -> None:
-        transmitted: list[dict[str, Any]] = []
-        brain = ScriptedBrain([[Say(ANSWER)]])
-        record = audio_client(kind, brain, outgoing_middleware=[transmitted.append])
-        async with record as (client, _engine):
-            app = PausingApp(client)
-            async with background(app.listen()), client:
-                await client.send_response()
-                await asyncio.wait_for(app.paused.wait(), 10)
-                heard = app.played_ms
-                client.set_remote_audio_enabled(False)
-                completed = await wait_for(client, AssistantCompleted)
-                assert completed.status == "done"  # played out (muted), not cut
-                assert client.model.playback.state == "silent"
-                assert not [e for e in transmitted if e["type"] == "conversation.item.truncate"]
-                app.resume.set()
-                await asyncio.sleep(0.05)
-                assert app.played_ms == heard  # nothing more reached the app once muted
+        async with answer_heard_in_part(kind) as (client, _engine, app, transmitted):
+            heard = app.played_ms
+            client.set_remote_audio_enabled(False)
+            completed = await wait_for(client, AssistantCompleted)
+            assert completed.status == "done"  # played out (muted), not cut
+            assert client.model.playback.state == "silent"
+            assert not [e for e in transmitted if e["type"] == "conversation.item.truncate"]
+            app.resume.set()
+            await asyncio.sleep(0.05)
+            assert app.played_ms == heard  # nothing more reached the app once muted
 
     run(scenario())
