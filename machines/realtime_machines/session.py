@@ -685,17 +685,40 @@ class SessionModel:
             },
         )
 
-    # -- audio output (WebRTC) ---------------------------------------------------------------
+    # -- audio output ------------------------------------------------------------------------
     def _on_audio_started(self, event: Any) -> None:
-        self.playback.offer("started", response_id=event.response_id)
+        self._audio_output("started", event.response_id)
 
     def _on_audio_stopped(self, event: Any) -> None:
-        self.playback.offer("stopped", response_id=event.response_id)
-        self._flush_audio(event.response_id, cut=False)
+        self._audio_output("stopped", event.response_id)
 
     def _on_audio_cleared(self, event: Any) -> None:
-        self.playback.offer("cleared", response_id=event.response_id)
-        self._flush_audio(event.response_id, cut=True)
+        self._audio_output("cleared", event.response_id)
+
+    def local_playback(
+        self,
+        event: Literal["started", "stopped", "cleared"],
+        response_id: str | None,
+        *,
+        time: float | None = None,
+    ) -> list[Notice]:
+        """What the shell's own player heard, on transports where the client plays the audio
+        (WebSocket, in-memory): the facts ``output_audio_buffer.started`` / ``stopped`` /
+        ``cleared`` carry on WebRTC, fed to the Playback chart the same way (``started``: the
+        response became audible; ``stopped``: all of it was played; ``cleared``: it was cut).
+        Returns the convenience events it produced (``assistant:completed``...)."""
+        if event not in ("started", "stopped", "cleared"):
+            raise ValueError(
+                f"local_playback takes 'started', 'stopped' or 'cleared', not {event!r}"
+            )
+        self._advance(time)
+        self._audio_output(event, response_id)
+        return self.take_notices()
+
+    def _audio_output(self, event: str, response_id: str | None) -> None:
+        self.playback.offer(event, response_id=response_id)
+        if event != "started":
+            self._flush_audio(response_id, cut=event == "cleared")
 
     def _flush_audio(self, response_id: str | None, *, cut: bool) -> None:
         """The one output buffer is empty: every response waiting on it has been heard.
@@ -857,10 +880,13 @@ class SessionModel:
         """Cancel the active response and cut audible output; sends nothing when idle."""
         self.response.queue.clear()
         self.response.send("cancel")
-        if self.transport == "webrtc" and self.playback.state != "silent":
-            self.emit(
-                SendEvent({"type": "output_audio_buffer.clear", "event_id": self._new_event_id()})
-            )
+        if self.playback.state != "silent":  # audible: cut it (the client's own player too)
+            if self.transport == "webrtc":
+                self.emit(
+                    SendEvent(
+                        {"type": "output_audio_buffer.clear", "event_id": self._new_event_id()}
+                    )
+                )
             self.emit(StopPlayback())
 
     def submit_tool_output(self, call_id: str, output: str, *, follow_up: bool = True) -> bool:

@@ -15,9 +15,12 @@ converts between the two with ``av.AudioResampler`` (whole frames, no per-sample
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
-from collections.abc import AsyncIterator
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Final
 
 import av
@@ -27,6 +30,7 @@ import numpy.typing as npt
 __all__ = [
     "WIRE_RATE",
     "MicrophonePcm",
+    "MicrophonePump",
     "Pcm24kConverter",
     "decode_pcm16",
     "encode_pcm16",
@@ -36,6 +40,8 @@ WIRE_RATE: Final = 24000
 """The WebSocket wire's sample rate (PCM16 mono little-endian)."""
 
 Int16Array = npt.NDArray[np.int16]
+
+log = logging.getLogger(__name__)
 
 
 class Pcm24kConverter:
@@ -98,6 +104,60 @@ class MicrophonePcm:
                 pcm = bytes(len(pcm))
             self.chunks += 1
             yield pcm
+
+
+class MicrophonePump:
+    """A microphone track pumped into ``send_audio`` (``input_audio_buffer.append``) by one
+    background task, with mute: what the WebSocket and in-memory transports do with
+    ``ConnectContext.microphone``.
+
+    :meth:`set_enabled` works before :meth:`start` too (a microphone muted before connecting
+    starts muted). The pump ends when the track ends or ``send_audio`` fails (the call is
+    gone: logged, not raised); :meth:`aclose` stops it."""
+
+    def __init__(self, send_audio: Callable[[bytes], Awaitable[None]], *, name: str) -> None:
+        self._send_audio = send_audio
+        self._name = name
+        self._enabled = True
+        self._mic: MicrophonePcm | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the microphone's audio is sent (muted: zeros of the same length)."""
+        return self._enabled
+
+    @property
+    def microphone(self) -> MicrophonePcm | None:
+        """The track's PCM iterator once started (its ``chunks`` counts what was sent)."""
+        return self._mic
+
+    def set_enabled(self, enabled: bool) -> None:
+        self._enabled = bool(enabled)
+        if self._mic is not None:
+            self._mic.muted = not self._enabled
+
+    def start(self, track: Any) -> None:
+        """Pump ``track`` (once: a second call is ignored). Needs a running loop."""
+        if self._task is not None:
+            return
+        self._mic = MicrophonePcm(track)
+        self._mic.muted = not self._enabled
+        self._task = asyncio.get_running_loop().create_task(self._pump(self._mic), name=self._name)
+
+    async def _pump(self, mic: MicrophonePcm) -> None:
+        try:
+            async for pcm in mic:
+                await self._send_audio(pcm)
+        except Exception as exc:  # SendError: the call ended under the pump
+            log.info("microphone stopped: %s", exc)
+
+    async def aclose(self) -> None:
+        task = self._task
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
 
 
 def encode_pcm16(pcm: bytes | Int16Array) -> str:

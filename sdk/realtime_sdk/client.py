@@ -74,6 +74,7 @@ from .middleware import (
     run_outgoing,
 )
 from .peer import AudioSink
+from .playback import ChunkSink, LocalPlayback, PlaybackSink, SpeakerSink
 from .tools import FunctionTool, function_tool
 from .transports import ConnectContext, Transport, TransportEvents, transport_class
 from .transports.webrtc import WebRTCTransport
@@ -149,6 +150,7 @@ class RealtimeClient:
         ice_servers: Any = NOT_GIVEN,
         data_channel_label: Any = NOT_GIVEN,
         transport: str | Transport = "webrtc",
+        transport_options: Mapping[str, Any] | None = None,
         microphone: MicrophoneFactory | None = None,
         audio_sink: AudioSink | None = None,
         allow_connect_without_mic: Any = NOT_GIVEN,
@@ -241,6 +243,8 @@ class RealtimeClient:
         for tool in tools:
             self._add_tool(function_tool(tool))
         self._microphone_factory = microphone
+        #: enable_microphone / disable_microphone's last word; every new call starts with it.
+        self._microphone_enabled = True
         self._audio_sink = audio_sink
         self._remote_audio_enabled = True
         self._on_tool_call = on_tool_call
@@ -264,8 +268,10 @@ class RealtimeClient:
                 if chat_options is None or chat_given[option] is not NOT_GIVEN
             },
         )
-        self._template = self._transport_option(transport)
+        self._template = self._transport_option(transport, transport_options)
         self._owns_playback = self._template.owns_playback
+        if self._owns_playback and audio_sink is not None:
+            _playback_sink(audio_sink)  # a sink this transport cannot play into: say so now
         #: The transport for the next call: the one given, then fresh ones (one per call).
         self._spare: Transport | None = self._template
         steps = self._template.steps
@@ -304,6 +310,9 @@ class RealtimeClient:
         self._context: ConnectContext | None = None
         self._effect_observers: list[Callable[[EffectEvent], object]] = []
         self._microphone: MediaStreamTrack | None = None
+        #: The local player (transports that own playback), made for the ``audio_sink`` on
+        #: the first audio, or by :meth:`audio_chunks`; closed on disconnect.
+        self._player: LocalPlayback | None = None
         self._token: str | None = None
         self.call_id: str | None = None
         self._inbox: asyncio.Queue[str] | None = None
@@ -381,22 +390,45 @@ class RealtimeClient:
         peer = self._peer
         return peer.remote_track if peer is not None else None
 
-    def _transport_option(self, transport: object) -> Transport:
-        """The ``transport=`` option as a fresh :class:`Transport` (a name or an instance)."""
+    def _transport_option(
+        self, transport: object, options: Mapping[str, Any] | None = None
+    ) -> Transport:
+        """The ``transport=`` option as a fresh :class:`Transport`: an instance as it is, or a
+        name built with ``transport_options`` as its keyword arguments."""
+        if options is not None and not isinstance(options, Mapping):
+            raise TypeError(f"transport_options must be a mapping of options, got {options!r}")
         if isinstance(transport, Transport):
+            if options:
+                raise TypeError(
+                    "transport_options go with a transport name; a Transport instance already "
+                    "has its options"
+                )
             return transport
         if not isinstance(transport, str):
             raise TypeError(
                 f"transport must be a name ('webrtc', ...) or a Transport, got {transport!r}"
             )
         cls = transport_class(transport)
-        if cls is WebRTCTransport:
-            return WebRTCTransport(
-                ice_servers=self.options["ice_servers"],
-                channel_label=self.options["data_channel_label"],
-                sdp_timeout=float(self.options["timeouts"]["sdp"]),
+        given = dict(options or {})
+        if cls is WebRTCTransport:  # the client's own WebRTC options, unless given here
+            given = {
+                "ice_servers": self.options["ice_servers"],
+                "channel_label": self.options["data_channel_label"],
+                "sdp_timeout": float(self.options["timeouts"]["sdp"]),
+                **given,
+            }
+        accepted = [
+            p.name
+            for p in inspect.signature(cls.__init__).parameters.values()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY
+        ]
+        unknown = sorted(set(given) - set(accepted))
+        if unknown:
+            raise TypeError(
+                f"transport_options for {transport!r} has no option {', '.join(unknown)}; "
+                f"its options are: {', '.join(accepted) or 'none'}"
             )
-        return cls()
+        return cls(**given)
 
     @property
     def record(self) -> list[Transition]:
@@ -452,6 +484,9 @@ class RealtimeClient:
             await self._connection_changed.wait()
 
     async def _release(self) -> None:
+        player, self._player = self._player, None
+        if player is not None:  # first: its pump reports to the model no more
+            await player.aclose()
         for name in list(self._timers):
             self._cancel_timer(name)
         self._cancel_rollover()
@@ -852,6 +887,8 @@ class RealtimeClient:
         transport = self._spare if self._spare is not None else self._template.fresh()
         self._spare = None
         self._transport = transport
+        if not self._microphone_enabled:  # muted before this call (or a lost one) began
+            transport.set_microphone(False)
         inbox: asyncio.Queue[str] = asyncio.Queue()
         self._inbox = inbox
         self._consumer = asyncio.get_running_loop().create_task(self._consume(inbox))
@@ -907,17 +944,26 @@ class RealtimeClient:
         that moment, so a dead peer is noticed within the limit, never a polling interval
         later (:func:`liveness_wait`)."""
         limit = float(self.options["liveness_timeout"])
+        pinged_after: float | None = None  # the last_inbound a ping was sent after
         while self.model.connection.state == "connected":
             transport = self._transport
             if transport is None:
                 return
-            wait = liveness_wait(transport.last_inbound, clock(), limit)
+            last, now = transport.last_inbound, clock()
+            wait = liveness_wait(last, now, limit)
             if wait is None:
-                silent = clock() - transport.last_inbound
                 await self._signal(
-                    "connection_lost", error=f"nothing from the server for {silent:.1f} s"
+                    "connection_lost", error=f"nothing from the server for {now - last:.1f} s"
                 )
                 return
+            # Silent for half the limit: ask for a sign of life (a WebSocket ping; its pong
+            # moves last_inbound), once per silence, so an idle but healthy call is not lost.
+            until_ping = last + limit / 2 - now
+            if until_ping > 0:
+                wait = min(wait, until_ping)
+            elif pinged_after != last:
+                pinged_after = last
+                self._spawn(_ping(transport))
             await sleep(wait)
 
     # ---------------------------------------------------------------------------------------
@@ -963,9 +1009,14 @@ class RealtimeClient:
             event = dict(result)
         if self._on_event is not None:
             await _maybe_await(self._on_event(event))
+        kind = event.get("type")
+        if self._owns_playback and kind == "response.done":
+            self._audio_pending(event)
         notices = self.model.receive(event, time=time.time())
-        if self._owns_playback and event.get("type") == "response.output_audio.delta":
+        if self._owns_playback and kind in _AUDIO_DELTAS:
             self._output_audio(event)
+        elif self._owns_playback and kind == "response.done" and self._player is not None:
+            self._player.finish(_response_id(event))
         if self._unacked:
             self._acknowledge(event)
         if event.get("type") == "session.created" and isinstance(event.get("session"), dict):
@@ -1080,16 +1131,96 @@ class RealtimeClient:
                 self._report(error.stage, error, "warning", True, {"type": kind})
                 raise error
 
+    # -- local playback (transports that own it: WebSocket, in-memory) -----------------------
     def _cut_local_playback(self) -> None:
-        """Hook for transports that own playback, on barge-in (``StopPlayback``): cut the local
-        player now and send ``conversation.item.truncate`` with ``audio_end_ms`` equal to what
-        it actually played. No player on this branch (nothing is played, so nothing is cut)."""
+        """On barge-in (``StopPlayback``): cut the local player now and, when it cut audio
+        (heard or not), send ``conversation.item.truncate`` with ``audio_end_ms`` equal to what
+        it actually played, once (a second cut finds nothing left). Nothing is sent when
+        everything received had been played, or when the call is no longer connected."""
+        player = self._player
+        if player is None:
+            return
+        cut = player.cut()  # its on_stopped(cleared=True) tells the Playback chart
+        playback = self.model.playback
+        if playback.state != "silent":  # audible-pending, never consumed: cut all the same
+            self._local_playback("cleared", playback.response_id)
+        if cut is not None and self.model.connection.state == "connected":
+            self.model.send(cut.truncate_event(), time=time.time())
 
     def _output_audio(self, event: Mapping[str, Any]) -> None:
-        """Hook for transports that own playback (``owns_playback``: WebSocket, in-memory): the
-        base64 PCM16 24 kHz in ``event["delta"]`` goes to the local player here, and the player
-        reports its position to the Playback chart (so that a barge-in truncates at what was
-        actually played: see :meth:`_stop_playback`). No player on this branch: not played."""
+        """A ``response.output_audio.delta`` to the local player (made on the first one for
+        the ``audio_sink``). With neither an ``audio_sink`` nor :meth:`audio_chunks`, or with
+        remote audio muted, the audio is drained (as WebRTC drains its remote track)."""
+        player = self._player
+        if player is None and self._audio_sink is not None:
+            player = self._new_player(_playback_sink(self._audio_sink))
+        if player is None or not self._remote_audio_enabled:
+            return
+        try:
+            player.feed_event(event)
+        except ValueError as exc:
+            self._report("data_channel", exc, "warning", True, {"type": event.get("type")})
+
+    def _audio_pending(self, event: Mapping[str, Any]) -> None:
+        """``response.done`` while the player still holds audio of that response: it is
+        audible from now on (reported ``started``), so the response completes when the player
+        has played it, as on WebRTC where ``output_audio_buffer.started`` precedes it."""
+        player = self._player
+        response_id = _response_id(event)
+        if player is not None and player.unplayed_ms(response_id) > 0:
+            self._local_playback("started", response_id)
+
+    def _new_player(self, sink: PlaybackSink | None) -> LocalPlayback:
+        player = self._player = LocalPlayback(
+            sink,
+            on_started=partial(self._local_playback, "started"),
+            on_stopped=self._local_stopped,
+        )
+        player.start()
+        return player
+
+    def _local_stopped(self, response_id: str, cleared: bool) -> None:
+        self._local_playback("cleared" if cleared else "stopped", response_id)
+
+    def _local_playback(
+        self, event: Literal["started", "stopped", "cleared"], response_id: str | None
+    ) -> None:
+        """Feed the player's audibility to the Playback chart (``SessionModel.local_playback``),
+        then run what it asked for and tell the app (``assistant:completed``...)."""
+        notices = self.model.local_playback(event, response_id, time=time.time())
+        self._spawn(self._after_local_playback(notices))
+
+    async def _after_local_playback(self, notices: list[Notice]) -> None:
+        await self._drain()
+        for notice in notices:
+            await self._dispatch(notice)
+
+    async def audio_chunks(self) -> AsyncIterator[bytes]:
+        """The assistant's audio as PCM16 mono 24 kHz chunks for the app to play, on transports
+        where the client plays it (WebSocket, in-memory), at most ``lead_ms`` (120 ms) ahead
+        of what the app has taken: what it has taken counts as played, so a barge-in truncates
+        the item there. Start iterating before the audio comes (before :meth:`connect` is
+        fine); it ends when the client disconnects. Not with an ``audio_sink`` (the sink plays
+        it), nor on WebRTC (the audio is a media track: pass ``audio_sink``)."""
+        if not self._owns_playback:
+            raise TypeError(
+                f"audio_chunks() is for transports that deliver audio as events; on "
+                f"{self.transport_kind} the audio is a media track: pass audio_sink="
+            )
+        player = self._player
+        if player is None:
+            if self._audio_sink is not None:
+                raise TypeError("audio_chunks() is for a client without an audio_sink")
+            player = self._new_player(ChunkSink())
+        elif not isinstance(player.sink, ChunkSink):
+            raise TypeError("audio_chunks() is for a client without an audio_sink")
+        try:
+            async for chunk in player.chunks():
+                yield chunk
+        finally:  # the app stopped listening with no call under way: nothing else closes it
+            if self._player is player and self.model.connection.state in _NO_CALL:
+                self._player = None
+                await player.aclose()
 
     async def send_audio(self, pcm: bytes) -> None:
         """Send PCM16 mono 24 kHz audio from the app, on transports that take audio as events
@@ -1340,6 +1471,7 @@ class RealtimeClient:
         self._set_microphone(False)
 
     def _set_microphone(self, enabled: bool) -> None:
+        self._microphone_enabled = bool(enabled)
         if self._transport is not None:
             self._transport.set_microphone(enabled)
         track = self._microphone
@@ -1354,12 +1486,16 @@ class RealtimeClient:
     def set_remote_audio_enabled(self, enabled: bool) -> None:
         """Play (True) or mute (False) remote audio: muted, the remote track is still drained
         but its frames skip the ``audio_sink``, and what the sink had queued is dropped. No
-        renegotiation; the setting survives reconnects."""
+        renegotiation; the setting survives reconnects. On WebSocket and memory the local
+        player drops what it holds and takes no audio while muted (counted as played, as the
+        server's buffer plays on over WebRTC: no truncation)."""
         self._remote_audio_enabled = bool(enabled)
         transport = self._transport
         if isinstance(transport, WebRTCTransport):
             transport.audio_sink = self._audio_sink if enabled else None
         if not enabled:
+            if self._player is not None:  # WebSocket/memory: what the player holds goes too
+                self._player.drop()
             stop = getattr(self._audio_sink, "stop", None)
             if callable(stop):
                 stop()
@@ -1483,6 +1619,14 @@ def liveness_wait(last_inbound: float, now: float, limit: float) -> float | None
     return remaining
 
 
+async def _ping(transport: Transport) -> None:
+    """Ping ``transport`` for the liveness check; a failure only means no pong will come."""
+    try:
+        await transport.ping()
+    except Exception as exc:
+        logger.debug("liveness ping failed: %r", exc)
+
+
 def _rollover_delay(expires_at: object, margin: float, now: float) -> float | None:
     """Seconds until the rollover, ``margin`` seconds before ``expires_at``; ``None`` when
     ``expires_at`` is no usable cap (not a finite number, or not more than ``margin`` ahead)."""
@@ -1492,6 +1636,30 @@ def _rollover_delay(expires_at: object, margin: float, now: float) -> float | No
     if not math.isfinite(delay) or delay <= 0:
         return None
     return delay
+
+
+_NO_CALL = frozenset({"idle", "disconnected", "error"})
+_AUDIO_DELTAS = frozenset({"response.output_audio.delta", "response.audio.delta"})
+
+
+def _response_id(event: Mapping[str, Any]) -> str:
+    """The ``response.id`` of a ``response.done`` (``""`` when missing)."""
+    response = event.get("response")
+    return str(response.get("id") or "") if isinstance(response, Mapping) else ""
+
+
+def _playback_sink(sink: object) -> PlaybackSink:
+    """The ``audio_sink`` as what the local player writes to: a :class:`PlaybackSink` as it
+    is, a :class:`~realtime_sdk.audio.Speaker` through a :class:`SpeakerSink`."""
+    if all(hasattr(sink, name) for name in ("write", "position", "stop")):
+        return sink  # type: ignore[return-value]
+    if all(hasattr(sink, name) for name in ("samples_played", "silence_skipped", "stop")):
+        return SpeakerSink(sink)
+    raise TypeError(
+        "on a transport where the client plays the audio (websocket, memory), audio_sink must "
+        "be a Speaker or a PlaybackSink (write, position, stop), not "
+        f"{type(sink).__name__}; use audio_chunks() to take the audio yourself"
+    )
 
 
 def _content_text(item: Mapping[str, Any]) -> str:

@@ -213,6 +213,17 @@ class LocalPlayback:
         item = self._items.get((item_id, content_index))
         return 0 if item is None else item.played * 1000 // WIRE_RATE
 
+    def unplayed_ms(self, response_id: str) -> int:
+        """Milliseconds of ``response_id``'s audio received and not played yet (0 once it was
+        all played, or cut)."""
+        self._account(self.sink.position)
+        samples = sum(
+            item.received - item.played
+            for item in self._items.values()
+            if item.response_id == response_id and not item.cut
+        )
+        return samples * 1000 // WIRE_RATE
+
     def received_ms(self, item_id: str, content_index: int = 0) -> int:
         """Milliseconds of the item's audio received (rounded down)."""
         item = self._items.get((item_id, content_index))
@@ -309,6 +320,23 @@ class LocalPlayback:
             return None
         item = self._items[first]
         return Cut(item.response_id, first[0], first[1], item.played * 1000 // WIRE_RATE)
+
+    def drop(self) -> None:
+        """Drop everything queued as if it had been played (muting the assistant): unlike
+        :meth:`cut`, nothing counts as cut, so there is nothing to truncate, and a finished
+        response reports ``on_stopped(response_id, False)``."""
+        self._account(self.sink.position)
+        self.sink.stop()
+        for segment in self._segments:
+            item = self._items[segment.key]
+            item.played = max(item.played, segment.offset + segment.size)
+        for key, samples, offset in self._pending:
+            item = self._items[key]
+            item.played = max(item.played, offset + samples.size)
+        self._segments.clear()
+        self._pending.clear()
+        self._cursor = self.sink.position
+        self._check_drained(self._cursor)
 
     # -- the app as the sink ----------------------------------------------------------------
     async def chunks(self) -> AsyncIterator[bytes]:

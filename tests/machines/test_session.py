@@ -532,6 +532,28 @@ def test_manual_cancel_over_webrtc_clears_audio() -> None:
     assert StopPlayback() in effects
 
 
+def test_the_local_player_feeds_the_playback_chart_as_output_audio_buffer_does() -> None:
+    """On WebSocket/memory the shell's player reports audibility: the same chart, same notices."""
+    session = SessionModel(transport="websocket")
+    session.receive(created("r1"))
+    assert session.local_playback("started", "r1") == []
+    assert session.playback.state == "playing"
+    assert session.receive(done("r1")) == []  # heard to its end only later
+    assert session.local_playback("stopped", "r1") == [
+        AssistantCompleted("r1", "done", "completed")
+    ]
+    session.receive(created("r2"))
+    session.local_playback("started", "r2")
+    session.receive(speech_started())
+    assert StopPlayback() in session.take_effects()  # barge-in: the shell cuts its player
+    assert session.playback.state == "interrupted"
+    session.receive(done("r2", status="cancelled"))
+    session.local_playback("cleared", "r2")
+    assert session.playback.state == "silent"
+    with pytest.raises(ValueError, match="'started', 'stopped' or 'cleared'"):
+        session.local_playback("paused", "r2")  # type: ignore[arg-type]
+
+
 # -- mode -----------------------------------------------------------------------------------------
 
 

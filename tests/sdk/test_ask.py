@@ -13,16 +13,17 @@ from realtime_sdk.client import ToolCall
 from realtime_sdk.emulator import Emulator, Faults
 from realtime_sdk.errors import NotConnectedError
 from realtime_sdk.turn import Answer, TurnError
-from tests.sdk.test_client import WEATHER_TOOL, make_client
+from tests.sdk.test_client import WEATHER_TOOL, make_client, on_every_transport
 
 Runner = Callable[..., Any]
 
 TOOL_SESSION = {"type": "realtime", "output_modalities": ["text"], "tools": [WEATHER_TOOL]}
 
 
-def test_a_plain_turn_returns_the_answer(run: Runner) -> None:
+@on_every_transport
+def test_a_plain_turn_returns_the_answer(run: Runner, transport: str) -> None:
     async def scenario() -> None:
-        async with Emulator() as emu, make_client(emu) as client:
+        async with Emulator() as emu, make_client(emu, transport) as client:
             answer = await client.ask("hello", timeout=20)
             assert isinstance(answer, Answer)
             assert answer.text == str(answer) == "You said: hello"
@@ -39,14 +40,15 @@ def test_a_plain_turn_returns_the_answer(run: Runner) -> None:
     run(scenario())
 
 
-def test_a_tool_round_is_one_turn(run: Runner) -> None:
+@on_every_transport
+def test_a_tool_round_is_one_turn(run: Runner, transport: str) -> None:
     async def scenario() -> None:
         async def slow_tool(call: ToolCall) -> str:
             await asyncio.sleep(0.3)  # still running when the first response is done
             return f"rain in {call.args['city']}"
 
         async with Emulator() as emu:
-            client = make_client(emu, session=TOOL_SESSION, on_tool_call=slow_tool)
+            client = make_client(emu, transport, session=TOOL_SESSION, on_tool_call=slow_tool)
             async with client:
                 answer = await client.ask('get_weather {"city": "Oslo"}', timeout=20)
                 assert answer.text == "Tool result: rain in Oslo"
@@ -59,10 +61,11 @@ def test_a_tool_round_is_one_turn(run: Runner) -> None:
     run(scenario())
 
 
-def test_a_turn_after_the_greeting_waits_for_its_own_answer(run: Runner) -> None:
+@on_every_transport
+def test_a_turn_after_the_greeting_waits_for_its_own_answer(run: Runner, transport: str) -> None:
     async def scenario() -> None:
         async with Emulator(faults=Faults(delta_delay_s=0.02)) as emu:
-            client = make_client(emu, greet_enabled=True, greet_modalities=["text"])
+            client = make_client(emu, transport, greet_enabled=True, greet_modalities=["text"])
             async with client:  # the greeting is still streaming when ask() sends
                 answer = await client.ask("hello", timeout=20)
                 assert answer.text == "You said: hello"
@@ -77,10 +80,13 @@ def test_a_turn_after_the_greeting_waits_for_its_own_answer(run: Runner) -> None
     run(scenario())
 
 
-def test_a_deferred_tool_call_times_out(run: Runner) -> None:
+@on_every_transport
+def test_a_deferred_tool_call_times_out(run: Runner, transport: str) -> None:
     async def scenario() -> None:
         async with Emulator() as emu:
-            client = make_client(emu, session=TOOL_SESSION, on_tool_call=lambda call: None)
+            client = make_client(
+                emu, transport, session=TOOL_SESSION, on_tool_call=lambda call: None
+            )
             async with client:
                 with pytest.raises(TimeoutError):
                     await client.ask('get_weather {"city": "Oslo"}', timeout=1.5)
@@ -89,9 +95,13 @@ def test_a_deferred_tool_call_times_out(run: Runner) -> None:
     run(scenario())
 
 
-def test_a_cancelled_turn_raises(run: Runner) -> None:
+@on_every_transport
+def test_a_cancelled_turn_raises(run: Runner, transport: str) -> None:
     async def scenario() -> None:
-        async with Emulator(faults=Faults(delta_delay_s=0.2)) as emu, make_client(emu) as client:
+        async with (
+            Emulator(faults=Faults(delta_delay_s=0.2)) as emu,
+            make_client(emu, transport) as client,
+        ):
             started = asyncio.Event()
             client.on("assistant:delta", lambda notice: started.set())
             asking = asyncio.get_running_loop().create_task(
@@ -105,20 +115,22 @@ def test_a_cancelled_turn_raises(run: Runner) -> None:
     run(scenario())
 
 
-def test_a_server_error_during_the_turn_raises(run: Runner) -> None:
+@on_every_transport
+def test_a_server_error_during_the_turn_raises(run: Runner, transport: str) -> None:
     async def scenario() -> None:
-        async with Emulator() as emu, make_client(emu) as client:
+        async with Emulator() as emu, make_client(emu, transport) as client:
             with pytest.raises(TurnError, match="error"):
                 await client.ask("hello", response_modality="video", timeout=20)  # type: ignore[arg-type]
 
     run(scenario())
 
 
-def test_a_lost_connection_raises(run: Runner) -> None:
+@on_every_transport
+def test_a_lost_connection_raises(run: Runner, transport: str) -> None:
     async def scenario() -> None:
         async with (
             Emulator(faults=Faults(close_mid_response=True)) as emu,
-            make_client(emu) as client,
+            make_client(emu, transport) as client,
         ):
             with pytest.raises(NotConnectedError, match="finish the turn"):
                 await client.ask("hello", timeout=20)
@@ -126,10 +138,11 @@ def test_a_lost_connection_raises(run: Runner) -> None:
     run(scenario())
 
 
-def test_a_disconnect_during_the_turn_raises(run: Runner) -> None:
+@on_every_transport
+def test_a_disconnect_during_the_turn_raises(run: Runner, transport: str) -> None:
     async def scenario() -> None:
         async with Emulator(faults=Faults(response_delay_s=5)) as emu:
-            client = make_client(emu)
+            client = make_client(emu, transport)
             await client.connect()
             asking = asyncio.get_running_loop().create_task(client.ask("hello", timeout=20))
             await asyncio.sleep(0.1)

@@ -12,9 +12,11 @@ import pytest
 
 from realtime_machines import AssistantCompleted, Notice, SessionModel, ToolCallDone
 from realtime_sdk.client import RealtimeClient, ToolCall
-from realtime_sdk.emulator import Emulator, EmulatorConfig, Faults
+from realtime_sdk.emulator import Emulator, EmulatorConfig, Engine, EngineOptions, Faults
 from realtime_sdk.errors import ConnectError, ErrorEvent, NotConnectedError
 from realtime_sdk.keys import api_key_token_provider
+from realtime_sdk.transports import MemoryTransport, Transport, WebSocketTransport
+from tests.sdk.test_transports import until
 
 Runner = Callable[..., Any]
 
@@ -47,15 +49,66 @@ WEATHER_TOOL = {
 }
 
 
-def make_client(emu: Emulator, **kwargs: Any) -> RealtimeClient:
+TRANSPORTS = ("webrtc", "websocket", "memory")
+"""The client's transports: the feature tests run on each (WebRTC and WebSocket over loopback
+sockets to the emulator, memory to an emulator engine in process)."""
+
+on_every_transport = pytest.mark.parametrize("transport", TRANSPORTS)
+
+
+def make_client(emu: Emulator, transport: str = "webrtc", **kwargs: Any) -> RealtimeClient:
+    """A client of ``emu`` over ``transport``; on ``"memory"`` its calls go to engines in
+    process with the emulator's brain, faults and engine settings (the token still comes from
+    the emulator, so the token stage is the same on every transport)."""
     kwargs.setdefault("greet_enabled", False)
     kwargs.setdefault("ice_servers", [])
     kwargs.setdefault("session", {"type": "realtime", "output_modalities": ["text"]})
+    chosen: str | Transport = transport
+    if transport == "memory":
+        chosen = MemoryTransport(
+            brain=emu.brain,
+            faults=emu.faults,
+            options=EngineOptions(
+                session_ttl_s=emu.config.session_ttl_s,
+                transcribe=emu.config.transcribe,
+                ms_per_char=emu.config.ms_per_char,
+                ids=emu.ids,
+            ),
+        )
     return RealtimeClient(
         token_provider=api_key_token_provider(emu.api_key, base_url=emu.base_url),
         base_url=emu.base_url,
+        transport=chosen,
         **kwargs,
     )
+
+
+def engine_of(emu: Emulator, client: RealtimeClient) -> Engine:
+    """The emulator engine serving the client's current call (the server side of it)."""
+    transport = client.transport
+    if isinstance(transport, MemoryTransport):
+        assert transport.engine is not None
+        return transport.engine
+    if client.transport_kind == "webrtc":
+        return emu.calls[client.call_id or ""].engine
+    return emu.engines[-1]
+
+
+async def drop_call(emu: Emulator, client: RealtimeClient) -> None:
+    """End the client's call from the server side, without the client asking: WebRTC by the
+    calls API's hang-up; WebSocket and memory as the engine's ``close_mid_response`` fault
+    does (the emulator closes the socket; the in-memory engine ends the call)."""
+    if client.transport_kind == "webrtc":
+        async with (
+            aiohttp.ClientSession() as http,
+            http.delete(
+                f"{emu.base_url}/v1/realtime/calls/{client.call_id}",
+                headers={"Authorization": f"Bearer {emu.api_key}"},
+            ) as response,
+        ):
+            assert response.status < 300
+        return
+    engine_of(emu, client)._shutdown_transport("fault")
 
 
 def status(client: RealtimeClient) -> str:
@@ -69,6 +122,13 @@ def connection_path(
 
 
 N = TypeVar("N", bound=Notice)
+
+
+def collect(client: RealtimeClient, kind: type[N]) -> list[N]:
+    """Every ``kind`` notice from now on, in a list (nothing is missed between two waits)."""
+    got: list[N] = []
+    client.on(kind.name, got.append)
+    return got
 
 
 async def wait_for(client: RealtimeClient, kind: type[N], timeout: float = 10.0) -> N:  # noqa: ASYNC109
@@ -119,10 +179,46 @@ def test_connect_walks_every_step_then_disconnects(run: Runner) -> None:
     run(scenario())
 
 
-def test_greeting_and_a_typed_question_stream_into_the_chat(run: Runner) -> None:
+@pytest.mark.parametrize("transport", ["websocket", "memory"])
+def test_connect_walks_the_transports_own_handshake(run: Runner, transport: str) -> None:
+    async def scenario() -> None:
+        stages: list[str] = []
+        async with Emulator() as emu:
+            client = make_client(
+                emu, transport, on_success=lambda stage, _data: stages.append(stage)
+            )
+            async with client:
+                assert connection_path(client.model) == CONNECT_PATH
+                assert client.transport is not None
+                steps = [step.state for step in client.transport.steps]
+                assert connection_path(client.model, "handshake") == [
+                    ("waiting", "start", steps[0]),
+                    *(
+                        (a, "step_done", b)
+                        for a, b in zip(steps, [*steps[1:], "open"], strict=True)
+                    ),
+                ]
+                assert client.peer_connection is None  # no peer on this wire
+                await client.send_text_message("Hello?")
+                await wait_for(client, AssistantCompleted)
+            assert status(client) == "disconnected"
+            assert connection_path(client.model)[-2:] == [
+                ("connected", "disconnect", "disconnecting"),
+                ("disconnecting", "transport_closed", "disconnected"),
+            ]
+            assert "data_channel_open" in stages
+            assert "connected" in stages
+
+    run(scenario())
+
+
+@on_every_transport
+def test_greeting_and_a_typed_question_stream_into_the_chat(run: Runner, transport: str) -> None:
     async def scenario() -> None:
         async with Emulator() as emu:
-            client = make_client(emu, greet_enabled=True, greet_instructions="Say hello.")
+            client = make_client(
+                emu, transport, greet_enabled=True, greet_instructions="Say hello."
+            )
             deltas: list[str] = []
             client.on("assistant:delta", lambda n: deltas.append(n.delta))
             async with client:
@@ -144,7 +240,8 @@ def test_greeting_and_a_typed_question_stream_into_the_chat(run: Runner) -> None
     run(scenario())
 
 
-def test_tool_call_auto_mode_answers_once_then_follows_up(run: Runner) -> None:
+@on_every_transport
+def test_tool_call_auto_mode_answers_once_then_follows_up(run: Runner, transport: str) -> None:
     async def scenario() -> None:
         calls: list[ToolCall] = []
 
@@ -160,6 +257,7 @@ def test_tool_call_auto_mode_answers_once_then_follows_up(run: Runner) -> None:
         async with Emulator() as emu:
             client = make_client(
                 emu,
+                transport,
                 session={
                     "type": "realtime",
                     "output_modalities": ["text"],
@@ -168,14 +266,15 @@ def test_tool_call_auto_mode_answers_once_then_follows_up(run: Runner) -> None:
                 on_tool_call=on_tool_call,
                 outgoing_middleware=[outgoing],
             )
+            completed = collect(client, AssistantCompleted)
             async with client:
                 done = asyncio.ensure_future(wait_for(client, ToolCallDone))
                 await client.send_text_message('get_weather {"city": "Paris"}')
                 tool_done = await done
                 assert tool_done.tool_name == "get_weather"
                 assert tool_done.args == {"city": "Paris"}
-                for _ in range(2):  # the tool-call response, then the follow-up answer
-                    await wait_for(client, AssistantCompleted)
+                # the tool-call response, then the follow-up answer
+                await until(lambda: len(completed) == 2)
                 assert [c.args for c in calls] == [{"city": "Paris"}]
                 [chart] = client.model.tool_calls.values()
                 assert chart.state == "answered"
@@ -197,24 +296,29 @@ def test_sending_before_connect_raises_not_connected(run: Runner) -> None:
     run(scenario())
 
 
-def test_concurrent_connects_make_one_peer(run: Runner) -> None:
+@on_every_transport
+def test_concurrent_connects_make_one_peer(run: Runner, transport: str) -> None:
     async def scenario() -> None:
         async with Emulator() as emu:
-            client = make_client(emu)
+            client = make_client(emu, transport)
             await asyncio.gather(client.connect(), client.connect())
             assert status(client) == "connected"
-            assert len(emu.calls) == 1
+            assert len(emu.calls) == (1 if transport == "webrtc" else 0)
             assert [e for _, e, _ in connection_path(client.model)].count("connect") == 1
+            assert [e for _, e, _ in connection_path(client.model, "handshake")].count(
+                "start"
+            ) == 1  # one call, one handshake
             await client.disconnect()
 
     run(scenario())
 
 
-def test_cancel_with_nothing_active_sends_nothing(run: Runner) -> None:
+@on_every_transport
+def test_cancel_with_nothing_active_sends_nothing(run: Runner, transport: str) -> None:
     async def scenario() -> None:
         errors: list[str] = []
         async with Emulator() as emu:
-            client = make_client(emu)
+            client = make_client(emu, transport)
             client.on("error", lambda n: errors.append(str(n.error)))
             sent: list[str] = []
             client._outgoing.append(lambda event: sent.append(event["type"]))
@@ -229,19 +333,19 @@ def test_cancel_with_nothing_active_sends_nothing(run: Runner) -> None:
 
 
 @pytest.mark.parametrize(
-    ("faults", "stage"),
+    ("faults", "stage", "transport"),
     [
-        (Faults(refuse_token=401), "fetch_token"),
-        (Faults(calls_status=500), "openai_api"),
+        *((Faults(refuse_token=401), "fetch_token", transport) for transport in TRANSPORTS),
+        (Faults(calls_status=500), "openai_api", "webrtc"),
     ],
 )
 def test_connect_faults_land_in_error_with_their_stage(
-    run: Runner, faults: Faults, stage: str
+    run: Runner, faults: Faults, stage: str, transport: str
 ) -> None:
     async def scenario() -> None:
         reported: list[ErrorEvent] = []
         async with Emulator(faults=faults) as emu:
-            client = make_client(emu, on_error=reported.append)
+            client = make_client(emu, transport, on_error=reported.append)
             with pytest.raises(ConnectError) as info:
                 await client.connect()
             assert info.value.stage == stage
@@ -271,11 +375,12 @@ def test_a_stalled_sdp_post_times_out_with_its_stage(run: Runner) -> None:
     run(scenario())
 
 
-def test_non_json_from_the_channel_is_a_recoverable_warning(run: Runner) -> None:
+@on_every_transport
+def test_non_json_from_the_channel_is_a_recoverable_warning(run: Runner, transport: str) -> None:
     async def scenario() -> None:
         reported: list[ErrorEvent] = []
         async with Emulator(faults=Faults(nonjson_frame=True)) as emu:
-            client = make_client(emu, on_error=reported.append)
+            client = make_client(emu, transport, on_error=reported.append)
             async with client:
                 for _ in range(200):
                     if reported:
@@ -294,7 +399,8 @@ def test_non_json_from_the_channel_is_a_recoverable_warning(run: Runner) -> None
     run(scenario())
 
 
-def test_incoming_middleware_can_stop_and_rewrite_in_order(run: Runner) -> None:
+@on_every_transport
+def test_incoming_middleware_can_stop_and_rewrite_in_order(run: Runner, transport: str) -> None:
     async def scenario() -> None:
         seen: list[str] = []
 
@@ -312,6 +418,7 @@ def test_incoming_middleware_can_stop_and_rewrite_in_order(run: Runner) -> None:
         async with Emulator() as emu:
             client = make_client(
                 emu,
+                transport,
                 incoming_middleware=[slow_first, stop_rate_limits],
                 on_event=lambda event: raw.append(event["type"]),
             )
@@ -335,35 +442,30 @@ def test_incoming_middleware_can_stop_and_rewrite_in_order(run: Runner) -> None:
     run(scenario())
 
 
-def test_lost_call_reconnects_and_replays_the_history(run: Runner) -> None:
+@on_every_transport
+def test_lost_call_reconnects_and_replays_the_history(run: Runner, transport: str) -> None:
     async def scenario() -> None:
         async with Emulator() as emu:
             client = make_client(
-                emu, reconnect={"attempts": 2, "backoff_initial": 0.05, "backoff_max": 0.2}
+                emu,
+                transport,
+                reconnect={"attempts": 2, "backoff_initial": 0.05, "backoff_max": 0.2},
             )
             async with client:
                 await client.send_text_message("Remember the word teal.")
                 await wait_for(client, AssistantCompleted)
                 before = [(item.role, item.text) for item in client.chat]
-                first_call = client.call_id
-                assert first_call is not None
-                async with (
-                    aiohttp.ClientSession() as http,
-                    http.delete(
-                        f"{emu.base_url}/v1/realtime/calls/{first_call}",
-                        headers={"Authorization": f"Bearer {emu.api_key}"},
-                    ) as response,
-                ):
-                    assert response.status < 300
+                first_call = client.transport
+                await drop_call(emu, client)
                 for _ in range(500):
                     if client.model.connection.reconnects == 1 and status(client) == "connected":
                         break
                     await asyncio.sleep(0.01)
                 assert client.model.connection.reconnects == 1
-                assert client.call_id != first_call
+                assert client.transport is not first_call
                 path = [e for _, e, _ in connection_path(client.model)]
                 assert "connection_lost" in path
-                engine = emu.calls[client.call_id or ""].engine
+                engine = engine_of(emu, client)
                 for _ in range(200):
                     if len(engine.items) >= len(before):
                         break
@@ -382,12 +484,15 @@ def test_lost_call_reconnects_and_replays_the_history(run: Runner) -> None:
     run(scenario(), timeout=30)
 
 
-def test_server_errors_reach_on_error_as_well_as_the_error_event(run: Runner) -> None:
+@on_every_transport
+def test_server_errors_reach_on_error_as_well_as_the_error_event(
+    run: Runner, transport: str
+) -> None:
     async def scenario() -> None:
         reported: list[ErrorEvent] = []
         notices: list[Notice] = []
         async with Emulator() as emu:
-            client = make_client(emu, on_error=reported.append)
+            client = make_client(emu, transport, on_error=reported.append)
             client.on("error", notices.append)
             async with client:
                 await client.send_raw({"type": "conversation.item.delete", "item_id": "nope"})
@@ -407,18 +512,20 @@ def test_server_errors_reach_on_error_as_well_as_the_error_event(run: Runner) ->
     run(scenario())
 
 
-def test_rollover_replaces_the_call_before_the_session_cap(run: Runner) -> None:
+@on_every_transport
+def test_rollover_replaces_the_call_before_the_session_cap(run: Runner, transport: str) -> None:
     async def scenario() -> None:
         reported: list[ErrorEvent] = []
         config = EmulatorConfig(session_ttl_s=3.0)
         async with Emulator(config=config) as emu:
             client = make_client(
                 emu,
+                transport,
                 on_error=reported.append,
                 reconnect={"rollover_before_cap": 1.5, "backoff_initial": 0.05},
             )
             async with client:
-                first_call = client.call_id
+                first_call = client.transport
                 await client.send_text_message("Remember the word teal.")
                 await wait_for(client, AssistantCompleted)
                 for _ in range(500):
@@ -426,7 +533,7 @@ def test_rollover_replaces_the_call_before_the_session_cap(run: Runner) -> None:
                         break
                     await asyncio.sleep(0.01)
                 assert client.model.connection.reconnects == 1
-                assert client.call_id != first_call
+                assert client.transport is not first_call
                 events = [e for _, e, _ in connection_path(client.model)]
                 assert "rollover" in events
                 assert "connection_lost" not in events
@@ -436,3 +543,29 @@ def test_rollover_replaces_the_call_before_the_session_cap(run: Runner) -> None:
             assert reported == []  # the old call never hit its cap
 
     run(scenario(), timeout=30)
+
+
+def test_an_idle_websocket_call_stays_alive_on_the_liveness_checks_pings(run: Runner) -> None:
+    """Nothing arrives on an idle WebSocket call but pongs: the liveness check pings after half
+    of ``liveness_timeout`` of silence, so a healthy idle call is never declared lost (the
+    transport's own pings are off here: with its default 10 s interval and the default 10 s
+    limit, the first pong came too late)."""
+
+    async def scenario() -> None:
+        async with Emulator() as emu:
+            transport = WebSocketTransport(ping_interval=None)
+            client = RealtimeClient(
+                api_key=emu.api_key,
+                base_url=emu.base_url,
+                transport=transport,
+                greet_enabled=False,
+                auto_session_update=False,
+                liveness_timeout=0.4,
+            )
+            async with client:
+                await asyncio.sleep(1.2)  # three times the limit, all idle
+                assert status(client) == "connected"
+                assert transport.pongs >= 2
+                assert "connection_lost" not in [e for _, e, _ in connection_path(client.model)]
+
+    run(scenario())

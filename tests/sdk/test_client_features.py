@@ -1,6 +1,7 @@
-"""RealtimeClient features against the emulator over real loopback WebRTC: the microphone
-without renegotiation, ``events()``, ``on_chat_update``, getters, connecting without a
-microphone, and the tool modes (error output, manual mode, per-tool timeout)."""
+"""RealtimeClient features against the emulator, on every transport (WebRTC and WebSocket
+over loopback sockets, memory in process): ``events()``, ``on_chat_update``, connecting
+without a microphone, and the tool modes (error output, manual mode, per-tool timeout); and,
+on WebRTC only, the microphone without renegotiation and the peer getters."""
 
 from __future__ import annotations
 
@@ -16,7 +17,16 @@ from realtime_machines import AssistantCompleted, ChatItem, Notice, ToolCallDone
 from realtime_sdk.client import ToolCall
 from realtime_sdk.emulator import Emulator
 from realtime_sdk.errors import ConnectError
-from tests.sdk.test_client import WEATHER_TOOL, make_client, status, wait_for
+from tests.sdk.test_client import (
+    WEATHER_TOOL,
+    collect,
+    connection_path,
+    make_client,
+    on_every_transport,
+    status,
+    wait_for,
+)
+from tests.sdk.test_transports import until
 
 Runner = Callable[..., Any]
 
@@ -73,10 +83,13 @@ def test_microphone_off_and_on_never_renegotiates(run: Runner) -> None:
     run(scenario())
 
 
-def test_events_yields_notices_in_order_and_ends_after_disconnect(run: Runner) -> None:
+@on_every_transport
+def test_events_yields_notices_in_order_and_ends_after_disconnect(
+    run: Runner, transport: str
+) -> None:
     async def scenario() -> None:
         async with Emulator() as emu:
-            client = make_client(emu)
+            client = make_client(emu, transport)
             await client.connect()
             seen: list[Notice] = []
             started = asyncio.Event()
@@ -105,7 +118,8 @@ def test_events_yields_notices_in_order_and_ends_after_disconnect(run: Runner) -
     run(scenario())
 
 
-def test_on_chat_update_gets_the_chat_as_it_changes(run: Runner) -> None:
+@on_every_transport
+def test_on_chat_update_gets_the_chat_as_it_changes(run: Runner, transport: str) -> None:
     async def scenario() -> None:
         updates: list[list[tuple[str, str, str]]] = []
 
@@ -113,7 +127,7 @@ def test_on_chat_update_gets_the_chat_as_it_changes(run: Runner) -> None:
             updates.append([(i.role, i.text, i.status) for i in chat])
 
         async with Emulator() as emu:
-            client = make_client(emu, on_chat_update=on_chat_update)
+            client = make_client(emu, transport, on_chat_update=on_chat_update)
             async with client:
                 await client.send_text_message("hello")
                 await wait_for(client, AssistantCompleted)
@@ -163,17 +177,20 @@ def test_getters_follow_the_connection(run: Runner) -> None:
     run(scenario())
 
 
+@on_every_transport
 def test_no_microphone_with_allow_connect_without_mic_false_fails_at_get_user_media(
-    run: Runner,
+    run: Runner, transport: str
 ) -> None:
     async def scenario() -> None:
         async with Emulator() as emu:
-            client = make_client(emu, allow_connect_without_mic=False)
+            client = make_client(emu, transport, allow_connect_without_mic=False)
             with pytest.raises(ConnectError) as info:
                 await client.connect()
             assert info.value.stage == "get_user_media"
             assert status(client) == "error"
             assert calls_made(emu) == 0  # failed before any peer or offer
+            assert emu.engines == []  # nor any call on another wire
+            assert connection_path(client.model, "handshake") == []
             await client.disconnect()
 
     run(scenario())
@@ -193,8 +210,9 @@ def tool_outputs(sent: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
+@on_every_transport
 def test_a_tool_that_raises_reports_the_error_to_the_model_and_follows_up_once(
-    run: Runner,
+    run: Runner, transport: str
 ) -> None:
     async def scenario() -> None:
         def on_tool_call(call: ToolCall) -> object:
@@ -203,12 +221,16 @@ def test_a_tool_that_raises_reports_the_error_to_the_model_and_follows_up_once(
         sent, record = sent_recorder()
         async with Emulator() as emu:
             client = make_client(
-                emu, session=TOOL_SESSION, on_tool_call=on_tool_call, outgoing_middleware=[record]
+                emu,
+                transport,
+                session=TOOL_SESSION,
+                on_tool_call=on_tool_call,
+                outgoing_middleware=[record],
             )
+            completed = collect(client, AssistantCompleted)
             async with client:
                 await client.send_text_message('get_weather {"city": "Oslo"}')
-                for _ in range(2):
-                    await wait_for(client, AssistantCompleted)
+                await until(lambda: len(completed) == 2)
                 [output] = tool_outputs(sent)
                 assert "weather service down for Oslo" in output["output"]
                 assert "RuntimeError" in output["output"]
@@ -220,7 +242,8 @@ def test_a_tool_that_raises_reports_the_error_to_the_model_and_follows_up_once(
     run(scenario())
 
 
-def test_a_tool_that_returns_none_leaves_the_answer_to_the_app(run: Runner) -> None:
+@on_every_transport
+def test_a_tool_that_returns_none_leaves_the_answer_to_the_app(run: Runner, transport: str) -> None:
     async def scenario() -> None:
         def on_tool_call(call: ToolCall) -> None:
             return None
@@ -228,13 +251,18 @@ def test_a_tool_that_returns_none_leaves_the_answer_to_the_app(run: Runner) -> N
         sent, record = sent_recorder()
         async with Emulator() as emu:
             client = make_client(
-                emu, session=TOOL_SESSION, on_tool_call=on_tool_call, outgoing_middleware=[record]
+                emu,
+                transport,
+                session=TOOL_SESSION,
+                on_tool_call=on_tool_call,
+                outgoing_middleware=[record],
             )
             async with client:
+                completed = collect(client, AssistantCompleted)
                 done = asyncio.ensure_future(wait_for(client, ToolCallDone))
                 await client.send_text_message('get_weather {"city": "Rome"}')
                 call = await done
-                await wait_for(client, AssistantCompleted)  # the tool-call response
+                await until(lambda: len(completed) == 1)  # the tool-call response
                 await asyncio.sleep(0.1)  # settle: nothing more must be sent by the client
                 assert tool_outputs(sent) == []
                 assert [e["type"] for e in sent].count("response.create") == 1
@@ -251,7 +279,10 @@ def test_a_tool_that_returns_none_leaves_the_answer_to_the_app(run: Runner) -> N
     run(scenario())
 
 
-def test_a_tool_past_its_timeout_is_answered_with_a_timeout_error(run: Runner) -> None:
+@on_every_transport
+def test_a_tool_past_its_timeout_is_answered_with_a_timeout_error(
+    run: Runner, transport: str
+) -> None:
     async def scenario() -> None:
         cancelled = asyncio.Event()
 
@@ -266,17 +297,18 @@ def test_a_tool_past_its_timeout_is_answered_with_a_timeout_error(run: Runner) -
         async with Emulator() as emu:
             client = make_client(
                 emu,
+                transport,
                 session=TOOL_SESSION,
                 on_tool_call=on_tool_call,
                 tool_timeout=0.3,
                 outgoing_middleware=[record],
             )
+            completed = collect(client, AssistantCompleted)
             async with client:
                 loop = asyncio.get_running_loop()
                 started = loop.time()
                 await client.send_text_message('get_weather {"city": "Lima"}')
-                for _ in range(2):
-                    await wait_for(client, AssistantCompleted)
+                await until(lambda: len(completed) == 2)
                 assert cancelled.is_set()  # the handler was cancelled, not left running
                 [output] = tool_outputs(sent)
                 assert "error" in json.loads(output["output"])

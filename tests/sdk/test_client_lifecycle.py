@@ -23,7 +23,7 @@ from realtime_sdk.client import RealtimeClient
 from realtime_sdk.config import DEFAULTS
 from realtime_sdk.emulator import Emulator, Faults
 from realtime_sdk.errors import ConnectError, ErrorEvent
-from tests.sdk.test_client import make_client, status, wait_for
+from tests.sdk.test_client import make_client, on_every_transport, status, wait_for
 
 Runner = Callable[..., Any]
 
@@ -248,13 +248,16 @@ def test_liveness_timeout_defaults_to_ten_seconds() -> None:
     ],
     ids=["close_mid_response", "vanish_mid_response"],
 )
+@on_every_transport
 def test_a_call_lost_mid_response_lands_in_error_peer_connection(
-    run: Runner, faults: Faults, liveness: float, noticed_within: float
+    run: Runner, faults: Faults, liveness: float, noticed_within: float, transport: str
 ) -> None:
     async def scenario() -> None:
         reported: list[ErrorEvent] = []
         async with Emulator(faults=faults) as emu:
-            client = make_client(emu, on_error=reported.append, liveness_timeout=liveness)
+            client = make_client(
+                emu, transport, on_error=reported.append, liveness_timeout=liveness
+            )
             deltas: list[str] = []
             first_delta = asyncio.Event()
 

@@ -16,7 +16,8 @@ import pytest
 from realtime_machines import AssistantCompleted, ChatItem
 from realtime_sdk import RealtimeClient, api_key_token_provider
 from realtime_sdk.config import DEFAULTS
-from realtime_sdk.emulator import Emulator
+from realtime_sdk.emulator import Emulator, Say, ScriptedBrain
+from realtime_sdk.transports import MemoryTransport
 from tests.sdk.test_client import make_client, wait_for
 
 Runner = Callable[..., Any]
@@ -259,3 +260,31 @@ def test_good_values_pass() -> None:
         tool_timeouts={"slow": 2},
     )
     assert client.options["timeouts"]["sdp"] == 0.5
+
+
+def test_transport_options_build_the_named_transport(run: Runner) -> None:
+    async def scenario() -> None:
+        brain = ScriptedBrain([[Say("Hi from the brain.")]])
+        client = RealtimeClient(
+            token_provider=lambda: "ek_test",
+            transport="memory",
+            transport_options={"brain": brain},
+            greet_enabled=False,
+            session={"type": "realtime", "output_modalities": ["text"]},
+        )
+        async with client:
+            answer = await client.ask("Hello!", timeout=10)
+        assert answer.text == "Hi from the brain."
+
+    run(scenario())
+
+
+def test_transport_options_are_checked_with_a_sentence() -> None:
+    with pytest.raises(TypeError, match=r"no option pingg.*ping_interval"):
+        RealtimeClient(transport="websocket", transport_options={"pingg": 1})
+    with pytest.raises(TypeError, match="already has its options"):
+        RealtimeClient(transport=MemoryTransport(), transport_options={"brain": None})
+    with pytest.raises(TypeError, match="mapping"):
+        RealtimeClient(transport="websocket", transport_options=[("ping_interval", 1)])  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="ping_interval"):
+        RealtimeClient(transport="websocket", transport_options={"ping_interval": -1})

@@ -1,6 +1,6 @@
 """Several assistant messages per response, end to end: the emulator answers with a
 ``commentary`` preamble and a ``final_answer`` in one response (text, and audio with its
-transcript over loopback WebRTC); the client's chat has one row per message with its phase."""
+transcript) on every transport; the client's chat has one row per message with its phase."""
 
 from __future__ import annotations
 
@@ -20,20 +20,24 @@ from realtime_machines import (
 )
 from realtime_machines.replay import replay_lines
 from realtime_sdk.emulator import DeterministicBrain, Emulator, EmulatorConfig
-from tests.sdk.test_client import make_client, wait_for
+from tests.sdk.test_client import make_client, on_every_transport, wait_for
 
 Runner = Callable[..., Any]
 PREAMBLE = "One moment."
 
 
+@on_every_transport
 @pytest.mark.parametrize("modality", ["text", "audio"])
-def test_a_preamble_and_an_answer_are_two_rows_with_their_phase(run: Runner, modality: str) -> None:
+def test_a_preamble_and_an_answer_are_two_rows_with_their_phase(
+    run: Runner, modality: str, transport: str
+) -> None:
     async def scenario() -> None:
         brain = DeterministicBrain(preamble=PREAMBLE)
         async with Emulator(brain=brain, config=EmulatorConfig(ms_per_char=12.0)) as emu:
             received: list[str] = []
             client = make_client(
                 emu,
+                transport,
                 session={"type": "realtime", "output_modalities": [modality]},
                 on_event=lambda event: received.append(json.dumps(event)),
             )

@@ -14,7 +14,7 @@ import pytest
 from realtime_sdk import RealtimeClient
 from realtime_sdk.emulator import Emulator
 from realtime_sdk.tools import FunctionTool, ToolArgumentsError, function_tool
-from tests.sdk.test_client import WEATHER_TOOL, make_client
+from tests.sdk.test_client import WEATHER_TOOL, make_client, on_every_transport
 
 Runner = Callable[..., Any]
 
@@ -195,11 +195,14 @@ def test_bind_checks_and_converts_arguments() -> None:
 # -- over the emulator ------------------------------------------------------------------------
 
 
-def test_calls_are_dispatched_to_decorated_sync_and_async_tools(run: Runner) -> None:
+@on_every_transport
+def test_calls_are_dispatched_to_decorated_sync_and_async_tools(
+    run: Runner, transport: str
+) -> None:
     async def scenario() -> None:
         calls: list[tuple[str, dict[str, Any]]] = []
         async with Emulator() as emu:
-            client = make_client(emu)
+            client = make_client(emu, transport)
 
             @client.tool
             def get_weather(city: str, unit: Literal["C", "F"] = "C") -> str:
@@ -231,7 +234,8 @@ def test_calls_are_dispatched_to_decorated_sync_and_async_tools(run: Runner) -> 
     run(scenario())
 
 
-def test_the_session_update_carries_the_tool_schemas(run: Runner) -> None:
+@on_every_transport
+def test_the_session_update_carries_the_tool_schemas(run: Runner, transport: str) -> None:
     async def scenario() -> None:
         sent: list[Mapping[str, Any]] = []
 
@@ -247,6 +251,7 @@ def test_the_session_update_carries_the_tool_schemas(run: Runner) -> None:
 
             client = make_client(
                 emu,
+                transport,
                 tools=[lookup],
                 outgoing_middleware=[record],
                 session={"type": "realtime", "output_modalities": ["text"], "tools": [given]},
@@ -269,7 +274,10 @@ def test_the_session_update_carries_the_tool_schemas(run: Runner) -> None:
     run(scenario())
 
 
-def test_a_failing_tool_and_an_unknown_name_give_the_model_an_error(run: Runner) -> None:
+@on_every_transport
+def test_a_failing_tool_and_an_unknown_name_give_the_model_an_error(
+    run: Runner, transport: str
+) -> None:
     async def scenario() -> None:
         async with Emulator() as emu:
 
@@ -277,7 +285,7 @@ def test_a_failing_tool_and_an_unknown_name_give_the_model_an_error(run: Runner)
                 """Always fails."""
                 raise RuntimeError("the weather service is down")
 
-            client = make_client(emu, tools=[broken])
+            client = make_client(emu, transport, tools=[broken])
             async with client:
                 failed = await client.ask('broken {"city": "Oslo"}', timeout=20)
                 assert "the weather service is down" in failed.text
@@ -287,7 +295,8 @@ def test_a_failing_tool_and_an_unknown_name_give_the_model_an_error(run: Runner)
     run(scenario())
 
 
-def test_on_tool_call_still_gets_what_no_tool_takes(run: Runner) -> None:
+@on_every_transport
+def test_on_tool_call_still_gets_what_no_tool_takes(run: Runner, transport: str) -> None:
     async def scenario() -> None:
         async with Emulator() as emu:
 
@@ -297,6 +306,7 @@ def test_on_tool_call_still_gets_what_no_tool_takes(run: Runner) -> None:
 
             client = make_client(
                 emu,
+                transport,
                 tools=[known],
                 on_tool_call=lambda call: f"handled {call.name}",
                 session={
@@ -324,7 +334,10 @@ def test_tools_argument_accepts_functions_and_function_tools() -> None:
     assert client.model.auto_execute_tools
 
 
-def test_a_ui_message_added_in_a_tool_call_precedes_the_follow_up_answer(run: Runner) -> None:
+@on_every_transport
+def test_a_ui_message_added_in_a_tool_call_precedes_the_follow_up_answer(
+    run: Runner, transport: str
+) -> None:
     async def scenario() -> None:
         answered = asyncio.Event()
 
@@ -340,6 +353,7 @@ def test_a_ui_message_added_in_a_tool_call_precedes_the_follow_up_answer(run: Ru
 
             client = make_client(
                 emu,
+                transport,
                 session=TOOL_SESSION,
                 on_tool_call=on_tool_call,
                 on_chat_update=on_chat_update,

@@ -323,20 +323,39 @@ def test_a_server_close_mid_response_is_lost_and_not_retryable(run: Runner) -> N
 
 def test_last_inbound_advances_with_pongs_alone(run: Runner) -> None:
     async def main() -> None:
-        # the peer goes silent mid-response: no events, but the socket still answers pings
-        async with Emulator(faults=Faults(vanish_mid_response=True)) as emu:
+        # an idle call: no events after session.created, but the socket answers pings
+        async with Emulator() as emu:
             wire = Wire()
             transport = WebSocketTransport(ping_interval=0.05)
             await connect(transport, wire.context(emu))
-            await transport.send(user_text("hello"))
-            await transport.send(json.dumps({"type": "response.create"}))
-            await wire.event("response.created")
             count = len(wire.events)
             mark = transport.last_inbound
             pongs = transport.pongs
             await eventually(lambda: transport.pongs >= pongs + 3)
             assert transport.last_inbound > mark
-            assert len(wire.events) <= count + 1  # at most the one delta before vanishing
+            assert len(wire.events) == count  # nothing but pongs came
+            await transport.close()
+
+    run(main())
+
+
+def test_a_vanished_peer_answers_no_pings(run: Runner) -> None:
+    async def main() -> None:
+        # the peer goes silent mid-response, socket open: no events, no pongs (it is gone)
+        async with Emulator(faults=Faults(vanish_mid_response=True)) as emu:
+            wire = Wire()
+            transport = WebSocketTransport(ping_interval=None)
+            await connect(transport, wire.context(emu))
+            await transport.send(user_text("hello"))
+            await transport.send(json.dumps({"type": "response.create"}))
+            await wire.event("response.created")
+            await eventually(lambda: emu.engines[-1].silent)
+            pongs = transport.pongs
+            for _ in range(3):
+                await transport.ping()
+            await asyncio.sleep(0.2)
+            assert transport.pongs == pongs
+            assert not wire.lost  # nothing closed: only the liveness check can tell
             await transport.close()
 
     run(main())

@@ -648,6 +648,7 @@ class Emulator:
             heartbeat=20.0,
             max_msg_size=WS_MAX_MESSAGE,
             compress=False,
+            autoping=False,  # pings answered below: a vanished engine stops answering them
         )
         await ws.prepare(request)
         ids = self.ids
@@ -745,6 +746,9 @@ class Emulator:
                     engine.handle_text(msg.data)
                 elif msg.type == WSMsgType.BINARY:
                     engine.handle_binary()
+                elif msg.type == WSMsgType.PING:
+                    if not engine.silent:  # vanish_mid_response: a peer that is gone
+                        await ws.pong(msg.data)
                 elif msg.type == WSMsgType.ERROR:
                     break
         finally:

@@ -110,6 +110,12 @@ class Transport(abc.ABC):
         """``time.monotonic()`` of the last thing received (event, audio frame or pong): the
         client declares the call lost when it is older than ``liveness_timeout``."""
 
+    async def ping(self) -> None:  # noqa: B027 - optional hook
+        """Ask the peer for a sign of life that moves :attr:`last_inbound` (a WebSocket ping's
+        pong). The client pings after half of ``liveness_timeout`` without anything received,
+        so an idle, healthy call is not declared lost. No-op by default (WebRTC's media keeps
+        arriving; the in-memory engine answers at once)."""
+
     async def send_audio(self, pcm: bytes) -> None:
         """Send PCM16 mono 24 kHz audio from the app. WebRTC carries audio as media (use a
         microphone track); WebSocket and in-memory send ``input_audio_buffer.append``."""

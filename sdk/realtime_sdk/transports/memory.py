@@ -7,7 +7,8 @@ events go in as JSON text (a malformed one is the engine's business, as on a wir
 events come out as the JSON text the engine serialised, in order, delivered from the event
 loop, never from inside the caller's ``send()``. Audio arrives as
 ``response.output_audio.delta`` (the client owns playback, as on WebSocket) and goes in as
-``input_audio_buffer.append``.
+``input_audio_buffer.append`` (``send_audio()``, or the ``ConnectContext.microphone`` track
+pumped by a :class:`~realtime_sdk.audio_convert.MicrophonePump`, as on WebSocket).
 
     transport = MemoryTransport(brain=ScriptedBrain([[Say("Hi.")]]))
 
@@ -28,6 +29,7 @@ import logging
 import time
 from typing import ClassVar
 
+from ..audio_convert import MicrophonePump
 from ..emulator.brain import Brain
 from ..emulator.engine import Engine, EngineOptions
 from ..emulator.faults import Faults
@@ -103,6 +105,7 @@ class MemoryTransport(Transport):
         self._closed = False
         self._last_inbound = time.monotonic()
         self._engine_closing: asyncio.Task[None] | None = None
+        self._microphone = MicrophonePump(self.send_audio, name="memory-microphone")
 
     def __repr__(self) -> str:
         if self._closed:
@@ -131,11 +134,6 @@ class MemoryTransport(Transport):
             model = validate_model(context.model)
         except ProtocolError as exc:
             raise ConnectError(ATTACHING.stage, exc.message) from exc
-        if context.microphone is not None:
-            log.warning(
-                "the memory transport does not read microphone tracks; "
-                "send the app's audio with send_audio()"
-            )
         self._events = context.events
         self._loop = asyncio.get_running_loop()
         self.engine = Engine(
@@ -152,6 +150,8 @@ class MemoryTransport(Transport):
             await self._attached.wait()
         if self.lost is not None:
             raise ConnectError(ATTACHING.stage, self.lost)
+        if context.microphone is not None:
+            self._microphone.start(context.microphone)
 
     # ------------------------------------------------------------------ outgoing
 
@@ -182,6 +182,11 @@ class MemoryTransport(Transport):
         for start in range(0, len(data), APPEND_BYTES):
             chunk = base64.b64encode(data[start : start + APPEND_BYTES]).decode("ascii")
             await self.send(json.dumps({"type": "input_audio_buffer.append", "audio": chunk}))
+
+    def set_microphone(self, enabled: bool) -> None:
+        """Mute (zeros keep flowing, so the engine's VAD hears silence) or unmute the
+        microphone given as ``ConnectContext.microphone``; before it starts too."""
+        self._microphone.set_enabled(enabled)
 
     def _open_engine(self, text: str) -> Engine:
         if self._closed or self.lost is not None or self.engine is None:
@@ -257,6 +262,7 @@ class MemoryTransport(Transport):
             return
         self._closed = True
         self._pending.clear()
+        await self._microphone.aclose()
         engine = self.engine
         if engine is not None and self._engine_closing is None:
             engine.detach(self._sink)

@@ -48,7 +48,7 @@ from typing import Any, ClassVar, Final
 import aiohttp
 from aiohttp import WSMsgType
 
-from ..audio_convert import MicrophonePcm
+from ..audio_convert import MicrophonePump
 from ..errors import ConnectError, SendError, redact_text
 from .base import ConnectContext, HandshakeStep, Transport
 
@@ -138,9 +138,7 @@ class WebSocketTransport(Transport):
         self._pending: deque[str] = deque()
         self._reader: asyncio.Task[None] | None = None
         self._pinger: asyncio.Task[None] | None = None
-        self._microphone: asyncio.Task[None] | None = None
-        self._mic: MicrophonePcm | None = None
-        self._mic_enabled = True
+        self._microphone = MicrophonePump(self.send_audio, name="websocket-microphone")
         self._session_created = asyncio.Event()
         self._ended = asyncio.Event()
         self._closing = False
@@ -212,17 +210,16 @@ class WebSocketTransport(Transport):
     def set_microphone(self, enabled: bool) -> None:
         """Mute (zeros keep flowing, so the server's VAD hears silence) or unmute the
         microphone given as ``ConnectContext.microphone``; before it starts too."""
-        self._mic_enabled = bool(enabled)
-        if self._mic is not None:
-            self._mic.muted = not enabled
+        self._microphone.set_enabled(enabled)
 
     async def close(self) -> None:
         self._closing = True
-        for task in (self._pinger, self._microphone):
-            if task is not None and not task.done():
-                task.cancel()
-                with contextlib.suppress(BaseException):
-                    await task
+        await self._microphone.aclose()
+        task = self._pinger
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
         ws = self._ws
         if ws is not None and not ws.closed:
             with contextlib.suppress(Exception):
@@ -315,12 +312,8 @@ class WebSocketTransport(Transport):
                 "data_channel", f"the WebSocket closed {self._closed_text()} before session.created"
             )
         context = self._context
-        if context is not None and context.microphone is not None and self._microphone is None:
-            self._mic = MicrophonePcm(context.microphone)
-            self._mic.muted = not self._mic_enabled
-            self._microphone = asyncio.get_running_loop().create_task(
-                self._pump_microphone(self._mic), name="websocket-microphone"
-            )
+        if context is not None and context.microphone is not None:
+            self._microphone.start(context.microphone)
 
     async def _receive_event(self, timeout: float | None = None) -> str | None:  # noqa: ASYNC109
         """The next text frame during the handshake (pings answered); ``None`` once closed or
@@ -429,13 +422,6 @@ class WebSocketTransport(Transport):
                 await ws.ping()
             except (ConnectionError, RuntimeError, aiohttp.ClientError):
                 return
-
-    async def _pump_microphone(self, mic: MicrophonePcm) -> None:
-        try:
-            async for pcm in mic:
-                await self.send_audio(pcm)
-        except SendError as exc:
-            log.info("microphone stopped: %s", exc)
 
 
 def _ws_url(base_url: str) -> str:
