@@ -1,4 +1,5 @@
-"""Client defects found under attack (issue 8, item 3), each against the emulator on loopback.
+"""Client defects found under attack (issue 8, item 3), each against the emulator, on every
+transport (WebRTC and WebSocket on loopback, memory in process) unless it is WebRTC's own.
 
 * a message sent into a silently dead call: delivered on the next call, or the app is told;
 * a token ending in a newline connects; any exception in any connect step fails that step at
@@ -24,15 +25,23 @@ import pytest
 
 from realtime_machines import AssistantCompleted
 from realtime_sdk.client import LIVENESS_LEAD_S, RealtimeClient, liveness_wait
-from realtime_sdk.emulator import Emulator, Faults
+from realtime_sdk.emulator import Emulator, Engine, Faults
 from realtime_sdk.emulator.brain import Say, Turn
 from realtime_sdk.emulator.webrtc import OPENAI_MAX_MESSAGE_SIZE
 from realtime_sdk.errors import ConnectError, ErrorEvent, SendError, TokenError
 from realtime_sdk.keys import api_key_token_provider
 from realtime_sdk.middleware import IncomingContext
 from realtime_sdk.peer import Peer
+from realtime_sdk.transports import MemoryTransport
 from realtime_sdk.transports.webrtc import WebRTCTransport
-from tests.sdk.test_client import connection_path, make_client, wait_for
+from realtime_sdk.transports.websocket import WebSocketTransport
+from tests.sdk.test_client import (
+    connection_path,
+    engine_of,
+    make_client,
+    on_every_transport,
+    wait_for,
+)
 
 Runner = Callable[..., Any]
 
@@ -69,19 +78,24 @@ async def _send_into_a_dead_call(client: RealtimeClient) -> None:
     await client.send_text_message("Remember the word teal.")  # returns: the channel is "open"
 
 
+@on_every_transport
 def test_a_message_sent_into_a_silently_dead_call_is_delivered_on_the_next_call(
-    run: Runner,
+    run: Runner, transport: str
 ) -> None:
     async def scenario() -> None:
         reported: list[ErrorEvent] = []
         async with Emulator(faults=Faults(vanish_mid_response=True)) as emu:
             client = make_client(
-                emu, on_error=reported.append, liveness_timeout=1.0, reconnect=FAST_RECONNECT
+                emu,
+                transport,
+                on_error=reported.append,
+                liveness_timeout=1.0,
+                reconnect=FAST_RECONNECT,
             )
             first_delta = asyncio.Event()
             client.on("assistant:delta", lambda _n: first_delta.set())
             await client.connect()
-            first_call = client.call_id
+            first_engine = engine_of(emu, client)
             await client.send_text_message("hello")
             await asyncio.wait_for(first_delta.wait(), 10)
             emu.faults.vanish_mid_response = False  # the next call is a healthy one
@@ -91,8 +105,8 @@ def test_a_message_sent_into_a_silently_dead_call_is_delivered_on_the_next_call(
                 10,
                 "reconnected",
             )
-            assert client.call_id != first_call
-            engine = emu.calls[client.call_id or ""].engine
+            engine = engine_of(emu, client)
+            assert engine is not first_engine
             # The new call has the message, once, after the history, and answers it.
             await until(lambda: "Remember the word teal." in user_messages(engine), 10, "re-sent")
             assert user_messages(engine) == ["hello", "Remember the word teal."]
@@ -116,13 +130,14 @@ def test_a_message_sent_into_a_silently_dead_call_is_delivered_on_the_next_call(
     run(scenario(), timeout=40)
 
 
+@on_every_transport
 def test_a_message_sent_into_a_silently_dead_call_is_reported_when_no_call_replaces_it(
-    run: Runner,
+    run: Runner, transport: str
 ) -> None:
     async def scenario() -> None:
         reported: list[ErrorEvent] = []
         async with Emulator(faults=Faults(vanish_mid_response=True)) as emu:
-            client = make_client(emu, on_error=reported.append, liveness_timeout=1.0)
+            client = make_client(emu, transport, on_error=reported.append, liveness_timeout=1.0)
             await _send_into_a_dead_call(client)
             await until(lambda: client.status == "error", 10, "the dead call noticed")
             [undelivered] = [e for e in reported if "item_id" in e.context]
@@ -135,21 +150,51 @@ def test_a_message_sent_into_a_silently_dead_call_is_reported_when_no_call_repla
     run(scenario(), timeout=30)
 
 
-def test_a_message_sent_when_the_channel_has_closed_raises_send_error(run: Runner) -> None:
+async def close_the_channel(client: RealtimeClient) -> None:
+    """Close the call's event channel under the client, which notices it only later (in a
+    task): WebRTC's DataChannel; the WebSocket's TCP connection (aborted: its reader learns
+    it on a later turn of the loop); the in-memory engine ends the call."""
+    transport = client.transport
+    if client.transport_kind == "webrtc":
+        client.data_channel.close()
+    elif isinstance(transport, WebSocketTransport):
+        assert transport._ws is not None
+        connection = transport._ws._response.connection
+        assert connection is not None
+        assert connection.transport is not None
+        connection.transport.abort()
+    else:
+        assert isinstance(transport, MemoryTransport)
+        assert transport.engine is not None
+        transport.engine._shutdown_transport("fault")
+
+
+#: What each transport's SendError says of a channel that has closed.
+CLOSED_CHANNEL = {
+    "webrtc": "not open",
+    "websocket": "the WebSocket failed",
+    "memory": "the in-memory call is closed",
+}
+
+
+@on_every_transport
+def test_a_message_sent_when_the_channel_has_closed_raises_send_error(
+    run: Runner, transport: str
+) -> None:
     """The app is told at once when the client can know: the channel closed, and the lost
     call is not handled yet (the status is still ``connected``)."""
 
     async def scenario() -> None:
         reported: list[ErrorEvent] = []
         async with Emulator() as emu:
-            client = make_client(emu, on_error=reported.append)
+            client = make_client(emu, transport, on_error=reported.append)
             await client.connect()
-            client.data_channel.close()
+            await close_the_channel(client)
             assert client.status == "connected"  # the loss is noticed in a task, later
             with pytest.raises(SendError) as caught:
                 await client.send_text_message("into the void")
             assert caught.value.event_type == "conversation.item.create"
-            assert "not open" in str(caught.value)
+            assert CLOSED_CHANNEL[transport] in str(caught.value)
             assert [(e.stage, e.context.get("type")) for e in reported][:1] == [
                 ("data_channel", "conversation.item.create")
             ]
@@ -159,11 +204,14 @@ def test_a_message_sent_when_the_channel_has_closed_raises_send_error(run: Runne
     run(scenario())
 
 
-def test_a_message_acknowledged_before_a_disconnect_is_not_reported(run: Runner) -> None:
+@on_every_transport
+def test_a_message_acknowledged_before_a_disconnect_is_not_reported(
+    run: Runner, transport: str
+) -> None:
     async def scenario() -> None:
         reported: list[ErrorEvent] = []
         async with Emulator() as emu:
-            client = make_client(emu, on_error=reported.append)
+            client = make_client(emu, transport, on_error=reported.append)
             async with client:
                 await client.send_text_message("hello")
                 await wait_for(client, AssistantCompleted)
@@ -173,7 +221,10 @@ def test_a_message_acknowledged_before_a_disconnect_is_not_reported(run: Runner)
     run(scenario())
 
 
-def test_a_message_the_server_refuses_is_not_kept_for_the_next_call(run: Runner) -> None:
+@on_every_transport
+def test_a_message_the_server_refuses_is_not_kept_for_the_next_call(
+    run: Runner, transport: str
+) -> None:
     def break_it(event: dict[str, Any]) -> dict[str, Any]:
         if event.get("type") == "conversation.item.create":
             event["item"] = {**event["item"], "role": "narrator"}
@@ -182,7 +233,9 @@ def test_a_message_the_server_refuses_is_not_kept_for_the_next_call(run: Runner)
     async def scenario() -> None:
         reported: list[ErrorEvent] = []
         async with Emulator() as emu:
-            client = make_client(emu, on_error=reported.append, outgoing_middleware=[break_it])
+            client = make_client(
+                emu, transport, on_error=reported.append, outgoing_middleware=[break_it]
+            )
             async with client:
                 await client.send_text_message("hello")
                 await until(lambda: bool(reported), 5, "the server's error")
@@ -195,7 +248,8 @@ def test_a_message_the_server_refuses_is_not_kept_for_the_next_call(run: Runner)
 # -------------------------------------------------------------------------------------------
 # 2. Tokens and connect steps
 # -------------------------------------------------------------------------------------------
-def test_a_token_ending_in_a_newline_connects(run: Runner) -> None:
+@on_every_transport
+def test_a_token_ending_in_a_newline_connects(run: Runner, transport: str) -> None:
     async def scenario() -> None:
         async with Emulator() as emu:
             mint = api_key_token_provider(emu.api_key, base_url=emu.base_url)
@@ -203,7 +257,7 @@ def test_a_token_ending_in_a_newline_connects(run: Runner) -> None:
             async def from_a_file() -> str:
                 return f"{await mint()}\n"  # as read from a file
 
-            client = make_client(emu)
+            client = make_client(emu, transport)
             client.set_token_provider(from_a_file)
             await asyncio.wait_for(client.connect(), 10)
             assert client.status == "connected"
@@ -212,11 +266,14 @@ def test_a_token_ending_in_a_newline_connects(run: Runner) -> None:
     run(scenario(), timeout=30)
 
 
+@on_every_transport
 @pytest.mark.parametrize("token", ["ek_abc\ndef", "ek_abc def", "ek_abcé", ""])
-def test_a_token_that_is_no_header_value_is_a_clear_token_error(run: Runner, token: str) -> None:
+def test_a_token_that_is_no_header_value_is_a_clear_token_error(
+    run: Runner, transport: str, token: str
+) -> None:
     async def scenario() -> None:
         async with Emulator() as emu:
-            client = make_client(emu)
+            client = make_client(emu, transport)
             client.set_token_provider(lambda: token)
             started = time.monotonic()
             with pytest.raises(TokenError) as caught:
@@ -238,44 +295,62 @@ def _raise(exc: BaseException) -> Callable[..., Any]:
     return raiser
 
 
-STEP_FAULTS: dict[str, tuple[str, str, Any]] = {
-    # state: (stage, what to patch, the replacement that raises)
-    "creating_peer": ("init_peer_connection", "__init__", Peer),
-    "creating_offer": ("create_offer", "create_offer", Peer),
-    "posting_offer": ("openai_api", "post", aiohttp.ClientSession),
-    "applying_answer": ("set_remote_description", "apply_answer", Peer),
+STEP_FAULTS: dict[tuple[str, str], tuple[str, Any, bool]] = {
+    # (transport, handshake state): (what to patch, on what, whether it is a coroutine)
+    ("webrtc", "creating_peer"): ("__init__", Peer, False),
+    ("webrtc", "creating_offer"): ("create_offer", Peer, True),
+    ("webrtc", "posting_offer"): ("post", aiohttp.ClientSession, False),
+    ("webrtc", "applying_answer"): ("apply_answer", Peer, True),
+    ("websocket", "opening_socket"): ("ws_connect", aiohttp.ClientSession, False),
+    ("websocket", "awaiting_session"): ("_await_session", WebSocketTransport, True),
+    ("memory", "attaching"): ("start", Engine, False),
 }
 
+TRANSPORT_CLASSES: dict[str, Any] = {
+    "webrtc": WebRTCTransport,
+    "websocket": WebSocketTransport,
+    "memory": MemoryTransport,
+}
 
-@pytest.mark.parametrize("state", ["fetching_token", *STEP_FAULTS])
+STEP_CASES = [
+    *[(transport, "fetching_token") for transport in ("webrtc", "websocket", "memory")],
+    *STEP_FAULTS,
+]
+
+
+@pytest.mark.parametrize(("transport", "state"), STEP_CASES, ids=["-".join(c) for c in STEP_CASES])
 def test_any_exception_in_a_connect_step_fails_that_step_at_once_with_its_stage(
-    run: Runner, monkeypatch: pytest.MonkeyPatch, state: str
+    run: Runner, monkeypatch: pytest.MonkeyPatch, transport: str, state: str
 ) -> None:
-    """A ValueError is what aiohttp raised on a token ending in a newline, in posting_offer."""
-    stage = "fetch_token" if state == "fetching_token" else STEP_FAULTS[state][0]
+    """A ValueError is what aiohttp raised on a token ending in a newline, in posting_offer.
+    Every transport's own handshake steps are covered (the step's stage is the one the
+    transport declares in its ``steps``)."""
 
     async def scenario() -> None:
         reported: list[ErrorEvent] = []
         async with Emulator() as emu:
             client = make_client(
                 emu,
+                transport,
                 on_error=reported.append,
                 timeouts={"token": 15.0, "offer": 15.0, "sdp": 15.0, "answer": 15.0},
             )
+            stages = {step.state: step.stage for step in TRANSPORT_CLASSES[transport].steps}
+            stage = "fetch_token" if state == "fetching_token" else stages[state]
             # A plain key: the emulator takes its API key as Bearer (no aiohttp for the token).
             if state == "fetching_token":
                 client.set_token_provider(_raise(ValueError("boom")))
             else:
                 client.set_token_provider(lambda: emu.api_key)
-                _stage, name, owner = STEP_FAULTS[state]
-                if name in ("post", "__init__"):
-                    monkeypatch.setattr(owner, name, _raise(ValueError("boom")))
-                else:
+                name, owner, is_coroutine = STEP_FAULTS[(transport, state)]
+                if is_coroutine:
 
                     async def fail(*_args: Any) -> Any:
                         raise ValueError("boom")
 
                     monkeypatch.setattr(owner, name, fail)
+                else:
+                    monkeypatch.setattr(owner, name, _raise(ValueError("boom")))
             started = time.monotonic()
             with pytest.raises(ConnectError) as caught:
                 await client.connect()
@@ -287,7 +362,7 @@ def test_any_exception_in_a_connect_step_fails_that_step_at_once_with_its_stage(
             path = connection_path(client.model)
             if state == "fetching_token":
                 assert path[-1] == (state, "step_failed", "error")
-            else:  # a WebRTC handshake step: its chart fails, then the connection
+            else:  # a handshake step: its chart fails, then the connection
                 assert path[-1] == ("handshaking", "step_failed", "error")
                 handshake = connection_path(client.model, "handshake")
                 assert handshake[-1] == (state, "step_failed", "failed")
@@ -299,13 +374,14 @@ def test_any_exception_in_a_connect_step_fails_that_step_at_once_with_its_stage(
 # -------------------------------------------------------------------------------------------
 # 3. Rollover on a cap that is no cap
 # -------------------------------------------------------------------------------------------
+@on_every_transport
 @pytest.mark.parametrize(
     "expires_at",
     [math.nan, math.inf, -math.inf, "past", "within the margin", "soon", None, True],
     ids=["nan", "inf", "-inf", "past", "within-margin", "string", "none", "bool"],
 )
 def test_rollover_on_an_unusable_expires_at_opens_no_new_calls(
-    run: Runner, caplog: pytest.LogCaptureFixture, expires_at: Any
+    run: Runner, caplog: pytest.LogCaptureFixture, transport: str, expires_at: Any
 ) -> None:
     def scripted(ctx: IncomingContext) -> Any:
         """The server's session.created, with this expires_at."""
@@ -323,15 +399,16 @@ def test_rollover_on_an_unusable_expires_at_opens_no_new_calls(
         async with Emulator() as emu:
             client = make_client(
                 emu,
+                transport,
                 incoming_middleware=[scripted],
                 reconnect={**FAST_RECONNECT, "rollover_before_cap": 1.5},
             )
             async with client:
-                first_call = client.call_id
+                first_engine = engine_of(emu, client)
                 await asyncio.sleep(1.5)  # a rollover storm opens a call every backoff (0.05 s)
                 events = [e for _, e, _ in connection_path(client.model)]
                 assert events.count("rollover") == 0
-                assert client.call_id == first_call
+                assert engine_of(emu, client) is first_engine
                 assert client.model.connection.reconnects == 0
                 assert client.status == "connected"
         refused = [r for r in caplog.records if "no rollover" in r.getMessage()]
@@ -344,6 +421,9 @@ def test_rollover_on_an_unusable_expires_at_opens_no_new_calls(
 # -------------------------------------------------------------------------------------------
 # 4. max-message-size
 # -------------------------------------------------------------------------------------------
+# WebRTC only: the limit is the one the SDP answer advertises (``a=max-message-size``) and
+# SCTP enforces; WebSocket and memory have no SDP (their own limits are the transports'
+# ``max_message_size``, tested in test_transports.py).
 class Brief:
     """Answers anything with one word (the default brain echoes the whole message)."""
 

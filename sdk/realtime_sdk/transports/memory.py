@@ -105,6 +105,8 @@ class MemoryTransport(Transport):
         self._closed = False
         self._last_inbound = time.monotonic()
         self._engine_closing: asyncio.Task[None] | None = None
+        self._ending = False
+        """The engine asked to end the call: its loss is delivered in order, sends fail now."""
         self._microphone = MicrophonePump(self.send_audio, name="memory-microphone")
 
     def __repr__(self) -> str:
@@ -189,8 +191,9 @@ class MemoryTransport(Transport):
         self._microphone.set_enabled(enabled)
 
     def _open_engine(self, text: str) -> Engine:
-        if self._closed or self.lost is not None or self.engine is None:
-            why = "closed" if self._closed or self.lost is not None else "not connected yet"
+        if self._closed or self._ending or self.lost is not None or self.engine is None:
+            ended = self._closed or self._ending or self.lost is not None
+            why = "closed" if ended else "not connected yet"
             raise SendError(_event_type(text), f"the in-memory call is {why}")
         return self.engine
 
@@ -200,6 +203,7 @@ class MemoryTransport(Transport):
         self._queue(text)
 
     def _engine_closed(self, reason: str) -> None:
+        self._ending = True  # sends fail from now on, as into a closed socket
         self._queue(_Lost(_REASONS.get(reason, f"the emulator's engine closed the call: {reason}")))
 
     def _queue(self, item: str | _Lost | object) -> None:
