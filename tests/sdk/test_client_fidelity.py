@@ -1,6 +1,7 @@
 """What the client puts on the wire is what OpenAI declares, and secrets never leak.
 
-1. Every event the client sends in a rich session validates against the official ``openai``
+1. Every event the client sends in a rich session, on every transport (as the transport puts
+   it on the wire, audio appends included), validates against the official ``openai``
    package's GA client event models (``openai.types.realtime.RealtimeClientEvent``), and
    carries no field those models do not declare (they allow extras, so that is checked here).
 2. API keys and ephemeral keys never appear in logs (every logger at DEBUG), ``repr()`` of the
@@ -13,10 +14,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import aiohttp
 import pydantic
 import pytest
 from openai.types.realtime import RealtimeClientEvent
@@ -26,7 +27,16 @@ from realtime_sdk.client import RealtimeClient, ToolCall
 from realtime_sdk.emulator import Emulator, Faults
 from realtime_sdk.errors import ConnectError, ErrorEvent
 from realtime_sdk.keys import api_key_token_provider
-from tests.sdk.test_client import WEATHER_TOOL, make_client, status, wait_for
+from tests.sdk.test_client import (
+    WEATHER_TOOL,
+    drop_call,
+    make_client,
+    on_every_transport,
+    status,
+    wait_for,
+)
+from tests.sdk.test_client_defects import TRANSPORT_CLASSES
+from tests.sdk.test_client_playback import speech_pcm
 
 Runner = Callable[..., Any]
 
@@ -70,13 +80,6 @@ def test_the_checker_rejects_what_openai_does_not_declare() -> None:
         )
 
 
-async def hang_up(emu: Emulator, call_id: str) -> None:
-    headers = {"Authorization": f"Bearer {emu.api_key}"}
-    url = f"{emu.base_url}/v1/realtime/calls/{call_id}"
-    async with aiohttp.ClientSession() as http, http.delete(url, headers=headers) as response:
-        assert response.status < 300
-
-
 async def until(predicate: Callable[[], bool], limit: float = 10.0) -> None:
     for _ in range(int(limit / 0.01)):
         if predicate():
@@ -107,16 +110,64 @@ REQUIRED_TYPES = {
     "conversation.item.create",
     "response.create",
     "response.cancel",
-    "output_audio_buffer.clear",
+}
+#: What only the transport's own playback sends: WebRTC clears the server's output buffer;
+#: on WebSocket and memory the client plays the audio, sends the microphone as appends and
+#: truncates the item at what was played.
+PLAYBACK_TYPES = {
+    "webrtc": {"output_audio_buffer.clear"},
+    "websocket": {"input_audio_buffer.append", "conversation.item.truncate"},
+    "memory": {"input_audio_buffer.append", "conversation.item.truncate"},
+}
+
+#: Server VAD, so that speech sent as appends barges in (the rich session has none).
+SERVER_VAD = {
+    "type": "realtime",
+    "audio": {"input": {"turn_detection": {"type": "server_vad", "silence_duration_ms": 300}}},
 }
 
 
-def test_every_event_sent_in_a_rich_session_validates_against_openai(run: Runner) -> None:
+class SteadySink:
+    """A :class:`~realtime_sdk.playback.PlaybackSink` that plays in real time (24 kHz) what it
+    was given, with no device."""
+
+    def __init__(self) -> None:
+        self._written = 0
+        self._base = 0
+        self._since: float | None = None
+
+    @property
+    def position(self) -> int:
+        if self._since is None:
+            return self._base
+        elapsed = int((time.monotonic() - self._since) * 24_000)
+        return min(self._written, self._base + elapsed)
+
+    def write(self, pcm: Any) -> None:
+        played = self.position
+        if played >= self._written:  # idle: playing starts again now
+            self._base, self._since = played, time.monotonic()
+        self._written += int(pcm.size)
+
+    def stop(self) -> None:
+        self._base = self._written = self.position
+        self._since = None
+
+
+@on_every_transport
+def test_every_event_sent_in_a_rich_session_validates_against_openai(
+    run: Runner, monkeypatch: pytest.MonkeyPatch, transport: str
+) -> None:
     async def scenario() -> None:
         sent: list[dict[str, Any]] = []
+        wire_send = TRANSPORT_CLASSES[transport].send
 
-        def capture(event: dict[str, Any]) -> None:  # last outgoing middleware: the wire
-            sent.append(json.loads(json.dumps(event)))
+        async def capture(self: Any, text: str) -> None:  # the wire
+            sent.append(json.loads(text))
+            await wire_send(self, text)
+
+        monkeypatch.setattr(TRANSPORT_CLASSES[transport], "send", capture)
+        local = transport != "webrtc"  # the client plays the audio itself
 
         def on_tool_call(call: ToolCall) -> dict[str, Any]:
             return {"city": call.args.get("city"), "temperature_c": 12}
@@ -125,13 +176,14 @@ def test_every_event_sent_in_a_rich_session_validates_against_openai(run: Runner
         async with Emulator(faults=Faults(delta_delay_s=0.01)) as emu:
             client = make_client(
                 emu,
+                transport,
                 session=RICH_SESSION,
                 greet_enabled=True,
                 greet_instructions="Greet the user.",
                 greet_modalities=["text"],
                 on_tool_call=on_tool_call,
-                outgoing_middleware=[capture],
                 reconnect={"attempts": 1, "backoff_initial": 0.05},
+                **({"audio_sink": SteadySink()} if local else {}),
             )
             async with client:
                 await wait_for(client, AssistantCompleted)  # the greeting
@@ -173,7 +225,8 @@ def test_every_event_sent_in_a_rich_session_validates_against_openai(run: Runner
                     }
                 )
                 # Cancel while generating (response.cancel), then while the audio of a
-                # finished response still plays (output_audio_buffer.clear).
+                # finished response still plays (WebRTC: output_audio_buffer.clear; WebSocket
+                # and memory: the local player cut, conversation.item.truncate).
                 story = "Tell me a long story. " * 20
                 await client.send_text_message(story, response_modality="audio")
                 await until(lambda: client.model.response.state == "generating")
@@ -183,9 +236,20 @@ def test_every_event_sent_in_a_rich_session_validates_against_openai(run: Runner
                 await until(lambda: client.model.playback.state == "playing")
                 await client.cancel_response()
                 await until(lambda: client.model.playback.state != "playing")
+                if local:  # a barge-in: speech as appends while an answer plays
+                    await client.update_session(SERVER_VAD)
+                    await client.send_text_message(story, response_modality="audio")
+                    await until(lambda: client.model.playback.state == "playing")
+                    truncates = sum(e["type"] == "conversation.item.truncate" for e in sent)
+                    await client.send_audio(speech_pcm())
+                    await until(
+                        lambda: (
+                            sum(e["type"] == "conversation.item.truncate" for e in sent) > truncates
+                        )
+                    )
+                    await wait_for(client, AssistantCompleted)  # the answer to the speech
                 # A lost call: the new call gets the session and the history replayed.
-                first_call = client.call_id or ""
-                await hang_up(emu, first_call)
+                await drop_call(emu, client)
                 await until(
                     lambda: (
                         client.model.connection.reconnects == 1 and status(client) == "connected"
@@ -195,7 +259,7 @@ def test_every_event_sent_in_a_rich_session_validates_against_openai(run: Runner
                 await wait_for(client, AssistantCompleted)
 
         types = [event["type"] for event in sent]
-        assert set(types) >= REQUIRED_TYPES, set(types)
+        assert set(types) >= REQUIRED_TYPES | PLAYBACK_TYPES[transport], set(types)
         assert types.count("session.update") >= 3  # connect, update_session, reconnect
         replayed = [
             e["item"]
