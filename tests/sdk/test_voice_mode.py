@@ -1,5 +1,6 @@
-"""Voice/text mode (the seed's useSessionOptions) and push-to-talk, against the emulator over
-loopback WebRTC. Mode switches settle on ``session.updated`` through the Mode chart."""
+"""Voice/text mode (the seed's useSessionOptions) and push-to-talk, against the emulator on
+every transport (WebRTC and WebSocket over loopback, memory in process) unless a test is about
+WebRTC's media tracks. Mode switches settle on ``session.updated`` through the Mode chart."""
 
 from __future__ import annotations
 
@@ -16,30 +17,39 @@ from realtime_sdk.client import RealtimeClient
 from realtime_sdk.emulator import Emulator, EmulatorConfig, Faults
 from realtime_sdk.emulator.audio import SpeechTrack, synthesize
 from realtime_sdk.errors import NotConnectedError
-from realtime_sdk.keys import api_key_token_provider
+from realtime_sdk.middleware import IncomingContext
 from realtime_sdk.voice import PUSH_TO_TALK_SESSION, ModeSwitchError, PushToTalk, VoiceControls
 
-from .test_client import wait_for
+from .test_client import engine_of, on_every_transport, wait_for
+from .test_client import make_client as make_transport_client
+from .test_client_playback import appended
 
 Runner = Callable[..., Any]
 
 TEXT_SESSION = {"type": "realtime", "output_modalities": ["text"]}
 
 
-def make_client(emu: Emulator, sent: list[dict[str, Any]], **kwargs: Any) -> RealtimeClient:
+def make_client(
+    emu: Emulator, sent: list[dict[str, Any]], transport: str = "webrtc", **kwargs: Any
+) -> RealtimeClient:
     def record(event: Mapping[str, Any]) -> Mapping[str, Any]:
         sent.append(dict(event))
         return event
 
     kwargs.setdefault("session", TEXT_SESSION)
-    return RealtimeClient(
-        token_provider=api_key_token_provider(emu.api_key, base_url=emu.base_url),
-        base_url=emu.base_url,
-        greet_enabled=False,
-        ice_servers=[],
-        outgoing_middleware=[record],
-        **kwargs,
-    )
+    return make_transport_client(emu, transport, outgoing_middleware=[record], **kwargs)
+
+
+#: 20 ms of PCM16 24 kHz: one microphone frame's worth of appended audio.
+FRAME_BYTES = 960
+
+
+def inbound_frames(emu: Emulator, client: RealtimeClient) -> int:
+    """The microphone frames the server has received: WebRTC's RTP frames; on WebSocket and
+    memory the appended audio, in 20 ms frames."""
+    if client.transport_kind == "webrtc":
+        return emu.calls[client.call_id or ""].inbound_frames
+    return len(appended(engine_of(emu, client))) // FRAME_BYTES
 
 
 def mode_path(client: RealtimeClient) -> list[tuple[str | None, str, str | None]]:
@@ -65,12 +75,13 @@ async def settle_text(client: RealtimeClient) -> None:
     assert client.model.mode.state == "text"
 
 
-def test_voice_then_text_waits_for_session_updated(run: Runner) -> None:
+@on_every_transport
+def test_voice_then_text_waits_for_session_updated(run: Runner, transport: str) -> None:
     async def scenario() -> None:
         stages: list[str] = []
         sent: list[dict[str, Any]] = []
         async with Emulator() as emu:
-            client = make_client(emu, sent)
+            client = make_client(emu, sent, transport)
             controls = VoiceControls(client, on_success=stages.append)
             async with client:
                 await settle_text(client)
@@ -122,39 +133,61 @@ def test_voice_then_text_waits_for_session_updated(run: Runner) -> None:
     run(scenario())
 
 
-def test_a_rejected_switch_raises_and_stays_in_text(run: Runner) -> None:
+@on_every_transport
+def test_a_rejected_switch_raises_and_stays_in_voice(run: Runner, transport: str) -> None:
     async def scenario() -> None:
         errors: list[tuple[str, BaseException]] = []
         sent: list[dict[str, Any]] = []
         async with Emulator(faults=Faults(reject_session_update=True)) as emu:
-            client = make_client(emu, sent)
+            client = make_client(emu, sent, transport)
             controls = VoiceControls(client, on_error=lambda s, e: errors.append((s, e)))
             async with client:
-                await controls.initialize_mode("text")  # the chart starts in text: a no-op
+                # session.created (audio output) is followed; the connect-time switch to
+                # text is rejected, so the session stays in voice (on WebRTC session.created
+                # may come after connect() returns: wait for it).
+                await until(lambda: bool(mode_path(client)))
+                assert client.model.mode.state == "voice"
                 with pytest.raises(ModeSwitchError) as caught:
-                    await controls.enforce_voice_session()
-                assert caught.value.mode == "voice"
+                    await controls.enforce_text_session()
+                assert caught.value.mode == "text"
                 assert "session.update rejected" in caught.value.reason
                 assert "reject session.update" in caught.value.reason  # the server's message
-                assert client.model.mode.state == "text"
+                assert client.model.mode.state == "voice"
                 assert mode_path(client) == [
-                    ("text", "to_voice", "switching_to_voice"),
-                    ("switching_to_voice", "rejected", "text"),
+                    ("text", "server_chose_voice", "voice"),
+                    ("voice", "to_text", "switching_to_text"),
+                    ("switching_to_text", "rejected", "voice"),
                 ]
-            assert [stage for stage, _ in errors] == ["voice_initialized"]
+            assert [stage for stage, _ in errors] == ["text_initialized"]
             assert errors[0][1] is caught.value
 
     run(scenario())
 
 
-def test_a_switch_without_answer_in_time_raises(run: Runner) -> None:
+@on_every_transport
+def test_a_switch_without_answer_in_time_raises(run: Runner, transport: str) -> None:
     async def scenario() -> None:
         sent: list[dict[str, Any]] = []
+        unanswered = [False]
+
+        def lose_the_answer(ctx: IncomingContext) -> Any:
+            """From the switch on, the server's session.updated never reaches the client."""
+            if unanswered[0] and ctx.event.get("type") == "session.updated":
+                return "stop"
+            return None
+
         async with Emulator() as emu:
-            client = make_client(emu, sent, timeouts={"mode_switch": 0.0001})
+            client = make_client(
+                emu,
+                sent,
+                transport,
+                timeouts={"mode_switch": 0.2},
+                incoming_middleware=[lose_the_answer],
+            )
             controls = VoiceControls(client)
             async with client:
                 await settle_text(client)
+                unanswered[0] = True
                 with pytest.raises(ModeSwitchError, match=r"no session\.updated within"):
                     await controls.initialize_mode("voice")
                 assert mode_path(client)[-2:] == [
@@ -165,10 +198,11 @@ def test_a_switch_without_answer_in_time_raises(run: Runner) -> None:
     run(scenario())
 
 
-def test_mode_methods_need_a_connection(run: Runner) -> None:
+@on_every_transport
+def test_mode_methods_need_a_connection(run: Runner, transport: str) -> None:
     async def scenario() -> None:
         async with Emulator() as emu:
-            controls = VoiceControls(make_client(emu, []))
+            controls = VoiceControls(make_client(emu, [], transport))
             with pytest.raises(NotConnectedError):
                 await controls.enforce_voice_session()
             with pytest.raises(ValueError, match="'voice' or 'text'"):
@@ -192,6 +226,8 @@ class CountingSink:
         self.stops += 1
 
 
+# WebRTC only: the remote media track and renegotiation are WebRTC's; on WebSocket and memory
+# muting drops the local player's audio (test_client_playback.py, the muting test).
 def test_remote_tracks_mute_without_renegotiation(run: Runner) -> None:
     async def scenario() -> None:
         sink = CountingSink()
@@ -216,7 +252,8 @@ def test_remote_tracks_mute_without_renegotiation(run: Runner) -> None:
     run(scenario())
 
 
-def test_push_to_talk_commits_real_audio_and_gets_an_answer(run: Runner) -> None:
+@on_every_transport
+def test_push_to_talk_commits_real_audio_and_gets_an_answer(run: Runner, transport: str) -> None:
     async def scenario() -> None:
         heard: list[float] = []
 
@@ -230,7 +267,11 @@ def test_push_to_talk_commits_real_audio_and_gets_an_answer(run: Runner) -> None
         mic = SpeechTrack()
         async with Emulator(config=EmulatorConfig(transcribe=transcribe)) as emu:
             client = make_client(
-                emu, sent, microphone=lambda: mic, on_event=lambda e: received.append(e["type"])
+                emu,
+                sent,
+                transport,
+                microphone=lambda: mic,
+                on_event=lambda e: received.append(e["type"]),
             )
             controls = VoiceControls(client, voice_session=PUSH_TO_TALK_SESSION)
             async with client:
@@ -242,15 +283,14 @@ def test_push_to_talk_commits_real_audio_and_gets_an_answer(run: Runner) -> None
                 assert update["session"]["audio"]["input"]["turn_detection"] is None
 
                 ptt = PushToTalk(client)  # the microphone is closed until pressed
-                call = emu.calls[client.call_id or ""]
-                idle_from = call.inbound_frames
+                idle_from = inbound_frames(emu, client)
                 await until(lambda: mic.frames_sent > 0)
                 sent.clear()
 
                 await ptt.press()
                 pressed = [ptt.pressed]
                 mic.play(synthesize("What is the weather like today?"))
-                await until(lambda: call.inbound_frames > idle_from + 10)
+                await until(lambda: inbound_frames(emu, client) > idle_from + 10)
                 await until(lambda: mic.queued_ms == 0, timeout=8.0)
                 await ptt.release()
                 pressed.append(ptt.pressed)
