@@ -91,11 +91,6 @@ def test_chat_over_the_transport_answers_each_line_and_calls_the_tool(transport:
     ("args", "sentence"),
     [
         (
-            ["--voice", "--transport", "websocket"],
-            "realtime chat: --voice runs over WebRTC only; --transport websocket leaves "
-            "playback to the client, which does not play to a speaker yet.",
-        ),
-        (
             ["--transport", "memory", "--base-url", "http://127.0.0.1:9"],
             "realtime chat: --transport memory talks to the embedded emulator's engine in this "
             "process; it cannot reach --base-url (use --transport websocket or webrtc).",

@@ -83,15 +83,26 @@ def test_demo_voice_without_audio_devices_says_so_in_one_sentence(pulseaudio: Pu
     assert done.stdout == ""
 
 
-def test_chat_voice_greets_aloud_and_quits(pulseaudio: Pulse, tmp_path: Path) -> None:
-    """The greeting is heard and transcribed; ``/quit`` then leaves with 0."""
+@pytest.mark.parametrize("transport", ["webrtc", "websocket", "memory"])
+def test_chat_voice_greets_aloud_and_quits(
+    pulseaudio: Pulse, tmp_path: Path, transport: str
+) -> None:
+    """The greeting is heard and transcribed; ``/quit`` then leaves with 0. On WebSocket and
+    memory the client plays the greeting to the speaker itself (``Speaker`` as audio_sink)."""
     err_path = tmp_path / "stderr.txt"
     seen: list[str] = []
     with (
         microphone_hears_speaker(pulseaudio),
         err_path.open("w", encoding="utf-8") as err_file,
         subprocess.Popen(
-            [sys.executable, "-m", "realtime_sdk.cli", "chat", "--voice"],
+            [
+                sys.executable,
+                "-m",
+                "realtime_sdk.cli",
+                "chat",
+                "--voice",
+                *("--transport", transport),
+            ],
             env=_env(),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,

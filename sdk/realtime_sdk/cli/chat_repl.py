@@ -38,8 +38,8 @@ standard error, exit 1.
 ``transport`` (``--transport``) picks the wire: ``"webrtc"`` (the default), ``"websocket"``
 (``{base_url}/v1/realtime``, for OpenAI, a server at ``base_url`` or the embedded emulator
 alike) or ``"memory"`` (the embedded emulator's engine in this process, no socket: it cannot
-talk to a server, so it refuses ``base_url``). ``--voice`` runs over WebRTC only for now: the
-other two leave playback to the client, which does not play to a speaker yet.
+talk to a server, so it refuses ``base_url``). ``--voice`` runs on all three: over WebSocket and
+memory the client plays the answer to the speaker itself and sends the microphone as appends.
 """
 
 from __future__ import annotations
@@ -619,7 +619,7 @@ async def run_chat(
     open)."""
     out = out if out is not None else sys.stdout
     err = err if err is not None else sys.stderr
-    refused = _refused_transport(transport, voice=voice, base_url=base_url)
+    refused = _refused_transport(transport, base_url=base_url)
     if refused:
         err.write(f"realtime chat: {refused}\n")
         err.flush()
@@ -713,15 +713,10 @@ async def run_chat(
             return await talk(client)
 
 
-def _refused_transport(transport: str, *, voice: bool, base_url: str | None) -> str | None:
+def _refused_transport(transport: str, *, base_url: str | None) -> str | None:
     """Why ``transport`` cannot run this chat (one sentence), or ``None`` when it can."""
     if transport not in DEMO_TRANSPORTS:
         return f"unknown transport {transport!r}: choose one of {', '.join(DEMO_TRANSPORTS)}."
-    if voice and transport != "webrtc":
-        return (
-            f"--voice runs over WebRTC only; --transport {transport} leaves playback to the "
-            "client, which does not play to a speaker yet."
-        )
     if transport == "memory" and base_url:
         return (
             "--transport memory talks to the embedded emulator's engine in this process; "
