@@ -14,12 +14,15 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+import wave
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from realtime_sdk.emulator.audio import synthesize
 from tests.sdk.conftest import Pulse
 
 pytestmark = pytest.mark.usefixtures("pulseaudio")
@@ -87,8 +90,17 @@ def test_demo_voice_without_audio_devices_says_so_in_one_sentence(pulseaudio: Pu
 def test_chat_voice_greets_aloud_and_quits(
     pulseaudio: Pulse, tmp_path: Path, transport: str
 ) -> None:
-    """The greeting is heard and transcribed; ``/quit`` then leaves with 0. On WebSocket and
-    memory the client plays the greeting to the speaker itself (``Speaker`` as audio_sink)."""
+    """The greeting is heard and transcribed; then the user speaks (played into the sound
+    server, which the microphone hears) and is answered; ``/quit`` then leaves with 0. On
+    WebSocket and memory the client plays to the speaker itself (``Speaker`` as audio_sink:
+    "assistant speaking" is its position moving) and pumps the microphone as appends."""
+    speech = tmp_path / "speech.wav"
+    with wave.open(str(speech), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(24_000)
+        pcm = synthesize("What is the weather like in Paris today?")
+        out.writeframes(np.asarray(pcm, dtype="<i2").tobytes())
     err_path = tmp_path / "stderr.txt"
     seen: list[str] = []
     with (
@@ -125,14 +137,31 @@ def test_chat_voice_greets_aloud_and_quits(
             heard = any(s.startswith("assistant: Hello") for s in seen)
             return heard and "* assistant speaking\n" in seen
 
-        try:
+        def wait(until: Callable[[], bool], what: str) -> None:
             deadline = time.monotonic() + 20
-            while not greeted():
+            while not until():
                 remaining = deadline - time.monotonic()
-                assert remaining > 0, f"no greeting transcript: {seen}"
+                assert remaining > 0, f"no {what}: {seen}"
                 line = lines.get(timeout=remaining)
                 assert line is not None, f"exited early: {seen}"
                 seen.append(line)
+
+        spoken_at = [0]
+
+        def answered() -> bool:
+            heard = seen[spoken_at[0] :]
+            if "* you speaking\n" not in heard:
+                return False
+            after = heard[heard.index("* you speaking\n") :]
+            return "* assistant speaking\n" in after and "* assistant quiet\n" in after
+
+        try:
+            wait(greeted, "greeting transcript")
+            wait(lambda: "* assistant quiet\n" in seen, "end of the greeting")
+            spoken_at[0] = len(seen)
+            subprocess.run(["paplay", str(speech)], env=_env(), check=True, timeout=20)
+            wait(answered, "spoken turn answered")
+            assert any(line.startswith("you: ") for line in seen[spoken_at[0] :]), seen
             assert proc.stdin is not None
             proc.stdin.write("/quit\n")
             proc.stdin.flush()
