@@ -142,7 +142,10 @@ def test_chat_voice_greets_aloud_and_quits(
             while not until():
                 remaining = deadline - time.monotonic()
                 assert remaining > 0, f"no {what}: {seen}"
-                line = lines.get(timeout=remaining)
+                try:
+                    line = lines.get(timeout=remaining)
+                except queue.Empty:
+                    raise AssertionError(f"no {what}: {seen}") from None
                 assert line is not None, f"exited early: {seen}"
                 seen.append(line)
 
