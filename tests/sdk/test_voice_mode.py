@@ -313,9 +313,9 @@ def test_push_to_talk_commits_real_audio_and_gets_an_answer(run: Runner, transpo
 
 
 # WebRTC only: the emulator's SpeechTrack takes ``muted`` as a vanished peer (its recv() blocks
-# until cancelled), which aiortc's sender survives; the WebSocket/memory microphone pump reads
-# it and never resumes after a press. Their muted pump (zeros at the pace) is tested in
-# test_client_playback.py; PushToTalk's commit on them in the test above.
+# until cancelled); on WebSocket and memory the client's microphone pump reads that track and,
+# after a press, no appends came (seen: the wait for frames timed out). Their muted pump (zeros
+# at the pace) is tested in test_client_playback.py; PushToTalk's commit in the test above.
 @pytest.mark.parametrize("transport", ["webrtc"])
 def test_push_to_talk_closes_the_microphone_between_presses(run: Runner, transport: str) -> None:
     async def scenario() -> None:
