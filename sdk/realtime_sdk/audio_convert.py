@@ -19,8 +19,9 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, Final
 
 import av
@@ -32,6 +33,7 @@ __all__ = [
     "MicrophonePcm",
     "MicrophonePump",
     "Pcm24kConverter",
+    "append_events",
     "decode_pcm16",
     "encode_pcm16",
 ]
@@ -158,6 +160,29 @@ class MicrophonePump:
             task.cancel()
             with contextlib.suppress(BaseException):
                 await task
+
+
+_APPEND_OVERHEAD = len('{"type": "input_audio_buffer.append", "audio": ""}')
+
+
+def append_events(pcm: object, max_message_size: int) -> Iterator[str]:
+    """PCM16 mono 24 kHz as serialized ``input_audio_buffer.append`` events, each at most
+    ``max_message_size`` bytes, split on whole samples: what ``send_audio`` sends on the
+    WebSocket and in-memory transports. ``TypeError`` / ``ValueError`` with a sentence when
+    ``pcm`` is not PCM16 bytes."""
+    if not isinstance(pcm, bytes | bytearray | memoryview):
+        raise TypeError(f"send_audio() takes PCM16 bytes, not {type(pcm).__name__}")
+    data = bytes(pcm)
+    if len(data) % 2:
+        raise ValueError(
+            f"send_audio() takes PCM16 (2 bytes a sample, an even number of bytes); "
+            f"got an odd {len(data)} bytes"
+        )
+    # base64 turns 3 bytes into 4 characters; a multiple of 6 keeps whole samples
+    step = (max_message_size - _APPEND_OVERHEAD) * 3 // 4 // 6 * 6
+    for start in range(0, len(data), step):
+        audio = base64.b64encode(data[start : start + step]).decode("ascii")
+        yield json.dumps({"type": "input_audio_buffer.append", "audio": audio})
 
 
 def encode_pcm16(pcm: bytes | Int16Array) -> str:

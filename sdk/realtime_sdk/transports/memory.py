@@ -20,7 +20,6 @@ it down on purpose.
 from __future__ import annotations
 
 import asyncio
-import base64
 import collections
 import contextlib
 import dataclasses
@@ -29,7 +28,7 @@ import logging
 import time
 from typing import ClassVar
 
-from ..audio_convert import MicrophonePump
+from ..audio_convert import MicrophonePump, append_events
 from ..emulator.brain import Brain
 from ..emulator.engine import Engine, EngineOptions
 from ..emulator.faults import Faults
@@ -46,9 +45,6 @@ ATTACHING = HandshakeStep(
     state="attaching", stage="data_channel", timeout=5.0, success="data_channel_open"
 )
 """Build the engine and wait until its ``session.created`` has been delivered."""
-
-APPEND_BYTES = 24_000 * 2 * 10
-"""``send_audio`` sends at most this much PCM (10 s) per ``input_audio_buffer.append``."""
 
 _REASONS = {
     "expired": "the session expired: the emulator's engine closed the call",
@@ -172,18 +168,11 @@ class MemoryTransport(Transport):
         return WS_MAX_MESSAGE
 
     async def send_audio(self, pcm: bytes) -> None:
-        """Append PCM16 mono 24 kHz to the input buffer (``input_audio_buffer.append``, in
-        chunks of at most 10 s); the engine's VAD hears it as it arrives."""
-        if not isinstance(pcm, bytes | bytearray | memoryview):
-            raise TypeError(f"send_audio() takes PCM16 bytes, not {type(pcm).__name__}")
-        data = bytes(pcm)
-        if len(data) % 2:
-            raise ValueError(
-                f"send_audio() takes PCM16 (2 bytes a sample); got an odd {len(data)} bytes"
-            )
-        for start in range(0, len(data), APPEND_BYTES):
-            chunk = base64.b64encode(data[start : start + APPEND_BYTES]).decode("ascii")
-            await self.send(json.dumps({"type": "input_audio_buffer.append", "audio": chunk}))
+        """Append PCM16 mono 24 kHz to the input buffer (``input_audio_buffer.append`` events
+        that fit :attr:`max_message_size`, as on a WebSocket); the engine's VAD hears it as it
+        arrives."""
+        for text in append_events(pcm, WS_MAX_MESSAGE):
+            await self.send(text)
 
     def set_microphone(self, enabled: bool) -> None:
         """Mute (zeros keep flowing, so the engine's VAD hears silence) or unmute the

@@ -36,7 +36,6 @@ openai-python would retry it (:data:`RETRYABLE_CLOSE_CODES`; also :attr:`retryab
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import json
 import logging
@@ -48,7 +47,7 @@ from typing import Any, ClassVar, Final
 import aiohttp
 from aiohttp import WSMsgType
 
-from ..audio_convert import MicrophonePump
+from ..audio_convert import MicrophonePump, append_events
 from ..errors import ConnectError, SendError, redact_text
 from .base import ConnectContext, HandshakeStep, Transport
 
@@ -83,7 +82,6 @@ _CLOSE_MEANINGS: Final = {
     4000: "invalid request",
 }
 _TYPE: Final = re.compile(r'"type"\s*:\s*"([^"\\]{1,80})"')
-_APPEND_OVERHEAD: Final = len('{"type": "input_audio_buffer.append", "audio": ""}')
 
 
 class WebSocketTransport(Transport):
@@ -196,16 +194,8 @@ class WebSocketTransport(Transport):
     async def send_audio(self, pcm: bytes) -> None:
         """Send PCM16 mono 24 kHz as ``input_audio_buffer.append`` events, split so each fits
         :attr:`max_message_size` (on sample boundaries)."""
-        if not isinstance(pcm, bytes | bytearray | memoryview):
-            raise TypeError(f"send_audio takes PCM16 bytes, not {type(pcm).__name__}")
-        data = bytes(pcm)
-        if len(data) % 2:
-            raise ValueError(f"PCM16 audio has an even number of bytes, not {len(data)}")
-        # base64 turns 3 bytes into 4 characters; a multiple of 6 keeps whole samples
-        step = (self._max_message_size - _APPEND_OVERHEAD) * 3 // 4 // 6 * 6
-        for start in range(0, len(data), step):
-            audio = base64.b64encode(data[start : start + step]).decode("ascii")
-            await self.send(json.dumps({"type": "input_audio_buffer.append", "audio": audio}))
+        for text in append_events(pcm, self._max_message_size):
+            await self.send(text)
 
     def set_microphone(self, enabled: bool) -> None:
         """Mute (zeros keep flowing, so the server's VAD hears silence) or unmute the
