@@ -10,10 +10,10 @@ Documented submodules stay import places for their details: :mod:`realtime_sdk.c
 
 from __future__ import annotations
 
-import importlib
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ._lazy import lazy_getattr
 from .config import DEFAULTS, NOT_GIVEN, apply_defaults, deep_merge, normalize_session, prune
 from .diagrams import chart_mermaid, stale_diagrams, write_diagrams
 from .errors import (
@@ -58,13 +58,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
