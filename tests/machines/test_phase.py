@@ -243,3 +243,20 @@ def test_a_saved_record_and_a_replayed_trace_give_the_same_chat() -> None:
     ]  # replay stamps its own arrival times
     assert project(result.session.record) == replayed
     assert [i.phase for i in replayed] == [None, "commentary", "final_answer"]
+
+
+@pytest.mark.parametrize("where", ["output_item", "conversation_item"])
+def test_a_compacted_record_keeps_the_phases(where: Where) -> None:
+    """A bounded record folds into a chat snapshot: the phases (and a phase still waiting for
+    its row) survive it, so the compacted record still projects to the live chat."""
+    session = SessionModel(record_limit=3)
+    turn = spoken_turn(where)
+    cut = next(i for i, e in enumerate(turn) if e["type"] == "response.output_item.added") + 1
+    feed(session, turn[:cut])  # the preamble's phase is known, its row is not there yet
+    feed(session, turn[cut:])
+    assert session.record[0].event == "snapshot"  # compacted
+    assert [(row.text, row.phase) for row in session.chat if row.role == "assistant"] == [
+        ("Let me look that up.", "commentary"),
+        ("It is sunny in Oslo.", "final_answer"),
+    ]
+    assert project(session.record) == session.chat
