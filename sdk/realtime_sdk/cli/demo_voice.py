@@ -62,7 +62,7 @@ from ..errors import ConnectError
 from ..keys import api_key_token_provider
 from ..trace import WireTrace
 from .chat_repl import VOICE_CHAT_SESSION
-from .demo import Check, DemoResult, finish_run, write_chat, write_checks
+from .demo import Check, DemoResult, connected_detail, finish_run, write_chat, write_checks
 
 __all__ = [
     "VOICE_DEMO_STEPS",
@@ -308,7 +308,7 @@ async def run_voice_demo(
                 except (ConnectError, TimeoutError) as exc:
                     check(step, False, f"connect failed: {exc}")
                 await wait(lambda: captured() >= 10, "captured microphone frames")
-                check(step, True, f"connected over loopback WebRTC (call {client.call_id})")
+                check(step, True, connected_detail(client, "webrtc"))
 
                 step = "spoken turn"
                 watch.note(f"user says {USER_QUESTION!r}")
