@@ -25,6 +25,8 @@ RT_SYSTEM_PACKAGES=(
     "pulseaudio:pulseaudio"
     "pactl:pulseaudio-utils"
     "/usr/lib/x86_64-linux-gnu/alsa-lib/libasound_module_pcm_pulse.so:libasound2-plugins"
+    # Webhooks (docs/webhooks.md): the tests share one Redis between two receiver processes.
+    "redis-server:redis-server"
 )
 
 rt_log() { printf '[bootstrap] %s\n' "$*" >&2; }

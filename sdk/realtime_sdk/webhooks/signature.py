@@ -20,6 +20,7 @@ from typing import Final
 __all__ = [
     "DEFAULT_TOLERANCE",
     "WebhookSignatureError",
+    "check_secret",
     "sign",
     "signed_headers",
     "verify",
@@ -33,7 +34,7 @@ class WebhookSignatureError(ValueError):
     """A delivery that does not verify; ``reason`` is a short, secret-free code.
 
     Reasons: ``missing_header``, ``bad_timestamp``, ``too_old``, ``too_new``,
-    ``no_signature``, ``mismatch``, ``bad_secret``.
+    ``no_signature``, ``mismatch``, ``bad_secret``, ``bad_body`` (bytes that are not UTF-8).
     """
 
     def __init__(self, reason: str, message: str) -> None:
@@ -44,18 +45,33 @@ class WebhookSignatureError(ValueError):
 def _key(secret: str) -> bytes:
     if not secret:
         raise WebhookSignatureError("bad_secret", "The webhook secret is empty.")
-    if secret.startswith("whsec_"):
-        try:
-            return base64.b64decode(secret[len("whsec_") :], validate=True)
-        except binascii.Error as exc:
-            raise WebhookSignatureError(
-                "bad_secret", "A 'whsec_' webhook secret must be base64 after the prefix."
-            ) from exc
-    return secret.encode()
+    if not secret.startswith("whsec_"):
+        return secret.encode()
+    # As openai-python decodes it: characters outside the base64 alphabet are discarded (not
+    # refused), so that any secret it accepts is keyed here by the same bytes.
+    try:
+        key = base64.b64decode(secret[len("whsec_") :])
+    except binascii.Error as exc:
+        raise WebhookSignatureError(
+            "bad_secret", "A 'whsec_' webhook secret must be base64 after the prefix."
+        ) from exc
+    if not key:
+        raise WebhookSignatureError("bad_secret", "The 'whsec_' webhook secret is empty.")
+    return key
+
+
+def check_secret(secret: str) -> None:
+    """Raise :class:`WebhookSignatureError` (``bad_secret``) when ``secret`` cannot sign."""
+    _key(secret)
 
 
 def _text(body: bytes | str) -> str:
-    return body.decode() if isinstance(body, bytes) else body
+    if isinstance(body, str):
+        return body
+    try:
+        return body.decode()
+    except UnicodeDecodeError as exc:
+        raise WebhookSignatureError("bad_body", "The body is not UTF-8 text.") from exc
 
 
 def sign(secret: str, webhook_id: str, timestamp: int | str, body: bytes | str) -> str:
