@@ -51,6 +51,7 @@ DOCUMENTED_MODULES = (
     "realtime_sdk.middleware",
     "realtime_sdk.transports",
     "realtime_sdk.transports.memory",
+    "realtime_sdk.webhooks",
 )
 PACKAGES = ("realtime_machines", "realtime_sdk")
 
