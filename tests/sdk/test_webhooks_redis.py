@@ -233,29 +233,18 @@ def test_a_redis_that_goes_down_makes_the_receiver_answer_503(
             TestServer(receiver.app(), host="127.0.0.1") as http_server,
             TestClient[Any, Any](http_server) as http,
         ):
+            url = str(http.make_url(DEFAULT_PATH))
             first = call_body("evt_before", "rtc_1")
-            response = await http.post(
-                DEFAULT_PATH,
-                data=first,
-                headers={
-                    **signed_headers(SECRET, "wh_1", first),
-                    "Content-Type": "application/json",
-                },
-            )
-            assert response.status == 200
+            status, _ = await post(http.session, url, first, signed_headers(SECRET, "wh_1", first))
+            assert status == 200
             await asyncio.wait_for(receiver.join(), 5)
             await asyncio.to_thread(server.stop)
             later = call_body("evt_while_down", "rtc_2")
-            response = await http.post(
-                DEFAULT_PATH,
-                data=later,
-                headers={
-                    **signed_headers(SECRET, "wh_2", later),
-                    "Content-Type": "application/json",
-                },
+            status, answer = await post(
+                http.session, url, later, signed_headers(SECRET, "wh_2", later)
             )
-            assert response.status == 503
-            assert (await response.json())["error"]["code"] == "replay_store_unavailable"
+            assert status == 503
+            assert answer["error"]["code"] == "replay_store_unavailable"
             assert receiver.counts["store_error"] == 1
         down = RedisReplayStore(server.url, timeout=1.0)
         try:
