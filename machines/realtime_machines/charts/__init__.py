@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .call import CALL_STAGES, CALL_TIMER, CallChart, CallDtmf, CallTimeouts
 from .connection import ConnectionChart, ConnectionTimeouts
 from .handshake import HandshakeChart, handshake_chart
 from .mode import ModeChart
@@ -11,6 +12,11 @@ from .tool_call import ToolCallChart, parse_arguments
 
 __all__ = [
     "ALL_CHARTS",
+    "CALL_STAGES",
+    "CALL_TIMER",
+    "CallChart",
+    "CallDtmf",
+    "CallTimeouts",
     "ConnectionChart",
     "ConnectionTimeouts",
     "HandshakeChart",
@@ -22,5 +28,6 @@ __all__ = [
     "parse_arguments",
 ]
 
-#: Every chart class of the model, in the order the docs present them.
-ALL_CHARTS = (ConnectionChart, ResponseChart, PlaybackChart, ToolCallChart, ModeChart)
+#: Every chart class of the model, in the order the docs present them (the session's charts,
+#: then the Call chart of a server-controlled SIP call).
+ALL_CHARTS = (ConnectionChart, ResponseChart, PlaybackChart, ToolCallChart, ModeChart, CallChart)
