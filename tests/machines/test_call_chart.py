@@ -89,12 +89,13 @@ def test_reject_and_refer_carry_their_bodies() -> None:
 
 @pytest.mark.parametrize("stage", sorted(CALL_STAGES.values()))
 def test_a_failed_or_stalled_step_names_its_stage(stage: str) -> None:
-    lead: list[tuple[str, dict[str, Any]]] = {
+    leads: dict[str, list[tuple[str, dict[str, Any]]]] = {
         "accept": [("accept", {})],
         "reject": [("reject", {})],
         "refer": [("refer", {"target_uri": "tel:+1"})],
         "hangup": [("accept", {}), ("step_done", {}), ("hangup", {})],
-    }[stage]
+    }
+    lead = leads[stage]
     chart, _ = run(*lead, ("step_failed", {"error": "Call not found.", "status": 404}))
     assert (chart.state, chart.error_stage, chart.error_message) == (
         "failed",

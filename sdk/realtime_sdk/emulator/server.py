@@ -648,12 +648,15 @@ class Emulator:
 
     # ------------------------------------------------------------------ SIP call control
 
-    def _sip_call(self, request: web.Request) -> SipCall:
+    async def _sip_call(self, request: web.Request) -> SipCall:
         """The simulated SIP call a control request names (with the API key); else 4xx."""
         try:
             self._authenticate(self._bearer(request), allow_ephemeral=False)
         except _AuthError as exc:
             raise _HttpError(401, exc.message, code=exc.code) from exc
+        if self._faults_for(request).stall_call_control:
+            await self._stopping.wait()
+            raise _HttpError(503, "The emulator is shutting down.", type_="server_error")
         call_id = request.match_info["call_id"]
         call = self.calls.get(call_id)
         if isinstance(call, SipCall):
@@ -666,7 +669,7 @@ class Emulator:
         raise _HttpError(404, f"Call with id '{call_id}' not found.", code="not_found")
 
     async def _sip_accept(self, request: web.Request) -> web.Response:
-        call = self._sip_call(request)
+        call = await self._sip_call(request)
         body = await self._json_body(request)
         try:
             check_accept_body(body)
@@ -683,7 +686,7 @@ class Emulator:
         return web.Response(status=200)
 
     async def _sip_reject(self, request: web.Request) -> web.Response:
-        call = self._sip_call(request)
+        call = await self._sip_call(request)
         body = await self._json_body(request)
         code = body.get("status_code", 603)
         if isinstance(code, bool) or not isinstance(code, int) or not 300 <= code <= 699:
@@ -702,7 +705,7 @@ class Emulator:
         return web.Response(status=200)
 
     async def _sip_refer(self, request: web.Request) -> web.Response:
-        call = self._sip_call(request)
+        call = await self._sip_call(request)
         body = await self._json_body(request)
         if "target_uri" not in body:
             raise _HttpError(
