@@ -66,6 +66,7 @@ __all__ = [
     "Refer",
     "Reject",
     "SipCall",
+    "close_channel",
 ]
 
 logger = logging.getLogger(__name__)

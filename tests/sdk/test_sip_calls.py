@@ -29,7 +29,7 @@ from realtime_sdk.calls import (
 from realtime_sdk.emulator import Emulator, EmulatorConfig
 from realtime_sdk.emulator import sip as sip_module
 from realtime_sdk.emulator.sip import USER_AGENT, WEBHOOK_ATTEMPTS
-from realtime_sdk.emulator.sip import SipCall as PhoneLine
+from realtime_sdk.emulator.sip import SimulatedCall as PhoneLine
 from realtime_sdk.webhooks import verify
 from tests.aio import run_async
 

@@ -49,7 +49,7 @@ from .session import (
     parse_json,
     validate_model,
 )
-from .sip import CallStateError, SipCall, SipSimulator, check_accept_body
+from .sip import CallStateError, SimulatedCall, SipSimulator, check_accept_body
 from .webrtc import Call, SdpError
 
 log = logging.getLogger(__name__)
@@ -180,7 +180,7 @@ class Emulator:
         self.brain = brain
         self.faults = faults or self.config.faults
         self.ids = IdFactory(self.config.seed)
-        self.calls: dict[str, Call | SipCall] = {}
+        self.calls: dict[str, Call | SimulatedCall] = {}
         #: Simulated SIP calls: ``await emu.sip.incoming(...)`` (see :mod:`.sip`).
         self.sip = SipSimulator(self)
         self.engines: list[Engine] = []
@@ -619,13 +619,13 @@ class Emulator:
         self._watchers.add(task)
         task.add_done_callback(self._watchers.discard)
 
-    def _forget_call(self, call: Call | SipCall) -> None:
+    def _forget_call(self, call: Call | SimulatedCall) -> None:
         if self.calls.pop(call.id, None) is not None:
             self.ended_calls += 1
         with contextlib.suppress(ValueError):
             self.engines.remove(call.engine)
 
-    async def _end_call(self, call: Call | SipCall) -> None:
+    async def _end_call(self, call: Call | SimulatedCall) -> None:
         await call.close()
         for ws in list(self._websockets):
             if getattr(ws, "_emulator_call_id", None) == call.id:
@@ -648,7 +648,7 @@ class Emulator:
 
     # ------------------------------------------------------------------ SIP call control
 
-    async def _sip_call(self, request: web.Request) -> SipCall:
+    async def _sip_call(self, request: web.Request) -> SimulatedCall:
         """The simulated SIP call a control request names (with the API key); else 4xx."""
         try:
             self._authenticate(self._bearer(request), allow_ephemeral=False)
@@ -659,7 +659,7 @@ class Emulator:
             raise _HttpError(503, "The emulator is shutting down.", type_="server_error")
         call_id = request.match_info["call_id"]
         call = self.calls.get(call_id)
-        if isinstance(call, SipCall):
+        if isinstance(call, SimulatedCall):
             return call
         if call is not None:
             raise _HttpError(400, f"Call '{call_id}' is not a SIP call.", param="call_id")

@@ -39,7 +39,7 @@ __all__ = [
     "DTMF_KEYS",
     "USER_AGENT",
     "CallStateError",
-    "SipCall",
+    "SimulatedCall",
     "SipSimulator",
 ]
 
@@ -65,7 +65,7 @@ class CallStateError(Exception):
     """A control request the call cannot take now (accept after reject...): an HTTP 400."""
 
 
-class SipCall:
+class SimulatedCall:
     """One simulated SIP call: the same small interface as a WebRTC ``Call`` (``id``,
     ``engine``, ``player``, ``inbound_frames``, ``close()``, ``on_closed``), so hang-up and a
     sideband attached by ``call_id`` work for it alike.
@@ -101,9 +101,9 @@ class SipCall:
         self.pressed: list[str] = []
         self.accepted = asyncio.Event()
         self.closed = asyncio.Event()
-        self.on_closed: Callable[[SipCall], None] | None = None
+        self.on_closed: Callable[[SimulatedCall], None] | None = None
         #: Ends the call the way the emulator ends calls (closing sidebands too).
-        self.end: Callable[[SipCall], Any] | None = None
+        self.end: Callable[[SimulatedCall], Any] | None = None
         self.realtime = realtime
         self.ms_per_char = ms_per_char
         self._fallback = fallback_transcribe
@@ -114,7 +114,7 @@ class SipCall:
         engine.options.transcribe = self._transcribe
 
     def __repr__(self) -> str:
-        return f"<SipCall {self.id} {self.status} from {self.caller}>"
+        return f"<SimulatedCall {self.id} {self.status} from {self.caller}>"
 
     @property
     def frames_heard(self) -> int:
@@ -346,7 +346,7 @@ class SipSimulator:
         hang_up: bool = False,
         realtime: bool = True,
         ring_timeout_s: float | None = None,
-    ) -> SipCall:
+    ) -> SimulatedCall:
         """Register a ringing call (no webhook yet); see :meth:`incoming`."""
         bad = sorted(set(dtmf) - DTMF_KEYS)
         if bad:
@@ -354,7 +354,7 @@ class SipSimulator:
         emu = self.emulator
         config = emu.config
         call_id = emu.ids.rtc()
-        holder: list[SipCall] = []
+        holder: list[SimulatedCall] = []
 
         def close(reason: str) -> None:  # the engine asks (session expired, fault)
             if holder:
@@ -363,7 +363,7 @@ class SipSimulator:
         engine = emu._new_engine(
             kind="webrtc", faults=emu.faults, session=None, player=SpeechTrack(), close=close
         )
-        call = SipCall(
+        call = SimulatedCall(
             call_id,
             engine,
             caller=caller,
@@ -391,7 +391,7 @@ class SipSimulator:
         webhook_url: str | None = None,
         realtime: bool = True,
         ring_timeout_s: float | None = None,
-    ) -> SipCall:
+    ) -> SimulatedCall:
         """A call from ``caller`` rings: its webhook is delivered (to ``webhook_url``, else
         ``config.sip_webhook_url``; none: no webhook) before this returns the call. Once the
         call is accepted the caller says ``says`` (each answered in turn), presses ``dtmf``
@@ -410,7 +410,7 @@ class SipSimulator:
             await self.deliver(call, url)
         return call
 
-    def event(self, call: SipCall) -> JSON:
+    def event(self, call: SimulatedCall) -> JSON:
         """The ``realtime.call.incoming`` webhook body for ``call``."""
         ids = self.emulator.ids
         return {
@@ -425,7 +425,7 @@ class SipSimulator:
             },
         }
 
-    async def deliver(self, call: SipCall, url: str) -> int | None:
+    async def deliver(self, call: SimulatedCall, url: str) -> int | None:
         """POST the signed webhook; retry 5xx / no answer up to ``WEBHOOK_ATTEMPTS`` times
         with backoff. Returns the last status (``None``: never answered)."""
         body = json.dumps(self.event(call))
@@ -455,7 +455,7 @@ class SipSimulator:
         log.info("webhook for %s delivered: attempts %s", call.id, call.webhook_attempts)
         return status
 
-    def place(self, body: Mapping[str, Any]) -> SipCall:
+    def place(self, body: Mapping[str, Any]) -> SimulatedCall:
         """``POST /emulator/sip/calls``: a call from a JSON body, its webhook sent meanwhile."""
         url = body.get("webhook_url") or self.emulator.config.sip_webhook_url
         if not url:
@@ -475,7 +475,7 @@ class SipSimulator:
         task.add_done_callback(self._tasks.discard)
         return call
 
-    def _closed(self, call: SipCall) -> None:
+    def _closed(self, call: SimulatedCall) -> None:
         self.finished[call.id] = call.status
         while len(self.finished) > _REMEMBERED:
             self.finished.popitem(last=False)
