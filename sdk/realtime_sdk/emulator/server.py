@@ -49,7 +49,14 @@ from .session import (
     parse_json,
     validate_model,
 )
-from .sip import CallStateError, SimulatedCall, SipSimulator, check_accept_body
+from .sip import (
+    CallStateError,
+    SimulatedCall,
+    SipSimulator,
+    check_accept_body,
+    refer_target,
+    reject_status,
+)
 from .webrtc import Call, SdpError
 
 log = logging.getLogger(__name__)
@@ -58,6 +65,7 @@ DEFAULT_API_KEY = EMULATOR_API_KEY
 DEFAULT_PORT = EMULATOR_PORT
 WS_MAX_MESSAGE = 16 * 1024 * 1024 + 4096
 DEFAULT_CONNECT_TIMEOUT_S = 20.0
+_NOT_CONFIG = ("object", "id", "expires_at")  # a session's fields that are not configuration
 _BAD_JSON = (
     "We could not parse the JSON body of your request. (HINT: This likely means you aren't "
     "using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was "
@@ -268,9 +276,8 @@ class Emulator:
         app.router.add_post("/v1/realtime/client_secrets", self._client_secrets)
         app.router.add_post("/v1/realtime/calls", self._create_call)
         app.router.add_post("/v1/realtime/calls/{call_id}/hangup", self._hangup)
-        app.router.add_post("/v1/realtime/calls/{call_id}/accept", self._sip_accept)
-        app.router.add_post("/v1/realtime/calls/{call_id}/reject", self._sip_reject)
-        app.router.add_post("/v1/realtime/calls/{call_id}/refer", self._sip_refer)
+        for step in ("accept", "reject", "refer"):
+            app.router.add_post(f"/v1/realtime/calls/{{call_id}}/{step}", self._sip_control)
         app.router.add_post("/emulator/sip/calls", self._sip_place)
         app.router.add_delete("/v1/realtime/calls/{call_id}", self._hangup)
         app.router.add_get("/v1/realtime", self._websocket)
@@ -668,66 +675,29 @@ class Emulator:
             raise _HttpError(400, f"Call '{call_id}' has already been {over}.", param="call_id")
         raise _HttpError(404, f"Call with id '{call_id}' not found.", code="not_found")
 
-    async def _sip_accept(self, request: web.Request) -> web.Response:
+    async def _sip_control(self, request: web.Request) -> web.Response:
+        """``/accept`` (the flat session), ``/reject`` (``status_code``), ``/refer``
+        (``target_uri``) of a simulated SIP call; a reject or refer ends the call."""
         call = await self._sip_call(request)
         body = await self._json_body(request)
+        step = request.path.rsplit("/", 1)[-1]
         try:
-            check_accept_body(body)
-            if "model" in body:
-                validate_model(body["model"], "model")
+            if step == "accept":
+                check_accept_body(body)
+                if "model" in body:
+                    validate_model(body["model"], "model")
+                session = self._validated_session(body)
+                call.accept({k: v for k, v in session.items() if k not in _NOT_CONFIG})
+            elif step == "reject":
+                call.reject(reject_status(body))
+            else:
+                call.refer(refer_target(body))
         except ProtocolError as exc:
             raise _HttpError.from_protocol(exc) from exc
-        session = self._validated_session(body)
-        session = {k: v for k, v in session.items() if k not in ("object", "id", "expires_at")}
-        try:
-            call.accept(session)
         except CallStateError as exc:
             raise _HttpError(400, str(exc)) from exc
-        return web.Response(status=200)
-
-    async def _sip_reject(self, request: web.Request) -> web.Response:
-        call = await self._sip_call(request)
-        body = await self._json_body(request)
-        code = body.get("status_code", 603)
-        if isinstance(code, bool) or not isinstance(code, int) or not 300 <= code <= 699:
-            raise _HttpError(
-                400,
-                f"Invalid 'status_code': expected an integer between 300 and 699, but got "
-                f"{json.dumps(code)} instead.",
-                code="invalid_value",
-                param="status_code",
-            )
-        try:
-            call.reject(code)
-        except CallStateError as exc:
-            raise _HttpError(400, str(exc)) from exc
-        await self._end_call(call)
-        return web.Response(status=200)
-
-    async def _sip_refer(self, request: web.Request) -> web.Response:
-        call = await self._sip_call(request)
-        body = await self._json_body(request)
-        if "target_uri" not in body:
-            raise _HttpError(
-                400,
-                "Missing required parameter: 'target_uri'.",
-                code="missing_required_parameter",
-                param="target_uri",
-            )
-        uri = body["target_uri"]
-        if not isinstance(uri, str) or not uri.startswith(("tel:", "sip:", "sips:")):
-            raise _HttpError(
-                400,
-                f"Invalid 'target_uri': expected a 'tel:' or 'sip:' URI, but got "
-                f"{json.dumps(uri)} instead.",
-                code="invalid_value",
-                param="target_uri",
-            )
-        try:
-            call.refer(uri)
-        except CallStateError as exc:
-            raise _HttpError(400, str(exc)) from exc
-        await self._end_call(call)
+        if step != "accept":
+            await self._end_call(call)
         return web.Response(status=200)
 
     async def _sip_place(self, request: web.Request) -> web.Response:

@@ -41,6 +41,10 @@ __all__ = [
     "CallStateError",
     "SimulatedCall",
     "SipSimulator",
+    "check_accept_body",
+    "check_keys",
+    "refer_target",
+    "reject_status",
 ]
 
 log = logging.getLogger(__name__)
@@ -216,9 +220,7 @@ class SimulatedCall:
     async def press(self, keys: str) -> None:
         """Press telephone keys; each is one ``input_audio_buffer.dtmf_event_received``."""
         self._check_live("press keys")
-        bad = sorted(set(keys) - DTMF_KEYS)
-        if bad:
-            raise ValueError(f"DTMF keys are 0-9, *, #, A-D; not {''.join(bad)!r}")
+        check_keys(keys)
         for key in keys:
             self.pressed.append(key)
             self.engine.emit(
@@ -348,9 +350,7 @@ class SipSimulator:
         ring_timeout_s: float | None = None,
     ) -> SimulatedCall:
         """Register a ringing call (no webhook yet); see :meth:`incoming`."""
-        bad = sorted(set(dtmf) - DTMF_KEYS)
-        if bad:
-            raise ValueError(f"DTMF keys are 0-9, *, #, A-D; not {''.join(bad)!r}")
+        check_keys(dtmf)
         emu = self.emulator
         config = emu.config
         call_id = emu.ids.rtc()
@@ -501,3 +501,40 @@ def check_accept_body(body: JSON) -> None:
             f"Invalid value: {json.dumps(body['type'])}. Supported values are: 'realtime'.",
             "type",
         )
+
+
+def check_keys(keys: str) -> None:
+    """``ValueError`` unless every character is a telephone key."""
+    bad = sorted(set(keys) - DTMF_KEYS)
+    if bad:
+        raise ValueError(f"DTMF keys are 0-9, *, #, A-D; not {''.join(bad)!r}")
+
+
+def reject_status(body: JSON) -> int:
+    """A ``/reject`` body's SIP ``status_code`` (default 603), else OpenAI's 400."""
+    code = body.get("status_code", 603)
+    if isinstance(code, bool) or not isinstance(code, int) or not 300 <= code <= 699:
+        raise ProtocolError(
+            "invalid_value",
+            f"Invalid 'status_code': expected an integer between 300 and 699, but got "
+            f"{json.dumps(code)} instead.",
+            "status_code",
+        )
+    return code
+
+
+def refer_target(body: JSON) -> str:
+    """A ``/refer`` body's ``target_uri`` (``tel:`` or ``sip:``), else OpenAI's 400."""
+    if "target_uri" not in body:
+        raise ProtocolError(
+            "missing_required_parameter", "Missing required parameter: 'target_uri'.", "target_uri"
+        )
+    uri = body["target_uri"]
+    if not isinstance(uri, str) or not uri.startswith(("tel:", "sip:", "sips:")):
+        raise ProtocolError(
+            "invalid_value",
+            f"Invalid 'target_uri': expected a 'tel:' or 'sip:' URI, but got "
+            f"{json.dumps(uri)} instead.",
+            "target_uri",
+        )
+    return uri
