@@ -30,6 +30,7 @@ from realtime_sdk.emulator import Emulator, EmulatorConfig
 from realtime_sdk.emulator import sip as sip_module
 from realtime_sdk.emulator.sip import USER_AGENT, WEBHOOK_ATTEMPTS
 from realtime_sdk.emulator.sip import SimulatedCall as PhoneLine
+from realtime_sdk.emulator.testing import WsClient
 from realtime_sdk.webhooks import verify
 from tests.aio import run_async
 
@@ -198,6 +199,67 @@ def test_an_accepted_call_hears_the_caller_and_ends_when_the_caller_hangs_up() -
                 ("active", "ended"),
             ]
             await call.aclose()
+
+    run(scenario())
+
+
+def test_a_sideband_websocket_on_a_sip_call_carries_dtmf_and_closes_with_the_call() -> None:
+    async def scenario() -> None:
+        async with emulator() as (emu, control):
+            line = emu.sip.create(realtime=False)
+            sockets: list[WsClient] = []
+            attached, detached, pressed = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+            async def attach(call: SipCall) -> object:
+                ws = await WsClient.connect(emu.base_url, emu.api_key, call_id=call.id)
+                sockets.append(ws)
+                attached.set()
+
+                async def pump() -> None:
+                    while True:
+                        call.handle_server_event(await ws.next(timeout=30))
+
+                reader = asyncio.ensure_future(pump())
+
+                async def closed() -> None:
+                    await ws.closed.wait()
+                    call.caller_hung_up("the sideband closed")
+
+                watcher = asyncio.ensure_future(closed())
+
+                class Channel:
+                    async def aclose(self) -> None:
+                        reader.cancel()
+                        watcher.cancel()
+                        await asyncio.gather(reader, watcher, return_exceptions=True)
+                        await ws.close()
+                        detached.set()
+
+                return Channel()
+
+            call = SipCall(line.id, control, attach=attach)
+            digits: list[str] = []
+
+            def on_dtmf(notice: CallDtmf) -> None:
+                digits.append(notice.digit)
+                if len(digits) == 2:
+                    pressed.set()
+
+            call.on("call:dtmf", on_dtmf)
+            await call.accept(SESSION)
+            async with asyncio.timeout(5):
+                await attached.wait()
+            await line.press("9*")
+            async with asyncio.timeout(5):
+                await pressed.wait()
+            assert digits == ["9", "*"]
+            await line.hang_up()  # the emulator closes the sideband; the app sees it end
+            assert await call.wait_over(5.0) == "ended"
+            assert call.chart.end_reason == "the sideband closed"
+            assert sockets[0].close_code == 1000
+            async with asyncio.timeout(5):
+                await detached.wait()
+            assert call.channel is None
 
     run(scenario())
 
