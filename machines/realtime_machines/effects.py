@@ -13,18 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 __all__ = [
-    "AcceptCall",
-    "AttachSideband",
     "CancelTimer",
     "CloseTransport",
-    "DetachSideband",
     "Effect",
     "ExecuteTool",
     "FetchToken",
-    "HangupCall",
     "OpenMicrophone",
-    "ReferCall",
-    "RejectCall",
     "ReleaseMedia",
     "RunStep",
     "SendEvent",
@@ -146,57 +140,3 @@ class ExecuteTool(Effect):
 
     def describe(self) -> str:
         return f"execute tool {self.name} ({self.call_id})"
-
-
-# -- SIP call control (the Call chart) --------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class AcceptCall(Effect):
-    """``POST /v1/realtime/calls/{id}/accept`` with ``session`` (outcome: ``step_done``...)."""
-
-    session: Mapping[str, Any] = field(default_factory=dict)
-    kind: ClassVar[str] = "accept_call"
-
-
-@dataclass(frozen=True, slots=True)
-class RejectCall(Effect):
-    """``POST /v1/realtime/calls/{id}/reject`` with a SIP ``status_code`` (603 Decline)."""
-
-    status_code: int = 603
-    kind: ClassVar[str] = "reject_call"
-
-    def describe(self) -> str:
-        return f"reject call ({self.status_code})"
-
-
-@dataclass(frozen=True, slots=True)
-class ReferCall(Effect):
-    """``POST /v1/realtime/calls/{id}/refer``: transfer the call to ``target_uri``."""
-
-    target_uri: str
-    kind: ClassVar[str] = "refer_call"
-
-    def describe(self) -> str:
-        return f"refer call to {self.target_uri}"
-
-
-@dataclass(frozen=True, slots=True)
-class HangupCall(Effect):
-    """``POST /v1/realtime/calls/{id}/hangup``: end the call from the server's side."""
-
-    kind: ClassVar[str] = "hangup_call"
-
-
-@dataclass(frozen=True, slots=True)
-class AttachSideband(Effect):
-    """Open the app's control channel to the accepted call (a sideband by ``call_id``)."""
-
-    kind: ClassVar[str] = "attach_sideband"
-
-
-@dataclass(frozen=True, slots=True)
-class DetachSideband(Effect):
-    """Close the control channel: the call is over."""
-
-    kind: ClassVar[str] = "detach_sideband"

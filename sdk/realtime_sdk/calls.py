@@ -38,18 +38,19 @@ from urllib.parse import quote
 
 import aiohttp
 
-from realtime_machines.charts import CALL_STAGES, CallChart, CallDtmf, CallTimeouts
-from realtime_machines.effects import (
+from realtime_machines.charts.call import (
+    CALL_STAGES,
     AcceptCall,
     AttachSideband,
-    CancelTimer,
+    CallChart,
+    CallDtmf,
+    CallTimeouts,
     DetachSideband,
-    Effect,
     HangupCall,
     ReferCall,
     RejectCall,
-    StartTimer,
 )
+from realtime_machines.effects import CancelTimer, Effect, StartTimer
 from realtime_machines.record import Transition
 
 from .config import DEFAULTS

@@ -8,17 +8,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from realtime_machines.charts import CALL_STAGES, CALL_TIMER, CallChart, CallTimeouts
-from realtime_machines.effects import (
+from realtime_machines.charts.call import (
+    CALL_STAGES,
+    CALL_TIMER,
     AcceptCall,
     AttachSideband,
-    CancelTimer,
+    CallChart,
+    CallTimeouts,
     DetachSideband,
     HangupCall,
     ReferCall,
     RejectCall,
-    StartTimer,
 )
+from realtime_machines.effects import CancelTimer, StartTimer
 from tests.machines.kit import RecordingHost
 
 REQUESTS = (AcceptCall, RejectCall, ReferCall, HangupCall)

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from .call import CALL_STAGES, CALL_TIMER, CallChart, CallDtmf, CallTimeouts
+from .call import (
+    CALL_STAGES,
+    CALL_TIMER,
+    AcceptCall,
+    AttachSideband,
+    CallChart,
+    CallDtmf,
+    CallTimeouts,
+    DetachSideband,
+    HangupCall,
+    ReferCall,
+    RejectCall,
+)
 from .connection import ConnectionChart, ConnectionTimeouts
 from .handshake import HandshakeChart, handshake_chart
 from .mode import ModeChart
@@ -14,14 +26,20 @@ __all__ = [
     "ALL_CHARTS",
     "CALL_STAGES",
     "CALL_TIMER",
+    "AcceptCall",
+    "AttachSideband",
     "CallChart",
     "CallDtmf",
     "CallTimeouts",
     "ConnectionChart",
     "ConnectionTimeouts",
+    "DetachSideband",
     "HandshakeChart",
+    "HangupCall",
     "ModeChart",
     "PlaybackChart",
+    "ReferCall",
+    "RejectCall",
     "ResponseChart",
     "ToolCallChart",
     "handshake_chart",

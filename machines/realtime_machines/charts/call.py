@@ -23,24 +23,27 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from statemachine import State
 
 from .._chart import ChartHost, ModelChart
-from ..effects import (
-    AcceptCall,
-    AttachSideband,
-    CancelTimer,
-    DetachSideband,
-    HangupCall,
-    ReferCall,
-    RejectCall,
-    StartTimer,
-)
+from ..effects import CancelTimer, Effect, StartTimer
 
-__all__ = ["CALL_STAGES", "CALL_TIMER", "CallChart", "CallDtmf", "CallTimeouts"]
+__all__ = [
+    "CALL_STAGES",
+    "CALL_TIMER",
+    "AcceptCall",
+    "AttachSideband",
+    "CallChart",
+    "CallDtmf",
+    "CallTimeouts",
+    "DetachSideband",
+    "HangupCall",
+    "ReferCall",
+    "RejectCall",
+]
 
 #: The one timer a call runs (each waiting state restarts it).
 CALL_TIMER = "call"
@@ -78,6 +81,60 @@ class CallTimeouts:
 
 
 _STATE_OF_STEP = {stage: state for state, stage in CALL_STAGES.items()}
+
+
+# -- the Call chart's effects (executed by the shell's SipCall, not by a session) -----------
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptCall(Effect):
+    """``POST /v1/realtime/calls/{id}/accept`` with ``session`` (outcome: ``step_done``...)."""
+
+    session: Mapping[str, Any] = field(default_factory=dict)
+    kind: ClassVar[str] = "accept_call"
+
+
+@dataclass(frozen=True, slots=True)
+class RejectCall(Effect):
+    """``POST /v1/realtime/calls/{id}/reject`` with a SIP ``status_code`` (603 Decline)."""
+
+    status_code: int = 603
+    kind: ClassVar[str] = "reject_call"
+
+    def describe(self) -> str:
+        return f"reject call ({self.status_code})"
+
+
+@dataclass(frozen=True, slots=True)
+class ReferCall(Effect):
+    """``POST /v1/realtime/calls/{id}/refer``: transfer the call to ``target_uri``."""
+
+    target_uri: str
+    kind: ClassVar[str] = "refer_call"
+
+    def describe(self) -> str:
+        return f"refer call to {self.target_uri}"
+
+
+@dataclass(frozen=True, slots=True)
+class HangupCall(Effect):
+    """``POST /v1/realtime/calls/{id}/hangup``: end the call from the server's side."""
+
+    kind: ClassVar[str] = "hangup_call"
+
+
+@dataclass(frozen=True, slots=True)
+class AttachSideband(Effect):
+    """Open the app's control channel to the accepted call (a sideband by ``call_id``)."""
+
+    kind: ClassVar[str] = "attach_sideband"
+
+
+@dataclass(frozen=True, slots=True)
+class DetachSideband(Effect):
+    """Close the control channel: the call is over."""
+
+    kind: ClassVar[str] = "detach_sideband"
 
 
 @dataclass(frozen=True, slots=True)
