@@ -339,25 +339,34 @@ class SipCall:
         self.chart = CallChart(self, call_id=self.id, timeouts=timeouts)
 
     @classmethod
-    def from_webhook(
-        cls, event: Mapping[str, Any], control: CallControl, **options: Any
-    ) -> SipCall:
-        """A call from a verified ``realtime.call.incoming`` webhook body (parsed JSON)."""
-        if not isinstance(event, Mapping) or event.get("type") != "realtime.call.incoming":
-            kind = event.get("type") if isinstance(event, Mapping) else type(event).__name__
-            raise ValueError(f"expected a 'realtime.call.incoming' event, got {kind!r}")
-        data = event.get("data")
-        if not isinstance(data, Mapping) or not isinstance(data.get("call_id"), str):
-            raise ValueError("the webhook has no data.call_id")
-        headers = data.get("sip_headers") or []
-        if not isinstance(headers, list):
-            raise ValueError("the webhook's data.sip_headers is not a list")
-        clean = [
-            {"name": str(h.get("name", "")), "value": str(h.get("value", ""))}
-            for h in headers
-            if isinstance(h, Mapping)
-        ]
-        return cls(data["call_id"], control, sip_headers=clean, **options)
+    def from_webhook(cls, event: object, control: CallControl, **options: Any) -> SipCall:
+        """A call from a verified ``realtime.call.incoming`` webhook: its body as parsed JSON,
+        or a typed event with ``call_id`` and ``sip_headers`` (items with ``name``/``value``),
+        such as the webhook receiver's (``realtime_sdk.webhooks``)."""
+        if isinstance(event, Mapping):
+            if event.get("type") != "realtime.call.incoming":
+                raise ValueError(
+                    f"expected a 'realtime.call.incoming' event, got {event.get('type')!r}"
+                )
+            data = event.get("data")
+            if not isinstance(data, Mapping):
+                raise ValueError("the webhook has no 'data' object")
+            call_id, headers = data.get("call_id"), data.get("sip_headers") or []
+        else:
+            call_id = getattr(event, "call_id", None)
+            headers = getattr(event, "sip_headers", None) or []
+        if not isinstance(call_id, str):
+            raise ValueError(f"expected a 'realtime.call.incoming' event with a call_id: {event!r}")
+        if not isinstance(headers, list | tuple):
+            raise ValueError("the webhook's sip_headers is not a list")
+        clean = []
+        for header in headers:
+            if isinstance(header, Mapping):
+                name, value = header.get("name", ""), header.get("value", "")
+            else:
+                name, value = getattr(header, "name", ""), getattr(header, "value", "")
+            clean.append({"name": str(name), "value": str(value)})
+        return cls(call_id, control, sip_headers=clean, **options)
 
     # -- what the app reads -----------------------------------------------------------------
     @property

@@ -8,6 +8,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -361,6 +362,25 @@ def test_decisions_are_checked_before_any_request() -> None:
         SipCall("", CallControl("sk-test"))
     with pytest.raises(ValueError, match=r"realtime\.call\.incoming"):
         SipCall.from_webhook({"type": "realtime.call.ended"}, CallControl("sk-test"))
+    with pytest.raises(ValueError, match="call_id"):
+        SipCall.from_webhook(object(), CallControl("sk-test"))
+
+
+def test_a_call_is_made_from_a_typed_incoming_event_too() -> None:
+    @dataclass(frozen=True)
+    class Header:
+        name: str
+        value: str
+
+    @dataclass(frozen=True)
+    class Incoming:  # the shape of the webhook receiver's typed event
+        call_id: str
+        sip_headers: tuple[Header, ...]
+
+    event = Incoming("rtc_1", (Header("From", "sip:+1@x"), Header("To", "sip:+2@y")))
+    call = SipCall.from_webhook(event, CallControl("sk-test"))
+    assert call.id == "rtc_1"
+    assert (call.sip_header("to"), call.state) == ("sip:+2@y", "incoming")
 
 
 def test_a_refused_key_is_not_echoed() -> None:
