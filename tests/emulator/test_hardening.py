@@ -15,6 +15,7 @@ import pytest
 
 from realtime_sdk.emulator import FAULTS_HEADER, Emulator, EmulatorConfig, Faults
 from realtime_sdk.emulator.testing import RtcClient, WsClient
+from realtime_sdk.emulator.webrtc import Call
 from tests.emulator.kit import offer_sdp
 
 Runner = Any
@@ -271,6 +272,7 @@ def test_a_call_that_never_connects_is_closed_and_forgotten(run: Runner) -> None
                 await call.closed.wait()
             assert emu.calls == {}
             assert emu.ended_calls == 1
+            assert isinstance(call, Call)  # a WebRTC call (SIP calls are listed too)
             assert call.pc.connectionState == "closed"
             # A call that does connect is kept past the timeout.
             async with await RtcClient.connect(emu.base_url, emu.api_key) as rtc:

@@ -10,6 +10,7 @@ import aiohttp
 
 from realtime_sdk.emulator import Emulator, EmulatorConfig, loopback_ice_enabled
 from realtime_sdk.emulator.testing import RtcClient, WsClient, normalize_types, recorded_types
+from realtime_sdk.emulator.webrtc import Call
 from tests.emulator.kit import user_text
 
 Runner = Any
@@ -35,7 +36,9 @@ def test_text_turn_over_datachannel_with_ephemeral_key(run: Runner, recorded: Pa
             assert loopback_ice_enabled()
             key = await mint(emu, {"type": "realtime", "instructions": "From the secret."})
             async with await RtcClient.connect(emu.base_url, key) as c:
-                assert "127.0.0.1" in emu.calls[c.call_id or ""].pc.localDescription.sdp
+                call = emu.calls[c.call_id or ""]
+                assert isinstance(call, Call)  # a WebRTC call (SIP calls are listed too)
+                assert "127.0.0.1" in call.pc.localDescription.sdp
                 created = await c.next()
                 assert created["type"] == "session.created"
                 assert created["session"]["instructions"] == "From the secret."

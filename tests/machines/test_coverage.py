@@ -16,6 +16,7 @@ import pytest
 from realtime_machines._chart import ModelChart
 from realtime_machines.charts import (
     ALL_CHARTS,
+    CallChart,
     ConnectionChart,
     ModeChart,
     PlaybackChart,
@@ -61,6 +62,7 @@ FACTORIES: dict[type[ModelChart], list[Factory]] = {
         )
     ],
     ModeChart: [lambda h: ModeChart(h, new_event_id=h.new_id)],
+    CallChart: [lambda h: CallChart(h, call_id="rtc_1")],
 }
 
 ARGUMENTS: dict[str, list[dict[str, Any]]] = {

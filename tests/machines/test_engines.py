@@ -19,6 +19,8 @@ from realtime_machines import SessionModel
 from realtime_machines._chart import ModelChart
 from realtime_machines.charts import (
     ALL_CHARTS,
+    CallChart,
+    CallTimeouts,
     ConnectionChart,
     ModeChart,
     PlaybackChart,
@@ -46,6 +48,7 @@ FACTORIES: dict[type[ModelChart], Callable[[RecordingHost], ModelChart]] = {
         h, call_id="c1", name="get_weather", item_id="i1", response_id="r1", new_event_id=h.new_id
     ),
     ModeChart: lambda h: ModeChart(h, new_event_id=h.new_id),
+    CallChart: lambda h: CallChart(h, call_id="rtc_1", timeouts=CallTimeouts(accept=2.0)),
 }
 
 PAYLOADS: list[dict[str, Any]] = [
@@ -64,6 +67,10 @@ PAYLOADS: list[dict[str, Any]] = [
     {"output": '{"ok": true}', "follow_up": True},
     {"session": {"type": "realtime", "output_modalities": ["audio"]}},
     {"params": {"instructions": "hi"}},
+    {"status_code": 486},
+    {"target_uri": "tel:+14155550123"},
+    {"digit": "5", "received_at": 1750287018},
+    {"reason": "ring timeout"},
 ]
 
 

@@ -3,7 +3,8 @@
 ``realtime replay FILE [--json] [--transitions FILE]`` replays recorded wire traffic through the
 model and prints the chat, tool calls, responses and chart transitions (or one JSON object).
 ``realtime diagrams [--out DIR]`` regenerates the chart diagrams.
-``realtime emulator [--host H] [--port P] [--api-key KEY]`` runs the local Realtime emulator,
+``realtime emulator [--host H] [--port P] [--api-key KEY] [--sip-webhook URL]`` runs the local
+Realtime emulator (with ``--sip-webhook``, simulated SIP calls post their webhook to URL),
 printing its base URL on the first line, until interrupted.
 ``realtime demo [--transport webrtc|websocket|memory] [--trace FILE] [--json]`` runs a scripted,
 checked session against an embedded emulator over loopback WebRTC, WebSocket or in memory
@@ -163,7 +164,31 @@ def _diagrams(args: argparse.Namespace) -> int:
 
 
 def _emulator(args: argparse.Namespace) -> int:
-    from ..emulator import serve
+    from ..emulator import EmulatorConfig, serve
+
+    config = EmulatorConfig(api_key=args.api_key)
+    if args.sip_webhook is not None:
+        url = args.sip_webhook
+        if not url.startswith(("http://", "https://")):
+            print(
+                f"realtime emulator: --sip-webhook must be an http:// or https:// URL, not {url!r}",
+                file=sys.stderr,
+            )
+            return 2
+        secret = args.webhook_secret or os.environ.get("OPENAI_WEBHOOK_SECRET", "")
+        if not secret.strip():
+            print(
+                "realtime emulator: --sip-webhook needs the secret your receiver verifies "
+                "with: --webhook-secret whsec_... or OPENAI_WEBHOOK_SECRET",
+                file=sys.stderr,
+            )
+            return 2
+        if not 0 < args.sip_ring_timeout < 86400:
+            print("realtime emulator: --sip-ring-timeout must be > 0 seconds", file=sys.stderr)
+            return 2
+        config.sip_webhook_url = url
+        config.webhook_secret = secret.strip()
+        config.sip_ring_timeout_s = args.sip_ring_timeout
 
     def ready(base_url: str) -> None:
         print(base_url, flush=True)
@@ -172,9 +197,16 @@ def _emulator(args: argparse.Namespace) -> int:
             file=sys.stderr,
             flush=True,
         )
+        if config.sip_webhook_url:
+            print(
+                f"SIP calls: POST {base_url}/emulator/sip/calls places one; its webhook goes "
+                f"to {config.sip_webhook_url}.",
+                file=sys.stderr,
+                flush=True,
+            )
 
     try:
-        asyncio.run(serve(args.host, args.port, args.api_key, ready))
+        asyncio.run(serve(args.host, args.port, args.api_key, ready, config=config))
     except KeyboardInterrupt:
         return 0
     except OSError as exc:
@@ -392,6 +424,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--port", type=_port, default=EMULATOR_PORT, help="port (%(default)s; 0: any)"
     )
     emulator.add_argument("--api-key", default=EMULATOR_API_KEY, help="the API key it accepts")
+    emulator.add_argument(
+        "--sip-webhook",
+        metavar="URL",
+        help="simulate SIP calls: POST /emulator/sip/calls rings one and sends its signed "
+        "realtime.call.incoming webhook to URL",
+    )
+    emulator.add_argument(
+        "--webhook-secret",
+        metavar="S",
+        help="the whsec_... secret the webhooks are signed with ($OPENAI_WEBHOOK_SECRET)",
+    )
+    emulator.add_argument(
+        "--sip-ring-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="a SIP call nobody answers ends after this long (%(default)s)",
+    )
     emulator.set_defaults(handler=_emulator)
 
     demo = _command(

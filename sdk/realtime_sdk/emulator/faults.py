@@ -33,6 +33,8 @@ class Faults:
     ``response_delay_s``: delay between ``response.create`` and ``response.created``.
     ``delta_delay_s``: delay between streamed deltas.
     ``reject_session_update``: every ``session.update`` gets an ``error`` (nothing applied).
+    ``stall_call_control``: the SIP call-control endpoints (``/accept``, ``/reject``,
+      ``/refer``) never answer (until the emulator stops).
     ``max_message_size``: the ``a=max-message-size`` the WebRTC answer advertises instead of
       OpenAI's 1073741823 (a peer that accepts only small DataChannel messages).
     """
@@ -48,6 +50,7 @@ class Faults:
     delta_delay_s: float = 0.0
     reject_session_update: bool = False
     max_message_size: int | None = None
+    stall_call_control: bool = False
 
     def __post_init__(self) -> None:
         """Refuse values the emulator cannot act on: ``ValueError`` with a sentence."""

@@ -5,19 +5,25 @@ Routes (all under the emulator's base URL, e.g. ``http://127.0.0.1:8765``):
 * ``POST /v1/realtime/client_secrets`` — mint an ``ek_…`` key (Bearer = the API key).
 * ``POST /v1/realtime/calls`` — WebRTC offer → ``201`` answer SDP + ``Location``; either
   ``application/sdp`` or ``multipart/form-data`` (``sdp`` + ``session``).
-* ``POST /v1/realtime/calls/{call_id}/hangup`` (and ``DELETE /v1/realtime/calls/{call_id}``).
+* ``POST /v1/realtime/calls/{call_id}/hangup`` (and ``DELETE /v1/realtime/calls/{call_id}``):
+  WebRTC and SIP calls.
+* ``POST /v1/realtime/calls/{call_id}/accept`` | ``/reject`` | ``/refer`` — control a simulated
+  SIP call (see :mod:`.sip`).
 * ``GET /v1/realtime?model=…`` — WebSocket session; ``?call_id=…`` attaches a sideband
   WebSocket to a running WebRTC call.
 * ``GET /emulator/stats`` — counters (not an OpenAI path).
+* ``POST /emulator/sip/calls`` — place a simulated SIP call (not an OpenAI path).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import dataclasses
 import json
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,6 +49,14 @@ from .session import (
     parse_json,
     validate_model,
 )
+from .sip import (
+    CallStateError,
+    SimulatedCall,
+    SipSimulator,
+    check_accept_body,
+    refer_target,
+    reject_status,
+)
 from .webrtc import Call, SdpError
 
 log = logging.getLogger(__name__)
@@ -51,6 +65,7 @@ DEFAULT_API_KEY = EMULATOR_API_KEY
 DEFAULT_PORT = EMULATOR_PORT
 WS_MAX_MESSAGE = 16 * 1024 * 1024 + 4096
 DEFAULT_CONNECT_TIMEOUT_S = 20.0
+_NOT_CONFIG = ("object", "id", "expires_at")  # a session's fields that are not configuration
 _BAD_JSON = (
     "We could not parse the JSON body of your request. (HINT: This likely means you aren't "
     "using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was "
@@ -114,6 +129,11 @@ class _Secret:
     session: JSON
 
 
+def new_webhook_secret() -> str:
+    """A random ``whsec_…`` webhook signing secret."""
+    return "whsec_" + base64.b64encode(os.urandom(24)).decode()
+
+
 @dataclass
 class EmulatorConfig:
     """How the emulator behaves (everything but where it listens)."""
@@ -129,6 +149,12 @@ class EmulatorConfig:
     faults: Faults = field(default_factory=Faults)
     seed: int | None = None
     clock: Callable[[], float] = time.time
+    #: Signs the ``realtime.call.incoming`` webhooks of simulated SIP calls (``whsec_…``).
+    webhook_secret: str = field(default_factory=new_webhook_secret)
+    #: Where simulated SIP calls post their webhook (``None``: only where a call says).
+    sip_webhook_url: str | None = None
+    #: A simulated SIP call nobody accepts, rejects or refers ends after this long.
+    sip_ring_timeout_s: float = 30.0
 
 
 class Emulator:
@@ -162,7 +188,9 @@ class Emulator:
         self.brain = brain
         self.faults = faults or self.config.faults
         self.ids = IdFactory(self.config.seed)
-        self.calls: dict[str, Call] = {}
+        self.calls: dict[str, Call | SimulatedCall] = {}
+        #: Simulated SIP calls: ``await emu.sip.incoming(...)`` (see :mod:`.sip`).
+        self.sip = SipSimulator(self)
         self.engines: list[Engine] = []
         self._secrets: dict[str, _Secret] = {}
         self._websockets: set[web.WebSocketResponse] = set()
@@ -210,6 +238,7 @@ class Emulator:
     async def aclose(self) -> None:
         """Close every call and WebSocket, stop listening, restore aioice."""
         self._stopping.set()
+        await self.sip.aclose()
         calls = list(self.calls.values())
         if calls:
             await asyncio.gather(*(call.close() for call in calls), return_exceptions=True)
@@ -247,6 +276,9 @@ class Emulator:
         app.router.add_post("/v1/realtime/client_secrets", self._client_secrets)
         app.router.add_post("/v1/realtime/calls", self._create_call)
         app.router.add_post("/v1/realtime/calls/{call_id}/hangup", self._hangup)
+        for step in ("accept", "reject", "refer"):
+            app.router.add_post(f"/v1/realtime/calls/{{call_id}}/{step}", self._sip_control)
+        app.router.add_post("/emulator/sip/calls", self._sip_place)
         app.router.add_delete("/v1/realtime/calls/{call_id}", self._hangup)
         app.router.add_get("/v1/realtime", self._websocket)
         app.router.add_get("/emulator/stats", self._stats)
@@ -594,13 +626,13 @@ class Emulator:
         self._watchers.add(task)
         task.add_done_callback(self._watchers.discard)
 
-    def _forget_call(self, call: Call) -> None:
+    def _forget_call(self, call: Call | SimulatedCall) -> None:
         if self.calls.pop(call.id, None) is not None:
             self.ended_calls += 1
         with contextlib.suppress(ValueError):
             self.engines.remove(call.engine)
 
-    async def _end_call(self, call: Call) -> None:
+    async def _end_call(self, call: Call | SimulatedCall) -> None:
         await call.close()
         for ws in list(self._websockets):
             if getattr(ws, "_emulator_call_id", None) == call.id:
@@ -620,6 +652,61 @@ class Emulator:
             )
         await self._end_call(call)
         return web.Response(status=200)
+
+    # ------------------------------------------------------------------ SIP call control
+
+    async def _sip_call(self, request: web.Request) -> SimulatedCall:
+        """The simulated SIP call a control request names (with the API key); else 4xx."""
+        try:
+            self._authenticate(self._bearer(request), allow_ephemeral=False)
+        except _AuthError as exc:
+            raise _HttpError(401, exc.message, code=exc.code) from exc
+        if self._faults_for(request).stall_call_control:
+            await self._stopping.wait()
+            raise _HttpError(503, "The emulator is shutting down.", type_="server_error")
+        call_id = request.match_info["call_id"]
+        call = self.calls.get(call_id)
+        if isinstance(call, SimulatedCall):
+            return call
+        if call is not None:
+            raise _HttpError(400, f"Call '{call_id}' is not a SIP call.", param="call_id")
+        over = self.sip.finished.get(call_id)
+        if over is not None:
+            raise _HttpError(400, f"Call '{call_id}' has already been {over}.", param="call_id")
+        raise _HttpError(404, f"Call with id '{call_id}' not found.", code="not_found")
+
+    async def _sip_control(self, request: web.Request) -> web.Response:
+        """``/accept`` (the flat session), ``/reject`` (``status_code``), ``/refer``
+        (``target_uri``) of a simulated SIP call; a reject or refer ends the call."""
+        call = await self._sip_call(request)
+        body = await self._json_body(request)
+        step = request.path.rsplit("/", 1)[-1]
+        try:
+            if step == "accept":
+                check_accept_body(body)
+                if "model" in body:
+                    validate_model(body["model"], "model")
+                session = self._validated_session(body)
+                call.accept({k: v for k, v in session.items() if k not in _NOT_CONFIG})
+            elif step == "reject":
+                call.reject(reject_status(body))
+            else:
+                call.refer(refer_target(body))
+        except ProtocolError as exc:
+            raise _HttpError.from_protocol(exc) from exc
+        except CallStateError as exc:
+            raise _HttpError(400, str(exc)) from exc
+        if step != "accept":
+            await self._end_call(call)
+        return web.Response(status=200)
+
+    async def _sip_place(self, request: web.Request) -> web.Response:
+        body = await self._json_body(request)
+        try:
+            call = self.sip.place(body)
+        except ValueError as exc:
+            raise _HttpError(400, str(exc)) from exc
+        return web.json_response({"call_id": call.id}, status=201)
 
     async def _stats(self, request: web.Request) -> web.Response:
         return web.json_response(
