@@ -14,6 +14,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 
 from realtime_machines import Notice
 from realtime_sdk import ErrorEvent, IncomingContext
@@ -21,7 +22,15 @@ from realtime_sdk.client import RealtimeClient
 from realtime_sdk.emulator import Emulator, EmulatorConfig
 from realtime_sdk.errors import ConnectError
 from realtime_sdk.keys import api_key_token_provider
+from realtime_sdk.token_server import CALLS_PATH, SESSION_PATH, make_token_app
 from realtime_sdk.transports import SidebandTransport, TransportEvents, transport_class
+from tests.sdk.test_ws_fidelity import (
+    RecordedServer,
+    Recording,
+    check_fidelity,
+    responses_ended,
+    user_texts,
+)
 
 Runner = Callable[..., Any]
 FAST = EmulatorConfig(ms_per_char=8.0)
@@ -245,3 +254,159 @@ def test_the_sideband_transport_keeps_the_websocket_close_codes_apart() -> None:
         [report] = reports_for(code)
         assert report.startswith(expected + ":"), (code, report)
         assert f"code {code}" in report
+
+
+@pytest.mark.parametrize(
+    "name", ["webrtc_sideband_text_turn.jsonl", "webrtc_sideband_audio_turn.jsonl"]
+)
+def test_a_recorded_sideband_session_replays_through_the_attached_client(
+    run: Runner, name: str
+) -> None:
+    """OpenAI's own sideband traffic (no ``session.created``; ``output_audio_buffer.*`` after
+    ``response.done`` on the audio turn), played by the scripted server of the WebSocket
+    fidelity tests: the attached client sends what the recorded client sent and reads the
+    session as a replay of the recording does."""
+    recording = Recording.load(name)
+    assert recording.opening == []  # the server says nothing first on a sideband
+
+    async def scenario() -> None:
+        async with RecordedServer(recording) as server:
+            session = recording.sent_of("session.update")[0]["session"]
+            client = RealtimeClient.attach(
+                "rtc_recorded",
+                api_key="sk-recorded",
+                base_url=server.base_url,
+                session=session,
+                delete_chat_history_on_disconnect=False,
+            )
+            async with client:
+                [text] = user_texts(recording)
+                await client.send_text_message(text)
+                await responses_ended(client, 1, "the recorded response's end")
+                if "output_audio_buffer.stopped" in recording.lines()[-1]:
+                    await until(
+                        lambda: client.model.playback.state == "silent", "the playback's end"
+                    )
+            [request] = server.requests
+            assert dict(request.query) == {"call_id": "rtc_recorded"}
+            assert request.headers["Authorization"] == "Bearer sk-recorded"
+            check_fidelity(server, client)
+            assert list(client.model.responses.values()) == ["completed"]
+
+    run(scenario(), timeout=30)
+
+
+def test_the_token_server_attaches_a_sideband_brain_to_the_browsers_call(run: Runner) -> None:
+    """Browser media, server brain: the holder gets its ephemeral key from the token server,
+    makes its WebRTC call, posts the call id back; the token server attaches a client with the
+    tool and the API key, which answers the holder's question; the call's end detaches it."""
+
+    async def main() -> None:
+        frames: list[Any] = []
+        attached: list[RealtimeClient] = []
+
+        def on_call(client: RealtimeClient) -> None:
+            attached.append(client)
+            client.tool(order_status)
+
+        async with Emulator(config=FAST) as emu:
+            app = make_token_app(
+                emu.api_key,
+                base_url=emu.base_url,
+                attach={"session": {"type": "realtime", "instructions": "Orders."}},
+                on_call=on_call,
+            )
+            async with (
+                TestServer(app, host="127.0.0.1") as server,
+                TestClient[Any, Any](server) as http,
+            ):
+
+                async def ephemeral_key() -> str:
+                    answer = await (await http.get(SESSION_PATH)).json()
+                    return str(answer["value"])
+
+                holder = RealtimeClient(
+                    token_provider=ephemeral_key,
+                    base_url=emu.base_url,
+                    ice_servers=[],
+                    greet_enabled=False,
+                    auto_session_update=False,
+                    audio_sink=frames.append,
+                )
+                # Bad bodies first: each a 400 that says what is wrong.
+                for body, says in (
+                    ("not json", "must be JSON"),
+                    ({"call": "rtc_1"}, "must be JSON naming the call"),
+                    ({"call_id": 12}, "must be a string"),
+                    ({"call_id": "rtc_1/../hangup"}, "call's id such as"),
+                ):
+                    sent = {"data": body} if isinstance(body, str) else {"json": body}
+                    response = await http.post(CALLS_PATH, **sent)
+                    assert response.status == 400, body
+                    assert says in (await response.json())["error"]["message"]
+                refused = await http.post(CALLS_PATH, json={"call_id": "rtc_gone"})
+                assert refused.status == 502
+                assert "no call 'rtc_gone'" in (await refused.json())["error"]["message"]
+                async with holder:
+                    call_id = holder.call_id
+                    response = await http.post(CALLS_PATH, json={"call_id": call_id})
+                    assert response.status == 201, await response.text()
+                    assert await response.json() == {"call_id": call_id, "state": "connected"}
+                    again = await http.post(CALLS_PATH, json={"call_id": call_id})
+                    assert again.status == 409
+                    listed = await (await http.get(CALLS_PATH)).json()
+                    assert listed == {"calls": [{"call_id": call_id, "state": "connected"}]}
+                    brain = attached[-1]
+                    assert brain.transport_kind == "sideband"
+                    engine = emu.calls[call_id or ""].engine
+                    await until(lambda: bool(engine.session.get("tools")), "the brain's tool")
+                    await holder.send_text_message('order_status {"order": "B2"}')
+                    await until(
+                        lambda: any("order B2 shipped" in item.text for item in holder.chat),
+                        "the answer in the browser's chat",
+                    )
+                    await until(lambda: len(frames) > 10, "the answer's audio in the browser")
+                # The browser hung up: the brain's call ended, and the token server let it go.
+                await until(lambda: brain.status == "disconnected", "the brain's call ended")
+                assert "ended" in [s.target for s in brain.model.record]
+                for _ in range(1000):
+                    if await (await http.get(CALLS_PATH)).json() == {"calls": []}:
+                        break
+                    await asyncio.sleep(0.01)
+                else:
+                    raise AssertionError("the ended call stays on the token server")
+
+    run(main(), timeout=40)
+
+
+@pytest.mark.parametrize(
+    ("tools", "says"),
+    [
+        ("no_colon", "must be MODULE:ATTR"),
+        ("no_such_module_xyz:TOOLS", "cannot import 'no_such_module_xyz'"),
+        ("json:NO_TOOLS", "'json' has no 'NO_TOOLS'"),
+        ("json:__name__", "must be a function or a list of functions"),
+    ],
+)
+def test_token_server_tools_option_says_what_is_wrong(
+    tools: str, says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from realtime_sdk.cli import main
+
+    assert main(["token-server", "--port", "0", "--api-key", "sk-x", "--tools", tools]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("realtime token-server: --tools")
+    assert says in err
+
+
+def test_token_server_tools_option_loads_the_tools() -> None:
+    from realtime_sdk.cli import _attach_options
+
+    assert _attach_options(None, None) is None
+    options = _attach_options("tests.sdk.test_sideband:order_status", "Orders only.")
+    assert options == {
+        "session": {"type": "realtime", "instructions": "Orders only."},
+        "tools": [order_status],
+    }
+    with pytest.raises(ValueError, match="cannot set 'api_key'"):
+        make_token_app("sk-x", attach={"api_key": "sk-other"})
