@@ -679,8 +679,9 @@ class RealtimeClient:
 
     def _replay_history(self) -> None:
         """Give the new call the conversation so far, as items with their original ids (the
-        server's echoes then update the existing chat rows instead of adding new ones)."""
-        for item in self.model.chat:
+        server's echoes then update the existing chat rows instead of adding new ones); not
+        when the transport rejoins the same call (a sideband: the conversation is still there)."""
+        for item in () if self._template.resumes_call else self.model.chat:
             if item.type != "text" or item.item_id is None or item.role not in _REPLAYED:
                 continue
             if not item.text.strip():

@@ -92,6 +92,7 @@ def test_a_sideband_client_runs_the_tool_of_a_call_a_webrtc_client_holds(run: Ru
                     incoming_middleware=[middleware],
                     on_error=errors.append,
                     on_success=lambda stage, _data: successes.append(stage),
+                    reconnect={"attempts": 2, "backoff_initial": 0.05},
                 )
                 notices: list[Notice] = []
                 brain.on("tool:call_done", notices.append)
@@ -130,6 +131,22 @@ def test_a_sideband_client_runs_the_tool_of_a_call_a_webrtc_client_holds(run: Ru
                     await brain.send_raw({"type": "conversation.item.delete", "item_id": "nope"})
                     await until(lambda: bool(errors), "the server's error on the sideband")
                     assert errors[0].stage == "openai_api"
+                    # A dropped sideband (1012, retryable) reattaches to the same call and
+                    # replays nothing into it: the conversation is still there.
+                    items = [item["id"] for item in engine.items]
+                    received = len(engine.received)
+                    [socket] = list(emu._websockets)  # the sideband's, server side
+                    await socket.close(code=1012, message=b"service restart")
+                    await until(lambda: brain.model.connection.reconnects == 1, "reattached")
+                    assert brain.status == "connected"
+                    await brain.send_raw({"type": "input_audio_buffer.clear"})  # a marker
+                    await until(
+                        lambda: engine.received[-1]["type"] == "input_audio_buffer.clear",
+                        "the marker after the reattach",
+                    )
+                    since = [event["type"] for event in list(engine.received)[received:]]
+                    assert "conversation.item.create" not in since, since
+                    assert [item["id"] for item in engine.items] == items
                     # The caller hangs up: the sideband's client lands in `ended`, not retried.
                     async with (
                         aiohttp.ClientSession() as http,
@@ -149,8 +166,10 @@ def test_a_sideband_client_runs_the_tool_of_a_call_a_webrtc_client_holds(run: Ru
                         await brain.send_audio(b"\0\0")
                 assert brain.model.connection.state == "disconnected"
                 targets = [s.target for s in brain.model.record if s.chart == "connection"]
-                assert "reconnecting" not in targets
-                assert targets.index("ended") < targets.index("disconnected")
+                assert targets.count("reconnecting") == 1  # the drop's, not the hang-up's
+                ended = targets.index("ended")
+                assert targets.index("reconnecting") < ended
+                assert targets[ended:] == ["ended", "disconnecting", "disconnected"]
 
     run(main(), timeout=40)
 

@@ -89,6 +89,10 @@ class Transport(abc.ABC):
     between its caller and the server): the client then refuses ``microphone``,
     ``audio_sink``, ``send_audio()`` and ``audio_chunks()`` with a clear error."""
 
+    resumes_call: ClassVar[bool] = False
+    """``True`` when a new transport of this kind rejoins the *same* server-side call (a
+    sideband reattaching by id), so a reconnect does not replay the conversation into it."""
+
     timeout_options: ClassVar[Mapping[str, str]] = {}
     """Step state → the key of the client's ``timeouts`` option that overrides that step's
     timeout (WebRTC: ``{"posting_offer": "sdp", ...}``); steps not named keep their own."""

@@ -66,6 +66,7 @@ class SidebandTransport(WebSocketTransport):
     kind: ClassVar[str] = "sideband"
     owns_playback: ClassVar[bool] = False  # the call's peer plays; output_audio_buffer.* say when
     carries_audio: ClassVar[bool] = False
+    resumes_call: ClassVar[bool] = True  # a reattach finds the call's conversation in place
     awaits_first_event: ClassVar[bool] = False
     steps: ClassVar[tuple[HandshakeStep, ...]] = (
         HandshakeStep("attaching", "openai_api", 10.0, success="data_channel_open"),
