@@ -138,7 +138,7 @@ def test_a_sideband_client_runs_the_tool_of_a_call_a_webrtc_client_holds(run: Ru
                     [socket] = list(emu._websockets)  # the sideband's, server side
                     await socket.close(code=1012, message=b"service restart")
                     await until(lambda: brain.model.connection.reconnects == 1, "reattached")
-                    assert brain.status == "connected"
+                    assert brain.model.connection.state == "connected"
                     await brain.send_raw({"type": "input_audio_buffer.clear"})  # a marker
                     await until(
                         lambda: engine.received[-1]["type"] == "input_audio_buffer.clear",
