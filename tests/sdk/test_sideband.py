@@ -24,24 +24,18 @@ from realtime_sdk.errors import ConnectError
 from realtime_sdk.keys import api_key_token_provider
 from realtime_sdk.token_server import CALLS_PATH, SESSION_PATH, make_token_app
 from realtime_sdk.transports import SidebandTransport, TransportEvents, transport_class
+from tests.sdk.test_client import drop_call
 from tests.sdk.test_ws_fidelity import (
     RecordedServer,
     Recording,
     check_fidelity,
     responses_ended,
+    until,
     user_texts,
 )
 
 Runner = Callable[..., Any]
 FAST = EmulatorConfig(ms_per_char=8.0)
-
-
-async def until(check: Callable[[], bool], what: str, limit: float = 10.0) -> None:
-    for _ in range(int(limit / 0.01)):
-        if check():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"{what}: not reached within {limit} s")
 
 
 def holder_of(emu: Emulator, frames: list[Any], errors: list[ErrorEvent]) -> RealtimeClient:
@@ -148,14 +142,7 @@ def test_a_sideband_client_runs_the_tool_of_a_call_a_webrtc_client_holds(run: Ru
                     assert "conversation.item.create" not in since, since
                     assert [item["id"] for item in engine.items] == items
                     # The caller hangs up: the sideband's client lands in `ended`, not retried.
-                    async with (
-                        aiohttp.ClientSession() as http,
-                        http.post(
-                            f"{emu.base_url}/v1/realtime/calls/{call_id}/hangup",
-                            headers={"Authorization": f"Bearer {emu.api_key}"},
-                        ) as response,
-                    ):
-                        assert response.status == 200
+                    await drop_call(emu, holder)  # DELETE /v1/realtime/calls/{call_id}
                     await until(lambda: brain.model.connection.state == "ended", "ended")
                     assert brain.status == "disconnected"
                     reason = brain.model.connection.end_reason or ""
