@@ -46,7 +46,7 @@ _OUTPUT_BUFFER = {
     "output_audio_buffer.stopped": "silent",
     "output_audio_buffer.cleared": "silent",
 }
-_CONNECTION_ENDED = frozenset({"disconnected", "error", "idle"})
+_CONNECTION_ENDED = frozenset({"disconnected", "error", "idle", "ended"})
 
 
 class _Observable(Protocol):

@@ -1015,7 +1015,7 @@ class SessionModel:
         self._sync_handshake()
         if connection.state == "error" and connection.may_retry():
             connection.offer("retry")
-        if connection.state in ("error", "disconnected", "reconnecting"):
+        if connection.state in ("error", "disconnected", "reconnecting", "ended"):
             self._reset_conversation_charts()
 
     def rollover(self, *, time: float | None = None) -> bool:

@@ -25,9 +25,18 @@ import inspect
 import json
 import logging
 import math
+import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Mapping,
+    Sequence,
+    Set,
+)
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Literal, overload
@@ -77,6 +86,7 @@ from .peer import AudioSink
 from .playback import ChunkSink, LocalPlayback, PlaybackSink, SpeakerSink
 from .tools import FunctionTool, function_tool
 from .transports import ConnectContext, Transport, TransportEvents, transport_class
+from .transports.sideband import NO_AUDIO, SidebandTransport, check_call_id
 from .transports.webrtc import WebRTCTransport
 from .turn import Answer, TurnTracker
 
@@ -111,6 +121,21 @@ class ToolCall:
 
     def __repr__(self) -> str:
         return f"ToolCall(name={self.name!r}, call_id={self.call_id!r})"
+
+
+class _StaticKey:
+    """A token provider that gives one key, never shown in a ``repr()``."""
+
+    __slots__ = ("_key",)
+
+    def __init__(self, key: str) -> None:
+        self._key = key
+
+    def __call__(self) -> str:
+        return self._key
+
+    def __repr__(self) -> str:
+        return "<api key>"
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,6 +295,13 @@ class RealtimeClient:
         )
         self._template = self._transport_option(transport, transport_options)
         self._owns_playback = self._template.owns_playback
+        if not self._template.carries_audio:
+            given = [n for n, v in (("microphone", microphone), ("audio_sink", audio_sink)) if v]
+            if given:
+                raise ValueError(
+                    f"{' and '.join(given)} cannot be used on the {self._template.kind} "
+                    f"transport: {NO_AUDIO}"
+                )
         if self._owns_playback and audio_sink is not None:
             _playback_sink(audio_sink)  # a sink this transport cannot play into: say so now
         #: The transport for the next call: the one given, then fresh ones (one per call).
@@ -333,6 +365,53 @@ class RealtimeClient:
         self._connection_changed = asyncio.Event()
         self._chat_version = -1
         self._turns: list[asyncio.Queue[Notice | None]] = []
+
+    @classmethod
+    def attach(
+        cls,
+        call_id: str,
+        *,
+        api_key: str | None = None,
+        token_provider: TokenProvider | None = None,
+        transport_options: Mapping[str, Any] | None = None,
+        greet_enabled: Any = False,
+        **options: Any,
+    ) -> RealtimeClient:
+        """A client for the existing call ``call_id`` (``rtc_…``), attached on a sideband
+        WebSocket: a browser or a phone holds the call's media while this client, with the
+        API key, runs the tools, the middleware and the logic (``docs/server-side.md``).
+
+        ``api_key`` (default ``OPENAI_API_KEY``) is sent as it is: a sideband needs the API
+        key, and an ephemeral key (``ek_…``) is refused here. ``token_provider`` may give the
+        key instead (a rotating secret). ``transport_options`` are
+        :class:`~realtime_sdk.transports.SidebandTransport`'s; every other option is the
+        constructor's, except ``transport``, ``microphone`` and ``audio_sink`` (no audio of
+        its own). ``greet_enabled`` is ``False`` by default: the call is already under way.
+        When the call ends, the client's connection lands in ``ended``."""
+        call_id = check_call_id(call_id)
+        if "transport" in options:
+            raise TypeError("attach() picks the sideband transport; leave out transport=")
+        if api_key is not None and token_provider is not None:
+            raise TypeError("attach() takes api_key or token_provider, not both")
+        if token_provider is None:
+            key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY", "")
+            if not isinstance(key, str) or not key.strip():
+                raise ValueError(
+                    "attach() needs the API key: pass api_key=... or set OPENAI_API_KEY"
+                )
+            key = key.strip()
+            if key.startswith("ek_"):
+                raise ValueError(
+                    "attach() needs the server's API key, not an ephemeral key (ek_…): "
+                    "OpenAI refuses ephemeral keys on a sideband"
+                )
+            token_provider = _StaticKey(key)
+        return cls(
+            token_provider=token_provider,
+            transport=SidebandTransport(call_id=call_id, **dict(transport_options or {})),
+            greet_enabled=greet_enabled,
+            **options,
+        )
 
     def __repr__(self) -> str:
         return (
@@ -454,16 +533,19 @@ class RealtimeClient:
         (there is never a second peer); it then waits for that one to settle.
         """
         if not self.model.connect(time=time.time()):
-            await self._wait_connection({"connected", "error", "disconnected", "idle"})
+            await self._wait_connection(_CONNECT_SETTLED)
             return
         await self._drain()
-        await self._wait_connection({"connected", "error", "disconnected", "idle"})
+        await self._wait_connection(_CONNECT_SETTLED)
         if self.model.connection.state == "error":
             stage = self.model.connection.error_stage or "peer_connection"
             message = self.model.connection.error_message or "connect failed"
             if stage == "fetch_token":
                 raise TokenError(message)
             raise ConnectError(stage, message)
+        if self.model.connection.state == "ended":
+            reason = self.model.connection.end_reason or "the server ended the call"
+            raise ConnectError("hangup", f"{reason} while connecting")
         if self.model.connection.state != "connected":
             raise ConnectError("hangup", "disconnected while connecting")
 
@@ -478,7 +560,7 @@ class RealtimeClient:
         for stream in self._streams:  # every ``events()`` iteration ends here
             stream.put_nowait(None)
 
-    async def _wait_connection(self, states: set[str]) -> None:
+    async def _wait_connection(self, states: Set[str]) -> None:
         while self.model.connection.state not in states:
             self._connection_changed.clear()
             await self._connection_changed.wait()
@@ -546,6 +628,12 @@ class RealtimeClient:
             self._success(_SUCCESS_STAGES[target], None)
         if target == "connected":
             self._on_connected()
+        elif target == "ended":
+            self._success("call_ended", {"reason": self.model.connection.end_reason})
+            for stream in self._streams:  # the call is over: every events() iteration ends
+                stream.put_nowait(None)
+            if self._unacked:
+                self._undelivered()
         elif target == "error":
             connection = self.model.connection
             stage: Any = connection.error_stage or "peer_connection"
@@ -591,8 +679,9 @@ class RealtimeClient:
 
     def _replay_history(self) -> None:
         """Give the new call the conversation so far, as items with their original ids (the
-        server's echoes then update the existing chat rows instead of adding new ones)."""
-        for item in self.model.chat:
+        server's echoes then update the existing chat rows instead of adding new ones); not
+        when the transport rejoins the same call (a sideband: the conversation is still there)."""
+        for item in () if self._template.resumes_call else self.model.chat:
             if item.type != "text" or item.item_id is None or item.role not in _REPLAYED:
                 continue
             if not item.text.strip():
@@ -897,7 +986,11 @@ class RealtimeClient:
             base_url=str(self.options["base_url"]),
             token=self._token or "",
             model=str(session.get("model") or self.options["model"]),
-            events=TransportEvents(on_message=inbox.put_nowait, on_lost=self._transport_lost),
+            events=TransportEvents(
+                on_message=inbox.put_nowait,
+                on_lost=self._transport_lost,
+                on_ended=self._transport_ended,
+            ),
             session=session,
             microphone=self._microphone,
             audio_sink=self._audio_sink if self._remote_audio_enabled else None,
@@ -921,6 +1014,14 @@ class RealtimeClient:
     def _transport_lost(self, reason: str) -> None:
         if self.model.connection.state in ("connected", "handshaking"):
             self._spawn(self._lost(reason))
+
+    def _transport_ended(self, reason: str) -> None:
+        """The server ended the call (a sideband's call hung up): ``ended``, no reconnect."""
+        state = self.model.connection.state
+        if state == "connected":
+            self._spawn(self._signal("call_ended", error=reason))
+        elif state == "handshaking":
+            self._spawn(self._signal("step_failed", error=reason))
 
     async def _lost(self, reason: str) -> None:
         state = self.model.connection.state
@@ -1202,6 +1303,8 @@ class RealtimeClient:
         the item there. Start iterating before the audio comes (before :meth:`connect` is
         fine); it ends when the client disconnects. Not with an ``audio_sink`` (the sink plays
         it), nor on WebRTC (the audio is a media track: pass ``audio_sink``)."""
+        if not self._template.carries_audio:
+            raise TypeError(f"audio_chunks() has nothing to give: {NO_AUDIO}")
         if not self._owns_playback:
             raise TypeError(
                 f"audio_chunks() is for transports that deliver audio as events; on "
@@ -1225,7 +1328,12 @@ class RealtimeClient:
     async def send_audio(self, pcm: bytes) -> None:
         """Send PCM16 mono 24 kHz audio from the app, on transports that take audio as events
         (``input_audio_buffer.append``). On WebRTC audio travels as media: pass a
-        ``microphone`` track instead (this raises ``NotImplementedError`` saying so)."""
+        ``microphone`` track instead (this raises ``NotImplementedError`` saying so), and a
+        sideband carries no audio at all (``NotImplementedError`` too)."""
+        if not self._template.carries_audio:
+            raise NotImplementedError(
+                f"send_audio() on the {self.transport_kind} transport: {NO_AUDIO}"
+            )
         self._require_connected("send audio")
         transport = self._transport
         if transport is None:
@@ -1638,7 +1746,8 @@ def _rollover_delay(expires_at: object, margin: float, now: float) -> float | No
     return delay
 
 
-_NO_CALL = frozenset({"idle", "disconnected", "error"})
+_NO_CALL = frozenset({"idle", "disconnected", "error", "ended"})
+_CONNECT_SETTLED = frozenset({"connected", "error", "disconnected", "idle", "ended"})
 _AUDIO_DELTAS = frozenset({"response.output_audio.delta", "response.audio.delta"})
 
 

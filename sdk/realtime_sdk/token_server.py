@@ -13,6 +13,21 @@ working. The API key stays on the server: it is never in an answer, an error or 
 
 Routes: ``GET /realtime/session`` (and ``OPTIONS`` for CORS preflight), ``GET /healthz``.
 Run it with ``python -m realtime_sdk.token_server`` (``--host``, ``--port``, ``--base-url``).
+
+**Browser media, server brain.** With ``attach=`` (options for
+:meth:`~realtime_sdk.RealtimeClient.attach`: the session, the tools, middleware…) or
+``on_call=``, the browser tells the server which call it made, and the server attaches a
+sideband client to it with the API key:
+
+* ``POST /realtime/calls`` ``{"call_id": "rtc_…"}`` (the id from the ``Location`` header of the
+  browser's SDP ``POST``) → ``201 {"call_id", "state": "connected"}`` once attached; a missing or
+  malformed ``call_id`` is a ``400`` saying what is wrong, a call attached already a ``409``, a
+  refused attach (no such call, a bad key) a ``502`` with the reason;
+* ``GET /realtime/calls`` → ``{"calls": [{"call_id", "state"}, …]}``, the attached calls.
+
+Each attached client is dropped when its call ends (the client's connection reaches ``ended``
+or ``error``) and disconnected when the app stops. Any page that can reach the token server can
+post a call id: put the route behind the app's own authentication in production.
 """
 
 from __future__ import annotations
@@ -20,26 +35,34 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import aiohttp
 from aiohttp import web
 
 from .config import DEFAULTS, TOKEN_SERVER_PORT, normalize_session, thaw, warn_model_shutdowns
-from .errors import TokenError, redact_text
+from .errors import RealtimeError, TokenError, redact_text
 from .keys import _resolve_api_key, create_client_secret
 
-__all__ = ["SESSION_PATH", "main", "make_token_app", "run_token_server"]
+if TYPE_CHECKING:
+    from .client import RealtimeClient
+
+__all__ = ["CALLS_PATH", "SESSION_PATH", "main", "make_token_app", "run_token_server"]
 
 logger = logging.getLogger(__name__)
 
 SESSION_PATH: Final = "/realtime/session"
 HEALTH_PATH: Final = "/healthz"
+CALLS_PATH: Final = "/realtime/calls"
+ATTACH_TIMEOUT: Final = 15.0
+"""Seconds ``POST /realtime/calls`` waits for the sideband to attach."""
 DEFAULT_PORT: Final = TOKEN_SERVER_PORT
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+OnCall = Callable[["RealtimeClient"], "object | Awaitable[object]"]
 
 
 def make_token_app(
@@ -50,16 +73,30 @@ def make_token_app(
     allow_origin: str = "*",
     expires_after_seconds: int | None = None,
     timeout: float = 10.0,
+    attach: Mapping[str, Any] | None = None,
+    on_call: OnCall | None = None,
 ) -> web.Application:
-    """An aiohttp application serving ``GET /realtime/session`` and ``GET /healthz``.
+    """An aiohttp application serving ``GET /realtime/session`` and ``GET /healthz``, and
+    ``POST``/``GET /realtime/calls`` (the sideband attach, see the module's docstring).
 
     Every ``GET /realtime/session`` mints one ephemeral key for ``session`` (GA or beta shape;
     default ``DEFAULTS["session"]``) at ``{base_url}/v1/realtime/client_secrets``. Upstream
     failures answer ``502`` with ``{"error": {"message", "type": "upstream_error", "status",
     "code"}}`` (the message redacted). CORS: ``Access-Control-Allow-Origin: allow_origin``.
     ``api_key=None`` reads ``$OPENAI_API_KEY``.
+
+    ``attach``: the options of each sideband client (``RealtimeClient.attach(call_id,
+    api_key=..., base_url=base_url, **attach)``). ``on_call(client)`` (sync or async), when
+    given, is called with each new client before it connects (add tools, handlers…). Without
+    either, ``POST /realtime/calls`` answers ``501``.
     """
     key = _resolve_api_key(api_key)
+    attach_options = dict(attach or {})
+    for reserved in ("api_key", "token_provider", "base_url", "transport"):
+        if reserved in attach_options:
+            raise ValueError(f"attach= cannot set {reserved!r}: the token server sets it")
+    attaching = attach is not None or on_call is not None
+    calls: dict[str, RealtimeClient] = {}
     body_session = normalize_session(session) if session is not None else thaw(DEFAULTS["session"])
     warn_model_shutdowns(body_session)
     http: list[aiohttp.ClientSession] = []
@@ -71,7 +108,7 @@ def make_token_app(
         else:
             response = await handler(request)
         response.headers["Access-Control-Allow-Origin"] = allow_origin
-        response.headers["Access-Control-Allow-Methods"] = "GET, OPTIONS"
+        response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
         response.headers["Access-Control-Allow-Headers"] = "Content-Type"
         response.headers["Cache-Control"] = "no-store"
         if allow_origin != "*":
@@ -115,11 +152,100 @@ def make_token_app(
     async def health(_request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
+    async def attach_call(request: web.Request) -> web.Response:
+        if not attaching:
+            return _bad(
+                501,
+                "this token server attaches to no calls: start it with attach= or on_call= "
+                "(realtime token-server --tools module:attr)",
+            )
+        call_id = await _call_id_of(request)
+        if isinstance(call_id, web.Response):
+            return call_id
+        if call_id in calls:
+            return _bad(409, f"call {call_id!r} is attached already")
+        from .client import RealtimeClient
+
+        client = RealtimeClient.attach(call_id, api_key=key, base_url=base_url, **attach_options)
+        calls[call_id] = client
+        try:
+            if on_call is not None:
+                result = on_call(client)
+                if inspect.isawaitable(result):
+                    await result
+            async with asyncio.timeout(ATTACH_TIMEOUT):
+                await client.connect()
+        except (RealtimeError, TimeoutError) as exc:
+            calls.pop(call_id, None)
+            await client.disconnect()
+            reason = str(exc) or f"no answer within {ATTACH_TIMEOUT:g} s"
+            logger.warning("token server: could not attach to %s: %s", call_id, reason)
+            return _bad(502, f"could not attach to call {call_id!r}: {redact_text(reason)}")
+        except BaseException:
+            calls.pop(call_id, None)
+            await client.disconnect()
+            raise
+
+        def on_transition(step: Any) -> None:
+            over = getattr(step, "target", None) in ("ended", "error")
+            if over and step.chart == "connection" and calls.get(call_id) is client:
+                del calls[call_id]
+                task = asyncio.get_running_loop().create_task(client.disconnect())
+                detached.add(task)
+                task.add_done_callback(detached.discard)
+
+        client.model.subscribe(on_transition)
+        logger.info("token server: attached to %s", call_id)
+        return web.json_response(
+            {"call_id": call_id, "state": client.model.connection.state}, status=201
+        )
+
+    async def list_calls(_request: web.Request) -> web.Response:
+        listed = [
+            {"call_id": call_id, "state": client.model.connection.state}
+            for call_id, client in calls.items()
+        ]
+        return web.json_response({"calls": listed})
+
+    detached: set[asyncio.Task[None]] = set()
+
+    async def release_calls(_app: web.Application) -> AsyncIterator[None]:
+        yield
+        clients = list(calls.values())
+        calls.clear()
+        await asyncio.gather(*(c.disconnect() for c in clients), *detached, return_exceptions=True)
+
     app = web.Application(middlewares=[cors])
     app.cleanup_ctx.append(client_session)
+    app.cleanup_ctx.append(release_calls)
     app.router.add_get(SESSION_PATH, mint)
     app.router.add_get(HEALTH_PATH, health)
+    app.router.add_post(CALLS_PATH, attach_call)
+    app.router.add_get(CALLS_PATH, list_calls)
     return app
+
+
+def _bad(status: int, message: str) -> web.Response:
+    kind = "invalid_request_error" if status < 500 else "upstream_error"
+    return web.json_response({"error": {"message": message, "type": kind}}, status=status)
+
+
+async def _call_id_of(request: web.Request) -> str | web.Response:
+    """The ``call_id`` of a ``POST /realtime/calls`` body, or the 400 saying what is wrong."""
+    from .transports.sideband import check_call_id
+
+    shape = 'the body must be JSON naming the call: {"call_id": "rtc_..."}'
+    try:
+        body = await request.json()
+    except ValueError:
+        return _bad(400, shape)
+    raw = body.get("call_id") if isinstance(body, dict) else None
+    if raw is None:
+        return _bad(400, shape)
+    try:
+        return check_call_id(raw)
+    except (TypeError, ValueError) as exc:
+        return _bad(400, str(exc))
 
 
 async def run_token_server(
@@ -132,11 +258,14 @@ async def run_token_server(
     allow_origin: str = "*",
     expires_after_seconds: int | None = None,
     ready: asyncio.Future[str] | None = None,
+    attach: Mapping[str, Any] | None = None,
+    on_call: OnCall | None = None,
 ) -> None:
     """Serve :func:`make_token_app` on ``host:port`` until cancelled.
 
     ``port=0`` picks a free port. ``ready``, when given, receives the server's base URL
-    (``"http://127.0.0.1:8787"``) once it accepts connections.
+    (``"http://127.0.0.1:8787"``) once it accepts connections. ``attach`` and ``on_call`` are
+    :func:`make_token_app`'s (the sideband attach).
     """
     app = make_token_app(
         api_key,
@@ -144,6 +273,8 @@ async def run_token_server(
         session=session,
         allow_origin=allow_origin,
         expires_after_seconds=expires_after_seconds,
+        attach=attach,
+        on_call=on_call,
     )
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

@@ -172,6 +172,7 @@ def test_multipart_call_with_sideband_websocket_and_hangup(run: Runner) -> None:
                     assert r.status == 200
                 await c.disconnected.wait()
                 await side.closed.wait()
+                assert side.close_code == 1000  # the call ended: a normal closure, final
             assert emu.calls == {}
 
     run(main())

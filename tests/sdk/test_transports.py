@@ -382,7 +382,8 @@ def test_each_transport_name_is_its_class_and_an_unknown_name_is_a_clear_error()
     assert transport_class("websocket") is WebSocketTransport
     assert transport_class("memory") is MemoryTransport
     with pytest.raises(
-        ValueError, match=r"unknown transport 'pigeon': choose one of 'memory', 'webrtc', "
+        ValueError,
+        match=r"unknown transport 'pigeon': choose one of 'memory', 'sideband', 'webrtc', ",
     ):
         transport_class("pigeon")
 

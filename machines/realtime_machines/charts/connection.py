@@ -8,6 +8,10 @@ chart is in ``handshaking``; it reports ``handshake_done``, or ``step_failed`` w
 step's stage. A failure or a stall in any step lands in ``error`` with the step named in
 :attr:`ConnectionChart.error_stage` (the seed library's stage names), never in a hang.
 
+``call_ended`` is the server ending the call itself (a sideband's call hung up, the caller
+gone): final, never retried; the chart lands in ``ended`` with the reason in
+:attr:`ConnectionChart.end_reason`, holding nothing. A later ``connect`` starts afresh.
+
 ``rollover`` replaces a call that is about to hit the server's session cap with a new one, the
 way a lost connection is replaced. Entering ``error`` releases the transport and the microphone.
 
@@ -78,8 +82,14 @@ class ConnectionChart(ModelChart):
     disconnected = State("disconnected")
     error = State("error")
     reconnecting = State("reconnecting")
+    ended = State("ended")
 
-    connect = idle.to(fetching_token) | disconnected.to(fetching_token) | error.to(fetching_token)
+    connect = (
+        idle.to(fetching_token)
+        | disconnected.to(fetching_token)
+        | error.to(fetching_token)
+        | ended.to(fetching_token)
+    )
     token_received = fetching_token.to(opening_microphone)
     microphone_ready = opening_microphone.to(handshaking)
     microphone_unavailable = opening_microphone.to(
@@ -101,6 +111,7 @@ class ConnectionChart(ModelChart):
     connection_lost = connected.to(reconnecting, cond="may_reconnect") | connected.to(
         error, on="keep_error"
     )
+    call_ended = connected.to(ended, on="keep_end") | reconnecting.to(ended, on="keep_end")
     give_up = reconnecting.to(error, on="keep_error")
     rollover = connected.to(reconnecting)
     retry = error.to(reconnecting, cond="may_retry")
@@ -112,6 +123,7 @@ class ConnectionChart(ModelChart):
         | connected.to(disconnecting)
         | reconnecting.to(disconnecting)
         | error.to(disconnecting)
+        | ended.to(disconnecting)
     )
     transport_closed = disconnecting.to(disconnected)
 
@@ -139,6 +151,8 @@ class ConnectionChart(ModelChart):
         self.reconnects = 0
         self.error_stage: str | None = None
         self.error_message: str | None = None
+        #: Why the server ended the call (``call_ended``), until the next connect.
+        self.end_reason: str | None = None
         self.has_microphone = False
         super().__init__(host)
 
@@ -169,6 +183,9 @@ class ConnectionChart(ModelChart):
         self.error_stage = stage or STAGES.get(source.id, source.id)
         self.error_message = error or "failed"
 
+    def keep_end(self, error: str = "") -> None:
+        self.end_reason = error or "the server ended the call"
+
     def keep_timeout(self, source: Any) -> None:
         seconds = self.timeouts.by_state.get(source.id, 0.0)
         self.error_stage = STAGES.get(source.id, source.id)
@@ -193,6 +210,7 @@ class ConnectionChart(ModelChart):
             self.reconnecting_now = False
         self.error_stage = None
         self.error_message = None
+        self.end_reason = None
 
     def on_enter_reconnecting(self) -> None:
         self.reconnecting_now = True
@@ -218,6 +236,10 @@ class ConnectionChart(ModelChart):
         self.host.emit(CloseTransport())
         self.host.emit(ReleaseMedia())
 
+    def on_enter_ended(self) -> None:
+        self.host.emit(CloseTransport())
+        self.host.emit(ReleaseMedia())
+
     def on_enter_disconnecting(self) -> None:
         self.host.emit(CloseTransport())
         self.host.emit(ReleaseMedia())
@@ -238,4 +260,5 @@ _STATUS: dict[str, str] = {
     "disconnected": "disconnected",
     "error": "error",
     "reconnecting": "connecting",
+    "ended": "disconnected",
 }

@@ -14,8 +14,10 @@ audio devices (:mod:`realtime_sdk.cli.demo_voice`).
 ``realtime chat [--model M] [--no-greet] [--voice] [--transport T]`` is a text (or, with
 ``--voice``, spoken) REPL: against OpenAI when ``OPENAI_API_KEY`` is set, otherwise against an
 embedded emulator (:mod:`realtime_sdk.cli.chat_repl`).
-``realtime token-server [--host H] [--port P] [--api-key KEY] [--base-url URL]`` hands out
-ephemeral keys (:mod:`realtime_sdk.token_server`), printing its base URL on the first line.
+``realtime token-server [--host H] [--port P] [--api-key KEY] [--base-url URL] [--tools
+MODULE:ATTR] [--instructions TEXT]`` hands out ephemeral keys (:mod:`realtime_sdk.token_server`),
+printing its base URL on the first line; with ``--tools`` / ``--instructions`` it also attaches
+a sideband client with them to each call a browser reports (``POST /realtime/calls``).
 ``realtime devices`` lists the audio input/output devices (:mod:`realtime_sdk.audio`).
 """
 
@@ -268,6 +270,7 @@ def _token_server(args: argparse.Namespace) -> int:
 
     try:
         api_key = _resolve_api_key(args.api_key)
+        attach = _attach_options(args.tools, args.instructions)
     except ValueError as exc:
         print(f"realtime token-server: {exc}.", file=sys.stderr)
         return 2
@@ -284,6 +287,7 @@ def _token_server(args: argparse.Namespace) -> int:
                 base_url=args.base_url,
                 allow_origin=args.allow_origin,
                 ready=ready,
+                attach=attach,
             )
         )
         try:
@@ -312,6 +316,40 @@ def _token_server(args: argparse.Namespace) -> int:
         print(_cannot_listen("token-server", args.host, args.port, exc), file=sys.stderr)
         return 1
     return 0
+
+
+def _attach_options(tools: str | None, instructions: str | None) -> dict[str, Any] | None:
+    """The token server's sideband options from ``--tools MODULE:ATTR`` (a function, a
+    ``FunctionTool`` or a list of them) and ``--instructions``; ``None`` when neither is given.
+    A ``ValueError`` says what is wrong with them."""
+    if tools is None and instructions is None:
+        return None
+    options: dict[str, Any] = {}
+    if instructions is not None:
+        options["session"] = {"type": "realtime", "instructions": instructions}
+    if tools is not None:
+        module_name, _, attr = tools.partition(":")
+        if not module_name or not attr:
+            raise ValueError(
+                f"--tools must be MODULE:ATTR (such as myapp.tools:TOOLS), not {tools!r}"
+            )
+        import importlib
+
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise ValueError(f"--tools: cannot import {module_name!r} ({exc})") from None
+        try:
+            value = getattr(module, attr)
+        except AttributeError:
+            raise ValueError(f"--tools: {module_name!r} has no {attr!r}") from None
+        listed = list(value) if isinstance(value, list | tuple) else [value]
+        if not listed or not all(callable(tool) for tool in listed):
+            raise ValueError(
+                f"--tools: {tools} must be a function or a list of functions, not {value!r}"
+            )
+        options["tools"] = listed
+    return options
 
 
 def _devices(args: argparse.Namespace) -> int:
@@ -537,6 +575,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     token.add_argument(
         "--allow-origin", default="*", help="CORS Access-Control-Allow-Origin (%(default)s)"
+    )
+    token.add_argument(
+        "--tools",
+        metavar="MODULE:ATTR",
+        default=None,
+        help="attach a sideband client with these tools (a function or a list) to each call "
+        "posted to /realtime/calls",
+    )
+    token.add_argument(
+        "--instructions",
+        default=None,
+        help="the attached sideband client's session instructions",
     )
     token.set_defaults(handler=_token_server)
 

@@ -10,7 +10,9 @@ Routes (all under the emulator's base URL, e.g. ``http://127.0.0.1:8765``):
 * ``POST /v1/realtime/calls/{call_id}/accept`` | ``/reject`` | ``/refer`` — control a simulated
   SIP call (see :mod:`.sip`).
 * ``GET /v1/realtime?model=…`` — WebSocket session; ``?call_id=…`` attaches a sideband
-  WebSocket to a running WebRTC call.
+  WebSocket to a running call (any :class:`~.calls.AttachableCall` in ``Emulator.calls``) with
+  the API key: an unknown call is a 404 ``call_id_not_found``, an ephemeral key a 403, both
+  before the upgrade; when the call ends its sidebands close with 1000 and the reason.
 * ``GET /emulator/stats`` — counters (not an OpenAI path).
 * ``POST /emulator/sip/calls`` — place a simulated SIP call (not an OpenAI path).
 """
@@ -35,6 +37,7 @@ from aiohttp import BodyPartReader, WSMsgType, web
 from ..config import EMULATOR_API_KEY, EMULATOR_PORT
 from .audio import SpeechTrack
 from .brain import Brain, DeterministicBrain
+from .calls import AttachableCall
 from .engine import Engine, EngineOptions, default_transcribe
 from .faults import FAULTS_HEADER, Faults
 from .ids import IdFactory
@@ -632,11 +635,8 @@ class Emulator:
         with contextlib.suppress(ValueError):
             self.engines.remove(call.engine)
 
-    async def _end_call(self, call: Call | SimulatedCall) -> None:
-        await call.close()
-        for ws in list(self._websockets):
-            if getattr(ws, "_emulator_call_id", None) == call.id:
-                await ws.close(code=1000, message=b"call ended")
+    async def _end_call(self, call: Call | SimulatedCall, reason: str = "call ended") -> None:
+        await call.close(reason)
 
     async def _hangup(self, request: web.Request) -> web.Response:
         try:
@@ -650,7 +650,7 @@ class Emulator:
                 f"Call with id '{request.match_info['call_id']}' not found.",
                 code="not_found",
             )
-        await self._end_call(call)
+        await self._end_call(call, "call ended: hung up")
         return web.Response(status=200)
 
     # ------------------------------------------------------------------ SIP call control
@@ -722,7 +722,7 @@ class Emulator:
 
     # ------------------------------------------------------------------ WebSocket
 
-    async def _websocket(self, request: web.Request) -> web.WebSocketResponse:
+    async def _websocket(self, request: web.Request) -> web.StreamResponse:
         key = self._bearer(request)
         protocols = [
             p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")
@@ -730,13 +730,10 @@ class Emulator:
         for proto in protocols:
             if proto.startswith("openai-insecure-api-key."):
                 key = key or proto.split(".", 1)[1]
-        ws = web.WebSocketResponse(
-            protocols=("realtime",),
-            heartbeat=20.0,
-            max_msg_size=WS_MAX_MESSAGE,
-            compress=False,
-            autoping=False,  # pings answered below: a vanished engine stops answering them
-        )
+        call_id = request.query.get("call_id")
+        if call_id is not None:
+            return await self._sideband(request, key, call_id)
+        ws = _socket()
         await ws.prepare(request)
         ids = self.ids
 
@@ -756,9 +753,8 @@ class Emulator:
                 ),
                 4000,
             )
-        call_id = request.query.get("call_id")
         try:
-            secret = self._authenticate(key, allow_ephemeral=call_id is None)
+            secret = self._authenticate(key, allow_ephemeral=True)
         except _AuthError as exc:
             return await fatal(ProtocolError(exc.code, exc.message), 3000)
         try:
@@ -773,61 +769,102 @@ class Emulator:
         def close(reason: str) -> None:
             queue.put_nowait((1000, reason))
 
-        engine: Engine
-        owned = True
-        if call_id is not None:
-            call = self.calls.get(call_id)
-            if call is None:
-                return await fatal(
-                    ProtocolError(
-                        "invalid_value", f"Call with id '{call_id}' not found.", "call_id"
-                    ),
-                    4000,
-                )
-            engine = call.engine
-            owned = False
-            ws._emulator_call_id = call_id  # type: ignore[attr-defined]
-        else:
-            model = request.query.get("model")
-            intent = request.query.get("intent")
-            session_kind = "transcription" if intent == "transcription" else "realtime"
-            if secret is not None:
-                model = model or str(secret.session.get("model", self.config.model))
-            if session_kind == "realtime" and not model:
-                return await fatal(
-                    ProtocolError(
-                        "missing_model",
-                        "You must provide a model parameter, for example "
-                        "wss://api.openai.com/v1/realtime?model=gpt-realtime",
-                    ),
-                    4000,
-                )
-            if model:
-                try:
-                    validate_model(model, "model")
-                except ProtocolError as exc:
-                    return await fatal(exc, 4000)
-            session = None
-            if secret is not None and session_kind == "realtime":
-                session = {
-                    k: v
-                    for k, v in secret.session.items()
-                    if k not in ("object", "id", "expires_at")
-                }
-            engine = self._new_engine(
-                kind="websocket",
-                faults=faults,
-                session=session,
-                close=close,
-                session_kind=session_kind,
-                model=model,
+        model = request.query.get("model")
+        intent = request.query.get("intent")
+        session_kind = "transcription" if intent == "transcription" else "realtime"
+        if secret is not None:
+            model = model or str(secret.session.get("model", self.config.model))
+        if session_kind == "realtime" and not model:
+            return await fatal(
+                ProtocolError(
+                    "missing_model",
+                    "You must provide a model parameter, for example "
+                    "wss://api.openai.com/v1/realtime?model=gpt-realtime",
+                ),
+                4000,
             )
-        self._websockets.add(ws)
+        if model:
+            try:
+                validate_model(model, "model")
+            except ProtocolError as exc:
+                return await fatal(exc, 4000)
+        session = None
+        if secret is not None and session_kind == "realtime":
+            session = {
+                k: v for k, v in secret.session.items() if k not in ("object", "id", "expires_at")
+            }
+        engine = self._new_engine(
+            kind="websocket",
+            faults=faults,
+            session=session,
+            close=close,
+            session_kind=session_kind,
+            model=model,
+        )
         engine.attach(sink)
+        try:
+            engine.start()
+            await self._serve_socket(ws, engine, queue)
+        finally:
+            engine.detach(sink)
+            await engine.aclose()
+            with contextlib.suppress(ValueError):
+                self.engines.remove(engine)
+        return ws
+
+    async def _sideband(
+        self, request: web.Request, key: str | None, call_id: str
+    ) -> web.StreamResponse:
+        """``?call_id=``: attach a WebSocket to a running call. Refusals come before the
+        upgrade, as OpenAI's do: no or a wrong key 401, an ephemeral key 403 (a sideband needs
+        the API key), ``model`` given too 400, an unknown (or ended) call 404."""
+        try:
+            secret = self._authenticate(key, allow_ephemeral=True)
+        except _AuthError as exc:
+            return _error(401, exc.message, code=exc.code)
+        if secret is not None:
+            return _error(
+                403,
+                "Ephemeral keys cannot attach to a call: a sideband WebSocket (?call_id=) "
+                "needs the API key of the server that controls the call.",
+                code="ephemeral_key_not_allowed",
+            )
+        if "model" in request.query:
+            return _error(
+                400,
+                "Provide either 'model' (a new session) or 'call_id' (an existing call), "
+                "not both: the call's model was set when it was created.",
+                param="model",
+            )
+        call: AttachableCall | None = self.calls.get(call_id)
+        if call is None:
+            return _error(
+                404,
+                "No session found for the provided call_id.",
+                code="call_id_not_found",
+                param="call_id",
+            )
+        ws = _socket()
+        await ws.prepare(request)
+        queue: asyncio.Queue[str | tuple[int, str]] = asyncio.Queue()
+        sideband = _QueuedSideband(queue)
+        call.add_sideband(sideband)
+        try:
+            await self._serve_socket(ws, call.engine, queue)
+        finally:
+            call.remove_sideband(sideband)
+        return ws
+
+    async def _serve_socket(
+        self,
+        ws: web.WebSocketResponse,
+        engine: Engine,
+        queue: asyncio.Queue[str | tuple[int, str]],
+    ) -> None:
+        """Read ``ws`` into ``engine`` and write ``queue`` (events, then a close) to it."""
+        self._websockets.add(ws)
         writer = asyncio.get_running_loop().create_task(self._write(ws, queue))
         try:
-            if owned:
-                engine.start()
             async for msg in ws:
                 if msg.type == WSMsgType.TEXT:
                     engine.handle_text(msg.data)
@@ -839,16 +876,10 @@ class Emulator:
                 elif msg.type == WSMsgType.ERROR:
                     break
         finally:
-            engine.detach(sink)
             self._websockets.discard(ws)
-            if owned:
-                await engine.aclose()
-                with contextlib.suppress(ValueError):
-                    self.engines.remove(engine)
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await writer
-        return ws
 
     @staticmethod
     async def _write(
@@ -865,6 +896,29 @@ class Emulator:
                 await ws.send_str(item)
             except (ConnectionError, RuntimeError):
                 return
+
+
+def _socket() -> web.WebSocketResponse:
+    return web.WebSocketResponse(
+        protocols=("realtime",),
+        heartbeat=20.0,
+        max_msg_size=WS_MAX_MESSAGE,
+        compress=False,
+        autoping=False,  # pings answered by _serve_socket: a vanished engine stops answering
+    )
+
+
+class _QueuedSideband:
+    """A sideband socket as its call sees it: events and the final close go to its writer."""
+
+    def __init__(self, queue: asyncio.Queue[str | tuple[int, str]]) -> None:
+        self._queue = queue
+
+    def send(self, text: str) -> None:
+        self._queue.put_nowait(text)
+
+    def end(self, code: int, reason: str) -> None:
+        self._queue.put_nowait((code, reason))
 
 
 def _sdp_text(data: bytes) -> str:

@@ -29,6 +29,7 @@ from aiortc.mediastreams import MediaStreamError
 
 from ..webhooks.signature import signed_headers
 from .audio import WS_RATE, SpeechTrack, synthesize
+from .calls import Sideband, Sidebands
 from .engine import Engine
 from .session import JSON, ProtocolError, apply_session_update
 
@@ -93,6 +94,7 @@ class SimulatedCall:
         self.caller = caller
         self.to = to
         self.engine = engine
+        self.sidebands = Sidebands(engine)
         self.player = engine.player or SpeechTrack()
         self.status = "ringing"
         self.inbound_frames = 0
@@ -294,7 +296,14 @@ class SimulatedCall:
         else:
             await self.close()
 
-    async def close(self) -> None:
+    def add_sideband(self, sideband: Sideband) -> None:
+        self.sidebands.add(sideband)
+
+    def remove_sideband(self, sideband: Sideband) -> None:
+        self.sidebands.remove(sideband)
+
+    async def close(self, reason: str = "call ended") -> None:
+        """End the call: its engine, the caller's script, then its sidebands (``reason``)."""
         if self._closing:
             await self.closed.wait()
             return
@@ -313,6 +322,9 @@ class SimulatedCall:
             if tasks:
                 await asyncio.gather(*tasks, return_exceptions=True)
         finally:
+            # The caller's side knows better why the call ended than a generic "call ended".
+            generic = reason == "call ended" and self.end_reason
+            self.sidebands.end(f"call ended: {self.end_reason}" if generic else reason)
             self.closed.set()
             if self.on_closed is not None:
                 self.on_closed(self)

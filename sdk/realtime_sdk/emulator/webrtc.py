@@ -13,6 +13,7 @@ from aiortc import RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from .audio import SpeechTrack, to_mono_24k
+from .calls import Sideband, Sidebands
 from .engine import Engine
 from .loopback import rtc_configuration
 
@@ -56,13 +57,15 @@ def check_offer(sdp: str) -> None:
 
 
 class Call:
-    """One WebRTC call (``rtc_…``): peer connection, engine, outbound speech, inbound VAD feed."""
+    """One WebRTC call (``rtc_…``): peer connection, engine, outbound speech, inbound VAD feed,
+    and the sideband WebSockets attached to it (an :class:`~.calls.AttachableCall`)."""
 
     def __init__(self, call_id: str, engine_factory: Callable[[SpeechTrack, Call], Engine]) -> None:
         self.id = call_id
         self.pc = RTCPeerConnection(rtc_configuration())
         self.player = SpeechTrack()
         self.engine = engine_factory(self.player, self)
+        self.sidebands = Sidebands(self.engine)
         self.channel: RTCDataChannel | None = None
         self.inbound_frames = 0
         self.closed = asyncio.Event()
@@ -128,15 +131,22 @@ class Call:
                 if isinstance(frame, av.AudioFrame):
                     self.engine.feed_audio(to_mono_24k(frame))
 
+    def add_sideband(self, sideband: Sideband) -> None:
+        self.sidebands.add(sideband)
+
+    def remove_sideband(self, sideband: Sideband) -> None:
+        self.sidebands.remove(sideband)
+
     def _on_state(self) -> None:
         if self.pc.connectionState in ("failed", "closed"):
-            self._spawn(self.close())
+            self._spawn(self.close(f"call ended: the peer connection {self.pc.connectionState}"))
 
     def close_channel(self) -> None:
         if self.channel is not None:
             self.channel.close()
 
-    async def close(self) -> None:
+    async def close(self, reason: str = "call ended") -> None:
+        """End the call: its engine, its media, then its sidebands (closed with ``reason``)."""
         if self._closing:
             await self.closed.wait()
             return
@@ -152,6 +162,7 @@ class Call:
             if tasks:
                 await asyncio.gather(*tasks, return_exceptions=True)
         finally:
+            self.sidebands.end(reason)
             self.closed.set()
             if self.on_closed is not None:
                 self.on_closed(self)

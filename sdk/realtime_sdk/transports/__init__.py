@@ -1,7 +1,8 @@
 """Transports: the wires a :class:`~realtime_sdk.RealtimeClient` can run a session over.
 
 ``RealtimeClient(transport=...)`` takes a :class:`Transport` instance or a name from a small
-registry: ``"webrtc"`` (the default), ``"websocket"`` and ``"memory"``, each loaded from its
+registry: ``"webrtc"`` (the default), ``"websocket"``, ``"sideband"`` (attached to an existing
+call by its id: ``transport_options={"call_id": "rtc_…"}``) and ``"memory"``, each loaded from its
 module (``realtime_sdk.transports.<name>``) on first use, so that importing the SDK does not
 import aiortc. :func:`register_transport` adds a name.
 """
@@ -17,6 +18,7 @@ from .base import ConnectContext, HandshakeStep, Transport, TransportEvents
 
 if TYPE_CHECKING:
     from .memory import MemoryTransport
+    from .sideband import SidebandTransport
     from .webrtc import WebRTCTransport
     from .websocket import WebSocketTransport
 
@@ -24,6 +26,7 @@ __all__ = [
     "ConnectContext",
     "HandshakeStep",
     "MemoryTransport",
+    "SidebandTransport",
     "Transport",
     "TransportEvents",
     "WebRTCTransport",
@@ -37,6 +40,7 @@ __all__ = [
 _MODULES: dict[str, str] = {
     "webrtc": f"{__name__}.webrtc",
     "websocket": f"{__name__}.websocket",
+    "sideband": f"{__name__}.sideband",
     "memory": f"{__name__}.memory",
 }
 _CLASSES: dict[str, type[Transport]] = {}
@@ -97,6 +101,7 @@ def _available(name: str) -> bool:
 # The transport classes, imported on first use (aiortc, aiohttp, the emulator).
 _LAZY = {
     "MemoryTransport": ".memory",
+    "SidebandTransport": ".sideband",
     "WebRTCTransport": ".webrtc",
     "WebSocketTransport": ".websocket",
 }

@@ -42,6 +42,9 @@ class TransportEvents:
     """One server event, as the JSON text that arrived (the client parses it once)."""
     on_lost: Callable[[str], None]
     """The call ended without the client asking (peer closed, socket dropped): the reason."""
+    on_ended: Callable[[str], None] | None = None
+    """The server ended the call itself (a sideband's call hung up): final, not a drop to
+    recover from. ``None``: reported through ``on_lost``."""
     on_audio: Callable[[bytes], None] | None = None
     """Audio the transport decoded itself (PCM16 mono 24 kHz), for transports whose audio does
     not come as ``response.output_audio.delta`` events. ``None``: the client does not want it."""
@@ -69,7 +72,7 @@ class ConnectContext:
 
 
 class Transport(abc.ABC):
-    """One call over one wire. Subclasses: WebRTC, WebSocket, in-memory."""
+    """One call over one wire. Subclasses: WebRTC, WebSocket, sideband, in-memory."""
 
     kind: ClassVar[str]
     """``"webrtc"``, ``"websocket"``, ``"memory"``: the ``transport=`` name."""
@@ -80,6 +83,15 @@ class Transport(abc.ABC):
     ``response.output_audio.delta``): the client then cuts playback on barge-in and sends
     ``conversation.item.truncate`` with what was actually played. ``False`` on WebRTC, where
     the server owns the output buffer (``output_audio_buffer.*`` events)."""
+
+    carries_audio: ClassVar[bool] = True
+    """``False`` for a transport with no audio of its own (a sideband: the call's media flows
+    between its caller and the server): the client then refuses ``microphone``,
+    ``audio_sink``, ``send_audio()`` and ``audio_chunks()`` with a clear error."""
+
+    resumes_call: ClassVar[bool] = False
+    """``True`` when a new transport of this kind rejoins the *same* server-side call (a
+    sideband reattaching by id), so a reconnect does not replay the conversation into it."""
 
     timeout_options: ClassVar[Mapping[str, str]] = {}
     """Step state → the key of the client's ``timeouts`` option that overrides that step's

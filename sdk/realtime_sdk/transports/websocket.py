@@ -49,7 +49,7 @@ from aiohttp import WSMsgType
 
 from ..audio_convert import MicrophonePump, append_events
 from ..errors import ConnectError, SendError, redact_text
-from .base import ConnectContext, HandshakeStep, Transport
+from .base import ConnectContext, HandshakeStep, Transport, TransportEvents
 
 __all__ = ["MAX_MESSAGE_SIZE", "RETRYABLE_CLOSE_CODES", "WebSocketTransport"]
 
@@ -96,6 +96,9 @@ class WebSocketTransport(Transport):
 
     kind: ClassVar[str] = "websocket"
     owns_playback: ClassVar[bool] = True
+    awaits_first_event: ClassVar[bool] = True
+    """Whether ``opening_socket`` reads the server's first event (a refusal is an ``error``
+    then a close); a sideband gets none until it sends something."""
     steps: ClassVar[tuple[HandshakeStep, ...]] = (
         HandshakeStep("opening_socket", "openai_api", 10.0),
         HandshakeStep("awaiting_session", "data_channel", 10.0, success="data_channel_open"),
@@ -247,33 +250,20 @@ class WebSocketTransport(Transport):
             try:
                 self._ws = await self._http.ws_connect(
                     url,
-                    params={"model": context.model},
+                    params=self._query(context),
                     headers={"Authorization": f"Bearer {context.token}"},
                     autoping=False,
                     max_msg_size=self._max_incoming,
                     compress=0,
                 )
             except aiohttp.WSServerHandshakeError as exc:
-                raise ConnectError(
-                    "openai_api", f"GET /v1/realtime answered HTTP {exc.status}: {exc.message}"
-                ) from None
+                raise ConnectError("openai_api", self._refusal(exc.status, exc.message)) from None
             except aiohttp.ClientError as exc:
                 reason = redact_text(str(exc)) or type(exc).__name__
                 raise ConnectError("openai_api", f"cannot open {url}: {reason}") from None
             self._last_inbound = time.monotonic()
-            first = await self._receive_event()
-            if first is None:
-                raise ConnectError(
-                    "openai_api",
-                    f"the server closed the WebSocket {self._closed_text()} before any event",
-                )
-            self._pending.append(first)
-            if _parsed_type(first) == "error":
-                second = await self._receive_event(ERROR_GRACE)
-                if second is None and self._ws.closed:
-                    raise ConnectError("openai_api", f"{_error_text(first)} {self._closed_text()}")
-                if second is not None:
-                    self._pending.append(second)
+            if self.awaits_first_event:
+                await self._first_events()
         except BaseException:
             await self.close()
             raise
@@ -283,6 +273,31 @@ class WebSocketTransport(Transport):
             self._pinger = loop.create_task(
                 self._ping_loop(self.ping_interval), name="websocket-ping"
             )
+
+    def _query(self, context: ConnectContext) -> dict[str, str]:
+        """The URL's query: a new session's model."""
+        return {"model": context.model}
+
+    def _refusal(self, status: int, message: str) -> str:
+        """What an HTTP refusal of the upgrade means, as the step's error text."""
+        return f"GET /v1/realtime answered HTTP {status}: {message}"
+
+    async def _first_events(self) -> None:
+        """Read the server's first event: an ``error`` then a close refuses the session."""
+        assert self._ws is not None
+        first = await self._receive_event()
+        if first is None:
+            raise ConnectError(
+                "openai_api",
+                f"the server closed the WebSocket {self._closed_text()} before any event",
+            )
+        self._pending.append(first)
+        if _parsed_type(first) == "error":
+            second = await self._receive_event(ERROR_GRACE)
+            if second is None and self._ws.closed:
+                raise ConnectError("openai_api", f"{_error_text(first)} {self._closed_text()}")
+            if second is not None:
+                self._pending.append(second)
 
     async def _await_session(self) -> None:
         if self._reader is None:
@@ -353,9 +368,17 @@ class WebSocketTransport(Transport):
             self._ended.set()
             if self._pinger is not None:
                 self._pinger.cancel()
-        if not self._closing and self._session_created.is_set():
-            retry = "retryable" if self.retryable else "not retryable"
-            events.on_lost(f"{reason} {self._closed_text()}; {retry}")
+        if not self._closing and self._live():
+            self._report_end(reason, events)
+
+    def _live(self) -> bool:
+        """Whether the handshake is over, so that a close is a lost call (not a failed step)."""
+        return self._session_created.is_set()
+
+    def _report_end(self, reason: str, events: TransportEvents) -> None:
+        """Tell the client the socket closed by itself (``on_lost``)."""
+        retry = "retryable" if self.retryable else "not retryable"
+        events.on_lost(f"{reason} {self._closed_text()}; {retry}")
 
     def _deliver(self, text: str, on_message: Any) -> None:
         if not self._session_created.is_set() and _parsed_type(text) == "session.created":
