@@ -315,7 +315,9 @@ def test_push_to_talk_commits_real_audio_and_gets_an_answer(run: Runner, transpo
 PTT_QUESTIONS = ("What is the weather like today?", "And what about tomorrow?")
 PTT_SESSION = {
     **TEXT_SESSION,
-    "audio": {"input": {"transcription": {"model": "gpt-realtime-whisper"}, "turn_detection": None}},
+    "audio": {
+        "input": {"transcription": {"model": "gpt-realtime-whisper"}, "turn_detection": None}
+    },
 }
 
 
