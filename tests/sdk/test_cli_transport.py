@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from realtime_sdk.cli import demo, main
+from realtime_sdk.cli import demo
 from realtime_sdk.cli.chat_repl import CHAT_GREETING
 from tests.sdk.test_cli_session import cli
 
@@ -50,13 +50,6 @@ def test_demo_refuses_an_unknown_transport() -> None:
     result = cli("demo", "--transport", "carrier-pigeon")
     assert result.returncode == 2
     assert "argument --transport: invalid choice: 'carrier-pigeon'" in result.stderr
-
-
-def test_voice_demo_runs_over_webrtc_only(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo", "--voice", "--transport", "websocket"]) == 2
-    assert capsys.readouterr().err == (
-        "realtime demo: --voice runs over WebRTC only (not --transport websocket).\n"
-    )
 
 
 @pytest.mark.parametrize("transport", ["websocket", "memory"])

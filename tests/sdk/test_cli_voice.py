@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import queue
+import re
 import subprocess
 import sys
 import threading
@@ -43,10 +44,15 @@ def microphone_hears_speaker(pulse: Pulse) -> Iterator[None]:
         pulse.pactl("set-default-source", pulse.source)
 
 
-def test_demo_voice_runs_a_spoken_turn_and_a_barge_in(pulseaudio: Pulse) -> None:
+@pytest.mark.parametrize("transport", ["webrtc", "websocket", "memory"])
+def test_demo_voice_runs_a_spoken_turn_and_a_barge_in(pulseaudio: Pulse, transport: str) -> None:
+    """The same checked session on every transport. Over WebSocket and memory the client plays
+    the answer itself: at the barge-in it sends one ``conversation.item.truncate`` whose
+    ``audio_end_ms`` is what the speaker played (the demo checks it against the speaker's
+    sample count), short of the audio received."""
     with microphone_hears_speaker(pulseaudio):
         done = subprocess.run(
-            [sys.executable, "-m", "realtime_sdk.cli", "demo", "--voice"],
+            [sys.executable, "-m", "realtime_sdk.cli", "demo", "--voice", "--transport", transport],
             env=_env(),
             capture_output=True,
             text=True,
@@ -62,7 +68,24 @@ def test_demo_voice_runs_a_spoken_turn_and_a_barge_in(pulseaudio: Pulse) -> None
     assert "0 response.cancel sent by the client" in out
     assert "received input_audio_buffer.speech_started" in out
     assert "received input_audio_buffer.committed" in out
-    assert "playback --barge_in--> interrupted" in out or "--barge_in-->" in out
+    assert "playback --barge_in--> interrupted" in out
+    truncates = re.findall(r"sent conversation\.item\.truncate \(audio_end_ms (\d+)\)", out)
+    if transport == "webrtc":
+        assert truncates == []  # the server played it, the server truncates
+        assert "server truncated at" in out
+    else:
+        assert len(truncates) == 1, out
+        played = re.search(
+            r"client truncated at (\d+) ms \(the speaker played (\d+) ms of "
+            r"(\d+) ms received\)",
+            out,
+        )
+        assert played is not None, out
+        end_ms, heard_ms, received_ms = map(int, played.groups())
+        assert end_ms == int(truncates[0])
+        assert abs(end_ms - heard_ms) <= 100
+        assert 500 <= end_ms < received_ms  # the story was heard 0.8 s before the interruption
+        assert "received conversation.item.truncated" in out
 
 
 def test_demo_voice_without_audio_devices_says_so_in_one_sentence(pulseaudio: Pulse) -> None:

@@ -210,12 +210,6 @@ def _demo(args: argparse.Namespace) -> int:
         if args.trace:
             print("realtime demo: --trace is not available with --voice.", file=sys.stderr)
             return 2
-        if args.transport != "webrtc":
-            print(
-                f"realtime demo: --voice runs over WebRTC only (not --transport {args.transport}).",
-                file=sys.stderr,
-            )
-            return 2
         from .demo_voice import main as voice_main
 
         return voice_main(args)
