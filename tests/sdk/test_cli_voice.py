@@ -8,6 +8,7 @@ removed from their environment: everything stays on 127.0.0.1.
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import re
@@ -19,10 +20,13 @@ import wave
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
+from realtime_sdk.audio import SAMPLE_RATE
+from realtime_sdk.cli.demo_voice import TRUNCATE_TOLERANCE_MS, user_voice
 from realtime_sdk.emulator.audio import synthesize
 from tests.sdk.conftest import Pulse
 
@@ -33,6 +37,20 @@ def _env() -> dict[str, str]:
     env = dict(os.environ)
     env.pop("OPENAI_API_KEY", None)
     return env
+
+
+def _lines_of(proc: subprocess.Popen[str]) -> queue.Queue[str | None]:
+    """The process's standard output, line by line (``None`` at its end), read on a thread."""
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=read, daemon=True).start()
+    return lines
 
 
 @contextmanager
@@ -83,7 +101,7 @@ def test_demo_voice_runs_a_spoken_turn_and_a_barge_in(pulseaudio: Pulse, transpo
         assert played is not None, out
         end_ms, heard_ms, received_ms = map(int, played.groups())
         assert end_ms == int(truncates[0])
-        assert abs(end_ms - heard_ms) <= 100
+        assert abs(end_ms - heard_ms) <= TRUNCATE_TOLERANCE_MS
         assert 500 <= end_ms < received_ms  # the story was heard 0.8 s before the interruption
         assert "received conversation.item.truncated" in out
 
@@ -145,16 +163,7 @@ def test_chat_voice_greets_aloud_and_quits(
             text=True,
         ) as proc,
     ):
-        lines: queue.Queue[str | None] = queue.Queue()
-
-        def read() -> None:
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                lines.put(line)
-            lines.put(None)
-
-        reader = threading.Thread(target=read, daemon=True)
-        reader.start()
+        lines = _lines_of(proc)
 
         def greeted() -> bool:
             heard = any(s.startswith("assistant: Hello") for s in seen)
@@ -196,7 +205,192 @@ def test_chat_voice_greets_aloud_and_quits(
             if proc.poll() is None:
                 proc.kill()
                 proc.wait(timeout=5)
-        reader.join(timeout=5)
     err = err_path.read_text(encoding="utf-8")
     assert code == 0, "".join(seen) + err
     assert "embedded emulator" in err
+
+
+@contextmanager
+def user_in_the_room(pulse: Pulse) -> Iterator[str]:
+    """A room: the speaker's output (through a loopback) and the user's voice meet on a null
+    sink whose monitor is the default input; yields the sink the user speaks into. The
+    speaker's own monitor then records the assistant alone: what was actually played."""
+    modules = [
+        pulse.pactl(
+            "load-module", "module-null-sink", "sink_name=vroom", "rate=48000", "channels=1"
+        ),
+        pulse.pactl(
+            "load-module",
+            "module-loopback",
+            f"source={pulse.monitor}",
+            "sink=vroom",
+            "latency_msec=20",
+            "source_dont_move=true",
+            "sink_dont_move=true",
+        ),
+    ]
+    pulse.pactl("set-default-source", "vroom.monitor")
+    try:
+        yield "vroom"
+    finally:
+        pulse.pactl("set-default-source", pulse.source)
+        for module in reversed(modules):
+            pulse.pactl("unload-module", module.strip())
+
+
+def audible_stretches(samples: np.ndarray, gap_ms: int = 300) -> list[tuple[int, int]]:
+    """(start_ms, end_ms) of the stretches of sound in 48 kHz samples (10 ms blocks above
+    -60 dBFS), pauses shorter than ``gap_ms`` (between syllables) inside a stretch."""
+    blocks = samples[: samples.size // 480 * 480].astype(np.float64).reshape(-1, 480) / 32768
+    loud = np.flatnonzero(np.sqrt(np.mean(blocks**2, axis=1)) > 1e-3)
+    stretches: list[tuple[int, int]] = []
+    for block in loud.tolist():
+        at = int(block) * 10
+        if stretches and at - stretches[-1][1] < gap_ms:
+            stretches[-1] = (stretches[-1][0], at + 10)
+        else:
+            stretches.append((at, at + 10))
+    return stretches
+
+
+def trace_events(path: Path, direction: str) -> list[dict[str, Any]]:
+    entries = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    return [e["data"] for e in entries if e["direction"] == direction]
+
+
+@pytest.mark.parametrize("transport", ["webrtc", "websocket", "memory"])
+def test_chat_voice_user_interrupts_a_long_spoken_answer(
+    pulseaudio: Pulse, tmp_path: Path, transport: str
+) -> None:
+    """In ``realtime chat --voice`` the user asks for a story, and about a second into it
+    speaks into the room, louder than the speakers' echo as a user near the microphone is
+    (``USER_GAIN``, 3× the assistant's level, as ``realtime demo --voice`` plays the user).
+    Why louder: the chat's echo guard (``EchoGuard`` gate, ``coupling=1.0``: the worst case, a
+    microphone hearing the speaker at full level, which this room is) passes a frame only
+    above twice the loudest echo it may be hearing; a user at the assistant's own level plus
+    that echo never gets there, so a user that quiet is never heard over the answer:
+    the story's playback stops, the answer is interrupted and truncated at what was actually
+    played (over WebSocket and memory by the client's ``conversation.item.truncate``, whose
+    ``audio_end_ms`` matches what the speaker's monitor recorded; over WebRTC by the server,
+    which plays it), the client sends no ``response.cancel`` of its own (the server VAD's
+    ``interrupt_response`` did it), and the new question is answered aloud."""
+    question = tmp_path / "question.wav"
+    with wave.open(str(question), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(SAMPLE_RATE)
+        voice = user_voice("What is the weather like in Paris today?")  # USER_GAIN × louder
+        out.writeframes(voice.astype("<i2").tobytes())
+    trace = tmp_path / "trace.jsonl"
+    err_path = tmp_path / "stderr.txt"
+    seen: list[str] = []
+    with (
+        user_in_the_room(pulseaudio) as room,
+        err_path.open("w", encoding="utf-8") as err_file,
+    ):
+        recording = pulseaudio.record_monitor()  # the assistant alone
+        with subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "realtime_sdk.cli",
+                "chat",
+                "--voice",
+                "--no-greet",
+                *("--transport", transport),
+                *("--trace", str(trace)),
+            ],
+            env=_env(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=err_file,
+            text=True,
+        ) as proc:
+            lines = _lines_of(proc)
+
+            def wait(until: Callable[[], bool], what: str) -> None:
+                deadline = time.monotonic() + 20
+                while not until():
+                    remaining = deadline - time.monotonic()
+                    assert remaining > 0, f"no {what}: {seen}"
+                    try:
+                        line = lines.get(timeout=min(remaining, 0.05))
+                    except queue.Empty:
+                        continue
+                    assert line is not None, f"exited early: {seen}"
+                    seen.append(line)
+
+            def heard_ms() -> int:
+                stretches = audible_stretches(recording.samples_so_far())
+                return stretches[0][1] - stretches[0][0] if stretches else 0
+
+            def after_speaking(*marks: str) -> bool:
+                """``* you speaking``, then ``marks`` in this order."""
+                if "* you speaking\n" not in seen:
+                    return False
+                rest = seen[seen.index("* you speaking\n") :]
+                for mark in marks:
+                    if mark not in rest:
+                        return False
+                    rest = rest[rest.index(mark) + 1 :]
+                return True
+
+            try:
+                assert proc.stdin is not None
+                proc.stdin.write("Tell me a long story.\n")
+                proc.stdin.flush()
+                wait(lambda: "* assistant speaking\n" in seen, "story")
+                wait(lambda: heard_ms() >= 800, "0.8 s of the story played")
+                subprocess.run(
+                    ["paplay", f"--device={room}", str(question)],
+                    env=_env(),
+                    check=True,
+                    timeout=20,
+                )
+                # the story cut, then the answer to the question played from start to end
+                quiet, speaking = "* assistant quiet\n", "* assistant speaking\n"
+                wait(lambda: after_speaking(quiet, speaking, quiet), "answer to the question")
+                proc.stdin.write("/quit\n")
+                proc.stdin.flush()
+                code = proc.wait(timeout=15)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait(timeout=5)
+        played = recording.stop()
+    err = err_path.read_text(encoding="utf-8")
+    assert code == 0, "".join(seen) + err
+    assert "you: Hello.\n" in seen  # the emulator transcribes every spoken turn "Hello."
+
+    sent, received = trace_events(trace, "sent"), trace_events(trace, "received")
+    sent_types = [e["type"] for e in sent]
+    assert "response.cancel" not in sent_types
+    # What the speaker played: the story until the cut, then (after the user) the answer.
+    stretches = audible_stretches(played)
+    assert len(stretches) == 2, stretches
+    story_ms = stretches[0][1] - stretches[0][0]
+    responses = [e["response"] for e in received if e["type"] == "response.done"]
+    assert len(responses) == 2, [r["status"] for r in responses]
+    story, answer = responses
+    story_item = story["output"][0]
+    assert answer["status"] == "completed"
+    assert answer["output"][0]["content"][0]["transcript"] == "You said: Hello."
+    full_ms = len(synthesize(story_item["content"][0]["transcript"])) * 1000 // 24_000
+    assert 800 <= story_ms < full_ms - 1000  # cut well before its end
+    truncated = [e for e in received if e["type"] == "conversation.item.truncated"]
+    assert [e["item_id"] for e in truncated] == [story_item["id"]]
+    truncates = [e for e in sent if e["type"] == "conversation.item.truncate"]
+    if transport == "webrtc":
+        # The server plays the audio: it cut its output buffer and truncated the item itself.
+        assert truncates == []
+        assert any(e["type"] == "output_audio_buffer.cleared" for e in received)
+        # Where it was in its own playback: ahead of the speaker by the way there (the
+        # network, the jitter buffer, the device), never behind it.
+        assert story_ms - 100 <= truncated[0]["audio_end_ms"] <= story_ms + 1000
+    else:
+        # The client plays it: the story was still being generated when the user spoke, so the
+        # server cancelled it, and the client truncated it at what the speaker played.
+        assert story["status"] == "cancelled"
+        assert len(truncates) == 1
+        assert truncates[0]["item_id"] == story_item["id"]
+        assert abs(truncates[0]["audio_end_ms"] - story_ms) <= TRUNCATE_TOLERANCE_MS

@@ -7,12 +7,12 @@ model and prints the chat, tool calls, responses and chart transitions (or one J
 printing its base URL on the first line, until interrupted.
 ``realtime demo [--transport webrtc|websocket|memory] [--trace FILE] [--json]`` runs a scripted,
 checked session against an embedded emulator over loopback WebRTC, WebSocket or in memory
-(:mod:`realtime_sdk.cli.demo`); ``realtime demo --voice
+(:mod:`realtime_sdk.cli.demo`); ``realtime demo --voice [--transport T]
 [--speech-device DEVICE] [--json]`` runs one spoken turn and one barge-in through the default
 audio devices (:mod:`realtime_sdk.cli.demo_voice`).
-``realtime chat [--model M] [--no-greet] [--voice] [--transport T]`` is a text (or, with
-``--voice``, spoken) REPL: against OpenAI when ``OPENAI_API_KEY`` is set, otherwise against an
-embedded emulator (:mod:`realtime_sdk.cli.chat_repl`).
+``realtime chat [--model M] [--no-greet] [--voice] [--transport T] [--trace FILE]`` is a text
+(or, with ``--voice``, spoken) REPL: against OpenAI when ``OPENAI_API_KEY`` is set, otherwise
+against an embedded emulator (:mod:`realtime_sdk.cli.chat_repl`).
 ``realtime token-server [--host H] [--port P] [--api-key KEY] [--base-url URL]`` hands out
 ephemeral keys (:mod:`realtime_sdk.token_server`), printing its base URL on the first line.
 ``realtime devices`` lists the audio input/output devices (:mod:`realtime_sdk.audio`).
@@ -445,6 +445,9 @@ def build_parser() -> argparse.ArgumentParser:
         default="webrtc",
         help="the wire: WebRTC (default), WebSocket, or in memory (the embedded emulator's "
         "engine in this process)",
+    )
+    chat.add_argument(
+        "--trace", metavar="FILE", help="write every wire event as replay-format JSONL"
     )
     where = chat.add_mutually_exclusive_group()
     where.add_argument(
