@@ -2,8 +2,10 @@
 
 They run under the ``pulseaudio`` fixture's daemon (``PULSE_SERVER`` is inherited), with the
 default source switched to ``vspeaker.monitor``: the microphone hears everything played on the
-default output — the assistant and the demo's synthesised user alike. ``OPENAI_API_KEY`` is
-removed from their environment: everything stays on 127.0.0.1.
+default output — the assistant and the demo's synthesised user alike. The chat's barge-in test
+builds a room instead (``user_in_the_room``: the speaker and the user mixed on a sink the
+microphone hears), so the speaker's monitor records what the assistant alone played.
+``OPENAI_API_KEY`` is removed from their environment: everything stays on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import wave
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import pytest
@@ -39,18 +41,74 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _lines_of(proc: subprocess.Popen[str]) -> queue.Queue[str | None]:
-    """The process's standard output, line by line (``None`` at its end), read on a thread."""
-    lines: queue.Queue[str | None] = queue.Queue()
+class VoiceChat:
+    """``realtime chat --voice --transport T [args]`` as a subprocess (``with`` it: killed if
+    still running at the end); its standard output lines are kept in :attr:`seen` as they come,
+    its standard error goes to ``err`` (a file)."""
 
-    def read() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.put(line)
-        lines.put(None)
+    def __init__(self, transport: str, err: IO[str], *args: str) -> None:
+        command = [sys.executable, "-m", "realtime_sdk.cli", "chat", "--voice"]
+        self.proc = subprocess.Popen(
+            [*command, "--transport", transport, *args],
+            env=_env(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+        )
+        self.seen: list[str] = []
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
 
-    threading.Thread(target=read, daemon=True).start()
-    return lines
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self._lines.put(line)
+        self._lines.put(None)
+
+    def __enter__(self) -> VoiceChat:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=5)
+        for stream in (self.proc.stdin, self.proc.stdout):
+            if stream is not None:
+                stream.close()
+
+    def wait(self, until: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+        """Read lines until ``until()`` (checked at least every 50 ms), at most ``timeout`` s."""
+        deadline = time.monotonic() + timeout
+        while not until():
+            remaining = deadline - time.monotonic()
+            assert remaining > 0, f"no {what}: {self.seen}"
+            try:
+                line = self._lines.get(timeout=min(remaining, 0.05))
+            except queue.Empty:
+                continue
+            assert line is not None, f"exited early: {self.seen}"
+            self.seen.append(line)
+
+    def type(self, line: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
+    def quit(self) -> int:
+        """``/quit``; the exit status."""
+        self.type("/quit")
+        return self.proc.wait(timeout=15)
+
+
+def write_wav(path: Path, pcm: np.ndarray, rate: int) -> Path:
+    """Mono PCM16 ``pcm`` at ``rate`` Hz as a WAV file (what ``paplay`` plays)."""
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(np.asarray(pcm, dtype="<i2").tobytes())
+    return path
 
 
 @contextmanager
@@ -135,51 +193,20 @@ def test_chat_voice_greets_aloud_and_quits(
     server, which the microphone hears) and is answered; ``/quit`` then leaves with 0. On
     WebSocket and memory the client plays to the speaker itself (``Speaker`` as audio_sink:
     "assistant speaking" is its position moving) and pumps the microphone as appends."""
-    speech = tmp_path / "speech.wav"
-    with wave.open(str(speech), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(24_000)
-        pcm = synthesize("What is the weather like in Paris today?")
-        out.writeframes(np.asarray(pcm, dtype="<i2").tobytes())
+    speech = write_wav(
+        tmp_path / "speech.wav", synthesize("What is the weather like in Paris today?"), 24_000
+    )
     err_path = tmp_path / "stderr.txt"
-    seen: list[str] = []
     with (
         microphone_hears_speaker(pulseaudio),
         err_path.open("w", encoding="utf-8") as err_file,
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "realtime_sdk.cli",
-                "chat",
-                "--voice",
-                *("--transport", transport),
-            ],
-            env=_env(),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=err_file,
-            text=True,
-        ) as proc,
+        VoiceChat(transport, err_file) as chat,
     ):
-        lines = _lines_of(proc)
+        seen = chat.seen
 
         def greeted() -> bool:
             heard = any(s.startswith("assistant: Hello") for s in seen)
             return heard and "* assistant speaking\n" in seen
-
-        def wait(until: Callable[[], bool], what: str) -> None:
-            deadline = time.monotonic() + 20
-            while not until():
-                remaining = deadline - time.monotonic()
-                assert remaining > 0, f"no {what}: {seen}"
-                try:
-                    line = lines.get(timeout=remaining)
-                except queue.Empty:
-                    raise AssertionError(f"no {what}: {seen}") from None
-                assert line is not None, f"exited early: {seen}"
-                seen.append(line)
 
         spoken_at = [0]
 
@@ -190,21 +217,13 @@ def test_chat_voice_greets_aloud_and_quits(
             after = heard[heard.index("* you speaking\n") :]
             return "* assistant speaking\n" in after and "* assistant quiet\n" in after
 
-        try:
-            wait(greeted, "greeting transcript")
-            wait(lambda: "* assistant quiet\n" in seen, "end of the greeting")
-            spoken_at[0] = len(seen)
-            subprocess.run(["paplay", str(speech)], env=_env(), check=True, timeout=20)
-            wait(answered, "spoken turn answered")
-            assert any(line.startswith("you: ") for line in seen[spoken_at[0] :]), seen
-            assert proc.stdin is not None
-            proc.stdin.write("/quit\n")
-            proc.stdin.flush()
-            code = proc.wait(timeout=15)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(timeout=5)
+        chat.wait(greeted, "greeting transcript")
+        chat.wait(lambda: "* assistant quiet\n" in seen, "end of the greeting")
+        spoken_at[0] = len(seen)
+        subprocess.run(["paplay", str(speech)], env=_env(), check=True, timeout=20)
+        chat.wait(answered, "spoken turn answered")
+        assert any(line.startswith("you: ") for line in seen[spoken_at[0] :]), seen
+        code = chat.quit()
     err = err_path.read_text(encoding="utf-8")
     assert code == 0, "".join(seen) + err
     assert "embedded emulator" in err
@@ -274,51 +293,18 @@ def test_chat_voice_user_interrupts_a_long_spoken_answer(
     ``audio_end_ms`` matches what the speaker's monitor recorded; over WebRTC by the server,
     which plays it), the client sends no ``response.cancel`` of its own (the server VAD's
     ``interrupt_response`` did it), and the new question is answered aloud."""
-    question = tmp_path / "question.wav"
-    with wave.open(str(question), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(SAMPLE_RATE)
-        voice = user_voice("What is the weather like in Paris today?")  # USER_GAIN × louder
-        out.writeframes(voice.astype("<i2").tobytes())
+    # USER_GAIN × louder than the assistant
+    question = user_voice("What is the weather like in Paris today?")
+    question_wav = write_wav(tmp_path / "question.wav", question, SAMPLE_RATE)
     trace = tmp_path / "trace.jsonl"
     err_path = tmp_path / "stderr.txt"
-    seen: list[str] = []
     with (
         user_in_the_room(pulseaudio) as room,
         err_path.open("w", encoding="utf-8") as err_file,
     ):
         recording = pulseaudio.record_monitor()  # the assistant alone
-        with subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "realtime_sdk.cli",
-                "chat",
-                "--voice",
-                "--no-greet",
-                *("--transport", transport),
-                *("--trace", str(trace)),
-            ],
-            env=_env(),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=err_file,
-            text=True,
-        ) as proc:
-            lines = _lines_of(proc)
-
-            def wait(until: Callable[[], bool], what: str) -> None:
-                deadline = time.monotonic() + 20
-                while not until():
-                    remaining = deadline - time.monotonic()
-                    assert remaining > 0, f"no {what}: {seen}"
-                    try:
-                        line = lines.get(timeout=min(remaining, 0.05))
-                    except queue.Empty:
-                        continue
-                    assert line is not None, f"exited early: {seen}"
-                    seen.append(line)
+        with VoiceChat(transport, err_file, "--no-greet", "--trace", str(trace)) as chat:
+            seen = chat.seen
 
             def heard_ms() -> int:
                 stretches = audible_stretches(recording.samples_so_far())
@@ -335,28 +321,19 @@ def test_chat_voice_user_interrupts_a_long_spoken_answer(
                     rest = rest[rest.index(mark) + 1 :]
                 return True
 
-            try:
-                assert proc.stdin is not None
-                proc.stdin.write("Tell me a long story.\n")
-                proc.stdin.flush()
-                wait(lambda: "* assistant speaking\n" in seen, "story")
-                wait(lambda: heard_ms() >= 800, "0.8 s of the story played")
-                subprocess.run(
-                    ["paplay", f"--device={room}", str(question)],
-                    env=_env(),
-                    check=True,
-                    timeout=20,
-                )
-                # the story cut, then the answer to the question played from start to end
-                quiet, speaking = "* assistant quiet\n", "* assistant speaking\n"
-                wait(lambda: after_speaking(quiet, speaking, quiet), "answer to the question")
-                proc.stdin.write("/quit\n")
-                proc.stdin.flush()
-                code = proc.wait(timeout=15)
-            finally:
-                if proc.poll() is None:
-                    proc.kill()
-                    proc.wait(timeout=5)
+            chat.type("Tell me a long story.")
+            chat.wait(lambda: "* assistant speaking\n" in seen, "story")
+            chat.wait(lambda: heard_ms() >= 800, "0.8 s of the story played")
+            subprocess.run(
+                ["paplay", f"--device={room}", str(question_wav)],
+                env=_env(),
+                check=True,
+                timeout=20,
+            )
+            # the story cut, then the answer to the question played from start to end
+            quiet, speaking = "* assistant quiet\n", "* assistant speaking\n"
+            chat.wait(lambda: after_speaking(quiet, speaking, quiet), "answer to the question")
+            code = chat.quit()
         played = recording.stop()
     err = err_path.read_text(encoding="utf-8")
     assert code == 0, "".join(seen) + err
