@@ -655,7 +655,9 @@ async def run_chat(
         from ..activity import speech_activity_middleware
         from ..audio import EchoGuard, Speaker, microphone_factory
 
-        speaker = Speaker()
+        # Over WebSocket and memory the client's player cuts the rest of an answer itself: no
+        # hold after stop() (it is for WebRTC's frames in flight).
+        speaker = Speaker() if transport == "webrtc" else Speaker(stop_hold_ms=0.0)
         release = speaker.close
         activity = SpeechActivity()
         options["microphone"] = microphone_factory(echo_guard=EchoGuard(speaker))
