@@ -10,12 +10,13 @@ checked session against an embedded emulator over loopback WebRTC, WebSocket or 
 (:mod:`realtime_sdk.cli.demo`); ``realtime demo --voice [--transport T]
 [--speech-device DEVICE] [--json]`` runs one spoken turn and one barge-in through the default
 audio devices (:mod:`realtime_sdk.cli.demo_voice`).
-``realtime chat [--model M] [--no-greet] [--voice] [--transport T] [--trace FILE]`` is a text
-(or, with ``--voice``, spoken) REPL: against OpenAI when ``OPENAI_API_KEY`` is set, otherwise
-against an embedded emulator (:mod:`realtime_sdk.cli.chat_repl`).
+``realtime chat [--model M] [--no-greet] [--voice] [--transport T]`` is a text (or, with
+``--voice``, spoken) REPL: against OpenAI when ``OPENAI_API_KEY`` is set, otherwise against an
+embedded emulator (:mod:`realtime_sdk.cli.chat_repl`).
 ``realtime token-server [--host H] [--port P] [--api-key KEY] [--base-url URL]`` hands out
 ephemeral keys (:mod:`realtime_sdk.token_server`), printing its base URL on the first line.
 ``realtime devices`` lists the audio input/output devices (:mod:`realtime_sdk.audio`).
+``realtime chat --trace FILE`` (like ``realtime demo --trace``) writes the chat's wire events.
 """
 
 from __future__ import annotations
