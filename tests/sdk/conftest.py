@@ -121,6 +121,11 @@ class MonitorRecording:
     def bytes_so_far(self) -> int:
         return self.path.stat().st_size
 
+    def samples_so_far(self) -> npt.NDArray[np.int16]:
+        """What was recorded until now (48 kHz mono int16); recording goes on."""
+        data = self.path.read_bytes()
+        return np.frombuffer(data[: len(data) // 2 * 2], dtype="<i2").astype(np.int16)
+
     def stop(self) -> npt.NDArray[np.int16]:
         """Stop recording and return the samples (48 kHz mono int16)."""
         self.process.terminate()

@@ -8,7 +8,7 @@ Realtime emulator (with ``--sip-webhook``, simulated SIP calls post their webhoo
 printing its base URL on the first line, until interrupted.
 ``realtime demo [--transport webrtc|websocket|memory] [--trace FILE] [--json]`` runs a scripted,
 checked session against an embedded emulator over loopback WebRTC, WebSocket or in memory
-(:mod:`realtime_sdk.cli.demo`); ``realtime demo --voice
+(:mod:`realtime_sdk.cli.demo`); ``realtime demo --voice [--transport T]
 [--speech-device DEVICE] [--json]`` runs one spoken turn and one barge-in through the default
 audio devices (:mod:`realtime_sdk.cli.demo_voice`).
 ``realtime chat [--model M] [--no-greet] [--voice] [--transport T]`` is a text (or, with
@@ -19,6 +19,7 @@ MODULE:ATTR] [--instructions TEXT]`` hands out ephemeral keys (:mod:`realtime_sd
 printing its base URL on the first line; with ``--tools`` / ``--instructions`` it also attaches
 a sideband client with them to each call a browser reports (``POST /realtime/calls``).
 ``realtime devices`` lists the audio input/output devices (:mod:`realtime_sdk.audio`).
+``realtime chat --trace FILE`` (like ``realtime demo --trace``) writes the chat's wire events.
 """
 
 from __future__ import annotations
@@ -243,12 +244,6 @@ def _demo(args: argparse.Namespace) -> int:
     if args.voice:
         if args.trace:
             print("realtime demo: --trace is not available with --voice.", file=sys.stderr)
-            return 2
-        if args.transport != "webrtc":
-            print(
-                f"realtime demo: --voice runs over WebRTC only (not --transport {args.transport}).",
-                file=sys.stderr,
-            )
             return 2
         from .demo_voice import main as voice_main
 
@@ -539,6 +534,9 @@ def build_parser() -> argparse.ArgumentParser:
         default="webrtc",
         help="the wire: WebRTC (default), WebSocket, or in memory (the embedded emulator's "
         "engine in this process)",
+    )
+    chat.add_argument(
+        "--trace", metavar="FILE", help="write every wire event as replay-format JSONL"
     )
     where = chat.add_mutually_exclusive_group()
     where.add_argument(
