@@ -187,8 +187,9 @@ class CallServer:
     connects (sync or async).
 
     :meth:`app` serves the webhook endpoint, ``GET /healthz`` and ``GET /calls``; its cleanup
-    is :meth:`close`: new calls are rejected (503), live ones hung up (``hangup_on_close``) or
-    detached, all within ``shutdown_timeout`` seconds.
+    is :meth:`close`: new webhooks are answered 503 (OpenAI retries them, on another process
+    behind the balancer), live calls are hung up (``hangup_on_close``) or detached, all within
+    ``shutdown_timeout`` seconds.
     """
 
     def __init__(
@@ -321,7 +322,7 @@ class CallServer:
 
     def add_to(self, app: web.Application) -> None:
         """Add the call server's routes and cleanup to ``app``."""
-        app.router.add_post(self.path, self.receiver.handle)
+        app.router.add_post(self.path, self._webhook)
         app.router.add_get(HEALTH_PATH, self._health)
         app.router.add_get(CALLS_PATH, self._list_calls)
 
@@ -353,6 +354,15 @@ class CallServer:
             "webhooks": dict(self.receiver.counts),
         }
 
+    async def _webhook(self, request: web.Request) -> web.Response:
+        if self._closing:  # OpenAI retries: another process behind the balancer takes it
+            return web.json_response(
+                {"error": {"code": "closing", "message": "This call server is shutting down."}},
+                status=503,
+                headers={"Retry-After": "1"},
+            )
+        return await self.receiver.handle(request)
+
     async def _health(self, _request: web.Request) -> web.Response:
         status = "closing" if self._closing else "ok"
         return web.json_response(
@@ -364,7 +374,7 @@ class CallServer:
         return web.json_response(self.snapshot())
 
     async def close(self) -> None:
-        """Stop taking calls (new ones are rejected with 503), finish the webhook handlers,
+        """Stop taking calls (webhooks are answered 503), finish the webhook handlers,
         then hang up (``hangup_on_close``) or detach the live calls, within
         ``shutdown_timeout`` seconds; what is left is cancelled."""
         if self._closing and not self.calls and not self._tasks:

@@ -18,6 +18,10 @@ embedded emulator (:mod:`realtime_sdk.cli.chat_repl`).
 MODULE:ATTR] [--instructions TEXT]`` hands out ephemeral keys (:mod:`realtime_sdk.token_server`),
 printing its base URL on the first line; with ``--tools`` / ``--instructions`` it also attaches
 a sideband client with them to each call a browser reports (``POST /realtime/calls``).
+``realtime call-server [--host H] [--port P] [--path PATH] [--base-url URL] [--api-key KEY]
+[--webhook-secret S] [--instructions TEXT] [--tools MODULE:ATTR] [--session FILE.json]
+[--max-calls N] [--redis URL] [--log-dir DIR]`` answers phone calls over SIP
+(:mod:`realtime_sdk.cli.call_server`).
 ``realtime devices`` lists the audio input/output devices (:mod:`realtime_sdk.audio`).
 """
 
@@ -328,28 +332,38 @@ def _attach_options(tools: str | None, instructions: str | None) -> dict[str, An
     if instructions is not None:
         options["session"] = {"type": "realtime", "instructions": instructions}
     if tools is not None:
-        module_name, _, attr = tools.partition(":")
-        if not module_name or not attr:
-            raise ValueError(
-                f"--tools must be MODULE:ATTR (such as myapp.tools:TOOLS), not {tools!r}"
-            )
-        import importlib
-
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as exc:
-            raise ValueError(f"--tools: cannot import {module_name!r} ({exc})") from None
-        try:
-            value = getattr(module, attr)
-        except AttributeError:
-            raise ValueError(f"--tools: {module_name!r} has no {attr!r}") from None
-        listed = list(value) if isinstance(value, list | tuple) else [value]
-        if not listed or not all(callable(tool) for tool in listed):
-            raise ValueError(
-                f"--tools: {tools} must be a function or a list of functions, not {value!r}"
-            )
-        options["tools"] = listed
+        options["tools"] = load_tools(tools)
     return options
+
+
+def load_tools(spec: str, option: str = "--tools") -> list[Any]:
+    """The tools named by ``MODULE:ATTR`` (a function, a ``FunctionTool`` or a list of them);
+    a ``ValueError`` saying what is wrong with ``spec``."""
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise ValueError(f"{option} must be MODULE:ATTR (such as myapp.tools:TOOLS), not {spec!r}")
+    import importlib
+
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ValueError(f"{option}: cannot import {module_name!r} ({exc})") from None
+    try:
+        value = getattr(module, attr)
+    except AttributeError:
+        raise ValueError(f"{option}: {module_name!r} has no {attr!r}") from None
+    listed = list(value) if isinstance(value, list | tuple) else [value]
+    if not listed or not all(callable(tool) for tool in listed):
+        raise ValueError(
+            f"{option}: {spec} must be a function or a list of functions, not {value!r}"
+        )
+    return listed
+
+
+def _call_server(args: argparse.Namespace) -> int:
+    from .call_server import main as call_server_main
+
+    return call_server_main(args)
 
 
 def _devices(args: argparse.Namespace) -> int:
@@ -589,6 +603,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="the attached sideband client's session instructions",
     )
     token.set_defaults(handler=_token_server)
+
+    from .call_server import add_arguments as call_server_arguments
+
+    call_server = _command(
+        commands,
+        "call-server",
+        "answer phone calls over SIP: webhooks, a session, tools on a sideband",
+        "A phone agent: receive OpenAI's signed realtime.call.incoming webhooks, accept each "
+        "call with the configured session and tools, run the tools here on a sideband, and log "
+        "each call's chat and states. Its base URL is printed on the first line of standard "
+        "output; SIGTERM or Ctrl-C hangs up the live calls and stops it.",
+    )
+    call_server_arguments(call_server, _port, DEFAULTS["base_url"])
+    call_server.set_defaults(handler=_call_server)
 
     devices = _command(
         commands,
