@@ -35,7 +35,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Final
+from typing import IO, TYPE_CHECKING, Any, Final, cast
 
 from aiohttp import web
 
@@ -249,6 +249,7 @@ class CallServer:
         #: ``ended`` (every call that is over, whatever its end), ``ignored`` (other webhooks).
         self.counts: Counter[str] = Counter()
         self._logs: dict[str, _CallLog] = {}
+        self._attached: dict[str, asyncio.Event] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closing = False
         self.control = CallControl(key, base_url=base_url, timeout=control_timeout)
@@ -262,7 +263,7 @@ class CallServer:
         if greeting is not None:
             options.setdefault("greet_enabled", True)
             options["greet_instructions"] = greeting
-        self._attach = SidebandAttach(
+        self._sideband = SidebandAttach(
             key,
             base_url=base_url,
             connect_timeout=attach_timeout,
@@ -426,6 +427,7 @@ class CallServer:
         call = SipCall.from_webhook(
             event, self.control, attach=self._attach, timeouts=self._call_timeouts
         )
+        self._attached[call_id] = asyncio.Event()
         log = _CallLog(call_id, self.log_dir)
         log.write(
             "incoming",
@@ -484,8 +486,31 @@ class CallServer:
         self.counts[{"accept": "accepted", "reject": "rejected", "refer": "referred"}[kind]] += 1
         logger.debug("call %s: %s -> %s", call.id, kind, state)
 
+    async def _attach(self, call: SipCall) -> RealtimeClient:
+        client = await self._sideband(call)
+        attached = self._attached.get(call.id)
+        if attached is not None:
+            attached.set()
+        return client
+
+    async def wait_attached(self, call_id: str, timeout: float = 10.0) -> RealtimeClient:  # noqa: ASYNC109
+        """Wait (at most ``timeout`` s) until the live call ``call_id`` has its sideband client
+        connected; return the client. A ``LookupError`` if the call is not (or no longer)
+        live. For tests and demos: a server does not need to wait for it."""
+        attached = self._attached.get(call_id)
+        if attached is None:
+            raise LookupError(f"no live call {call_id!r} on this call server")
+        async with asyncio.timeout(timeout):
+            await attached.wait()
+        call = self.calls.get(call_id)
+        client = call.channel if call is not None else None
+        if client is None:
+            raise LookupError(f"call {call_id!r} is over")
+        return cast("RealtimeClient", client)
+
     async def _answer_unserved(self, call: SipCall, log: _CallLog, status: int, why: str) -> None:
         """Reject a call this server does not take (busy, closing), logged and counted."""
+        self._attached.pop(call.id, None)
         self.counts[why] += 1
         self.counts["ended"] += 1
         log.write(why, "rejected with %d (%s)", status, why, status_code=status)
@@ -557,6 +582,9 @@ class CallServer:
         if self.calls.get(call.id) is not call:
             return
         del self.calls[call.id]
+        attached = self._attached.pop(call.id, None)
+        if attached is not None:
+            attached.set()  # a wait_attached() wakes up, and finds the call over
         self.counts["ended"] += 1
         self._spawn(self._finish(call, call.channel, self._logs.pop(call.id, None)))
 

@@ -102,16 +102,10 @@ def emulator() -> Emulator:
 
 async def attached(served: Served, line: SimulatedCall) -> RealtimeClient:
     """Wait until the server's sideband client on ``line`` is connected; return it."""
-
-    def ready() -> bool:
-        call = served.server.calls.get(line.id)
-        channel = call.channel if call is not None else None
-        return isinstance(channel, RealtimeClient) and channel.status == "connected"
-
-    await until(ready, "the sideband attached")
-    channel = served.server.calls[line.id].channel
-    assert isinstance(channel, RealtimeClient)
-    return channel
+    client = await served.server.wait_attached(line.id, timeout=10)
+    assert client.status == "connected"
+    assert served.server.calls[line.id].channel is client
+    return client
 
 
 # -- a whole call -----------------------------------------------------------------------------
