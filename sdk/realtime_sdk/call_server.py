@@ -280,7 +280,7 @@ class CallServer:
             replay=replay,
             tolerance=tolerance,
             path=path,
-            drain_timeout=shutdown_timeout,
+            drain_timeout=shutdown_timeout / 2,  # the other half: hanging up the live calls
         )
 
     def __repr__(self) -> str:
@@ -637,17 +637,8 @@ async def run_call_server(
     """Serve ``server`` on ``host:port`` until cancelled or ``stop`` is set, then close it
     gracefully. ``port=0`` picks a free port; ``ready`` receives the base URL
     (``"http://127.0.0.1:8000"``) once it accepts connections."""
-    runner = web.AppRunner(server.app(), access_log=None)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, host, port)
-        await site.start()
-        addresses = runner.addresses
-        bound = addresses[0][1] if addresses else port
-        url = f"http://{host}:{bound}"
-        logger.info("call server on %s%s", url, server.path)
-        if ready is not None and not ready.done():
-            ready.set_result(url)
-        await (stop or asyncio.Event()).wait()
-    finally:
-        await runner.cleanup()
+    from .token_server import serve_app
+
+    await serve_app(
+        server.app(), host, port, ready=ready, stop=stop, what=f"call server ({server.path})"
+    )

@@ -90,6 +90,16 @@ class Pulse:
         return MonitorRecording(self)
 
 
+def terminate(process: subprocess.Popen[Any]) -> None:
+    """SIGTERM, then SIGKILL after 5 s; wait for the end."""
+    process.terminate()
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)
+
+
 class MonitorRecording:
     """``parec`` of the speaker's monitor into a file, from now until :meth:`stop`."""
 
@@ -124,12 +134,7 @@ class MonitorRecording:
 
     def stop(self) -> npt.NDArray[np.int16]:
         """Stop recording and return the samples (48 kHz mono int16)."""
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=5)
+        terminate(self.process)
         data = self.path.read_bytes()
         self.path.unlink(missing_ok=True)
         return np.frombuffer(data[: len(data) // 2 * 2], dtype="<i2").astype(np.int16)
@@ -213,12 +218,7 @@ def pulse_daemon(modules: list[str]) -> Iterator[Pulse]:
         _wait_ready(process, server, log)
         yield Pulse(server=server, directory=directory)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+        terminate(process)
         shutil.rmtree(directory, ignore_errors=True)
 
 
@@ -300,12 +300,7 @@ class RedisServer:
 
     def stop(self) -> None:
         if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
+            terminate(self.process)
 
 
 @pytest.fixture(scope="module")

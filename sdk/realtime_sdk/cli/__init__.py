@@ -35,7 +35,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TextIO
 
@@ -211,14 +211,12 @@ def _emulator(args: argparse.Namespace) -> int:
                 flush=True,
             )
 
-    try:
-        asyncio.run(serve(args.host, args.port, args.api_key, ready, config=config))
-    except KeyboardInterrupt:
-        return 0
-    except OSError as exc:
-        print(_cannot_listen("emulator", args.host, args.port, exc), file=sys.stderr)
-        return 1
-    return 0
+    return run_server(
+        "emulator",
+        args.host,
+        args.port,
+        serve(args.host, args.port, args.api_key, ready, config=config),
+    )
 
 
 def _port(text: str) -> int:
@@ -230,6 +228,19 @@ def _port(text: str) -> int:
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"{port} is not a port: use 0 (any free) to 65535")
     return port
+
+
+def run_server(command: str, host: str, port: int, server: Coroutine[Any, Any, None]) -> int:
+    """Run a server's coroutine until it ends or Ctrl-C (exit 0); a server that cannot bind
+    is one sentence on standard error (exit 1)."""
+    try:
+        asyncio.run(server)
+    except KeyboardInterrupt:
+        return 0
+    except OSError as exc:
+        print(_cannot_listen(command, host, port, exc), file=sys.stderr)
+        return 1
+    return 0
 
 
 def _cannot_listen(command: str, host: str, port: int, exc: OSError) -> str:
@@ -294,32 +305,36 @@ def _token_server(args: argparse.Namespace) -> int:
                 attach=attach,
             )
         )
-        try:
-            first: set[asyncio.Future[Any]] = {ready, server}
-            await asyncio.wait(first, return_when=asyncio.FIRST_COMPLETED)
-            if ready.done():
-                url = ready.result()
-                print(url, flush=True)
-                print(
-                    f"Token server: GET {url}{SESSION_PATH} mints ephemeral keys at "
-                    f"{args.base_url}. Ctrl-C stops it.",
-                    file=sys.stderr,
-                    flush=True,
-                )
-            await server
-        finally:
-            server.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await server
+        await run_announced(
+            server,
+            ready,
+            lambda url: (
+                f"Token server: GET {url}{SESSION_PATH} mints ephemeral keys at "
+                f"{args.base_url}. Ctrl-C stops it."
+            ),
+        )
 
+    return run_server("token-server", args.host, args.port, serve())
+
+
+async def run_announced(
+    server: asyncio.Future[None], ready: asyncio.Future[str], banner: Callable[[str], str]
+) -> None:
+    """Run a server task: once ``ready`` has its base URL, print it on the first line of
+    standard output and ``banner(url)`` on standard error; the task is cancelled on the way
+    out (a server that fails before it listens raises here)."""
     try:
-        asyncio.run(serve())
-    except KeyboardInterrupt:
-        return 0
-    except OSError as exc:
-        print(_cannot_listen("token-server", args.host, args.port, exc), file=sys.stderr)
-        return 1
-    return 0
+        first: set[asyncio.Future[Any]] = {ready, server}
+        await asyncio.wait(first, return_when=asyncio.FIRST_COMPLETED)
+        if ready.done():
+            url = ready.result()
+            print(url, flush=True)
+            print(banner(url), file=sys.stderr, flush=True)
+        await server
+    finally:
+        server.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await server
 
 
 def _attach_options(tools: str | None, instructions: str | None) -> dict[str, Any] | None:

@@ -131,29 +131,18 @@ def main(args: argparse.Namespace) -> int:
         task = asyncio.ensure_future(
             run_call_server(server, args.host, args.port, ready=ready, stop=stop)
         )
-        first: set[asyncio.Future[Any]] = {ready, task}
-        await asyncio.wait(first, return_when=asyncio.FIRST_COMPLETED)
-        if ready.done():
-            url = ready.result()
-            print(url, flush=True)
-            print(
-                f"Call server: webhooks at {url}{server.path}, GET {url}/calls lists the live "
-                f"calls. Calls are controlled at {args.base_url}. Ctrl-C stops it.",
-                file=sys.stderr,
-                flush=True,
-            )
-        await task
+        await run_announced(
+            task,
+            ready,
+            lambda url: (
+                f"Call server: webhooks at {url}{server.path}, GET {url}/calls lists "
+                f"the live calls. Calls are controlled at {args.base_url}. Ctrl-C stops it."
+            ),
+        )
 
-    from . import _cannot_listen
+    from . import run_announced, run_server
 
-    try:
-        asyncio.run(serve())
-    except KeyboardInterrupt:
-        return 0
-    except OSError as exc:
-        print(_cannot_listen("call-server", args.host, args.port, exc), file=sys.stderr)
-        return 1
-    return 0
+    return run_server("call-server", args.host, args.port, serve())
 
 
 def add_arguments(parser: argparse.ArgumentParser, port_type: Any, default_base_url: str) -> None:
