@@ -164,6 +164,8 @@ def test_a_phone_call_is_answered_its_tool_runs_here_and_it_ends_when_the_caller
             assert call.chart.ended_by == "caller"
             await until(lambda: not served.server.calls, "the call forgotten")
             await until(lambda: call.channel is None, "the sideband detached")
+            assert not served.server._logs  # nothing of an ended call is kept but counters
+            assert not served.server._attached
             assert client.model.connection.state == "disconnected"
             status, listed = await served.get(CALLS_PATH)
             assert listed["calls"] == []
@@ -348,6 +350,37 @@ def test_a_sideband_that_reattaches_to_a_call_gone_meanwhile_ends_the_call() -> 
                 await lost.connect()
             assert lost.model.connection.state == "error"
             await lost.disconnect()
+
+    run(scenario())
+
+
+def test_a_call_nobody_can_control_is_hung_up() -> None:
+    """The sideband cannot attach (here the app's hook fails), or is lost for good (dropped,
+    no reconnect attempts): the call, which nobody would run, is hung up."""
+    failing: list[str] = []
+
+    def on_client(call: SipCall, _client: RealtimeClient) -> None:
+        if not failing:
+            failing.append(call.id)
+            raise RuntimeError("the app could not set up this call")
+
+    async def scenario() -> None:
+        async with emulator() as emu, call_server(emu, on_client=on_client) as served:
+            first = await emu.sip.incoming(webhook_url=served.hook, realtime=False)
+            await first.wait_ended(5.0)
+            assert first.end_reason == "hung up by the server"
+            assert served.server.counts["attach_failed"] == 1
+            await until(lambda: not served.server.calls, "the first call forgotten")
+
+            second = await emu.sip.incoming(webhook_url=served.hook, realtime=False)
+            client = await attached(served, second)
+            [socket] = list(emu._websockets)
+            await socket.close(code=1011, message=b"internal error")  # a drop, not an end
+            await second.wait_ended(5.0)
+            assert second.end_reason == "hung up by the server"
+            assert client.model.connection.error_message is not None
+            await until(lambda: not served.server.calls, "the second call forgotten")
+            assert served.server.counts["ended"] == 2
 
     run(scenario())
 
