@@ -392,6 +392,9 @@ def test_the_command_says_what_is_wrong_with_its_options(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     from realtime_sdk.cli import main
+    from realtime_sdk.cli.call_server import DEFAULT_WEBHOOK_PATH
+
+    assert DEFAULT_WEBHOOK_PATH == DEFAULT_PATH
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-key")
     monkeypatch.setenv("OPENAI_WEBHOOK_SECRET", "whsec_dGVzdC1zZWNyZXQta2V5LWZvci1jbGk=")

@@ -23,6 +23,9 @@ from typing import Any
 __all__ = ["main"]
 
 PROG = "realtime call-server"
+#: ``realtime_sdk.webhooks.DEFAULT_PATH``, spelt out: building the ``realtime`` parser must not
+#: import aiohttp (``realtime replay`` never needs it).
+DEFAULT_WEBHOOK_PATH = "/webhooks/openai"
 
 
 class OptionError(ValueError):
@@ -147,12 +150,10 @@ def main(args: argparse.Namespace) -> int:
 
 def add_arguments(parser: argparse.ArgumentParser, port_type: Any, default_base_url: str) -> None:
     """The command's options (on ``realtime call-server``'s parser)."""
-    from ..webhooks import DEFAULT_PATH
-
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
     parser.add_argument("--port", type=port_type, default=8000, help="port (%(default)s; 0: any)")
     parser.add_argument(
-        "--path", default=DEFAULT_PATH, help="the webhook endpoint's path (%(default)s)"
+        "--path", default=DEFAULT_WEBHOOK_PATH, help="the webhook endpoint's path (%(default)s)"
     )
     parser.add_argument(
         "--base-url", default=default_base_url, help="the API calls are controlled at (%(default)s)"
