@@ -35,7 +35,8 @@ __all__ = ["INSPECTOR_PORT", "Inspector"]
 logger = logging.getLogger("realtime_sdk.inspector")
 
 INSPECTOR_PORT = 8790
-"""``realtime inspect``'s default port (``--port 0``: any free one)."""
+"""``realtime inspect``'s default port (``--port 0``: any free one); the CLI keeps its own
+copy of the number, checked equal by the tests."""
 FLUSH_INTERVAL = 0.05
 CHAT_INTERVAL = 0.25
 METRICS_INTERVAL = 1.0
@@ -102,6 +103,8 @@ class Inspector:
         self._url: str | None = None
         #: Pages whose stream ended because they stopped reading (write timed out).
         self.dropped_pages = 0
+        #: Set when the first page opens its live stream.
+        self.page_opened = asyncio.Event()
 
     def __repr__(self) -> str:
         return f"<Inspector {self.source.mode} {self._url or 'not started'}>"
@@ -150,9 +153,15 @@ class Inspector:
                 "sees the session's chat",
                 self.host,
             )
-        runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
+        runner = web.AppRunner(
+            self.app(),
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=0.5,
+            handler_cancellation=True,  # a page that goes away ends its stream at once
+        )
         await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port, shutdown_timeout=0.5)
+        site = web.TCPSite(runner, self.host, self.port)
         try:
             await site.start()
         except BaseException:
@@ -253,6 +262,7 @@ class Inspector:
         task = asyncio.current_task()
         assert task is not None
         self._streams.add(task)
+        self.page_opened.set()
         response = web.StreamResponse(
             headers={
                 "Content-Type": "text/event-stream",

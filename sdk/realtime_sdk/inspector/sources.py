@@ -138,7 +138,7 @@ class LiveSource:
     ) -> None:
         if ring_size < 1:
             raise ValueError(f"ring_size must be at least 1, got {ring_size!r}")
-        model = session if isinstance(session, SessionModel) else session.model
+        model = session if isinstance(session, SessionModel) else getattr(session, "model", None)
         if not isinstance(model, SessionModel):
             raise TypeError(
                 f"LiveSource needs a RealtimeClient or a SessionModel, got {type(session).__name__}"
