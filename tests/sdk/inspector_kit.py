@@ -40,10 +40,10 @@ def gated_tool(client: RealtimeClient) -> asyncio.Event:
     return gate
 
 
-def write_demo_trace(path: Path) -> None:
+async def write_demo_trace(path: Path) -> None:
     """The demo session over the in-memory transport, its wire trace written to ``path``."""
     with path.open("w", encoding="utf-8") as fp:
-        result = asyncio.run(run_demo(trace=fp, transport="memory", delta_delay_s=0.0))
+        result = await run_demo(trace=fp, transport="memory", delta_delay_s=0.0)
     assert result.ok, result.checks
 
 
@@ -57,4 +57,3 @@ def states_after(steps: list[Transition], initial: dict[str, str]) -> dict[str, 
         kind = step.chart.partition(":")[0]
         shown[kind] = step.target if step.target is not None else step.source or shown[kind]
     return shown
-

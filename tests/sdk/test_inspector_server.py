@@ -10,13 +10,13 @@ import shutil
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import aiohttp
 import pytest
 
-from realtime_machines.chat import project
 from realtime_machines.charts import ALL_CHARTS
+from realtime_machines.chat import project
 from realtime_machines.record import Transition, write_jsonl
 from realtime_machines.replay import replay_lines
 from realtime_machines.session import SessionModel
@@ -35,6 +35,7 @@ from realtime_sdk.inspector import (
 from realtime_sdk.inspector.layout import dot_svg
 from realtime_sdk.inspector.sources import step_json
 from tests.sdk.inspector_kit import gated_tool, memory_client, write_demo_trace
+from tests.sdk.test_transports import until
 
 Run = Callable[..., Any]
 SVG = "{http://www.w3.org/2000/svg}"
@@ -43,7 +44,7 @@ SVG = "{http://www.w3.org/2000/svg}"
 @pytest.fixture(scope="module")
 def demo_trace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("inspector") / "demo.jsonl"
-    write_demo_trace(path)
+    asyncio.run(write_demo_trace(path))
     return path
 
 
@@ -141,7 +142,8 @@ def test_facts_wake_pages_but_stay_out_of_the_log(run: Run) -> None:
         await asyncio.sleep(0)
         model.add_message({"type": "ui", "role": "system", "text": "hi"})
         await asyncio.wait_for(waiting, 1.0)
-        assert source.count == 0 and source.changes > 0
+        assert source.count == 0
+        assert source.changes > 0
         assert source.chat()[-1]["text"] == "hi"
 
     run(scenario())
@@ -169,7 +171,7 @@ def test_metrics_adapter_turns_whatever_it_gets_into_json(caplog: pytest.LogCapt
     assert seen == [1]
 
     class Owner:
-        metrics = {"summary": {"median": 0.5}}
+        metrics: ClassVar[dict[str, Any]] = {"summary": {"median": 0.5}}
 
     assert MetricsAdapter(Owner(), compute=compute).metrics(record) == Owner.metrics
     assert seen == [1]  # the live metrics first
@@ -215,11 +217,21 @@ def test_the_page_and_api_of_a_live_client(run: Run) -> None:
                 info = await (await http.get(inspector.url + "api/info")).json()
                 assert info["mode"] == "live"
                 kinds = [c["kind"] for c in info["charts"]]
-                assert kinds == ["connection", "handshake", "response", "playback", "mode", "tool_call"]
+                assert kinds == [
+                    "connection",
+                    "handshake",
+                    "response",
+                    "playback",
+                    "mode",
+                    "tool_call",
+                ]
                 for chart in info["charts"]:
-                    assert sorted(state_groups(chart["svg"])) == sorted(s["id"] for s in chart["states"])
+                    assert sorted(state_groups(chart["svg"])) == sorted(
+                        s["id"] for s in chart["states"]
+                    )
                 before = await (await http.get(inspector.url + "api/snapshot")).json()
-                assert before["states"]["connection"] == "idle" and before["log"] == []
+                assert before["states"]["connection"] == "idle"
+                assert before["log"] == []
 
                 events = await http.get(
                     inspector.url + f"api/events?cursor={before['cursor']}",
@@ -238,7 +250,9 @@ def test_the_page_and_api_of_a_live_client(run: Run) -> None:
                             chats.append(data)
                         want = [s.seq for s in client.record if not s.is_fact]
                         texts = [item["text"] for item in chats[-1]] if chats else []
-                        if [s["seq"] for s in streamed] == want and "You said: hello inspector" in texts:
+                        if [
+                            s["seq"] for s in streamed
+                        ] == want and "You said: hello inspector" in texts:
                             break
                 events.close()
                 record = [step_json(s) for s in client.record if not s.is_fact]
@@ -281,16 +295,12 @@ def test_pages_are_bounded_and_only_loopback_hosts_are_answered(run: Run) -> Non
         source = LiveSource(SessionModel())
         async with Inspector(source, max_pages=1) as inspector, aiohttp.ClientSession() as http:
             first = await http.get(inspector.url + "api/events")
-            async with asyncio.timeout(5):
-                while inspector.pages < 1:
-                    await asyncio.sleep(0.01)
+            await until(lambda: inspector.pages == 1)
             second = await http.get(inspector.url + "api/events")
             assert second.status == 503
             assert "at most 1" in (await second.json())["error"]
             first.close()
-            async with asyncio.timeout(5):  # the page went away: its stream ends
-                while inspector.pages:
-                    await asyncio.sleep(0.01)
+            await until(lambda: inspector.pages == 0)  # the page went away: its stream ends
             bad = await http.get(inspector.url + "api/info", headers={"Host": "evil.example:80"})
             assert bad.status == 403
             ok = await http.get(inspector.url + "api/info", headers={"Host": "localhost:1"})
@@ -323,9 +333,7 @@ def test_pages_add_nothing_to_the_clients_path(run: Run) -> None:
             pages = [await http.get(inspector.url + "api/events") for _ in range(5)]
             await client.connect()
             await client.send_text_message("please hold")
-            async with asyncio.timeout(10):
-                while not client.model.tool_calls:
-                    await asyncio.sleep(0.01)
+            await until(lambda: bool(client.model.tool_calls))
             gate.set()
             await client.disconnect()
             assert len(source.model._observers) == 2  # the client's own, and the source's
@@ -345,7 +353,8 @@ def test_a_wire_trace_steps_through_its_transitions(run: Run, demo_trace: Path) 
     async def scenario() -> None:
         async with Inspector(source) as inspector, aiohttp.ClientSession() as http:
             info = await (await http.get(inspector.url + "api/info")).json()
-            assert info["mode"] == "trace" and info["title"] == demo_trace.name
+            assert info["mode"] == "trace"
+            assert info["title"] == demo_trace.name
             trace = await (await http.get(inspector.url + "api/trace")).json()
             assert [s["seq"] for s in trace["steps"]] == [s.seq for s in steps]
             assert trace["initial"]["response"] == "idle"
@@ -355,7 +364,8 @@ def test_a_wire_trace_steps_through_its_transitions(run: Run, demo_trace: Path) 
                 chat = project([s for s in replayed if s.seq <= bound])
                 assert at["chat"] == [item.to_json() for item in chat]
             bad = await http.get(inspector.url + f"api/at?position={len(steps) + 1}")
-            assert bad.status == 400 and "position must be 0 to" in (await bad.json())["error"]
+            assert bad.status == 400
+            assert "position must be 0 to" in (await bad.json())["error"]
             assert (await http.get(inspector.url + "api/events")).status == 404
 
     run(scenario())
@@ -392,7 +402,7 @@ def test_unreadable_traces_say_why(tmp_path: Path) -> None:
     binary.write_bytes(b"\xff\xfe")
     with pytest.raises(ValueError, match="not UTF-8"):
         load_trace(binary)
-    with pytest.raises(OSError):
+    with pytest.raises(FileNotFoundError):
         load_trace(tmp_path / "missing.jsonl")
 
 
@@ -424,9 +434,7 @@ def test_realtime_inspect_serves_a_trace_until_stopped(run: Run, demo_trace: Pat
         stop = asyncio.Event()
         urls: list[str] = []
         server = asyncio.ensure_future(serve(args, urls.append, stop))
-        async with asyncio.timeout(10):
-            while not urls:
-                await asyncio.sleep(0.01)
+        await until(lambda: bool(urls))
         async with aiohttp.ClientSession() as http:
             info = await (await http.get(urls[0] + "api/info")).json()
             assert info["mode"] == "trace"
@@ -447,9 +455,7 @@ def test_realtime_inspect_demo_runs_the_demo_live(run: Run) -> None:
         stop = asyncio.Event()
         urls: list[str] = []
         server = asyncio.ensure_future(serve(args, urls.append, stop))
-        async with asyncio.timeout(10):
-            while not urls:
-                await asyncio.sleep(0.01)
+        await until(lambda: bool(urls))
         async with aiohttp.ClientSession() as http:
             events = await http.get(urls[0] + "api/events?cursor=0")  # the demo starts now
             seen: list[str] = []

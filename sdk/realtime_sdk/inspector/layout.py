@@ -12,6 +12,8 @@ highlights by those, never by position.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import html
 import re
 import shutil
@@ -30,6 +32,7 @@ __all__ = [
     "chart_shape",
     "chart_svg",
     "dot_svg",
+    "dot_svg_async",
     "shapes_json",
     "state_element_id",
 ]
@@ -166,7 +169,33 @@ def dot_svg(shape: ChartShape, binary: str) -> str:
     )
     if result.returncode != 0:
         raise RuntimeError(f"graphviz failed to draw {shape.kind}: {result.stderr.strip()}")
-    svg = result.stdout
+    return _tagged(shape, result.stdout)
+
+
+async def dot_svg_async(shape: ChartShape, binary: str) -> str:
+    """:func:`dot_svg` without blocking the event loop (Graphviz as an asyncio subprocess)."""
+    process = await asyncio.create_subprocess_exec(
+        binary,
+        "-Tsvg",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        async with asyncio.timeout(DOT_TIMEOUT):
+            out, err = await process.communicate(_dot_text(shape).encode())
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise RuntimeError(f"graphviz took over {DOT_TIMEOUT:g} s to draw {shape.kind}") from None
+    if process.returncode != 0:
+        message = err.decode(errors="replace").strip()
+        raise RuntimeError(f"graphviz failed to draw {shape.kind}: {message}")
+    return _tagged(shape, out.decode())
+
+
+def _tagged(shape: ChartShape, svg: str) -> str:
+    """Graphviz's SVG with the stable ids and data attributes on each state and transition."""
     svg = svg[svg.index("<svg") :]  # no XML prolog, doctype or comments before it
     svg = re.sub(r"<!--.*?-->\n?", "", svg, flags=re.S)
     kind = html.escape(shape.kind)
@@ -284,6 +313,24 @@ def builtin_svg(shape: ChartShape) -> str:
     return "\n".join(parts)
 
 
-def shapes_json(shapes: Iterable[ChartShape], *, dot: str | None = "auto") -> list[dict[str, Any]]:
-    """Each shape as JSON with its drawing (``svg``), for the page."""
-    return [{**shape.to_json(), "svg": chart_svg(shape, dot=dot)} for shape in shapes]
+async def shapes_json(
+    shapes: Iterable[ChartShape], *, dot: str | None = "auto"
+) -> list[dict[str, Any]]:
+    """Each shape as JSON with its drawing (``svg``), for the page: Graphviz's (run without
+    blocking the loop, each drawing made once per process) or the built-in one."""
+    binary = shutil.which("dot") if dot == "auto" else dot
+    out = []
+    for shape in shapes:
+        key = (binary, _dot_text(shape))
+        svg = _DRAWN.get(key)
+        if svg is None:
+            svg = builtin_svg(shape)
+            if binary is not None:
+                with contextlib.suppress(OSError, RuntimeError):  # then the built-in one
+                    svg = await dot_svg_async(shape, binary)
+            _DRAWN[key] = svg
+        out.append({**shape.to_json(), "svg": svg})
+    return out
+
+
+_DRAWN: dict[tuple[str | None, str], str] = {}

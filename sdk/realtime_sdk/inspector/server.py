@@ -213,11 +213,7 @@ class Inspector:
 
     async def _api_info(self, _request: web.Request) -> web.Response:
         if self._info is None:
-            shapes = self.source.shapes()  # on the loop: a live source's ring is read here
-            # Graphviz runs as a subprocess: off the loop, so the session is not held up.
-            charts = await asyncio.get_running_loop().run_in_executor(
-                None, lambda: shapes_json(shapes, dot=self._dot)
-            )
+            charts = await shapes_json(self.source.shapes(), dot=self._dot)
             self._info = {
                 "mode": self.source.mode,
                 "title": self.source.title,
