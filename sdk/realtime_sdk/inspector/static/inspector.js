@@ -119,8 +119,8 @@ function logRow(step) {
   row.append(
     el("td", { class: "seq" }, step.seq),
     el("td", { class: "time" }, formatTime(step.time)),
-    el("td", { class: "chart" }, step.chart),
-    el("td", { class: "event" }, step.event),
+    el("td", { class: "chart", title: step.chart }, step.chart),
+    el("td", { class: "event", title: step.event }, step.event),
     el("td", { class: "move" }, `${step.source} → ${target}`),
   );
   if (S.filter && step.kind !== S.filter) row.classList.add("filtered");
@@ -157,17 +157,50 @@ function applyFilter() {
 }
 
 // --- chat and metrics -------------------------------------------------------------------------
+// Rows are kept by id and only touched when they change: a long chat costs the browser little.
+const chatRows = new Map();
+
 function renderChat(items) {
   const box = $("#chat");
   const atBottom = box.scrollTop + box.clientHeight >= box.scrollHeight - 4;
-  box.textContent = "";
-  for (const item of items || []) {
+  const keep = new Set();
+  let previous = null;
+  (items || []).forEach((item, index) => {
+    const key = item.id || `#${index}`;
+    keep.add(key);
     const role = item.role || item.type || "item";
-    const row = el("div", { class: `msg ${role}`, "data-status": item.status || "", "data-id": item.id || "" });
-    const label = el("span", { class: "role" }, role);
-    if (item.status && item.status !== "done") label.append(el("span", { class: "status" }, item.status));
-    row.append(label, el("span", { class: "text" }, item.text || ""));
-    box.append(row);
+    const status = item.status || "";
+    let entry = chatRows.get(key);
+    if (!entry) {
+      const row = el("div", { "data-id": key });
+      const label = el("span", { class: "role" });
+      const text = el("span", { class: "text" });
+      row.append(label, text);
+      entry = { row, label, text, role: null, status: null, value: null };
+      chatRows.set(key, entry);
+    }
+    if (entry.role !== role || entry.status !== status) {
+      entry.row.className = `msg ${role}`;
+      entry.row.dataset.status = status;
+      entry.label.textContent = role;
+      if (status && status !== "done") entry.label.append(el("span", { class: "status" }, status));
+      entry.role = role;
+      entry.status = status;
+    }
+    const value = item.text || "";
+    if (entry.value !== value) {
+      entry.text.textContent = value;
+      entry.value = value;
+    }
+    const expected = previous ? previous.nextSibling : box.firstChild;
+    if (expected !== entry.row) box.insertBefore(entry.row, expected);
+    previous = entry.row;
+  });
+  for (const [key, entry] of chatRows) {
+    if (!keep.has(key)) {
+      entry.row.remove();
+      chatRows.delete(key);
+    }
   }
   if (atBottom) box.scrollTop = box.scrollHeight;
 }
