@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
 import shutil
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -381,27 +382,24 @@ def test_a_transition_record_is_read_too(tmp_path: Path, demo_trace: Path) -> No
     assert source.record == replayed
 
 
-def test_unreadable_traces_say_why(tmp_path: Path) -> None:
-    empty = tmp_path / "empty.jsonl"
-    empty.write_text("\n")
-    with pytest.raises(ValueError, match="empty"):
-        load_trace(empty)
-    garbage = tmp_path / "garbage.jsonl"
-    garbage.write_text("not json\n")
-    with pytest.raises(ValueError, match="line 1 is not JSON"):
-        load_trace(garbage)
-    shapeless = tmp_path / "shapeless.jsonl"
-    shapeless.write_text("[1, 2]\n")
-    with pytest.raises(ValueError, match="no replayable events"):
-        load_trace(shapeless)
-    broken = tmp_path / "broken.jsonl"
-    broken.write_text('{"seq": 1, "chart": "x"}\n')
-    with pytest.raises(ValueError, match="line 1"):
-        load_trace(broken)
-    binary = tmp_path / "binary.jsonl"
-    binary.write_bytes(b"\xff\xfe")
-    with pytest.raises(ValueError, match="not UTF-8"):
-        load_trace(binary)
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"\n", "empty"),
+        (b"not json\n", "line 1 is not JSON"),
+        (b"[1, 2]\n", "no replayable events"),
+        (b'{"seq": 1, "chart": "x"}\n', "line 1: not a transition record"),
+        (b"\xff\xfe", "not UTF-8"),
+    ],
+)
+def test_unreadable_traces_say_why(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "trace.jsonl"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=message):
+        load_trace(path)
+
+
+def test_a_missing_trace_is_an_os_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         load_trace(tmp_path / "missing.jsonl")
 
@@ -425,39 +423,36 @@ def test_usage_errors(argv: list[str], message: str, capsys: pytest.CaptureFixtu
     assert message in capsys.readouterr().err
 
 
-def test_realtime_inspect_serves_a_trace_until_stopped(run: Run, demo_trace: Path) -> None:
+@contextlib.asynccontextmanager
+async def served(argv: list[str]) -> AsyncIterator[str]:
+    """``realtime inspect ARGV`` served in this loop: yields the page's URL, stops it after and
+    checks that it exits 0."""
     from realtime_sdk.cli.inspector import serve
 
-    args = cli.build_parser().parse_args(["inspect", "--trace", str(demo_trace), "--port", "0"])
+    args = cli.build_parser().parse_args(["inspect", *argv, "--port", "0"])
+    stop = asyncio.Event()
+    urls: list[str] = []
+    server = asyncio.ensure_future(serve(args, urls.append, stop))
+    await until(lambda: bool(urls))
+    yield urls[0]
+    stop.set()
+    assert await asyncio.wait_for(server, 10) == 0
 
+
+def test_realtime_inspect_serves_a_trace_until_stopped(run: Run, demo_trace: Path) -> None:
     async def scenario() -> None:
-        stop = asyncio.Event()
-        urls: list[str] = []
-        server = asyncio.ensure_future(serve(args, urls.append, stop))
-        await until(lambda: bool(urls))
-        async with aiohttp.ClientSession() as http:
-            info = await (await http.get(urls[0] + "api/info")).json()
+        async with served(["--trace", str(demo_trace)]) as url, aiohttp.ClientSession() as http:
+            info = await (await http.get(url + "api/info")).json()
             assert info["mode"] == "trace"
-        stop.set()
-        assert await asyncio.wait_for(server, 10) == 0
 
     run(scenario())
 
 
 def test_realtime_inspect_demo_runs_the_demo_live(run: Run) -> None:
-    from realtime_sdk.cli.inspector import serve
-
-    args = cli.build_parser().parse_args(
-        ["inspect", "--demo", "--port", "0", "--pace", "0", "--page-wait", "10"]
-    )
-
     async def scenario() -> None:
-        stop = asyncio.Event()
-        urls: list[str] = []
-        server = asyncio.ensure_future(serve(args, urls.append, stop))
-        await until(lambda: bool(urls))
-        async with aiohttp.ClientSession() as http:
-            events = await http.get(urls[0] + "api/events?cursor=0")  # the demo starts now
+        argv = ["--demo", "--pace", "0", "--page-wait", "10"]
+        async with served(argv) as url, aiohttp.ClientSession() as http:
+            events = await http.get(url + "api/events?cursor=0")  # the demo starts now
             seen: list[str] = []
             async with asyncio.timeout(15):
                 async for name, data in read_events(events):
@@ -467,7 +462,5 @@ def test_realtime_inspect_demo_runs_the_demo_live(run: Run) -> None:
                         break
             events.close()
         assert "response:cancelling" in seen  # the demo's last step, seen live
-        stop.set()
-        assert await asyncio.wait_for(server, 10) == 0
 
     run(scenario(), timeout=40)

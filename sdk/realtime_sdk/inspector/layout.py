@@ -24,6 +24,8 @@ from typing import Any
 
 from realtime_machines._chart import ModelChart
 
+from ..diagrams import DOT_TIMEOUT, render_svg
+
 __all__ = [
     "ChartShape",
     "Edge",
@@ -37,7 +39,6 @@ __all__ = [
     "state_element_id",
 ]
 
-DOT_TIMEOUT = 30.0
 LABELLED_EDGES = 12
 """Charts with more transitions than this show their events as tooltips, not labels."""
 
@@ -121,7 +122,7 @@ def chart_svg(shape: ChartShape, *, dot: str | None = "auto") -> str:
     if binary is not None:
         try:
             return dot_svg(shape, binary)
-        except (OSError, RuntimeError, subprocess.TimeoutExpired):
+        except (OSError, RuntimeError, subprocess.SubprocessError):
             pass
     return builtin_svg(shape)
 
@@ -159,17 +160,7 @@ _EDGE = re.compile(r'<g id="[^"]*" class="edge">\s*<title>([^<]*)</title>')
 def dot_svg(shape: ChartShape, binary: str) -> str:
     """SVG drawn by Graphviz (``binary``: its ``dot``), its node and edge groups given the
     stable ids and data attributes; ``RuntimeError`` when Graphviz fails."""
-    result = subprocess.run(
-        [binary, "-Tsvg"],
-        input=_dot_text(shape),
-        capture_output=True,
-        text=True,
-        timeout=DOT_TIMEOUT,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"graphviz failed to draw {shape.kind}: {result.stderr.strip()}")
-    return _tagged(shape, result.stdout)
+    return _tagged(shape, render_svg(_dot_text(shape), binary))
 
 
 async def dot_svg_async(shape: ChartShape, binary: str) -> str:
