@@ -8,6 +8,7 @@ import json
 import logging
 import re
 import shutil
+import socket
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -311,6 +312,34 @@ def test_pages_are_bounded_and_only_loopback_hosts_are_answered(run: Run) -> Non
     run(scenario())
 
 
+def test_a_page_that_stops_reading_is_dropped_and_the_session_goes_on(run: Run) -> None:
+    async def scenario() -> None:
+        model = SessionModel()
+        source = LiveSource(model)
+        async with Inspector(source, write_timeout=0.2) as inspector:
+            host, port = "127.0.0.1", int(inspector.url.rsplit(":", 1)[1].strip("/"))
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.setblocking(False)
+            await asyncio.get_running_loop().sock_connect(sock, (host, port))
+            _reader, writer = await asyncio.open_connection(sock=sock)
+            writer.write(f"GET /api/events HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode())
+            await until(lambda: inspector.pages == 1)
+            big = "x" * 1_000_000
+            for _ in range(200):  # the chat grows; the page never reads a byte
+                model.add_message({"type": "ui", "role": "system", "text": big})
+                if inspector.dropped_pages:
+                    break
+                await asyncio.sleep(0.05)
+            assert inspector.dropped_pages == 1
+            await until(lambda: inspector.pages == 0)
+            model.record_transition("response", "still", "idle", "idle", {})  # goes on
+            assert source.count == 1
+            writer.close()
+
+    run(scenario(), timeout=30)
+
+
 def test_inspector_options_are_checked() -> None:
     source = LiveSource(SessionModel())
     with pytest.raises(ValueError, match="port"):
@@ -340,6 +369,7 @@ def test_pages_add_nothing_to_the_clients_path(run: Run) -> None:
             assert len(source.model._observers) == 2  # the client's own, and the source's
             for page in pages:
                 page.close()
+        assert len(client.model._observers) == 1  # closed, the inspector watches no more
 
     run(scenario())
 

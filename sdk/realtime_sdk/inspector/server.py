@@ -178,7 +178,8 @@ class Inspector:
         return self._url
 
     async def close(self) -> None:
-        """End every page's stream and stop listening."""
+        """End every page's stream, stop listening, and stop watching a live session (the
+        inspector owns its source)."""
         for task in list(self._streams):
             task.cancel()
         for task in list(self._streams):
@@ -187,6 +188,8 @@ class Inspector:
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
+        if isinstance(self.source, LiveSource):
+            self.source.close()
 
     # --- handlers ---------------------------------------------------------------------------
     @web.middleware
@@ -277,7 +280,9 @@ class Inspector:
 
     async def _send(self, response: web.StreamResponse, event: str, data: Any) -> None:
         payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
-        message = f"event: {event}\ndata: {payload}\n\n".encode()
+        await self._write(response, f"event: {event}\ndata: {payload}\n\n".encode())
+
+    async def _write(self, response: web.StreamResponse, message: bytes) -> None:
         try:
             async with asyncio.timeout(self.write_timeout):
                 await response.write(message)
@@ -294,7 +299,7 @@ class Inspector:
             if source.changes == seen and not (chat_due or metrics_due):
                 await source.changed(KEEPALIVE)
                 if source.changes == seen:
-                    await response.write(b": keepalive\n\n")
+                    await self._write(response, b": keepalive\n\n")
                     continue
             await asyncio.sleep(self.flush_interval)  # a burst becomes one message
             if source.changes != seen:
