@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import Coroutine, Iterator
+from collections.abc import Coroutine, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -299,6 +299,69 @@ def test_the_chart_filter_shows_one_charts_transitions(
         shot = tmp_path / "inspector-trace.png"
         shot.write_bytes(page.screenshot(full_page=True))  # (a path= would leave a thread)
         assert shot.stat().st_size > 10_000
+    finally:
+        loop.call(inspector.close())
+
+
+def fake_metrics(record: Sequence[Transition]) -> dict[str, Any]:
+    """Turn metrics in the shape ``realtime_machines.metrics`` gives: one turn per response
+    created, ``response_created`` its distance in time from the previous transition."""
+    turns: list[dict[str, Any]] = []
+    previous: Transition | None = None
+    for step in record:
+        if step.chart == "response" and step.target == "generating" and previous is not None:
+            turns.append(
+                {
+                    "index": len(turns),
+                    "trigger": "request",
+                    "started": previous.time,
+                    "response_created": step.time - previous.time,
+                    "first_audio": None,
+                    "tools": [],
+                    "usage": {"input_tokens": 10, "output_tokens": 20},
+                }
+            )
+        previous = step
+    values: list[float] = [t["response_created"] for t in turns]
+    summary = {}
+    if values:
+        median = sorted(values)[len(values) // 2]
+        summary["response_created"] = {"count": len(values), "median": median, "p90": max(values)}
+    return {"turns": turns, "summary": summary, "usage": {}, "cost": None, "turn_count": len(turns)}
+
+
+def test_the_metrics_panel_shows_the_turns_at_the_slider_position(
+    page: Any, loop: LoopThread, trace_file: Path
+) -> None:
+    source = load_trace(trace_file)
+    source.metrics_adapter = MetricsAdapter(compute=fake_metrics)
+    inspector = Inspector(source)
+    loop.call(inspector.start())
+    try:
+        page.goto(inspector.url)
+        page.wait_for_selector("body[data-ready='1']", timeout=WAIT_MS)
+        created = [i for i, s in enumerate(source.steps, 1) if s.target == "generating"]
+        for position in (0, created[1], len(source.steps)):
+            set_slider(page, position)
+            page.wait_for_function(
+                f"document.body.dataset.chatPosition === '{position}'", timeout=WAIT_MS
+            )
+            bound = source.steps[position - 1].seq if position else 0
+            expected = fake_metrics([s for s in source.record if s.seq <= bound])
+            rows = page.eval_on_selector_all(
+                "#metrics table.metrics-turns tr",
+                "rs => rs.slice(1).map(r => Array.from(r.cells).map(c => c.textContent))",
+            )
+            assert [row[0] for row in rows] == [str(t["index"]) for t in expected["turns"]]
+            for row, turn in zip(rows, expected["turns"], strict=True):
+                assert row[2] == f"{round(turn['response_created'] * 1000)} ms"
+                assert row[3] == "–"  # a measure without a value
+                assert row[-1] == "10/20"
+            summary = page.eval_on_selector_all(
+                "#metrics table.metrics-summary tr",
+                "rs => rs.slice(1).map(r => r.cells[0].textContent)",
+            )
+            assert summary == (["response created"] if expected["turns"] else [])
     finally:
         loop.call(inspector.close())
 

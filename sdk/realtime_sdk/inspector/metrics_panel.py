@@ -70,9 +70,9 @@ class MetricsAdapter:
 
     @property
     def available(self) -> bool:
-        return not self._failed and (
-            self._compute is not None or getattr(self.owner, "metrics", None) is not None
-        )
+        # Asked of the owner's class: a ``metrics`` property is not computed just to ask.
+        live = self.owner is not None and hasattr(type(self.owner), "metrics")
+        return not self._failed and (self._compute is not None or live)
 
     def metrics(self, record: Sequence[Transition]) -> Any:
         """The metrics as JSON (live ones first, else computed from ``record``), or ``None``."""

@@ -243,6 +243,49 @@ function renderValue(value) {
   return el("span", {}, scalar(value));
 }
 
+// Turn metrics as realtime_machines.metrics gives them ({turns, summary, usage, cost}): times
+// in seconds, shown in milliseconds. The measures are whichever numeric fields the turns carry.
+const TURN_FIELDS = new Set(["index", "trigger", "started", "ended", "settled", "cost"]);
+
+function ms(value) {
+  return typeof value === "number" ? `${Math.round(value * 1000)} ms` : "–";
+}
+
+function table(head, rows, className) {
+  const out = el("table", { class: className });
+  const top = el("tr");
+  for (const name of head) top.append(el("th", {}, name));
+  out.append(top);
+  for (const row of rows) {
+    const tr = el("tr");
+    for (const cell of row) tr.append(el("td", {}, cell));
+    out.append(tr);
+  }
+  return out;
+}
+
+function renderSessionMetrics(box, metrics) {
+  const summary = Object.entries(metrics.summary || {});
+  box.append(table(["measure", "n", "median", "p90", "max"],
+    summary.map(([name, stat]) => [name.replace(/_/g, " "), String(stat.count), ms(stat.median), ms(stat.p90), ms(stat.max)]),
+    "metrics-summary"));
+  const turns = (metrics.turns || []).slice(-20);
+  const measures = [];
+  for (const turn of turns) for (const [key, value] of Object.entries(turn)) {
+    if (!TURN_FIELDS.has(key) && typeof value === "number" && !measures.includes(key)) measures.push(key);
+  }
+  const rows = turns.map((turn) => [
+    String(turn.index), String(turn.trigger || ""), ...measures.map((name) => ms(turn[name])),
+    (turn.tools || []).map((tool) => `${tool.name || "?"} ${ms(tool.latency)}`).join(", ") || "–",
+    turn.usage ? `${turn.usage.input_tokens}/${turn.usage.output_tokens}` : "–",
+  ]);
+  box.append(el("div", { class: "muted" }, `turns (${metrics.turn_count ?? turns.length}; the last ${turns.length} shown)`));
+  box.append(table(["#", "trigger", ...measures.map((m) => m.replace(/_/g, " ")), "tools", "tokens in/out"], rows, "metrics-turns"));
+  const usage = metrics.usage || {};
+  const cost = typeof metrics.cost === "number" ? `$${metrics.cost.toFixed(4)}` : "no prices given";
+  box.append(el("div", { class: "muted" }, `tokens: ${usage.input_tokens ?? 0} in, ${usage.output_tokens ?? 0} out; cost: ${cost}`));
+}
+
 function renderMetrics(metrics) {
   const box = $("#metrics");
   box.textContent = "";
@@ -254,7 +297,11 @@ function renderMetrics(metrics) {
   }
   box.className = "";
   box.dataset.available = "1";
-  box.append(renderValue(metrics));
+  if (Array.isArray(metrics.turns) && metrics.summary && typeof metrics.summary === "object") {
+    renderSessionMetrics(box, metrics);
+  } else {
+    box.append(renderValue(metrics));
+  }
 }
 
 // --- live ---------------------------------------------------------------------------------------
