@@ -412,6 +412,28 @@ def test_a_transition_record_is_read_too(tmp_path: Path, demo_trace: Path) -> No
     assert source.record == replayed
 
 
+def test_charts_a_record_names_beyond_the_sessions_are_drawn_too() -> None:
+    record = [
+        Transition(1, 1.0, "handshake", "start", "waiting", "opening_socket", {}),
+        Transition(2, 2.0, "handshake", "step_done", "opening_socket", "open", {}),
+        Transition(3, 3.0, "call", "accept", "incoming", "accepting", {}),
+        Transition(4, 4.0, "conversation", "item_added", None, None, {}),
+    ]
+    shapes = {shape.kind: shape for shape in TraceSource(record).shapes()}
+    assert list(shapes)[-2:] == ["handshake", "call"]
+    handshake = shapes["handshake"]  # no class for a recorded handshake: the steps seen
+    assert [n.id for n in handshake.nodes] == ["waiting", "opening_socket", "open"]
+    assert handshake.initial == "waiting"
+    assert [(e.source, e.target, e.events) for e in handshake.edges] == [
+        ("waiting", "opening_socket", ("start",)),
+        ("opening_socket", "open", ("step_done",)),
+    ]
+    from realtime_machines.charts import CallChart
+
+    assert shapes["call"] == chart_shape(CallChart)  # the model's own class
+    assert sorted(state_groups(builtin_svg(handshake))) == ["open", "opening_socket", "waiting"]
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [

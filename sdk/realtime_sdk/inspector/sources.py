@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from realtime_machines.charts import (
+    ALL_CHARTS,
     ConnectionChart,
     ModeChart,
     PlaybackChart,
@@ -94,14 +95,20 @@ def observed_shape(kind: str, steps: Iterable[Transition]) -> ChartShape:
 
 
 def _shapes(model_shapes: list[ChartShape], record: Iterable[Transition]) -> list[ChartShape]:
+    """The session's charts, then each other kind the record names: from its class when the
+    model has one (a SIP call's ``call``), else from the transitions seen (a handshake)."""
     known = {shape.kind for shape in model_shapes}
+    classes = {cls.chart_kind: cls for cls in ALL_CHARTS}
     extra: list[str] = []
     steps = list(record)
     for step in steps:
         kind = chart_kind(step.chart)
         if not step.is_fact and kind not in known and kind not in extra:
             extra.append(kind)
-    return model_shapes + [observed_shape(kind, steps) for kind in extra]
+    return model_shapes + [
+        chart_shape(classes[kind]) if kind in classes else observed_shape(kind, steps)
+        for kind in extra
+    ]
 
 
 def _chat_json(items: Sequence[ChatItem]) -> list[dict[str, Any]]:
