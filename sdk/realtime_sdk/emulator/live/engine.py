@@ -380,14 +380,22 @@ class LiveEngine:
             overflow -= overflow % 2
             del self._input[:overflow]
             self._input_start_ms += overflow * 1000 // (RATE * 2)
-        for vad_event in self._vad.feed(heard):
-            if isinstance(vad_event, SpeechStarted):
-                self._speech_started(vad_event.audio_start_ms)
-            elif isinstance(vad_event, SpeechStopped):
-                self._speech_stopped(vad_event.audio_start_ms, vad_event.audio_end_ms)
-        self.samples += len(pcm) // 2
-        self._run_due()
-        self._check_idle()
+        frame = RATE * 2 // 50  # the timeline moves 20 ms at a time, as the VAD hears it
+        for offset in range(0, len(heard), frame):
+            chunk = heard[offset : offset + frame]
+            for vad_event in self._vad.feed(chunk):
+                if isinstance(vad_event, SpeechStarted):
+                    self._speech_started(vad_event.audio_start_ms)
+                elif isinstance(vad_event, SpeechStopped):
+                    voiced_end = vad_event.audio_end_ms - self.options.silence_ms
+                    self._speech_stopped(
+                        vad_event.audio_start_ms, max(voiced_end, vad_event.audio_start_ms + 20)
+                    )
+            self.samples += len(chunk) // 2
+            self._run_due()
+            self._check_idle()
+            if self.ended is not None:
+                return
 
     # ------------------------------------------------------------------ output
 
@@ -761,7 +769,9 @@ class LiveEngine:
             fields["trigger_id"] = str((trigger or {}).get("_id", "trigger"))
             fields["source_event_id"] = source["event_id"]
             fields["source_event_type"] = source["type"]
-        self.emit("decision.event", client_event_id=cid, **fields)
+        # ``decision.event`` has no ``client_event_id`` (openai's DecisionEvent): a
+        # ``decision.create`` is answered by the next event with neither delegation nor trigger.
+        self.emit("decision.event", **fields)
 
     def _trigger(self, event_type: str, source: JSON) -> None:
         for index, trigger in enumerate((self.resource or {}).get("triggers") or []):
