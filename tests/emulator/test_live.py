@@ -4,6 +4,7 @@ scripted sessions whose every server event validates against ``openai.types.live
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 from openai import AsyncOpenAI, NotFoundError
 
-from realtime_sdk.emulator import CallTool, Emulator, EmulatorConfig, ScriptedBrain, Say
+from realtime_sdk.emulator import CallTool, Emulator, EmulatorConfig, Say, ScriptedBrain
 from realtime_sdk.emulator.audio import synthesize
 from realtime_sdk.emulator.live.media import decode_audio, encode_audio, fragments
 from tests.emulator.live_kit import (
@@ -60,7 +61,7 @@ async def started(client: AsyncOpenAI, session: dict[str, Any]) -> tuple[Any, Li
 
 def test_official_client_holds_a_spoken_session(run: Runner) -> None:
     async def main() -> LiveWs:
-        async with live("what is the weather") as (emu, client):
+        async with live("what is the weather") as (_emu, client):
             conn, ws = await started(client, {"model": "gpt-live-1.1", "instructions": "Be brief."})
             session = ws.events[0]["session"]
             assert session["model"] == "gpt-live-1.1"
@@ -91,7 +92,7 @@ def test_official_client_holds_a_spoken_session(run: Runner) -> None:
     duration = synthesize("You said: what is the weather", ms_per_char=MS_PER_CHAR).size // 24
     assert said[-1]["end_ms"] - said[0]["start_ms"] == duration
     assert said[0]["start_ms"] >= heard[-1]["end_ms"]
-    assert all(a["end_ms"] == b["start_ms"] for a, b in zip(said, said[1:], strict=False))
+    assert all(a["end_ms"] == b["start_ms"] for a, b in itertools.pairwise(said))
     audio = b"".join(base64.b64decode(e["delta"]) for e in ws.of("session.output_audio.delta"))
     assert len(audio) // 48 == duration
     assert "event_id" not in ws.of("session.output_audio.delta")[0]
@@ -101,10 +102,12 @@ def test_official_client_holds_a_spoken_session(run: Runner) -> None:
 
 def test_acknowledgements_wait_for_the_timeline_and_close_errors_pending_ones(run: Runner) -> None:
     async def main() -> LiveWs:
-        async with live() as (emu, client):
+        async with live() as (_emu, client):
             conn, ws = await started(client, {"model": "gpt-live-1"})
             ws.pump = False  # no audio: the timeline stands still
-            await conn.session.commentary.append(content="x" * 400, delegation_id=None, event_id="c")
+            await conn.session.commentary.append(
+                content="x" * 400, delegation_id=None, event_id="c"
+            )
             with pytest.raises(TimeoutError):
                 await ws.wait_for("session.commentary.appended", timeout=0.3)
             await conn.session.close(event_id="bye")
@@ -122,7 +125,7 @@ def test_acknowledgements_wait_for_the_timeline_and_close_errors_pending_ones(ru
 
 def test_responses_delegation_streams_nested_events_and_speaks_the_result(run: Runner) -> None:
     async def main() -> LiveWs:
-        async with live("get_weather in Paris") as (emu, client):
+        async with live("get_weather in Paris") as (_emu, client):
             delegation = {
                 "type": "responses",
                 "responses": {"model": "gpt-5-mini", "tools": [WEATHER]},
@@ -145,7 +148,11 @@ def test_responses_delegation_streams_nested_events_and_speaks_the_result(run: R
             early = await ws.wait_for("error")
             assert early["error"]["code"] == "missing_function_call_output"
             await conn.response.item.create(
-                item={"type": "function_call_output", "call_id": calls[0]["call_id"], "output": "sunny"}
+                item={
+                    "type": "function_call_output",
+                    "call_id": calls[0]["call_id"],
+                    "output": "sunny",
+                }
             )
             await conn.response.create(event_id="go")
             while "Tool result: sunny" not in ws.said():
@@ -168,17 +175,22 @@ def test_client_delegation_is_answered_with_commentary(run: Runner) -> None:
     brain = ScriptedBrain([[CallTool("lookup_order", {"id": 7})]])
 
     async def main() -> LiveWs:
-        async with live("where is my order", brain) as (emu, client):
+        async with live("where is my order", brain) as (_emu, client):
             conn, ws = await started(
                 client,
-                {"model": "gpt-live-1", "delegation": {"type": "client", "acknowledgement_delay_ms": 60000}},
+                {
+                    "model": "gpt-live-1",
+                    "delegation": {"type": "client", "acknowledgement_delay_ms": 60000},
+                },
             )
             await ws.send_audio(speech("where is my order"))
             created = await ws.wait_for("session.delegation.created")
             assert created["delegation"]["target"] == "client"
             assert created["offset_ms"] > 0
             await conn.session.commentary.append(
-                content="It ships tomorrow.", delegation_id=created["delegation"]["id"], event_id="r"
+                content="It ships tomorrow.",
+                delegation_id=created["delegation"]["id"],
+                event_id="r",
             )
             acked = await ws.wait_for("session.commentary.appended")
             assert acked["client_event_id"] == "r"
@@ -200,7 +212,7 @@ def test_decisions_delegation_and_triggers(run: Runner) -> None:
     question = {"type": "predicate", "instructions": "Is the caller angry?", "name": "angry"}
 
     async def main() -> LiveWs:
-        async with live("this is terrible", brain) as (emu, client):
+        async with live("this is terrible", brain) as (_emu, client):
             session = {
                 "model": "gpt-live-1",
                 "delegation": {
@@ -246,7 +258,7 @@ def test_decisions_delegation_and_triggers(run: Runner) -> None:
 
 def test_session_update_changes_only_delegation_settings(run: Runner) -> None:
     async def main() -> LiveWs:
-        async with live() as (emu, client):
+        async with live() as (_emu, client):
             conn, ws = await started(client, {"model": "gpt-live-1"})
             await conn.session.update(
                 session={"delegation": {"type": "client", "acknowledgement_delay_ms": 250}},
@@ -267,7 +279,11 @@ def test_session_update_changes_only_delegation_settings(run: Runner) -> None:
             for n, (patch, code, param) in enumerate(bad):
                 await conn.send({"type": "session.update", "session": patch, "event_id": f"u{n}"})
                 error = (await ws.wait_for("error"))["error"]
-                assert (error["code"], error["param"], error["client_event_id"]) == (code, param, f"u{n}")
+                assert (error["code"], error["param"], error["client_event_id"]) == (
+                    code,
+                    param,
+                    f"u{n}",
+                )
             await conn.close()
             return ws
 
@@ -283,7 +299,10 @@ def test_session_update_changes_only_delegation_settings(run: Runner) -> None:
         ({"type": "session.input_audio.append", "audio": "AA=="}, "invalid_audio"),
         ({"type": "session.input_audio.append", "audio": "%%%"}, "invalid_audio"),
         ({"type": "session.start", "session": {"model": "gpt-live-1"}}, "session_already_started"),
-        ({"type": "session.commentary.append", "content": "x", "delegation_id": "item_0"}, "invalid_delegation_id"),
+        (
+            {"type": "session.commentary.append", "content": "x", "delegation_id": "item_0"},
+            "invalid_delegation_id",
+        ),
         ({"type": "session.thinking.append", "content": "x"}, "missing_required_parameter"),
         ({"type": "response.create"}, "invalid_delegation_type"),
         ({"type": "response.create", "model": "x"}, "unknown_parameter"),
@@ -294,7 +313,7 @@ def test_session_update_changes_only_delegation_settings(run: Runner) -> None:
 )
 def test_bad_client_events_are_error_events(run: Runner, event: Any, code: str) -> None:
     async def main() -> dict[str, Any]:
-        async with live() as (emu, client):
+        async with live() as (_emu, client):
             conn, ws = await started(client, {"model": "gpt-live-1"})
             if isinstance(event, dict):
                 await conn.send({**event, "event_id": "bad"} if "event_id" not in event else event)
@@ -318,16 +337,36 @@ def test_bad_client_events_are_error_events(run: Runner, event: Any, code: str) 
         ({"model": "gpt-live-1", "voice": "ash"}, "unknown_parameter", "session.voice"),
         ({"instructions": "hi"}, "missing_required_parameter", "session.model"),
         ({"model": "gpt-realtime"}, "model_not_found", "session.model"),
-        ({"model": "gpt-live-1", "idle_timeout_s": 5}, "unknown_parameter", "session.idle_timeout_s"),
-        ({"model": "gpt-live-1", "audio": {"format": {"type": "audio/pcm", "rate": 8000}}}, "invalid_value", "session.audio.format.rate"),
-        ({"model": "gpt-live-1", "audio": {"output": {"voice": "nobody"}}}, "invalid_value", "session.audio.output.voice"),
-        ({"model": "gpt-live-1", "delegation": {"type": "responses"}}, "missing_required_parameter", "session.delegation.responses"),
-        ({"model": "gpt-live-1", "input": [{"role": "system", "content": [{"text": "x"}]}]}, "invalid_value", "session.input[0].role"),
+        (
+            {"model": "gpt-live-1", "idle_timeout_s": 5},
+            "unknown_parameter",
+            "session.idle_timeout_s",
+        ),
+        (
+            {"model": "gpt-live-1", "audio": {"format": {"type": "audio/pcm", "rate": 8000}}},
+            "invalid_value",
+            "session.audio.format.rate",
+        ),
+        (
+            {"model": "gpt-live-1", "audio": {"output": {"voice": "nobody"}}},
+            "invalid_value",
+            "session.audio.output.voice",
+        ),
+        (
+            {"model": "gpt-live-1", "delegation": {"type": "responses"}},
+            "missing_required_parameter",
+            "session.delegation.responses",
+        ),
+        (
+            {"model": "gpt-live-1", "input": [{"role": "system", "content": [{"text": "x"}]}]},
+            "invalid_value",
+            "session.input[0].role",
+        ),
     ],
 )
 def test_a_refused_start_never_starts(run: Runner, session: Any, code: str, param: str) -> None:
     async def main() -> LiveWs:
-        async with live() as (emu, client):
+        async with live() as (_emu, client):
             conn = await client.live.connect().enter()
             ws = LiveWs(conn, pump=False)
             await conn.session.start(session=session, event_id="s")
@@ -347,7 +386,7 @@ def test_a_refused_start_never_starts(run: Runner, session: Any, code: str, para
 
 def test_sideband_attach_replays_and_reflects_audio_then_hangup_closes(run: Runner) -> None:
     async def main() -> tuple[LiveWs, LiveWs]:
-        async with live("hi") as (emu, client):
+        async with live("hi") as (_emu, client):
             conn, ws = await started(client, {"model": "gpt-live-1"})
             session_id = ws.events[0]["session"]["id"]
             assert session_id.startswith("live_")
@@ -357,7 +396,9 @@ def test_sideband_attach_replays_and_reflects_audio_then_hangup_closes(run: Runn
             assert replayed == ws.events[0]  # session.started, with its original event_id
             await ws.send_audio(speech("hi"))
             await side.wait_for("session.output_transcript.delta")
-            await side_conn.session.thinking.append(content="noted", delegation_id=None, event_id="t")
+            await side_conn.session.thinking.append(
+                content="noted", delegation_id=None, event_id="t"
+            )
             await ws.send_audio(np.zeros(4800, dtype=np.int16))  # the primary moves the timeline
             await side.wait_for("session.thinking.appended")
             await client.live.sessions.hangup(session_id)

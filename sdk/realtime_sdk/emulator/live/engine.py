@@ -238,6 +238,11 @@ class LiveEngine:
         return self.resource is not None
 
     @property
+    def is_over(self) -> bool:
+        """The session has ended (closed, expired or lost)."""
+        return self.ended is not None
+
+    @property
     def clock_ms(self) -> int:
         """The session timeline: milliseconds of input audio received."""
         return ms_of(self.samples)
@@ -394,7 +399,7 @@ class LiveEngine:
             self.samples += len(chunk) // 2
             self._run_due()
             self._check_idle()
-            if self.ended is not None:
+            if self.is_over:
                 return
 
     # ------------------------------------------------------------------ output
