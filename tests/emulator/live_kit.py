@@ -73,6 +73,18 @@ class LiveWs:
                 if event["type"] == event_type:
                     return event
 
+    async def until_said(self, text: str) -> None:
+        """Wait until the assistant's transcript so far contains ``text``."""
+        while text not in self.said():
+            await self.wait_for("session.output_transcript.delta")
+
+    async def close_session(self) -> dict[str, Any]:
+        """``session.close``, its ``session.closed``, then the socket."""
+        await self.conn.session.close()
+        closed = await self.wait_for("session.closed")
+        await self.conn.close()
+        return closed
+
     def of(self, event_type: str) -> list[dict[str, Any]]:
         return [e for e in self.events if e["type"] == event_type]
 

@@ -68,8 +68,7 @@ def test_official_client_holds_a_spoken_session(run: Runner) -> None:
             assert session["audio"]["format"] == {"type": "audio/pcm", "rate": 24000}
             await ws.send_audio(speech("what is the weather"))
             await ws.wait_for("session.output_transcript.delta")
-            while ws.said() != "You said: what is the weather":
-                await ws.wait_for("session.output_transcript.delta")
+            await ws.until_said("You said: what is the weather")
             await conn.session.input_audio.mute(event_id="m")
             assert (await ws.wait_for("session.input_audio.muted"))["client_event_id"] == "m"
             await conn.session.input_audio.unmute(event_id="u")
@@ -155,11 +154,8 @@ def test_responses_delegation_streams_nested_events_and_speaks_the_result(run: R
                 }
             )
             await conn.response.create(event_id="go")
-            while "Tool result: sunny" not in ws.said():
-                await ws.wait_for("session.output_transcript.delta")
-            await conn.session.close()
-            await ws.wait_for("session.closed")
-            await conn.close()
+            await ws.until_said("Tool result: sunny")
+            await ws.close_session()
             return ws
 
     ws = run(main())
@@ -195,11 +191,8 @@ def test_client_delegation_is_answered_with_commentary(run: Runner) -> None:
             acked = await ws.wait_for("session.commentary.appended")
             assert acked["client_event_id"] == "r"
             assert acked["start_ms"] <= acked["end_ms"]
-            while ws.said() != "It ships tomorrow.":
-                await ws.wait_for("session.output_transcript.delta")
-            await conn.session.close()
-            await ws.wait_for("session.closed")
-            await conn.close()
+            await ws.until_said("It ships tomorrow.")
+            await ws.close_session()
             return ws
 
     ws = run(main())
@@ -242,9 +235,7 @@ def test_decisions_delegation_and_triggers(run: Runner) -> None:
             asked = await ws.wait_for("decision.event")  # no client_event_id in its model
             assert asked["delegation_id"] is None
             assert "trigger_id" not in asked
-            await conn.session.close()
-            await ws.wait_for("session.closed")
-            await conn.close()
+            await ws.close_session()
             return ws
 
     ws = run(main())

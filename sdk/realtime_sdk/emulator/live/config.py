@@ -10,6 +10,7 @@ and the triggers can change (``session.update``), everything else is refused wit
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any, Literal
 
 from ..session import (
@@ -338,20 +339,12 @@ def _delegation(value: object, param: str, *, update: bool) -> JSON | None:
     out: JSON = {"type": kind}
     if "acknowledgement_delay_ms" in delegation:
         out["acknowledgement_delay_ms"] = delegation["acknowledgement_delay_ms"]
-    if kind == "responses":
-        if "responses" in delegation:
-            out["responses"] = _responses(
-                delegation["responses"], f"{param}.responses", update=update
-            )
+    nested = {"responses": _responses, "decisions": _decisions}.get(str(kind))
+    if nested is not None:
+        if kind in delegation:
+            out[kind] = nested(delegation[kind], f"{param}.{kind}", update=update)
         elif not update:
-            raise missing(f"{param}.responses")
-    if kind == "decisions":
-        if "decisions" in delegation:
-            out["decisions"] = _decisions(
-                delegation["decisions"], f"{param}.decisions", update=update
-            )
-        elif not update:
-            raise missing(f"{param}.decisions")
+            raise missing(f"{param}.{kind}")
     return out
 
 
@@ -416,48 +409,48 @@ def _data_channel(value: object, param: str) -> JSON:
     return {"data_channel": out}
 
 
+def _store(value: object, param: str) -> bool:
+    expect_type(value, bool, "a boolean", param)
+    return bool(value)
+
+
+def _idle_timeout(value: object, param: str) -> object:
+    check_number(value, param, integer=True, minimum=1)
+    return value
+
+
+def _wake_policy(value: object, param: str) -> JSON:
+    policy = expect_object(value, param)
+    check_keys(policy, ("type", "vad_threshold"), param)
+    if policy.get("type") != "speech":
+        raise invalid_value(policy.get("type"), ("speech",), f"{param}.type")
+    threshold = policy.get("vad_threshold", 0.5)
+    check_number(threshold, f"{param}.vad_threshold", integer=False, minimum=0, maximum=1)
+    return {"type": "speech", "vad_threshold": threshold}
+
+
 def validate_config(raw: object, kind: ConfigKind, param: str = "session") -> JSON:
     """A validated (not yet resolved) startup configuration; else :class:`ProtocolError`."""
     config = expect_object(raw, param)
     check_keys(config, _COMMON_KEYS + (_WEBRTC_ONLY if kind == "webrtc" else ()), param)
     if "model" not in config:
         raise missing(f"{param}.model")
-    out: JSON = {"model": _model(config["model"], f"{param}.model")}
-    if "instructions" in config:
-        out["instructions"] = _string(
-            config["instructions"], f"{param}.instructions", nullable=True
-        )
-    if "input" in config:
-        out["input"] = _input(config["input"], f"{param}.input")
-    if "audio" in config:
-        out["audio"] = _audio(config["audio"], f"{param}.audio", kind)
-    if "delegation" in config:
-        out["delegation"] = _delegation(config["delegation"], f"{param}.delegation", update=False)
-    if "triggers" in config:
-        out["triggers"] = _triggers(config["triggers"], f"{param}.triggers")
-    if "store" in config:
-        expect_type(config["store"], bool, "a boolean", f"{param}.store")
-        out["store"] = config["store"]
-    if "safety_identifier" in config:
-        out["safety_identifier"] = _string(
-            config["safety_identifier"], f"{param}.safety_identifier", nullable=True
-        )
-    if "client" in config:
-        out["client"] = _data_channel(config["client"], f"{param}.client")
-    if "idle_timeout_s" in config:
-        check_number(config["idle_timeout_s"], f"{param}.idle_timeout_s", integer=True, minimum=1)
-        out["idle_timeout_s"] = config["idle_timeout_s"]
-    if "wake_policy" in config:
-        policy = expect_object(config["wake_policy"], f"{param}.wake_policy")
-        check_keys(policy, ("type", "vad_threshold"), f"{param}.wake_policy")
-        if policy.get("type") != "speech":
-            raise invalid_value(policy.get("type"), ("speech",), f"{param}.wake_policy.type")
-        threshold = policy.get("vad_threshold", 0.5)
-        check_number(
-            threshold, f"{param}.wake_policy.vad_threshold", integer=False, minimum=0, maximum=1
-        )
-        out["wake_policy"] = {"type": "speech", "vad_threshold": threshold}
-    return out
+    fields: dict[str, Callable[[object, str], object]] = {
+        "model": _model,
+        "instructions": lambda v, p: _string(v, p, nullable=True),
+        "input": _input,
+        "audio": lambda v, p: _audio(v, p, kind),
+        "delegation": lambda v, p: _delegation(v, p, update=False),
+        "triggers": _triggers,
+        "store": _store,
+        "safety_identifier": lambda v, p: _string(v, p, nullable=True),
+        "client": _data_channel,
+        "idle_timeout_s": _idle_timeout,
+        "wake_policy": _wake_policy,
+    }
+    return {
+        key: check(config[key], f"{param}.{key}") for key, check in fields.items() if key in config
+    }
 
 
 def _resolved_delegation(delegation: JSON | None) -> JSON | None:

@@ -24,21 +24,12 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import av
 from aiohttp import WSMsgType, web
-from aiortc import RTCDataChannel, RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc import RTCDataChannel
 
-from ..audio import SpeechTrack, to_mono_24k
-from ..loopback import rtc_configuration
+from ..audio import SpeechTrack
 from ..session import ProtocolError
-from ..webrtc import (
-    EVENTS_LABEL,
-    OPENAI_MAX_MESSAGE_SIZE,
-    SdpError,
-    advertise_max_message_size,
-    check_offer,
-)
+from ..webrtc import EVENTS_LABEL, OPENAI_MAX_MESSAGE_SIZE, Answerer, SdpError
 from .config import validate_config
 from .engine import LiveConnection, LiveEngine, LiveOptions
 
@@ -54,12 +45,18 @@ _UNIMPLEMENTED = ("fork", "accept", "reject", "refer", "content")
 DRAIN_S = 0.5
 
 
-class LiveCall:
+def _error(status: int, message: str, **kwargs: Any) -> web.Response:
+    """OpenAI's HTTP error JSON (the Realtime server's, imported late: it imports this module)."""
+    from ..server import _error as http_error
+
+    return http_error(status, message, **kwargs)
+
+
+class LiveCall(Answerer):
     """One Live WebRTC session: the aiortc answerer, its data channel, its audio both ways."""
 
     def __init__(self, sessions: LiveSessions, config: dict[str, Any]) -> None:
-        self.pc = RTCPeerConnection(rtc_configuration())
-        self.player = SpeechTrack()
+        super().__init__()
         self.engine = sessions.new_engine("webrtc", config, self.player, self._ended)
         self.id = self.engine.id
         self.channel: RTCDataChannel | None = None
@@ -67,23 +64,11 @@ class LiveCall:
         self.closed = asyncio.Event()
         self.opened = asyncio.Event()
         self._closing = False
-        self._tasks: set[asyncio.Task[None]] = set()
         self.pc.on("datachannel", self._on_datachannel)
-        self.pc.on("track", self._on_track)
         self.pc.on("connectionstatechange", self._on_state)
 
     async def answer(self, offer: str) -> str:
-        check_offer(offer)
-        try:
-            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
-        except Exception as exc:
-            raise SdpError(f"Invalid SDP offer: {exc}") from exc
-        if any(t.kind == "audio" for t in self.pc.getTransceivers()):
-            self.pc.addTrack(self.player)
-        await self.pc.setLocalDescription(await self.pc.createAnswer())
-        return advertise_max_message_size(
-            str(self.pc.localDescription.sdp), OPENAI_MAX_MESSAGE_SIZE
-        )
+        return await self.answer_offer(offer, OPENAI_MAX_MESSAGE_SIZE)
 
     def watch(self, timeout_s: float) -> None:
         """Close the session unless its data channel opens within ``timeout_s``."""
@@ -97,11 +82,6 @@ class LiveCall:
 
         self._spawn(watch())
 
-    def _spawn(self, coro: Any) -> None:
-        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     def _on_datachannel(self, channel: RTCDataChannel) -> None:
         if channel.label != EVENTS_LABEL or self.channel is not None:
             return
@@ -112,7 +92,7 @@ class LiveCall:
                 channel.send(text)
 
         def end(code: int, reason: str) -> None:
-            self._spawn(self._drain_and_close(reason))
+            self._spawn(self._drain_and_close())
 
         connection = LiveConnection("datachannel", send, end)
         self.connection = connection
@@ -134,17 +114,9 @@ class LiveCall:
         else:
             channel.on("open", on_open)
 
-    def _on_track(self, track: MediaStreamTrack) -> None:
-        if track.kind == "audio":
-            self._spawn(self._consume(track))
-
-    async def _consume(self, track: MediaStreamTrack) -> None:
-        """The microphone drives the session timeline (and is always drained)."""
-        with contextlib.suppress(MediaStreamError):
-            while True:
-                frame = await track.recv()
-                if isinstance(frame, av.AudioFrame):
-                    self.engine.feed_audio(to_mono_24k(frame))
+    def _heard(self, pcm: bytes) -> None:
+        """The microphone drives the session timeline."""
+        self.engine.feed_audio(pcm)
 
     def _on_state(self) -> None:
         state = self.pc.connectionState
@@ -157,7 +129,7 @@ class LiveCall:
         if self.connection is None:
             self._spawn(self.close())
 
-    async def _drain_and_close(self, reason: str) -> None:
+    async def _drain_and_close(self) -> None:
         await asyncio.sleep(DRAIN_S)  # the final events must reach the peer before it closes
         await self.close()
 
@@ -169,14 +141,7 @@ class LiveCall:
         try:
             if self.engine.ended is None:
                 self.engine.close("close_requested")
-            self.player.stop()
-            await self.pc.close()
-            current = asyncio.current_task()
-            tasks = [t for t in self._tasks if t is not current]
-            for task in tasks:
-                task.cancel()
-            if tasks:
-                await asyncio.gather(*tasks, return_exceptions=True)
+            await self.stop_media()
         finally:
             self.closed.set()
 
@@ -246,7 +211,7 @@ class LiveSessions:
 
     def _api_key(self, request: web.Request) -> web.Response | None:
         """``None`` when the request carries the API key; else the 401 to answer."""
-        from ..server import _AuthError, _error
+        from ..server import _AuthError
 
         try:
             if self.emulator._authenticate(self.emulator._bearer(request), allow_ephemeral=False):
@@ -256,8 +221,6 @@ class LiveSessions:
         return None
 
     def _not_found(self, session_id: str) -> web.Response:
-        from ..server import _error
-
         return _error(
             404,
             f"Live session '{session_id}' not found (it never existed or has ended).",
@@ -268,8 +231,6 @@ class LiveSessions:
     # ------------------------------------------------------------------ routes
 
     async def _no_client_secrets(self, request: web.Request) -> web.Response:
-        from ..server import _error
-
         return _error(
             404,
             "GPT-Live has no client secrets: create the session on your server "
@@ -279,8 +240,6 @@ class LiveSessions:
         )
 
     async def _unimplemented(self, request: web.Request) -> web.Response:
-        from ..server import _error
-
         step = request.path.rsplit("/", 1)[-1]
         return _error(
             501,
@@ -290,8 +249,6 @@ class LiveSessions:
         )
 
     async def _create(self, request: web.Request) -> web.Response:
-        from ..server import _error
-
         refused = self._api_key(request)
         if refused is not None:
             return refused
@@ -373,8 +330,6 @@ class LiveSessions:
         if refused is not None:
             return refused
         if request.query:
-            from ..server import _error
-
             name = next(iter(request.query))
             return _error(
                 400,
