@@ -470,6 +470,7 @@ class LiveEngine:
             self._context_chars += len(item["content"][0]["text"])
         loop = asyncio.get_running_loop()
         self._expiry = loop.call_later(self.options.session_ttl_s, self.close, "expired")
+        # session.started always reaches a data channel: its permissions apply from then on.
         self.emit("session.started", session=self.resource, client_event_id=cid)
         channel = self._channel_permissions()
         if channel:
