@@ -15,7 +15,7 @@ import pydantic
 import pytest
 from openai.types.live import SessionResource
 
-from realtime_sdk.emulator import ScriptedBrain, Say
+from realtime_sdk.emulator import Say, ScriptedBrain
 from realtime_sdk.emulator.audio import synthesize
 from realtime_sdk.emulator.live import LiveConnection, LiveEngine, LiveOptions
 from realtime_sdk.emulator.live.config import apply_update, session_resource, validate_config
@@ -210,7 +210,9 @@ def test_user_speech_interrupts_the_assistant(run: Runner) -> None:
     peer = run(main())
     said = peer.said()
     cut = said[: said.index("Sorry")]
-    assert cut and answer.startswith(cut) and cut != answer
+    assert cut
+    assert answer.startswith(cut)
+    assert cut != answer
     heard = peer.of("session.input_transcript.delta")
     spoken = [e for e in peer.of("session.output_transcript.delta") if e["delta"] in answer]
     assert heard[-1]["start_ms"] < spoken[-1]["end_ms"]  # the two speakers overlap
