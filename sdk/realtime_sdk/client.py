@@ -1102,8 +1102,9 @@ class RealtimeClient:
                 {"raw": text[:RAW_PREVIEW]},
             )
             return
+        arrived = time.time()
         if self._incoming:
-            ctx = IncomingContext(event=event, send=self.send_raw, client=self)
+            ctx = IncomingContext(event=event, send=self.send_raw, client=self, time=arrived)
             result = await run_incoming(self._incoming, ctx)
             if result is None:
                 return
@@ -1113,7 +1114,7 @@ class RealtimeClient:
         kind = event.get("type")
         if self._owns_playback and kind == "response.done":
             self._audio_pending(event)
-        notices = self.model.receive(event, time=time.time())
+        notices = self.model.receive(event, time=arrived)
         if self._owns_playback and kind in _AUDIO_DELTAS:
             self._output_audio(event)
         elif self._owns_playback and kind == "response.done" and self._player is not None:
@@ -1384,7 +1385,7 @@ class RealtimeClient:
         """``function_call_output`` for ``call_id`` (no response.create: call send_response)."""
         self._require_connected("send a tool output")
         text = output if isinstance(output, str) else json.dumps(output, ensure_ascii=False)
-        if not self.model.submit_tool_output(call_id, text, follow_up=False):
+        if not self.model.submit_tool_output(call_id, text, follow_up=False, time=time.time()):
             item = {"type": "function_call_output", "call_id": call_id, "output": text}
             self.model.send({"type": "conversation.item.create", "item": item})
         await self._drain(strict=True)
@@ -1556,13 +1557,15 @@ class RealtimeClient:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            self.model.tool_failed(effect.call_id, f"{type(exc).__name__}: {exc}")
+            self.model.tool_failed(effect.call_id, f"{type(exc).__name__}: {exc}", time=time.time())
         else:
             if result is None:
-                self.model.tool_deferred(effect.call_id)
+                self.model.tool_deferred(effect.call_id, time=time.time())
             else:
                 output = result if isinstance(result, str) else json.dumps(result)
-                self.model.submit_tool_output(effect.call_id, output, follow_up=True)
+                self.model.submit_tool_output(
+                    effect.call_id, output, follow_up=True, time=time.time()
+                )
         finally:
             self._tool_tasks.pop(effect.call_id, None)
         await self._drain()

@@ -1,0 +1,836 @@
+"""Turn metrics: where the time went in each turn, derived from the transition record.
+
+Every measure is a difference of two transition times of the record
+(:class:`~realtime_machines.record.Transition`), so a live session and a replay of its timed
+trace give the same numbers. :class:`MetricsTracker` is fed one transition at a time (O(1) each,
+bounded memory: the last ``window`` turns and a running summary), which is how a live client
+uses it (``SessionModel.subscribe(tracker.feed)``); :func:`turn_metrics` runs the same tracker
+over a whole record.
+
+A **turn** starts at the user's input: the end of their speech (``speech_stopped``, from
+``input_audio_buffer.speech_stopped``) or a message or audio commit the client sent
+(``input_sent``). A response that starts with no user input before it (a greeting, a
+server-initiated answer) starts a turn of its own at its request (or at ``response.created``
+when the client did not ask for it). The turn holds every response until it *settles*: all its
+responses are done, no tool call of it awaits its output, no response is requested, and nothing
+is audible. A new user input closes the open turn too. The measures, in seconds from the turn's
+start (``None`` when the turn has no such step):
+
+``transcript_done``   the user's input transcript completed;
+``response_created``  the first ``response.created`` of the turn;
+``first_text``        the first text or audio-transcript delta;
+``first_audio``       the first audio: the first audio delta, or the output becoming audible
+                      (``output_audio_buffer.started`` / the client's player), whichever is first;
+``response_done``     the turn's last ``response.done``;
+``barge_in``          (not from the turn's start) the user started speaking while the assistant
+                      was audible → the output went silent;
+tool latency          per tool call: its arguments done → its output sent.
+
+Connect steps are timed apart (:class:`ConnectMetrics`): every state of the Connection chart's
+connect (token, microphone, handshaking) and each step of the transport's handshake chart.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from .record import Transition
+
+__all__ = [
+    "MEASURES",
+    "ConnectMetrics",
+    "MetricsTracker",
+    "Prices",
+    "ResponseMetrics",
+    "SessionMetrics",
+    "Stat",
+    "StepMetrics",
+    "ToolMetrics",
+    "TurnMetrics",
+    "Usage",
+    "turn_metrics",
+]
+
+#: The per-turn measures the summary covers, in order (``tool_latency`` is per tool call,
+#: ``connect`` per connect: the whole connect, idle → connected).
+MEASURES: tuple[str, ...] = (
+    "transcript_done",
+    "response_created",
+    "first_text",
+    "first_audio",
+    "response_done",
+    "barge_in",
+    "tool_latency",
+    "connect",
+)
+#: Turns (and connects) a tracker keeps by default; the summary's median and p90 are over the
+#: last this many values of each measure, its count, mean, min and max over all of them.
+DEFAULT_WINDOW = 1_000
+
+_CONNECT_STEPS = frozenset({"fetching_token", "opening_microphone", "handshaking"})
+_HANDSHAKE_ENDS = frozenset({"waiting", "open", "failed", "cancelled"})
+_CONNECT_ENDS = frozenset({"connected", "error", "disconnected", "idle", "ended"})
+_CALL_OVER = frozenset({"disconnected", "error", "ended", "reconnecting", "disconnecting"})
+_TOOL_DONE = frozenset({"answered", "abandoned"})
+_LANE_IDLE = frozenset({"idle", "done"})
+_LANE_ASKING = frozenset({"create_requested", "server_busy"})
+
+
+def _count(details: object, key: str) -> int:
+    if not isinstance(details, Mapping):
+        return 0
+    value = details.get(key)
+    return value if type(value) is int and value > 0 else 0
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Tokens of one or more responses (``response.done``'s ``usage``), by modality.
+
+    ``*_input`` counts include the cached tokens (as the API counts them); the ``cached_*``
+    fields are the cached part of them.
+    """
+
+    text_input: int = 0
+    audio_input: int = 0
+    image_input: int = 0
+    cached_text_input: int = 0
+    cached_audio_input: int = 0
+    cached_image_input: int = 0
+    text_output: int = 0
+    audio_output: int = 0
+
+    @classmethod
+    def from_response(cls, usage: object) -> Usage:
+        """The usage object of ``response.done``'s ``response`` (anything else counts zero)."""
+        if not isinstance(usage, Mapping):
+            return cls()
+        inputs, outputs = usage.get("input_token_details"), usage.get("output_token_details")
+        cached = inputs.get("cached_tokens_details") if isinstance(inputs, Mapping) else None
+        return cls(
+            text_input=_count(inputs, "text_tokens"),
+            audio_input=_count(inputs, "audio_tokens"),
+            image_input=_count(inputs, "image_tokens"),
+            cached_text_input=_count(cached, "text_tokens"),
+            cached_audio_input=_count(cached, "audio_tokens"),
+            cached_image_input=_count(cached, "image_tokens"),
+            text_output=_count(outputs, "text_tokens"),
+            audio_output=_count(outputs, "audio_tokens"),
+        )
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.text_input + other.text_input,
+            self.audio_input + other.audio_input,
+            self.image_input + other.image_input,
+            self.cached_text_input + other.cached_text_input,
+            self.cached_audio_input + other.cached_audio_input,
+            self.cached_image_input + other.cached_image_input,
+            self.text_output + other.text_output,
+            self.audio_output + other.audio_output,
+        )
+
+    @property
+    def input_tokens(self) -> int:
+        return self.text_input + self.audio_input + self.image_input
+
+    @property
+    def output_tokens(self) -> int:
+        return self.text_output + self.audio_output
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    def to_json(self) -> dict[str, int]:
+        return {
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "text_input": self.text_input,
+            "audio_input": self.audio_input,
+            "image_input": self.image_input,
+            "cached_text_input": self.cached_text_input,
+            "cached_audio_input": self.cached_audio_input,
+            "cached_image_input": self.cached_image_input,
+            "text_output": self.text_output,
+            "audio_output": self.audio_output,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Prices:
+    """A model's prices in US dollars per 1,000,000 tokens (no defaults: prices change; take
+    them from the model's page). Image input is priced as text input unless given."""
+
+    text_input: float
+    text_cached_input: float
+    text_output: float
+    audio_input: float
+    audio_cached_input: float
+    audio_output: float
+    image_input: float | None = None
+    image_cached_input: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise ValueError(f"Prices.{name} must be a number ≥ 0 (USD per 1M tokens)")
+
+    def cost(self, usage: Usage) -> float:
+        """What ``usage`` costs, in US dollars."""
+        image = self.text_input if self.image_input is None else self.image_input
+        image_cached = (
+            self.text_cached_input if self.image_cached_input is None else self.image_cached_input
+        )
+        total = (
+            (usage.text_input - usage.cached_text_input) * self.text_input
+            + usage.cached_text_input * self.text_cached_input
+            + (usage.audio_input - usage.cached_audio_input) * self.audio_input
+            + usage.cached_audio_input * self.audio_cached_input
+            + (usage.image_input - usage.cached_image_input) * image
+            + usage.cached_image_input * image_cached
+            + usage.text_output * self.text_output
+            + usage.audio_output * self.audio_output
+        )
+        return total / 1_000_000
+
+
+def _secs(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolMetrics:
+    """One tool call: ``latency`` is its arguments done → its output sent (``None`` when no
+    output was sent: ``outcome`` says where it ended)."""
+
+    call_id: str
+    name: str
+    latency: float | None
+    outcome: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "call_id": self.call_id,
+            "name": self.name,
+            "latency": _secs(self.latency),
+            "outcome": self.outcome,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseMetrics:
+    """One response of a turn, with absolute record times (``done`` is ``None`` if it never
+    finished while the turn was open)."""
+
+    response_id: str
+    created: float
+    first_text: float | None
+    first_audio: float | None
+    done: float | None
+    status: str
+    usage: Usage
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "response_id": self.response_id,
+            "created": self.created,
+            "first_text": self.first_text,
+            "first_audio": self.first_audio,
+            "done": self.done,
+            "status": self.status,
+            "usage": self.usage.to_json(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TurnMetrics:
+    """One turn (see the module docstring for the measures, in seconds)."""
+
+    index: int
+    trigger: str  # "speech" | "message" | "audio" | "request" | "server"
+    started: float
+    ended: float
+    settled: bool
+    transcript_done: float | None
+    response_created: float | None
+    first_text: float | None
+    first_audio: float | None
+    response_done: float | None
+    barge_in: float | None
+    tools: tuple[ToolMetrics, ...]
+    responses: tuple[ResponseMetrics, ...]
+    usage: Usage
+    cost: float | None
+
+    def measure(self, name: str) -> float | None:
+        """A measure by its name in :data:`MEASURES` (``None`` for the per-call ones)."""
+        value = getattr(self, name, None) if name in _TURN_MEASURES else None
+        return value if isinstance(value, float) else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "trigger": self.trigger,
+            "started": self.started,
+            "ended": self.ended,
+            "settled": self.settled,
+            **{name: _secs(getattr(self, name)) for name in _TURN_MEASURES},
+            "tools": [tool.to_json() for tool in self.tools],
+            "responses": [r.to_json() for r in self.responses],
+            "usage": self.usage.to_json(),
+            "cost": self.cost,
+        }
+
+
+_TURN_MEASURES = MEASURES[:6]
+
+
+@dataclass(frozen=True, slots=True)
+class StepMetrics:
+    """One step of a connect: the chart (``connection`` or ``handshake``), the state it was
+    in, how long, and the event that ended it."""
+
+    chart: str
+    step: str
+    seconds: float
+    outcome: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "chart": self.chart,
+            "step": self.step,
+            "seconds": _secs(self.seconds),
+            "outcome": self.outcome,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectMetrics:
+    """One connect (or reconnect): from leaving ``idle``/``reconnecting`` to ``connected`` (or
+    the state it ended in: ``outcome``), and its steps in order."""
+
+    started: float
+    seconds: float
+    outcome: str
+    steps: tuple[StepMetrics, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "started": self.started,
+            "seconds": _secs(self.seconds),
+            "outcome": self.outcome,
+            "steps": [step.to_json() for step in self.steps],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Stat:
+    """One measure over the session: ``count``, ``mean``, ``min``, ``max`` over every value;
+    ``median`` and ``p90`` (linear interpolation) over the last ``window`` values."""
+
+    count: int
+    mean: float
+    min: float
+    max: float
+    median: float
+    p90: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "count": self.count,
+            "mean": _secs(self.mean),
+            "min": _secs(self.min),
+            "max": _secs(self.max),
+            "median": _secs(self.median),
+            "p90": _secs(self.p90),
+        }
+
+
+class _Running:
+    """Running count/sum/min/max and the last ``window`` values of one measure."""
+
+    __slots__ = ("count", "max", "min", "recent", "total")
+
+    def __init__(self, window: int) -> None:
+        self.count = 0
+        self.total = 0.0
+        self.min = float("inf")
+        self.max = float("-inf")
+        self.recent: deque[float] = deque(maxlen=window)
+
+    def add(self, value: float) -> None:
+        self.count += 1
+        self.total += value
+        self.min = min(self.min, value)
+        self.max = max(self.max, value)
+        self.recent.append(value)
+
+    def stat(self) -> Stat | None:
+        if not self.count:
+            return None
+        recent = sorted(self.recent)
+        return Stat(
+            self.count,
+            self.total / self.count,
+            self.min,
+            self.max,
+            statistics.median(recent),
+            _quantile(recent, 0.9),
+        )
+
+
+def _quantile(ordered: list[float], q: float) -> float:
+    """The ``q`` quantile of sorted values by linear interpolation (numpy's default)."""
+    position = (len(ordered) - 1) * q
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionMetrics:
+    """The turns (the last ``window`` of them), the connects, the summary per measure (only
+    the measures that have values) and the session's usage and cost."""
+
+    turns: tuple[TurnMetrics, ...]
+    connects: tuple[ConnectMetrics, ...]
+    summary: Mapping[str, Stat]
+    usage: Usage
+    cost: float | None
+    turn_count: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "turns": [turn.to_json() for turn in self.turns],
+            "connects": [c.to_json() for c in self.connects],
+            "summary": {name: stat.to_json() for name, stat in self.summary.items()},
+            "usage": self.usage.to_json(),
+            "cost": self.cost,
+            "turn_count": self.turn_count,
+        }
+
+
+@dataclass(slots=True)
+class _Response:
+    response_id: str
+    created: float
+    first_text: float | None = None
+    first_audio: float | None = None
+    done: float | None = None
+    status: str = "in_progress"
+    usage: Usage = field(default_factory=Usage)
+
+
+@dataclass(slots=True)
+class _Call:
+    call_id: str
+    name: str
+    ready: float | None = None
+    latency: float | None = None
+    state: str = "streaming"
+
+
+@dataclass(slots=True)
+class _Turn:
+    trigger: str
+    started: float
+    item_id: str | None = None
+    transcript_done: float | None = None
+    first_text: float | None = None
+    first_audio: float | None = None
+    barge_in_at: float | None = None
+    barge_in: float | None = None
+    responses: dict[str, _Response] = field(default_factory=dict)
+    calls: dict[str, _Call] = field(default_factory=dict)
+    open_calls: int = 0
+    follow_up: bool = False
+
+
+class MetricsTracker:
+    """Turn metrics computed as the transitions come (feed it with :meth:`feed`).
+
+    ``on_turn`` is called with each :class:`TurnMetrics` as its turn ends (settled, or closed by
+    the next input or the end of the call). ``prices`` prices the usage (no prices: no cost).
+    Memory is bounded: the last ``window`` turns and connects are kept, with a running summary.
+    """
+
+    NAME: ClassVar[str] = "metrics"
+
+    def __init__(
+        self,
+        *,
+        prices: Prices | None = None,
+        window: int = DEFAULT_WINDOW,
+        on_turn: Callable[[TurnMetrics], object] | None = None,
+    ) -> None:
+        if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+            raise ValueError(f"window must be a whole number ≥ 1, got {window!r}")
+        if prices is not None and not isinstance(prices, Prices):
+            raise TypeError(f"prices must be a Prices, got {type(prices).__name__}")
+        self.prices = prices
+        self.window = window
+        self.on_turn = on_turn
+        self.turns: deque[TurnMetrics] = deque(maxlen=window)
+        self.connects: deque[ConnectMetrics] = deque(maxlen=window)
+        self.turn_count = 0
+        self.usage = Usage()
+        self._stats: dict[str, _Running] = {}
+        self._turn: _Turn | None = None
+        self._lane = "idle"
+        self._playback = "silent"
+        self._connect_started: float | None = None
+        self._connect_steps: list[StepMetrics] = []
+        self._entered: dict[str, tuple[str, float]] = {}
+        self._facts: dict[str, Callable[[Transition], None]] = {
+            "speech_stopped": self._on_speech_stopped,
+            "input_sent": self._on_input_sent,
+            "transcription_completed": self._on_transcript,
+            "response_started": self._on_response_started,
+            "delta": self._on_delta,
+            "audio_started": self._on_audio,
+            "response_finished": self._on_response_finished,
+            "call_started": self._on_call_started,
+        }
+        self._charts: dict[str, Callable[[Transition], None]] = {
+            "response": self._on_lane,
+            "playback": self._on_playback,
+            "connection": self._on_connection,
+            "handshake": self._on_handshake,
+        }
+
+    def __repr__(self) -> str:
+        return f"<MetricsTracker turns={self.turn_count} open={self._turn is not None}>"
+
+    # -- feeding -------------------------------------------------------------------------------
+    def feed(self, step: Transition) -> None:
+        """Take one transition (a ``SessionModel`` observer: ``model.subscribe(tracker.feed)``)."""
+        if step.source is None:
+            handler = self._facts.get(step.event)
+            if handler is not None:
+                handler(step)
+            return
+        chart = step.chart
+        handler = self._charts.get(chart)
+        if handler is not None:
+            handler(step)
+        elif chart.startswith("tool_call:"):
+            self._on_tool(step)
+
+    def feed_all(self, steps: Iterable[Transition]) -> None:
+        feed = self.feed
+        for step in steps:
+            feed(step)
+
+    def finish(self, time: float | None = None) -> None:
+        """End the open turn now (at the end of a record or a session)."""
+        turn = self._turn
+        if turn is not None:
+            self._close(turn, turn.started if time is None else time, settled=False)
+
+    # -- the result ----------------------------------------------------------------------------
+    def summary(self) -> dict[str, Stat]:
+        """Per measure (those with values, in :data:`MEASURES` order): its :class:`Stat`."""
+        out: dict[str, Stat] = {}
+        for name in MEASURES:
+            running = self._stats.get(name)
+            stat = running.stat() if running is not None else None
+            if stat is not None:
+                out[name] = stat
+        for name in sorted(n for n in self._stats if n not in MEASURES):
+            stat = self._stats[name].stat()
+            if stat is not None:
+                out[name] = stat
+        return out
+
+    def result(self) -> SessionMetrics:
+        """The metrics so far (the open turn, if any, is not in them)."""
+        cost = self.prices.cost(self.usage) if self.prices is not None else None
+        return SessionMetrics(
+            tuple(self.turns),
+            tuple(self.connects),
+            self.summary(),
+            self.usage,
+            cost,
+            self.turn_count,
+        )
+
+    # -- turns ---------------------------------------------------------------------------------
+    def _open(self, trigger: str, time: float, item_id: str | None = None) -> _Turn:
+        turn = self._turn
+        if turn is not None:
+            self._close(turn, time, settled=False)
+        turn = self._turn = _Turn(trigger, time, item_id)
+        return turn
+
+    def _on_speech_stopped(self, step: Transition) -> None:
+        item_id = step.data.get("item_id")
+        self._open("speech", step.time, item_id if isinstance(item_id, str) else None)
+
+    def _on_input_sent(self, step: Transition) -> None:
+        kind = step.data.get("kind")
+        turn = self._turn
+        if kind == "audio" and turn is not None and turn.trigger == "speech" and not turn.responses:
+            return  # the commit of the speech that already started this turn
+        item_id = step.data.get("item_id")
+        self._open(
+            "audio" if kind == "audio" else "message",
+            step.time,
+            item_id if isinstance(item_id, str) else None,
+        )
+
+    def _on_transcript(self, step: Transition) -> None:
+        turn = self._turn
+        if turn is not None and turn.transcript_done is None:
+            item_id = step.data.get("item_id")
+            if turn.item_id is None or item_id == turn.item_id:
+                turn.transcript_done = step.time - turn.started
+
+    def _on_response_started(self, step: Transition) -> None:
+        response_id = step.data.get("response_id")
+        if not isinstance(response_id, str):
+            return
+        turn = self._turn
+        if turn is None:
+            turn = self._open("server", step.time)
+        turn.follow_up = False
+        turn.responses[response_id] = _Response(response_id, step.time)
+
+    def _response(self, step: Transition) -> tuple[_Turn, _Response] | None:
+        turn = self._turn
+        if turn is None:
+            return None
+        response_id = step.data.get("response_id")
+        response = turn.responses.get(response_id) if isinstance(response_id, str) else None
+        return None if response is None else (turn, response)
+
+    def _on_delta(self, step: Transition) -> None:
+        turn = self._turn
+        if turn is None or step.data.get("channel") == "input_transcript":
+            return
+        found = self._response(step)
+        if found is None:
+            return
+        response = found[1]
+        if response.first_text is None:
+            response.first_text = step.time
+            if turn.first_text is None:
+                turn.first_text = step.time - turn.started
+
+    def _on_audio(self, step: Transition) -> None:
+        found = self._response(step)
+        if found is not None:
+            self._audible(found[0], found[1], step.time)
+
+    def _audible(self, turn: _Turn, response: _Response | None, time: float) -> None:
+        if response is not None and response.first_audio is None:
+            response.first_audio = time
+        if turn.first_audio is None:
+            turn.first_audio = time - turn.started
+
+    def _on_response_finished(self, step: Transition) -> None:
+        found = self._response(step)
+        if found is None:
+            return
+        response = found[1]
+        response.done = step.time
+        status = step.data.get("status")
+        response.status = status if isinstance(status, str) else "failed"
+        response.usage = Usage.from_response(step.data.get("usage"))
+
+    def _on_lane(self, step: Transition) -> None:
+        target = step.target
+        if target is None:
+            return
+        self._lane = target
+        turn = self._turn
+        if step.event == "request" and turn is None:
+            self._open("request", step.time)
+        elif target in _LANE_IDLE:
+            if turn is not None and step.source in _LANE_ASKING:
+                turn.follow_up = False  # the create was refused or given up: none will come
+            self._settle(step.time)
+
+    def _on_playback(self, step: Transition) -> None:
+        target = step.target
+        if target is None:
+            return
+        self._playback = target
+        turn = self._turn
+        if turn is None:
+            return
+        if target == "playing":
+            response_id = step.data.get("response_id")
+            response = turn.responses.get(response_id) if isinstance(response_id, str) else None
+            if response is None and turn.responses:
+                response = next(reversed(turn.responses.values()))
+            self._audible(turn, response, step.time)
+        elif step.event == "barge_in":
+            turn.barge_in_at = step.time
+        elif target == "silent":
+            if turn.barge_in_at is not None and turn.barge_in is None:
+                turn.barge_in = step.time - turn.barge_in_at
+            self._settle(step.time)
+
+    def _on_call_started(self, step: Transition) -> None:
+        turn = self._turn
+        call_id, name = step.data.get("call_id"), step.data.get("name")
+        if turn is not None and isinstance(call_id, str) and call_id not in turn.calls:
+            turn.calls[call_id] = _Call(call_id, name if isinstance(name, str) else "")
+            turn.open_calls += 1
+
+    def _on_tool(self, step: Transition) -> None:
+        turn = self._turn
+        target = step.target
+        if turn is None or target is None:
+            return
+        call = turn.calls.get(step.chart.partition(":")[2])
+        if call is None or call.state in _TOOL_DONE:
+            return
+        if step.event == "arguments_done":
+            call.ready = step.time
+        call.state = target
+        if target in _TOOL_DONE:
+            turn.open_calls -= 1
+            if target == "answered":
+                if call.ready is not None:
+                    call.latency = step.time - call.ready
+                # A follow-up response.create comes next (after this step is recorded).
+                turn.follow_up = bool(step.data.get("follow_up", step.event != "submit"))
+            self._settle(step.time)
+
+    def _settle(self, time: float) -> None:
+        turn = self._turn
+        if (
+            turn is None
+            or not turn.responses
+            or turn.open_calls
+            or turn.follow_up
+            or self._lane not in _LANE_IDLE
+            or self._playback != "silent"
+            or any(r.done is None for r in turn.responses.values())
+        ):
+            return
+        self._close(turn, time, settled=True)
+
+    def _close(self, turn: _Turn, time: float, *, settled: bool) -> None:
+        self._turn = None
+        if not turn.responses:
+            return  # input with no response (context, a refused create): no turn to speak of
+        responses = tuple(
+            ResponseMetrics(
+                r.response_id, r.created, r.first_text, r.first_audio, r.done, r.status, r.usage
+            )
+            for r in turn.responses.values()
+        )
+        usage = Usage()
+        for r in responses:
+            usage = usage + r.usage
+        created = [r.created for r in responses]
+        done = [r.done for r in responses if r.done is not None]
+        start = turn.started
+        metrics = TurnMetrics(
+            index=self.turn_count,
+            trigger=turn.trigger,
+            started=start,
+            ended=time,
+            settled=settled,
+            transcript_done=turn.transcript_done,
+            response_created=min(created) - start if created else None,
+            first_text=turn.first_text,
+            first_audio=turn.first_audio,
+            response_done=max(done) - start if done else None,
+            barge_in=turn.barge_in,
+            tools=tuple(
+                ToolMetrics(c.call_id, c.name, c.latency, c.state) for c in turn.calls.values()
+            ),
+            responses=responses,
+            usage=usage,
+            cost=self.prices.cost(usage) if self.prices is not None else None,
+        )
+        self.turn_count += 1
+        self.turns.append(metrics)
+        self.usage = self.usage + usage
+        for name in _TURN_MEASURES:
+            value = getattr(metrics, name)
+            if value is not None:
+                self._add(name, value)
+        for tool in metrics.tools:
+            if tool.latency is not None:
+                self._add("tool_latency", tool.latency)
+        if self.on_turn is not None:
+            self.on_turn(metrics)
+
+    def _add(self, name: str, value: float) -> None:
+        running = self._stats.get(name)
+        if running is None:
+            running = self._stats[name] = _Running(self.window)
+        running.add(value)
+
+    # -- connects ------------------------------------------------------------------------------
+    def _on_connection(self, step: Transition) -> None:
+        target = step.target
+        if target is None:
+            return
+        source = step.source
+        if target in _CALL_OVER and self._turn is not None:
+            self._close(self._turn, step.time, settled=False)
+        if self._connect_started is None:
+            if target in _CONNECT_STEPS:
+                self._connect_started = step.time
+                self._connect_steps = []
+            else:
+                self._entered["connection"] = (target, step.time)
+                return
+        entered = self._entered.get("connection")
+        if entered is not None and source == entered[0] and source in _CONNECT_STEPS:
+            seconds = step.time - entered[1]
+            self._connect_steps.append(StepMetrics("connection", source, seconds, step.event))
+        self._entered["connection"] = (target, step.time)
+        if target in _CONNECT_ENDS:
+            started = self._connect_started
+            self._connect_started = None
+            connect = ConnectMetrics(
+                started, step.time - started, target, tuple(self._connect_steps)
+            )
+            self.connects.append(connect)
+            self._add("connect", connect.seconds)
+            for s in connect.steps:
+                self._add(f"connect:{s.step}", s.seconds)
+
+    def _on_handshake(self, step: Transition) -> None:
+        target = step.target
+        if target is None:
+            return
+        entered = self._entered.get("handshake")
+        source = step.source
+        if (
+            entered is not None
+            and source == entered[0]
+            and source not in _HANDSHAKE_ENDS
+            and self._connect_started is not None
+        ):
+            seconds = step.time - entered[1]
+            self._connect_steps.append(StepMetrics("handshake", source, seconds, step.event))
+        self._entered["handshake"] = (target, step.time)
+
+
+def turn_metrics(
+    record: Iterable[Transition], *, prices: Prices | None = None, window: int | None = None
+) -> SessionMetrics:
+    """The metrics of a whole record (a live session's ``record``, a replay's, a saved JSONL
+    record): the same tracker a live client runs, fed every transition, its last turn closed."""
+    tracker = MetricsTracker(prices=prices, window=window or DEFAULT_WINDOW)
+    last: float | None = None
+    for step in record:
+        tracker.feed(step)
+        last = step.time
+    tracker.finish(last)
+    return tracker.result()
