@@ -702,8 +702,9 @@ class MetricsTracker:
             if target == "answered":
                 if call.ready is not None:
                     call.latency = step.time - call.ready
-                # A follow-up response.create comes next (after this step is recorded).
-                turn.follow_up = bool(step.data.get("follow_up", step.event != "submit"))
+                # The model answers the output: a response follows (asked for by the model
+                # right after this step, or by the app with its own response.create).
+                turn.follow_up = True
             self._settle(step.time)
 
     def _settle(self, time: float) -> None:

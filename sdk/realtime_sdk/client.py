@@ -48,11 +48,17 @@ from realtime_machines import (
     ChatOptions,
     ConnectionTimeouts,
     ErrorNotice,
+    MetricsTracker,
+    MetricsTurn,
     Notice,
+    Prices,
+    SessionMetrics,
     SessionModel,
     Transition,
+    TurnMetrics,
     effects,
 )
+from realtime_machines.metrics import DEFAULT_WINDOW
 from realtime_machines.session import DEFAULT_RECORD_LIMIT
 
 from .config import (
@@ -207,6 +213,8 @@ class RealtimeClient:
         liveness_timeout: Any = NOT_GIVEN,
         reconnect: Any = NOT_GIVEN,
         record_limit: int | None = DEFAULT_RECORD_LIMIT,
+        prices: Prices | None = None,
+        metrics_window: int = DEFAULT_WINDOW,
     ) -> None:
         chat_given = {
             "chat_is_meaningful_text": chat_is_meaningful_text,
@@ -337,6 +345,20 @@ class RealtimeClient:
             time=time.time(),
         )
         self.model.subscribe(self._observe)
+        if isinstance(metrics_window, bool) or not isinstance(metrics_window, int):
+            raise TypeError(f"metrics_window must be an int, got {type(metrics_window).__name__}")
+        if metrics_window < 1:
+            raise ValueError(f"metrics_window must be ≥ 1, got {metrics_window}")
+        if prices is not None and not isinstance(prices, Prices):
+            raise TypeError(
+                f"prices must be a realtime_machines.Prices, got {type(prices).__name__}"
+            )
+        #: The turn metrics, computed as the transitions come (``client.metrics`` is their
+        #: snapshot; each ended turn is a ``metrics:turn`` event).
+        self.metrics_tracker = MetricsTracker(
+            prices=prices, window=metrics_window, on_turn=self._turn_measured
+        )
+        self.model.subscribe(self.metrics_tracker.feed)
 
         self._transport: Transport | None = None
         self._context: ConnectContext | None = None
@@ -604,6 +626,16 @@ class RealtimeClient:
     # ---------------------------------------------------------------------------------------
     # Observing the model
     # ---------------------------------------------------------------------------------------
+    @property
+    def metrics(self) -> SessionMetrics:
+        """The session's turn metrics so far: the ended turns (the last ``metrics_window``),
+        the connects, median and p90 per measure, usage and cost (with ``prices``); see
+        docs/metrics.md. A turn still under way is not in them yet."""
+        return self.metrics_tracker.result()
+
+    def _turn_measured(self, turn: TurnMetrics) -> None:
+        self.model.notify(MetricsTurn(turn))
+
     def _observe(self, step: Transition) -> None:
         if step.chart == "handshake":
             if step.source != step.target:  # a step left: its task (if still running) goes
