@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import statistics
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -407,6 +407,43 @@ class SessionMetrics:
     cost: float | None
     turn_count: int
 
+    def table(self) -> str:
+        """The turns and the summary as a text table (times in milliseconds; ``-``: none)."""
+        head: tuple[str, ...] = ("#", "trigger", "transcript", "created", "1st text")
+        head += ("1st audio", "done", "barge-in", "tools", "tokens in/out", "cost")
+        rows = [head]
+        for turn in self.turns:
+            tools = ", ".join(f"{t.name or '?'} {_ms(t.latency)}" for t in turn.tools) or "-"
+            rows.append(
+                (
+                    str(turn.index),
+                    turn.trigger,
+                    *(_ms(getattr(turn, name)) for name in _TURN_MEASURES),
+                    tools,
+                    f"{turn.usage.input_tokens}/{turn.usage.output_tokens}",
+                    "-" if turn.cost is None else f"${turn.cost:.4f}",
+                )
+            )
+        lines = [f"Turns ({self.turn_count})", *_columns(rows)]
+        stats: list[tuple[str, ...]] = [("measure", "count", "median", "p90", "mean", "max")]
+        for name, stat in self.summary.items():
+            stats.append(
+                (
+                    name,
+                    str(stat.count),
+                    _ms(stat.median),
+                    _ms(stat.p90),
+                    _ms(stat.mean),
+                    _ms(stat.max),
+                )
+            )
+        lines += ["", "Summary", *_columns(stats)]
+        usage = self.usage
+        total = f"Tokens: {usage.input_tokens} in, {usage.output_tokens} out"
+        cost = "no prices given" if self.cost is None else f"${self.cost:.4f}"
+        lines += ["", f"{total}; cost: {cost}"]
+        return "\n".join(lines) + "\n"
+
     def to_json(self) -> dict[str, Any]:
         return {
             "turns": [turn.to_json() for turn in self.turns],
@@ -416,6 +453,22 @@ class SessionMetrics:
             "cost": self.cost,
             "turn_count": self.turn_count,
         }
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value * 1000:.1f} ms"
+
+
+def _columns(rows: Sequence[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    out = []
+    for row in rows:
+        cells = [
+            cell.ljust(w) if i < 2 else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        out.append("  " + "  ".join(cells).rstrip())
+    return out
 
 
 @dataclass(slots=True)
