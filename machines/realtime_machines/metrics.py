@@ -215,6 +215,9 @@ class ToolMetrics:
     name: str
     latency: float | None
     outcome: str
+    #: Record times: its arguments done, and its output sent (or where it ended).
+    started: float | None = None
+    ended: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -222,6 +225,8 @@ class ToolMetrics:
             "name": self.name,
             "latency": _secs(self.latency),
             "outcome": self.outcome,
+            "started": self.started,
+            "ended": self.ended,
         }
 
 
@@ -302,6 +307,8 @@ class StepMetrics:
     step: str
     seconds: float
     outcome: str
+    #: The record time the step started at.
+    started: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -309,6 +316,7 @@ class StepMetrics:
             "step": self.step,
             "seconds": _secs(self.seconds),
             "outcome": self.outcome,
+            "started": self.started,
         }
 
 
@@ -489,6 +497,7 @@ class _Call:
     ready: float | None = None
     latency: float | None = None
     state: str = "streaming"
+    ended: float | None = None
 
 
 @dataclass(slots=True)
@@ -511,7 +520,8 @@ class MetricsTracker:
     """Turn metrics computed as the transitions come (feed it with :meth:`feed`).
 
     ``on_turn`` is called with each :class:`TurnMetrics` as its turn ends (settled, or closed by
-    the next input or the end of the call). ``prices`` prices the usage (no prices: no cost).
+    the next input or the end of the call), ``on_connect`` with each :class:`ConnectMetrics` as
+    its connect ends. ``prices`` prices the usage (no prices: no cost).
     Memory is bounded: the last ``window`` turns and connects are kept, with a running summary.
     """
 
@@ -523,6 +533,7 @@ class MetricsTracker:
         prices: Prices | None = None,
         window: int = DEFAULT_WINDOW,
         on_turn: Callable[[TurnMetrics], object] | None = None,
+        on_connect: Callable[[ConnectMetrics], object] | None = None,
     ) -> None:
         if isinstance(window, bool) or not isinstance(window, int) or window < 1:
             raise ValueError(f"window must be a whole number ≥ 1, got {window!r}")
@@ -531,6 +542,7 @@ class MetricsTracker:
         self.prices = prices
         self.window = window
         self.on_turn = on_turn
+        self.on_connect = on_connect
         self.turns: deque[TurnMetrics] = deque(maxlen=window)
         self.connects: deque[ConnectMetrics] = deque(maxlen=window)
         self.turn_count = 0
@@ -752,6 +764,7 @@ class MetricsTracker:
         call.state = target
         if target in _TOOL_DONE:
             turn.open_calls -= 1
+            call.ended = step.time
             if target == "answered":
                 if call.ready is not None:
                     call.latency = step.time - call.ready
@@ -803,7 +816,8 @@ class MetricsTracker:
             response_done=max(done) - start if done else None,
             barge_in=turn.barge_in,
             tools=tuple(
-                ToolMetrics(c.call_id, c.name, c.latency, c.state) for c in turn.calls.values()
+                ToolMetrics(c.call_id, c.name, c.latency, c.state, c.ready, c.ended)
+                for c in turn.calls.values()
             ),
             responses=responses,
             usage=usage,
@@ -846,7 +860,9 @@ class MetricsTracker:
         entered = self._entered.get("connection")
         if entered is not None and source == entered[0] and source in _CONNECT_STEPS:
             seconds = step.time - entered[1]
-            self._connect_steps.append(StepMetrics("connection", source, seconds, step.event))
+            self._connect_steps.append(
+                StepMetrics("connection", source, seconds, step.event, entered[1])
+            )
         self._entered["connection"] = (target, step.time)
         if target in _CONNECT_ENDS:
             started = self._connect_started
@@ -858,6 +874,8 @@ class MetricsTracker:
             self._add("connect", connect.seconds)
             for s in connect.steps:
                 self._add(f"connect:{s.step}", s.seconds)
+            if self.on_connect is not None:
+                self.on_connect(connect)
 
     def _on_handshake(self, step: Transition) -> None:
         target = step.target
@@ -872,7 +890,9 @@ class MetricsTracker:
             and self._connect_started is not None
         ):
             seconds = step.time - entered[1]
-            self._connect_steps.append(StepMetrics("handshake", source, seconds, step.event))
+            self._connect_steps.append(
+                StepMetrics("handshake", source, seconds, step.event, entered[1])
+            )
         self._entered["handshake"] = (target, step.time)
 
 
