@@ -195,17 +195,18 @@ def _model_pass(parsed: Sequence[tuple[bool, Any]], *, metrics: bool) -> float:
     return elapsed
 
 
-def pass_long_metrics(lines: Sequence[Line], *, metrics_first: bool) -> tuple[float, float]:
+def pass_long_metrics(lines: Sequence[Line], pairs: int = 3) -> tuple[float, float]:
     """(model only s, model + metrics tracker s): the pre-parsed long-session pass without and
-    with a :class:`MetricsTracker` subscribed, back to back on the same input."""
+    with a :class:`MetricsTracker` subscribed, ``pairs`` times each, alternating which goes
+    first; the fastest of each (the least disturbed by whatever else the machine runs)."""
     parsed = [(sent, json.loads(text)["data"]) for sent, text, _kind in lines]
-    if metrics_first:
-        with_metrics = _model_pass(parsed, metrics=True)
-        bare = _model_pass(parsed, metrics=False)
-    else:
-        bare = _model_pass(parsed, metrics=False)
-        with_metrics = _model_pass(parsed, metrics=True)
-    return bare, with_metrics
+    bare: list[float] = []
+    with_metrics: list[float] = []
+    for k in range(pairs):
+        order = (False, True) if k % 2 == 0 else (True, False)
+        for metrics in order:
+            (with_metrics if metrics else bare).append(_model_pass(parsed, metrics=metrics))
+    return min(bare), min(with_metrics)
 
 
 def pass_sessions(copies: Sequence[Sequence[Line]]) -> tuple[float, float]:
@@ -508,12 +509,9 @@ def run(
                 per_type_us[kind].append(d.model[kind] / d.count[kind] * 1e6)
                 per_type_json_us[kind].append(d.loads[kind] / d.count[kind] * 1e6)
 
-        # Twice, in both orders, so neither pass always runs on a warmer heap.
-        bare_a, metrics_a = pass_long_metrics(lines, metrics_first=False)
-        bare_b, metrics_b = pass_long_metrics(lines, metrics_first=True)
-        bare_m, metrics_m = bare_a + bare_b, metrics_a + metrics_b
+        bare_m, metrics_m = pass_long_metrics(lines)
         r["metrics_ratio"].append(metrics_m / bare_m)
-        r["metrics_us"].append((metrics_m - bare_m) / (2 * n) * 1e6)
+        r["metrics_us"].append((metrics_m - bare_m) / n * 1e6)
 
         gc.collect()
         model_s, loads_s, received = pass_incoming(lines)
@@ -647,6 +645,23 @@ def run(
             },
         },
     }
+
+
+def metrics_only(events: int, rounds: int) -> str:
+    """``--metrics-only``: the tracker's ratio per round (each the fastest of 3 pairs)."""
+    lines = [line for copy in build_stream(load_sessions(), events) for line in copy]
+    gc.collect()
+    gc.freeze()
+    ratios, added = [], []
+    for _ in range(rounds):
+        bare, with_metrics = pass_long_metrics(lines)
+        ratios.append(with_metrics / bare)
+        added.append((with_metrics - bare) / len(lines) * 1e6)
+    return (
+        f"metrics tracker over {len(lines):,} events, {rounds} rounds: model + tracker "
+        f"×{_med(ratios):.3f} {_spread(ratios)} the model alone ({_med(added):+.3f} µs/event; "
+        f"rounds: {', '.join(f'×{r:.3f}' for r in ratios)})"
+    )
 
 
 def render(res: dict[str, Any]) -> str:
@@ -795,11 +810,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--profile", action="store_true", help="cProfile the long-session pass instead"
     )
+    parser.add_argument(
+        "--metrics-only",
+        action="store_true",
+        help="only the metrics tracker's cost: the model pass with and without it",
+    )
     args = parser.parse_args(argv)
     if args.events < 1 or args.rounds < 1:
         parser.error("--events and --rounds must be positive")
     if args.profile:
         print(profile(args.events, 25))
+        return 0
+    if args.metrics_only:
+        print(metrics_only(args.events, args.rounds))
         return 0
 
     def progress(message: str) -> None:

@@ -28,6 +28,11 @@ tool latency          per tool call: its arguments done → its output sent.
 
 Connect steps are timed apart (:class:`ConnectMetrics`): every state of the Connection chart's
 connect (token, microphone, handshaking) and each step of the transport's handshake chart.
+
+The result objects (:class:`TurnMetrics`, :class:`ResponseMetrics`, :class:`ToolMetrics`,
+:class:`ConnectMetrics`, :class:`StepMetrics`) are plain slotted dataclasses, to be read, not
+changed: a frozen dataclass costs about six times as much to make, and a live client makes one
+per turn on its event path.
 """
 
 from __future__ import annotations
@@ -38,6 +43,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from .charts.connection import ConnectionChart
+from .charts.playback import PlaybackChart
+from .charts.response import ResponseChart
+from .charts.tool_call import ToolCallChart
 from .record import Transition
 
 __all__ = [
@@ -78,11 +87,23 @@ _CALL_OVER = frozenset({"disconnected", "error", "ended", "reconnecting", "disco
 _TOOL_DONE = frozenset({"answered", "abandoned"})
 _LANE_IDLE = frozenset({"idle", "done"})
 _LANE_ASKING = frozenset({"create_requested", "server_busy"})
+#: The events of the charts the tracker follows (a handshake chart's are the same for every
+#: transport: see ``charts.handshake``).
+_CHART_EVENTS = frozenset(
+    event
+    for chart in (ResponseChart, PlaybackChart, ConnectionChart, ToolCallChart)
+    for event in chart.handled_in()
+) | {"start", "step_done", "step_failed", "timed_out", "cancel"}
 
 
-def _count(details: object, key: str) -> int:
-    if not isinstance(details, Mapping):
-        return 0
+_NO_DETAILS: Mapping[str, Any] = {}
+
+
+def _details(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, dict | Mapping) else _NO_DETAILS
+
+
+def _count(details: Mapping[str, Any], key: str) -> int:
     value = details.get(key)
     return value if type(value) is int and value > 0 else 0
 
@@ -107,22 +128,27 @@ class Usage:
     @classmethod
     def from_response(cls, usage: object) -> Usage:
         """The usage object of ``response.done``'s ``response`` (anything else counts zero)."""
-        if not isinstance(usage, Mapping):
-            return cls()
-        inputs, outputs = usage.get("input_token_details"), usage.get("output_token_details")
-        cached = inputs.get("cached_tokens_details") if isinstance(inputs, Mapping) else None
+        if not isinstance(usage, dict | Mapping):
+            return _NO_USAGE
+        inputs = _details(usage.get("input_token_details"))
+        outputs = _details(usage.get("output_token_details"))
+        cached = _details(inputs.get("cached_tokens_details"))
         return cls(
-            text_input=_count(inputs, "text_tokens"),
-            audio_input=_count(inputs, "audio_tokens"),
-            image_input=_count(inputs, "image_tokens"),
-            cached_text_input=_count(cached, "text_tokens"),
-            cached_audio_input=_count(cached, "audio_tokens"),
-            cached_image_input=_count(cached, "image_tokens"),
-            text_output=_count(outputs, "text_tokens"),
-            audio_output=_count(outputs, "audio_tokens"),
+            _count(inputs, "text_tokens"),
+            _count(inputs, "audio_tokens"),
+            _count(inputs, "image_tokens"),
+            _count(cached, "text_tokens"),
+            _count(cached, "audio_tokens"),
+            _count(cached, "image_tokens"),
+            _count(outputs, "text_tokens"),
+            _count(outputs, "audio_tokens"),
         )
 
     def __add__(self, other: Usage) -> Usage:
+        if other is _NO_USAGE:
+            return self
+        if self is _NO_USAGE:
+            return other
         return Usage(
             self.text_input + other.text_input,
             self.audio_input + other.audio_input,
@@ -159,6 +185,16 @@ class Usage:
             "text_output": self.text_output,
             "audio_output": self.audio_output,
         }
+
+
+_NO_USAGE = Usage()
+
+
+def _usage_of(responses: Iterable[ResponseMetrics]) -> Usage:
+    usage = _NO_USAGE
+    for response in responses:
+        usage = usage + response.usage
+    return usage
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,15 +242,15 @@ def _secs(value: float | None) -> float | None:
     return None if value is None else round(value, 6)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ToolMetrics:
     """One tool call: ``latency`` is its arguments done → its output sent (``None`` when no
     output was sent: ``outcome`` says where it ended)."""
 
     call_id: str
     name: str
-    latency: float | None
-    outcome: str
+    latency: float | None = None
+    outcome: str = "streaming"
     #: Record times: its arguments done, and its output sent (or where it ended).
     started: float | None = None
     ended: float | None = None
@@ -230,18 +266,23 @@ class ToolMetrics:
         }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ResponseMetrics:
     """One response of a turn, with absolute record times (``done`` is ``None`` if it never
     finished while the turn was open)."""
 
     response_id: str
     created: float
-    first_text: float | None
-    first_audio: float | None
-    done: float | None
-    status: str
-    usage: Usage
+    first_text: float | None = None
+    first_audio: float | None = None
+    done: float | None = None
+    status: str = "in_progress"
+    #: ``response.done``'s ``usage`` as it came (parsed on demand: :attr:`usage`).
+    usage_data: Mapping[str, Any] | None = None
+
+    @property
+    def usage(self) -> Usage:
+        return Usage.from_response(self.usage_data)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -255,7 +296,7 @@ class ResponseMetrics:
         }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TurnMetrics:
     """One turn (see the module docstring for the measures, in seconds)."""
 
@@ -272,8 +313,12 @@ class TurnMetrics:
     barge_in: float | None
     tools: tuple[ToolMetrics, ...]
     responses: tuple[ResponseMetrics, ...]
-    usage: Usage
     cost: float | None
+
+    @property
+    def usage(self) -> Usage:
+        """The tokens of the turn's responses."""
+        return _usage_of(self.responses)
 
     def measure(self, name: str) -> float | None:
         """A measure by its name in :data:`MEASURES` (``None`` for the per-call ones)."""
@@ -298,7 +343,7 @@ class TurnMetrics:
 _TURN_MEASURES = MEASURES[:6]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StepMetrics:
     """One step of a connect: the chart (``connection`` or ``handshake``), the state it was
     in, how long, and the event that ended it."""
@@ -320,7 +365,7 @@ class StepMetrics:
         }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ConnectMetrics:
     """One connect (or reconnect): from leaving ``idle``/``reconnecting`` to ``connected`` (or
     the state it ended in: ``outcome``), and its steps in order."""
@@ -362,37 +407,31 @@ class Stat:
         }
 
 
-class _Running:
-    """Running count/sum/min/max and the last ``window`` values of one measure."""
+def _stat(running: list[float], recent: list[float]) -> Stat:
+    """``running`` is ``[count, total, min, max]`` over every value; ``recent`` the values of
+    the window (for the median and p90)."""
+    ordered = sorted(recent) or [running[1] / running[0]]
+    return Stat(
+        int(running[0]),
+        running[1] / running[0],
+        running[2],
+        running[3],
+        statistics.median(ordered),
+        _quantile(ordered, 0.9),
+    )
 
-    __slots__ = ("count", "max", "min", "recent", "total")
 
-    def __init__(self, window: int) -> None:
-        self.count = 0
-        self.total = 0.0
-        self.min = float("inf")
-        self.max = float("-inf")
-        self.recent: deque[float] = deque(maxlen=window)
-
-    def add(self, value: float) -> None:
-        self.count += 1
-        self.total += value
-        self.min = min(self.min, value)
-        self.max = max(self.max, value)
-        self.recent.append(value)
-
-    def stat(self) -> Stat | None:
-        if not self.count:
-            return None
-        recent = sorted(self.recent)
-        return Stat(
-            self.count,
-            self.total / self.count,
-            self.min,
-            self.max,
-            statistics.median(recent),
-            _quantile(recent, 0.9),
-        )
+def _add(stats: dict[str, list[float]], name: str, value: float) -> None:
+    running = stats.get(name)
+    if running is None:
+        stats[name] = [1, value, value, value]
+        return
+    running[0] += 1
+    running[1] += value
+    if value < running[2]:
+        running[2] = value
+    if value > running[3]:
+        running[3] = value
 
 
 def _quantile(ordered: list[float], q: float) -> float:
@@ -480,27 +519,6 @@ def _columns(rows: Sequence[tuple[str, ...]]) -> list[str]:
 
 
 @dataclass(slots=True)
-class _Response:
-    response_id: str
-    created: float
-    first_text: float | None = None
-    first_audio: float | None = None
-    done: float | None = None
-    status: str = "in_progress"
-    usage: Usage = field(default_factory=Usage)
-
-
-@dataclass(slots=True)
-class _Call:
-    call_id: str
-    name: str
-    ready: float | None = None
-    latency: float | None = None
-    state: str = "streaming"
-    ended: float | None = None
-
-
-@dataclass(slots=True)
 class _Turn:
     trigger: str
     started: float
@@ -510,9 +528,10 @@ class _Turn:
     first_audio: float | None = None
     barge_in_at: float | None = None
     barge_in: float | None = None
-    responses: dict[str, _Response] = field(default_factory=dict)
-    calls: dict[str, _Call] = field(default_factory=dict)
+    responses: dict[str, ResponseMetrics] = field(default_factory=dict)
+    calls: dict[str, ToolMetrics] = field(default_factory=dict)
     open_calls: int = 0
+    open_responses: int = 0
     follow_up: bool = False
 
 
@@ -526,6 +545,27 @@ class MetricsTracker:
     """
 
     NAME: ClassVar[str] = "metrics"
+
+    __slots__ = (
+        "_charts",
+        "_connect_started",
+        "_connect_steps",
+        "_entered",
+        "_handlers",
+        "_lane",
+        "_playback",
+        "_stats",
+        "_turn",
+        "_untexted",
+        "_usage_before",
+        "connects",
+        "on_connect",
+        "on_turn",
+        "prices",
+        "turn_count",
+        "turns",
+        "window",
+    )
 
     def __init__(
         self,
@@ -546,24 +586,32 @@ class MetricsTracker:
         self.turns: deque[TurnMetrics] = deque(maxlen=window)
         self.connects: deque[ConnectMetrics] = deque(maxlen=window)
         self.turn_count = 0
-        self.usage = Usage()
-        self._stats: dict[str, _Running] = {}
+        self._usage_before = _NO_USAGE
+        self._stats: dict[str, list[float]] = {}  # name: [count, total, min, max]
         self._turn: _Turn | None = None
+        #: The started responses whose first text delta has not come yet.
+        self._untexted: set[str] = set()
         self._lane = "idle"
         self._playback = "silent"
         self._connect_started: float | None = None
         self._connect_steps: list[StepMetrics] = []
         self._entered: dict[str, tuple[str, float]] = {}
-        self._facts: dict[str, Callable[[Transition], None]] = {
-            "speech_stopped": self._on_speech_stopped,
-            "input_sent": self._on_input_sent,
-            "transcription_completed": self._on_transcript,
-            "response_started": self._on_response_started,
-            "delta": self._on_delta,
-            "audio_started": self._on_audio,
-            "response_finished": self._on_response_finished,
-            "call_started": self._on_call_started,
-        }
+        # One dict lookup per transition, by event name: the facts this tracker reads, and
+        # the events of the charts it follows (dispatched by chart); the rest costs a miss.
+        self._handlers: dict[str, Callable[[Transition], None]] = dict.fromkeys(
+            _CHART_EVENTS, self._on_chart
+        )
+        self._handlers.update(
+            {
+                "speech_stopped": self._on_speech_stopped,
+                "input_sent": self._on_input_sent,
+                "transcription_completed": self._on_transcript,
+                "response_started": self._on_response_started,
+                "audio_started": self._on_audio,
+                "response_finished": self._on_response_finished,
+                "call_started": self._on_call_started,
+            }
+        )
         self._charts: dict[str, Callable[[Transition], None]] = {
             "response": self._on_lane,
             "playback": self._on_playback,
@@ -577,11 +625,11 @@ class MetricsTracker:
     # -- feeding -------------------------------------------------------------------------------
     def feed(self, step: Transition) -> None:
         """Take one transition (a ``SessionModel`` observer: ``model.subscribe(tracker.feed)``)."""
-        if step.source is None:
-            handler = self._facts.get(step.event)
-            if handler is not None:
-                handler(step)
-            return
+        handler = self._handlers.get(step.event)
+        if handler is not None:
+            handler(step)
+
+    def _on_chart(self, step: Transition) -> None:
         chart = step.chart
         handler = self._charts.get(chart)
         if handler is not None:
@@ -601,28 +649,44 @@ class MetricsTracker:
             self._close(turn, turn.started if time is None else time, settled=False)
 
     # -- the result ----------------------------------------------------------------------------
+    @property
+    def usage(self) -> Usage:
+        """The tokens of every ended turn."""
+        usage = self._usage_before
+        for turn in self.turns:
+            usage = usage + turn.usage
+        return usage
+
     def summary(self) -> dict[str, Stat]:
-        """Per measure (those with values, in :data:`MEASURES` order): its :class:`Stat`."""
-        out: dict[str, Stat] = {}
-        for name in MEASURES:
-            running = self._stats.get(name)
-            stat = running.stat() if running is not None else None
-            if stat is not None:
-                out[name] = stat
-        for name in sorted(n for n in self._stats if n not in MEASURES):
-            stat = self._stats[name].stat()
-            if stat is not None:
-                out[name] = stat
-        return out
+        """Per measure (those with values, in :data:`MEASURES` order, then the connect steps
+        by name): its :class:`Stat` (median and p90 over the turns and connects kept)."""
+        stats = self._stats
+        names = [n for n in MEASURES if n in stats]
+        names += sorted(n for n in stats if n not in MEASURES)
+        return {name: _stat(stats[name], self._recent(name)) for name in names}
+
+    def _recent(self, name: str) -> list[float]:
+        """The values of a measure in the turns (or connects) the tracker keeps."""
+        if name in _TURN_MEASURES:
+            values = (getattr(turn, name) for turn in self.turns)
+        elif name == "tool_latency":
+            values = (tool.latency for turn in self.turns for tool in turn.tools)
+        elif name == "connect":
+            values = (connect.seconds for connect in self.connects)
+        else:
+            step = name.partition(":")[2]
+            values = (s.seconds for c in self.connects for s in c.steps if s.step == step)
+        return [value for value in values if value is not None]
 
     def result(self) -> SessionMetrics:
         """The metrics so far (the open turn, if any, is not in them)."""
-        cost = self.prices.cost(self.usage) if self.prices is not None else None
+        usage = self.usage
+        cost = self.prices.cost(usage) if self.prices is not None else None
         return SessionMetrics(
             tuple(self.turns),
             tuple(self.connects),
             self.summary(),
-            self.usage,
+            usage,
             cost,
             self.turn_count,
         )
@@ -666,9 +730,13 @@ class MetricsTracker:
         if turn is None:
             turn = self._open("server", step.time)
         turn.follow_up = False
-        turn.responses[response_id] = _Response(response_id, step.time)
+        if response_id not in turn.responses:
+            turn.open_responses += 1
+        turn.responses[response_id] = ResponseMetrics(response_id, step.time)
+        self._untexted.add(response_id)
+        self._handlers["delta"] = self._on_delta  # until its first text delta
 
-    def _response(self, step: Transition) -> tuple[_Turn, _Response] | None:
+    def _response(self, step: Transition) -> tuple[_Turn, ResponseMetrics] | None:
         turn = self._turn
         if turn is None:
             return None
@@ -676,15 +744,26 @@ class MetricsTracker:
         response = turn.responses.get(response_id) if isinstance(response_id, str) else None
         return None if response is None else (turn, response)
 
+    def _texted(self, response_id: str) -> None:
+        untexted = self._untexted
+        untexted.discard(response_id)
+        if not untexted:
+            self._handlers.pop("delta", None)
+
     def _on_delta(self, step: Transition) -> None:
+        # The hot path: only a response's first text delta counts. Once every started response
+        # has had its first, the tracker stops listening to deltas (``feed`` then costs a dict
+        # miss) until the next response starts.
+        response_id = step.data.get("response_id")
+        untexted = self._untexted
+        if response_id not in untexted:
+            return
+        self._texted(response_id)
         turn = self._turn
-        if turn is None or step.data.get("channel") == "input_transcript":
+        if turn is None:
             return
-        found = self._response(step)
-        if found is None:
-            return
-        response = found[1]
-        if response.first_text is None:
+        response = turn.responses.get(response_id)
+        if response is not None and response.first_text is None:
             response.first_text = step.time
             if turn.first_text is None:
                 turn.first_text = step.time - turn.started
@@ -694,7 +773,7 @@ class MetricsTracker:
         if found is not None:
             self._audible(found[0], found[1], step.time)
 
-    def _audible(self, turn: _Turn, response: _Response | None, time: float) -> None:
+    def _audible(self, turn: _Turn, response: ResponseMetrics | None, time: float) -> None:
         if response is not None and response.first_audio is None:
             response.first_audio = time
         if turn.first_audio is None:
@@ -705,10 +784,14 @@ class MetricsTracker:
         if found is None:
             return
         response = found[1]
+        self._texted(response.response_id)
+        if response.done is None:
+            found[0].open_responses -= 1
         response.done = step.time
         status = step.data.get("status")
         response.status = status if isinstance(status, str) else "failed"
-        response.usage = Usage.from_response(step.data.get("usage"))
+        usage = step.data.get("usage")
+        response.usage_data = usage if isinstance(usage, dict | Mapping) else None
 
     def _on_lane(self, step: Transition) -> None:
         target = step.target
@@ -748,7 +831,7 @@ class MetricsTracker:
         turn = self._turn
         call_id, name = step.data.get("call_id"), step.data.get("name")
         if turn is not None and isinstance(call_id, str) and call_id not in turn.calls:
-            turn.calls[call_id] = _Call(call_id, name if isinstance(name, str) else "")
+            turn.calls[call_id] = ToolMetrics(call_id, name if isinstance(name, str) else "")
             turn.open_calls += 1
 
     def _on_tool(self, step: Transition) -> None:
@@ -757,17 +840,17 @@ class MetricsTracker:
         if turn is None or target is None:
             return
         call = turn.calls.get(step.chart.partition(":")[2])
-        if call is None or call.state in _TOOL_DONE:
+        if call is None or call.outcome in _TOOL_DONE:
             return
         if step.event == "arguments_done":
-            call.ready = step.time
-        call.state = target
+            call.started = step.time
+        call.outcome = target
         if target in _TOOL_DONE:
             turn.open_calls -= 1
             call.ended = step.time
             if target == "answered":
-                if call.ready is not None:
-                    call.latency = step.time - call.ready
+                if call.started is not None:
+                    call.latency = step.time - call.started
                 # The model answers the output: a response follows (asked for by the model
                 # right after this step, or by the app with its own response.create).
                 turn.follow_up = True
@@ -782,7 +865,7 @@ class MetricsTracker:
             or turn.follow_up
             or self._lane not in _LANE_IDLE
             or self._playback != "silent"
-            or any(r.done is None for r in turn.responses.values())
+            or turn.open_responses
         ):
             return
         self._close(turn, time, settled=True)
@@ -791,56 +874,55 @@ class MetricsTracker:
         self._turn = None
         if not turn.responses:
             return  # input with no response (context, a refused create): no turn to speak of
-        responses = tuple(
-            ResponseMetrics(
-                r.response_id, r.created, r.first_text, r.first_audio, r.done, r.status, r.usage
-            )
-            for r in turn.responses.values()
-        )
-        usage = Usage()
+        responses = tuple(turn.responses.values())
+        if self._untexted:
+            for r in responses:
+                self._texted(r.response_id)
+        created = response_done = None
         for r in responses:
-            usage = usage + r.usage
-        created = [r.created for r in responses]
-        done = [r.done for r in responses if r.done is not None]
+            if created is None or r.created < created:
+                created = r.created
+            done = r.done
+            if done is not None and (response_done is None or done > response_done):
+                response_done = done
         start = turn.started
         metrics = TurnMetrics(
-            index=self.turn_count,
-            trigger=turn.trigger,
-            started=start,
-            ended=time,
-            settled=settled,
-            transcript_done=turn.transcript_done,
-            response_created=min(created) - start if created else None,
-            first_text=turn.first_text,
-            first_audio=turn.first_audio,
-            response_done=max(done) - start if done else None,
-            barge_in=turn.barge_in,
-            tools=tuple(
-                ToolMetrics(c.call_id, c.name, c.latency, c.state, c.ready, c.ended)
-                for c in turn.calls.values()
-            ),
-            responses=responses,
-            usage=usage,
-            cost=self.prices.cost(usage) if self.prices is not None else None,
+            self.turn_count,
+            turn.trigger,
+            start,
+            time,
+            settled,
+            turn.transcript_done,
+            None if created is None else created - start,
+            turn.first_text,
+            turn.first_audio,
+            None if response_done is None else response_done - start,
+            turn.barge_in,
+            tuple(turn.calls.values()),
+            responses,
+            self.prices.cost(_usage_of(responses)) if self.prices is not None else None,
         )
         self.turn_count += 1
-        self.turns.append(metrics)
-        self.usage = self.usage + usage
-        for name in _TURN_MEASURES:
-            value = getattr(metrics, name)
+        turns = self.turns
+        if len(turns) == self.window:  # the oldest leaves the window: keep its tokens
+            self._usage_before = self._usage_before + turns[0].usage
+        turns.append(metrics)
+        stats = self._stats
+        for name, value in (
+            ("transcript_done", metrics.transcript_done),
+            ("response_created", metrics.response_created),
+            ("first_text", metrics.first_text),
+            ("first_audio", metrics.first_audio),
+            ("response_done", metrics.response_done),
+            ("barge_in", metrics.barge_in),
+        ):
             if value is not None:
-                self._add(name, value)
+                _add(stats, name, value)
         for tool in metrics.tools:
             if tool.latency is not None:
-                self._add("tool_latency", tool.latency)
+                _add(stats, "tool_latency", tool.latency)
         if self.on_turn is not None:
             self.on_turn(metrics)
-
-    def _add(self, name: str, value: float) -> None:
-        running = self._stats.get(name)
-        if running is None:
-            running = self._stats[name] = _Running(self.window)
-        running.add(value)
 
     # -- connects ------------------------------------------------------------------------------
     def _on_connection(self, step: Transition) -> None:
@@ -871,9 +953,9 @@ class MetricsTracker:
                 started, step.time - started, target, tuple(self._connect_steps)
             )
             self.connects.append(connect)
-            self._add("connect", connect.seconds)
+            _add(self._stats, "connect", connect.seconds)
             for s in connect.steps:
-                self._add(f"connect:{s.step}", s.seconds)
+                _add(self._stats, f"connect:{s.step}", s.seconds)
             if self.on_connect is not None:
                 self.on_connect(connect)
 

@@ -117,7 +117,7 @@ def replay_lines(
                 continue
             direction, data = parsed
         before = model.malformed_events
-        when = value.get("time") if type(value) is dict else None
+        when = value.get("time") if type(value) is dict and "data" in value else None
         if type(when) is float or type(when) is int:
             timed = True
             at = float(when)

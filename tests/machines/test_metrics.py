@@ -54,25 +54,12 @@ def transcribed(item_id: str, text: str) -> dict[str, Any]:
 
 
 def audio_delta(response_id: str, item_id: str) -> dict[str, Any]:
-    return {
-        "type": "response.output_audio.delta",
-        "response_id": response_id,
-        "item_id": item_id,
-        "output_index": 0,
-        "content_index": 0,
-        "delta": "AAAA",
-    }
+    return {**text_delta(response_id, item_id, "AAAA"), "type": "response.output_audio.delta"}
 
 
 def transcript_delta(response_id: str, item_id: str, delta: str) -> dict[str, Any]:
-    return {
-        "type": "response.output_audio_transcript.delta",
-        "response_id": response_id,
-        "item_id": item_id,
-        "output_index": 0,
-        "content_index": 0,
-        "delta": delta,
-    }
+    event = text_delta(response_id, item_id, delta)
+    return {**event, "type": "response.output_audio_transcript.delta"}
 
 
 class Timed:
