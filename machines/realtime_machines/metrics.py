@@ -77,7 +77,7 @@ MEASURES: tuple[str, ...] = (
     "connect",
 )
 #: Turns (and connects) a tracker keeps by default; the summary's median and p90 are over the
-#: last this many values of each measure, its count, mean, min and max over all of them.
+#: measure's values in them, its count, mean, min and max over all of them.
 DEFAULT_WINDOW = 1_000
 
 _CONNECT_STEPS = frozenset({"fetching_token", "opening_microphone", "handshaking"})
@@ -387,7 +387,8 @@ class ConnectMetrics:
 @dataclass(frozen=True, slots=True)
 class Stat:
     """One measure over the session: ``count``, ``mean``, ``min``, ``max`` over every value;
-    ``median`` and ``p90`` (linear interpolation) over the last ``window`` values."""
+    ``median`` and ``p90`` (linear interpolation) over its values in the turns (or connects)
+    the tracker keeps (the last ``window``)."""
 
     count: int
     mean: float
