@@ -44,6 +44,7 @@ DOCUMENTED_MODULES = (
     "realtime_machines",
     "realtime_sdk",
     "realtime_sdk.audio",
+    "realtime_sdk.call_server",
     "realtime_sdk.calls",
     "realtime_sdk.cli.demo",
     "realtime_sdk.config",

@@ -33,7 +33,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
 
 import aiohttp
@@ -57,6 +57,9 @@ from .config import DEFAULTS
 from .errors import RealtimeError, redact_text
 from .keys import _openai_error, _resolve_api_key
 
+if TYPE_CHECKING:
+    from .client import RealtimeClient
+
 __all__ = [
     "CALL_NOTICES",
     "Accept",
@@ -66,6 +69,7 @@ __all__ = [
     "Decision",
     "Refer",
     "Reject",
+    "SidebandAttach",
     "SipCall",
     "close_channel",
 ]
@@ -450,6 +454,15 @@ class SipCall:
             if isinstance(digit, str):
                 self._send("dtmf", digit=digit, received_at=received)
 
+    async def settle(self, timeout: float) -> None:  # noqa: ASYNC109 - a bound, documented
+        """Once the call is over: give its last work (closing the channel) up to ``timeout``
+        seconds, then :meth:`aclose` (what is still running is cancelled)."""
+        current = asyncio.current_task()
+        running = [t for t in self._tasks if t is not current]
+        if running:
+            await asyncio.wait(running, timeout=timeout)
+        await self.aclose()
+
     async def wait_over(self, timeout: float) -> str:  # noqa: ASYNC109 - a bound, documented
         """Wait until the call is in a final state (at most ``timeout`` s); return it."""
         async with asyncio.timeout(timeout):
@@ -650,3 +663,125 @@ async def _logged(awaitable: Awaitable[Any], call_id: str, name: str) -> None:
         await awaitable
     except Exception:
         logger.exception("call %s: %s handler failed", call_id, name)
+
+
+# -- the sideband as a call's control channel -------------------------------------------------
+
+OnClient = Callable[["SipCall", "RealtimeClient"], "object | Awaitable[object]"]
+_RESERVED_CLIENT_OPTIONS: Final = ("api_key", "token_provider", "base_url", "transport")
+
+
+class SidebandAttach:
+    """A ready-made ``attach`` for :class:`SipCall`: the call's sideband client.
+
+    Once the call is active, ``SidebandAttach(api_key, base_url=..., tools=[...], ...)(call)``
+    opens :meth:`RealtimeClient.attach(call.id, ...) <realtime_sdk.RealtimeClient.attach>` with
+    the other keyword options (``session``, ``tools``, middleware, ``on_event``...) and wires it
+    to the call:
+
+    * each server event of the call goes through :meth:`SipCall.handle_server_event`, so the
+      caller's keys (``input_audio_buffer.dtmf_event_received``) become ``call:dtmf``;
+    * when the sideband lands in ``ended`` (the caller hung up, the call is over, a reattach
+      found the call gone) the call ends with that reason (:meth:`SipCall.caller_hung_up`);
+    * when the sideband is lost for good (its connection in ``error`` after it was attached:
+      its reconnect attempts are spent) the call, which nobody controls any more, is hung up
+      (``hangup_when_lost=False`` leaves it running).
+
+    ``on_client(call, client)`` (sync or async) is called before the client connects (add
+    handlers there). The connect is bounded by ``connect_timeout``; a refused or stalled attach
+    raises (the :class:`SipCall` reports it as ``call:error``).
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str = DEFAULTS["base_url"],
+        connect_timeout: float = 15.0,
+        on_client: OnClient | None = None,
+        hangup_when_lost: bool = True,
+        **options: Any,
+    ) -> None:
+        for reserved in _RESERVED_CLIENT_OPTIONS:
+            if reserved in options:
+                raise TypeError(f"SidebandAttach sets {reserved!r} itself; leave it out")
+        if not isinstance(connect_timeout, int | float) or not connect_timeout > 0:
+            raise ValueError(
+                f"connect_timeout must be a positive number of seconds, not {connect_timeout!r}"
+            )
+        if on_client is not None and not callable(on_client):
+            raise TypeError("on_client must be a function of (call, client)")
+        self._api_key = _resolve_api_key(api_key)
+        self.base_url = base_url
+        self.connect_timeout = float(connect_timeout)
+        self.on_client = on_client
+        self.hangup_when_lost = hangup_when_lost
+        self.options = options
+
+    def __repr__(self) -> str:
+        return f"SidebandAttach(base_url={self.base_url!r}, api_key='***')"
+
+    def __reduce__(self) -> Any:
+        raise TypeError("a SidebandAttach holds an API key and cannot be pickled")
+
+    async def __call__(self, call: SipCall) -> RealtimeClient:
+        from .client import RealtimeClient
+
+        options = dict(self.options)
+        their_on_event = options.pop("on_event", None)
+
+        async def on_event(event: Mapping[str, Any]) -> None:
+            call.handle_server_event(event)
+            if their_on_event is not None:
+                result = their_on_event(event)
+                if inspect.isawaitable(result):
+                    await result
+
+        client = RealtimeClient.attach(
+            call.id, api_key=self._api_key, base_url=self.base_url, on_event=on_event, **options
+        )
+        attached = False
+
+        def watch(step: Transition) -> None:
+            if step.chart != "connection" or step.target == step.source:
+                return
+            if step.target == "ended":
+                reason = client.model.connection.end_reason or "the call ended"
+                call.caller_hung_up(f"the sideband ended: {reason}")
+            elif (
+                step.target == "error"
+                and attached
+                and call.state == "active"
+                and not client.model.connection.may_retry()  # its reconnects are spent
+            ):
+                message = client.model.connection.error_message or "failed"
+                logger.warning("call %s: the sideband is lost: %s", call.id, message)
+                if self.hangup_when_lost:
+                    call._spawn(_hang_up_quietly(call))
+
+        try:
+            if self.on_client is not None:
+                result = self.on_client(call, client)
+                if inspect.isawaitable(result):
+                    await result
+            client.model.subscribe(watch)  # after the app's observers: they see the end first
+            async with asyncio.timeout(self.connect_timeout):
+                await client.connect()
+        except BaseException as exc:
+            await client.disconnect()
+            if isinstance(exc, TimeoutError):
+                raise CallControlError(
+                    "attach",
+                    f"the sideband did not attach within {self.connect_timeout:g} s",
+                    call_id=call.id,
+                ) from None
+            raise
+        attached = True
+        return client
+
+
+async def _hang_up_quietly(call: SipCall) -> None:
+    try:
+        await call.hangup()
+    except (CallControlError, CallStateError) as exc:  # over already, or the request failed
+        logger.info("call %s: no hang-up after losing the sideband: %s", call.id, exc)

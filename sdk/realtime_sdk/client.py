@@ -71,6 +71,7 @@ from .config import (
     warn_model_shutdowns,
 )
 from .errors import (
+    CallGoneError,
     ConnectError,
     ErrorEvent,
     ErrorStage,
@@ -948,6 +949,10 @@ class RealtimeClient:
 
     async def _fail(self, exc: BaseException | str) -> None:
         """Fail the current connect step (the charts know its stage) with ``exc``."""
+        if isinstance(exc, CallGoneError) and self.model.connection.reconnecting_now:
+            # Reattaching to a call that is over: the call ended while the socket was down.
+            await self._signal("call_ended", error=f"the call ended: {exc.message}")
+            return
         text = exc.message if isinstance(exc, ConnectError) else str(exc)
         if not isinstance(exc, str | RealtimeError):  # an unexpected exception: say which
             text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -16,6 +16,7 @@ from typing import Any, Final, Literal, get_args
 __all__ = [
     "ERROR_STAGES",
     "REDACTED",
+    "CallGoneError",
     "ConnectError",
     "ErrorEvent",
     "ErrorStage",
@@ -216,6 +217,13 @@ class ConnectError(RealtimeError):
         self.stage = stage
         self.message = redact_text(message)
         super().__init__(f"connect failed at {stage}: {self.message}")
+
+
+class CallGoneError(ConnectError):
+    """The call to (re)join does not exist any more: the server refused it as unknown (a
+    sideband's ``HTTP 404 call_id_not_found``). A first attach reports it as the connect's
+    error; a reattach after a drop means the call is over, and the client lands in
+    ``ended`` instead of spending its reconnect attempts."""
 
 
 class SendError(RealtimeError):

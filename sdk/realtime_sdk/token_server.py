@@ -276,6 +276,20 @@ async def run_token_server(
         attach=attach,
         on_call=on_call,
     )
+    await serve_app(app, host, port, ready=ready, what=f"token server ({SESSION_PATH})")
+
+
+async def serve_app(
+    app: web.Application,
+    host: str,
+    port: int,
+    *,
+    ready: asyncio.Future[str] | None = None,
+    stop: asyncio.Event | None = None,
+    what: str = "server",
+) -> None:
+    """Serve ``app`` on ``host:port`` until cancelled or ``stop`` is set, then run its
+    cleanup. ``port=0`` picks a free port; ``ready`` receives the base URL once it listens."""
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
@@ -284,10 +298,10 @@ async def run_token_server(
         addresses = runner.addresses
         bound = addresses[0][1] if addresses else port
         url = f"http://{host}:{bound}"
-        logger.info("token server on %s%s", url, SESSION_PATH)
+        logger.info("%s on %s", what, url)
         if ready is not None and not ready.done():
             ready.set_result(url)
-        await asyncio.Event().wait()  # until cancelled
+        await (stop or asyncio.Event()).wait()  # until cancelled (or stopped)
     finally:
         await runner.cleanup()
 

@@ -40,7 +40,7 @@ class FakePlayer:
 
     def __init__(self) -> None:
         self.playing = False
-        self.muted = False
+        self.vanished = False
         self.on_started: Callable[[], None] | None = None
         self.on_drained: Callable[[], None] | None = None
         self._played = 0.0
@@ -72,6 +72,10 @@ class FakePlayer:
         self._queued = 0.0
         self.playing = False
         return played
+
+    def vanish(self) -> None:
+        self.vanished = True
+        self.clear()
 
 
 async def until(events: list[dict[str, Any]], kind: str, limit: float = 10.0) -> dict[str, Any]:

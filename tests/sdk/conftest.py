@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -89,6 +90,16 @@ class Pulse:
         return MonitorRecording(self)
 
 
+def terminate(process: subprocess.Popen[Any]) -> None:
+    """SIGTERM, then SIGKILL after 5 s; wait for the end."""
+    process.terminate()
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)
+
+
 class MonitorRecording:
     """``parec`` of the speaker's monitor into a file, from now until :meth:`stop`."""
 
@@ -121,14 +132,14 @@ class MonitorRecording:
     def bytes_so_far(self) -> int:
         return self.path.stat().st_size
 
+    def samples_so_far(self) -> npt.NDArray[np.int16]:
+        """What was recorded until now (48 kHz mono int16); recording goes on."""
+        data = self.path.read_bytes()
+        return np.frombuffer(data[: len(data) // 2 * 2], dtype="<i2").astype(np.int16)
+
     def stop(self) -> npt.NDArray[np.int16]:
         """Stop recording and return the samples (48 kHz mono int16)."""
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=5)
+        terminate(self.process)
         data = self.path.read_bytes()
         self.path.unlink(missing_ok=True)
         return np.frombuffer(data[: len(data) // 2 * 2], dtype="<i2").astype(np.int16)
@@ -212,12 +223,7 @@ def pulse_daemon(modules: list[str]) -> Iterator[Pulse]:
         _wait_ready(process, server, log)
         yield Pulse(server=server, directory=directory)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+        terminate(process)
         shutil.rmtree(directory, ignore_errors=True)
 
 
@@ -253,3 +259,59 @@ def pulseaudio() -> Iterator[Pulse]:
                 os.environ.pop("PULSE_SERVER", None)
             else:
                 os.environ["PULSE_SERVER"] = saved
+
+
+# -- Redis ------------------------------------------------------------------------------------
+
+REDIS_START_TIMEOUT = 15.0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class RedisServer:
+    """A redis-server on 127.0.0.1 without persistence; :meth:`stop` ends it."""
+
+    def __init__(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            reason = "redis-server is not installed (scripts/_bootstrap.sh installs it)"
+            if os.environ.get("CI", "").strip().lower() in {"true", "1"}:
+                pytest.fail(f"CI=true: {reason}", pytrace=False)
+            pytest.skip(reason)
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        args = [binary, "--port", str(self.port), "--bind", "127.0.0.1"]
+        args += ["--save", "", "--appendonly", "no"]
+        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + REDIS_START_TIMEOUT
+        while not self.answers():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                pytest.fail(f"redis-server did not start on port {self.port}", pytrace=False)
+            time.sleep(0.02)
+
+    def answers(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as conn:
+                conn.sendall(b"PING\r\n")
+                return conn.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            terminate(self.process)
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[RedisServer]:
+    server = RedisServer()
+    try:
+        yield server
+    finally:
+        server.stop()

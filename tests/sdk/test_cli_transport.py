@@ -8,9 +8,12 @@ the other wires, and the combinations refused with one sentence.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
-from realtime_sdk.cli import demo, main
+from realtime_sdk.cli import demo
 from realtime_sdk.cli.chat_repl import CHAT_GREETING
 from tests.sdk.test_cli_session import cli
 
@@ -52,13 +55,6 @@ def test_demo_refuses_an_unknown_transport() -> None:
     assert "argument --transport: invalid choice: 'carrier-pigeon'" in result.stderr
 
 
-def test_voice_demo_runs_over_webrtc_only(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo", "--voice", "--transport", "websocket"]) == 2
-    assert capsys.readouterr().err == (
-        "realtime demo: --voice runs over WebRTC only (not --transport websocket).\n"
-    )
-
-
 @pytest.mark.parametrize("transport", ["websocket", "memory"])
 def test_chat_over_the_transport_answers_each_line_and_calls_the_tool(transport: str) -> None:
     result = cli(
@@ -84,6 +80,43 @@ def test_chat_over_the_transport_answers_each_line_and_calls_the_tool(transport:
             "http://127.0.0.1:"
         )
         assert " over websocket. " in notice
+    assert "Traceback" not in result.stderr
+
+
+def test_chat_trace_replays_to_the_same_chat(tmp_path: Path) -> None:
+    """``realtime chat --trace FILE``: every wire event, sent and received, as replay-format
+    lines; ``realtime replay`` of it gives the chat the REPL printed."""
+    trace = tmp_path / "chat.jsonl"
+    result = cli(
+        "chat",
+        *("--transport", "memory", "--trace", str(trace)),
+        stdin="hello there\nWhat is the weather in Paris?\n",
+    )
+    assert result.returncode == 0, result.stderr
+    entries = [json.loads(line) for line in trace.read_text(encoding="utf-8").splitlines()]
+    assert all(set(e) == {"direction", "data", "time"} for e in entries)
+    sent = [e["data"]["type"] for e in entries if e["direction"] == "sent"]
+    received = [e["data"]["type"] for e in entries if e["direction"] == "received"]
+    assert sent[0] == "session.update"
+    assert sent.count("conversation.item.create") == 3  # two lines and the tool's output
+    assert received[0] == "session.created"
+    assert received.count("response.done") == 4  # greeting, answer, tool call, weather
+    replayed = cli("replay", str(trace), "--json")
+    assert replayed.returncode == 0, replayed.stderr
+    replay = json.loads(replayed.stdout)
+    assert [(c["role"], c["text"]) for c in replay["chat"] if c["role"] == "assistant"] == [
+        ("assistant", CHAT_GREETING),
+        ("assistant", "You said: hello there"),
+        ("assistant", "In Paris it is sunny and 21 degrees."),
+    ]
+    assert replay["malformed_lines"] == 0
+
+
+def test_chat_trace_to_an_unwritable_file_is_a_usage_error(tmp_path: Path) -> None:
+    result = cli("chat", "--trace", str(tmp_path / "missing" / "chat.jsonl"), stdin="")
+    assert result.returncode == 2
+    assert result.stderr.startswith("realtime chat: cannot write ")
+    assert result.stderr.count("\n") == 1
     assert "Traceback" not in result.stderr
 
 

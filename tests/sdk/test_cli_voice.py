@@ -2,14 +2,18 @@
 
 They run under the ``pulseaudio`` fixture's daemon (``PULSE_SERVER`` is inherited), with the
 default source switched to ``vspeaker.monitor``: the microphone hears everything played on the
-default output — the assistant and the demo's synthesised user alike. ``OPENAI_API_KEY`` is
-removed from their environment: everything stays on 127.0.0.1.
+default output — the assistant and the demo's synthesised user alike. The chat's barge-in test
+builds a room instead (``user_in_the_room``: the speaker and the user mixed on a sink the
+microphone hears), so the speaker's monitor records what the assistant alone played.
+``OPENAI_API_KEY`` is removed from their environment: everything stays on 127.0.0.1.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import queue
+import re
 import subprocess
 import sys
 import threading
@@ -18,10 +22,13 @@ import wave
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO, Any
 
 import numpy as np
 import pytest
 
+from realtime_sdk.audio import SAMPLE_RATE
+from realtime_sdk.cli.demo_voice import TRUNCATE_TOLERANCE_MS, user_voice
 from realtime_sdk.emulator.audio import synthesize
 from tests.sdk.conftest import Pulse
 
@@ -34,6 +41,76 @@ def _env() -> dict[str, str]:
     return env
 
 
+class VoiceChat:
+    """``realtime chat --voice --transport T [args]`` as a subprocess (``with`` it: killed if
+    still running at the end); its standard output lines are kept in :attr:`seen` as they come,
+    its standard error goes to ``err`` (a file)."""
+
+    def __init__(self, transport: str, err: IO[str], *args: str) -> None:
+        command = [sys.executable, "-m", "realtime_sdk.cli", "chat", "--voice"]
+        self.proc = subprocess.Popen(
+            [*command, "--transport", transport, *args],
+            env=_env(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+        )
+        self.seen: list[str] = []
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self._lines.put(line)
+        self._lines.put(None)
+
+    def __enter__(self) -> VoiceChat:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=5)
+        for stream in (self.proc.stdin, self.proc.stdout):
+            if stream is not None:
+                stream.close()
+
+    def wait(self, until: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+        """Read lines until ``until()`` (checked at least every 50 ms), at most ``timeout`` s."""
+        deadline = time.monotonic() + timeout
+        while not until():
+            remaining = deadline - time.monotonic()
+            assert remaining > 0, f"no {what}: {self.seen}"
+            try:
+                line = self._lines.get(timeout=min(remaining, 0.05))
+            except queue.Empty:
+                continue
+            assert line is not None, f"exited early: {self.seen}"
+            self.seen.append(line)
+
+    def type(self, line: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
+    def quit(self) -> int:
+        """``/quit``; the exit status."""
+        self.type("/quit")
+        return self.proc.wait(timeout=15)
+
+
+def write_wav(path: Path, pcm: np.ndarray, rate: int) -> Path:
+    """Mono PCM16 ``pcm`` at ``rate`` Hz as a WAV file (what ``paplay`` plays)."""
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(np.asarray(pcm, dtype="<i2").tobytes())
+    return path
+
+
 @contextmanager
 def microphone_hears_speaker(pulse: Pulse) -> Iterator[None]:
     pulse.pactl("set-default-source", pulse.monitor)
@@ -43,10 +120,15 @@ def microphone_hears_speaker(pulse: Pulse) -> Iterator[None]:
         pulse.pactl("set-default-source", pulse.source)
 
 
-def test_demo_voice_runs_a_spoken_turn_and_a_barge_in(pulseaudio: Pulse) -> None:
+@pytest.mark.parametrize("transport", ["webrtc", "websocket", "memory"])
+def test_demo_voice_runs_a_spoken_turn_and_a_barge_in(pulseaudio: Pulse, transport: str) -> None:
+    """The same checked session on every transport. Over WebSocket and memory the client plays
+    the answer itself: at the barge-in it sends one ``conversation.item.truncate`` whose
+    ``audio_end_ms`` is what the speaker played (the demo checks it against the speaker's
+    sample count), short of the audio received."""
     with microphone_hears_speaker(pulseaudio):
         done = subprocess.run(
-            [sys.executable, "-m", "realtime_sdk.cli", "demo", "--voice"],
+            [sys.executable, "-m", "realtime_sdk.cli", "demo", "--voice", "--transport", transport],
             env=_env(),
             capture_output=True,
             text=True,
@@ -62,7 +144,24 @@ def test_demo_voice_runs_a_spoken_turn_and_a_barge_in(pulseaudio: Pulse) -> None
     assert "0 response.cancel sent by the client" in out
     assert "received input_audio_buffer.speech_started" in out
     assert "received input_audio_buffer.committed" in out
-    assert "playback --barge_in--> interrupted" in out or "--barge_in-->" in out
+    assert "playback --barge_in--> interrupted" in out
+    truncates = re.findall(r"sent conversation\.item\.truncate \(audio_end_ms (\d+)\)", out)
+    if transport == "webrtc":
+        assert truncates == []  # the server played it, the server truncates
+        assert "server truncated at" in out
+    else:
+        assert len(truncates) == 1, out
+        played = re.search(
+            r"client truncated at (\d+) ms \(the speaker played (\d+) ms of "
+            r"(\d+) ms received\)",
+            out,
+        )
+        assert played is not None, out
+        end_ms, heard_ms, received_ms = map(int, played.groups())
+        assert end_ms == int(truncates[0])
+        assert abs(end_ms - heard_ms) <= TRUNCATE_TOLERANCE_MS
+        assert 500 <= end_ms < received_ms  # the story was heard 0.8 s before the interruption
+        assert "received conversation.item.truncated" in out
 
 
 def test_demo_voice_without_audio_devices_says_so_in_one_sentence(pulseaudio: Pulse) -> None:
@@ -94,60 +193,20 @@ def test_chat_voice_greets_aloud_and_quits(
     server, which the microphone hears) and is answered; ``/quit`` then leaves with 0. On
     WebSocket and memory the client plays to the speaker itself (``Speaker`` as audio_sink:
     "assistant speaking" is its position moving) and pumps the microphone as appends."""
-    speech = tmp_path / "speech.wav"
-    with wave.open(str(speech), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(24_000)
-        pcm = synthesize("What is the weather like in Paris today?")
-        out.writeframes(np.asarray(pcm, dtype="<i2").tobytes())
+    speech = write_wav(
+        tmp_path / "speech.wav", synthesize("What is the weather like in Paris today?"), 24_000
+    )
     err_path = tmp_path / "stderr.txt"
-    seen: list[str] = []
     with (
         microphone_hears_speaker(pulseaudio),
         err_path.open("w", encoding="utf-8") as err_file,
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "realtime_sdk.cli",
-                "chat",
-                "--voice",
-                *("--transport", transport),
-            ],
-            env=_env(),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=err_file,
-            text=True,
-        ) as proc,
+        VoiceChat(transport, err_file) as chat,
     ):
-        lines: queue.Queue[str | None] = queue.Queue()
-
-        def read() -> None:
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                lines.put(line)
-            lines.put(None)
-
-        reader = threading.Thread(target=read, daemon=True)
-        reader.start()
+        seen = chat.seen
 
         def greeted() -> bool:
             heard = any(s.startswith("assistant: Hello") for s in seen)
             return heard and "* assistant speaking\n" in seen
-
-        def wait(until: Callable[[], bool], what: str) -> None:
-            deadline = time.monotonic() + 20
-            while not until():
-                remaining = deadline - time.monotonic()
-                assert remaining > 0, f"no {what}: {seen}"
-                try:
-                    line = lines.get(timeout=remaining)
-                except queue.Empty:
-                    raise AssertionError(f"no {what}: {seen}") from None
-                assert line is not None, f"exited early: {seen}"
-                seen.append(line)
 
         spoken_at = [0]
 
@@ -158,22 +217,157 @@ def test_chat_voice_greets_aloud_and_quits(
             after = heard[heard.index("* you speaking\n") :]
             return "* assistant speaking\n" in after and "* assistant quiet\n" in after
 
-        try:
-            wait(greeted, "greeting transcript")
-            wait(lambda: "* assistant quiet\n" in seen, "end of the greeting")
-            spoken_at[0] = len(seen)
-            subprocess.run(["paplay", str(speech)], env=_env(), check=True, timeout=20)
-            wait(answered, "spoken turn answered")
-            assert any(line.startswith("you: ") for line in seen[spoken_at[0] :]), seen
-            assert proc.stdin is not None
-            proc.stdin.write("/quit\n")
-            proc.stdin.flush()
-            code = proc.wait(timeout=15)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(timeout=5)
-        reader.join(timeout=5)
+        chat.wait(greeted, "greeting transcript")
+        chat.wait(lambda: "* assistant quiet\n" in seen, "end of the greeting")
+        spoken_at[0] = len(seen)
+        subprocess.run(["paplay", str(speech)], env=_env(), check=True, timeout=20)
+        chat.wait(answered, "spoken turn answered")
+        assert any(line.startswith("you: ") for line in seen[spoken_at[0] :]), seen
+        code = chat.quit()
     err = err_path.read_text(encoding="utf-8")
     assert code == 0, "".join(seen) + err
     assert "embedded emulator" in err
+
+
+@contextmanager
+def user_in_the_room(pulse: Pulse) -> Iterator[str]:
+    """A room: the speaker's output (through a loopback) and the user's voice meet on a null
+    sink whose monitor is the default input; yields the sink the user speaks into. The
+    speaker's own monitor then records the assistant alone: what was actually played."""
+    modules = [
+        pulse.pactl(
+            "load-module", "module-null-sink", "sink_name=vroom", "rate=48000", "channels=1"
+        ),
+        pulse.pactl(
+            "load-module",
+            "module-loopback",
+            f"source={pulse.monitor}",
+            "sink=vroom",
+            "latency_msec=20",
+            "source_dont_move=true",
+            "sink_dont_move=true",
+        ),
+    ]
+    pulse.pactl("set-default-source", "vroom.monitor")
+    try:
+        yield "vroom"
+    finally:
+        pulse.pactl("set-default-source", pulse.source)
+        for module in reversed(modules):
+            pulse.pactl("unload-module", module.strip())
+
+
+def audible_stretches(samples: np.ndarray, gap_ms: int = 300) -> list[tuple[int, int]]:
+    """(start_ms, end_ms) of the stretches of sound in 48 kHz samples (10 ms blocks above
+    -60 dBFS), pauses shorter than ``gap_ms`` (between syllables) inside a stretch."""
+    blocks = samples[: samples.size // 480 * 480].astype(np.float64).reshape(-1, 480) / 32768
+    loud = np.flatnonzero(np.sqrt(np.mean(blocks**2, axis=1)) > 1e-3)
+    stretches: list[tuple[int, int]] = []
+    for block in loud.tolist():
+        at = int(block) * 10
+        if stretches and at - stretches[-1][1] < gap_ms:
+            stretches[-1] = (stretches[-1][0], at + 10)
+        else:
+            stretches.append((at, at + 10))
+    return stretches
+
+
+def trace_events(path: Path, direction: str) -> list[dict[str, Any]]:
+    entries = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    return [e["data"] for e in entries if e["direction"] == direction]
+
+
+@pytest.mark.parametrize("transport", ["webrtc", "websocket", "memory"])
+def test_chat_voice_user_interrupts_a_long_spoken_answer(
+    pulseaudio: Pulse, tmp_path: Path, transport: str
+) -> None:
+    """In ``realtime chat --voice`` the user asks for a story, and about a second into it
+    speaks into the room, louder than the speakers' echo as a user near the microphone is
+    (``USER_GAIN``, 3× the assistant's level, as ``realtime demo --voice`` plays the user).
+    Why louder: the chat's echo guard (``EchoGuard`` gate, ``coupling=1.0``: the worst case, a
+    microphone hearing the speaker at full level, which this room is) passes a frame only
+    above twice the loudest echo it may be hearing; a user at the assistant's own level plus
+    that echo never gets there, so a user that quiet is never heard over the answer:
+    the story's playback stops, the answer is interrupted and truncated at what was actually
+    played (over WebSocket and memory by the client's ``conversation.item.truncate``, whose
+    ``audio_end_ms`` matches what the speaker's monitor recorded; over WebRTC by the server,
+    which plays it), the client sends no ``response.cancel`` of its own (the server VAD's
+    ``interrupt_response`` did it), and the new question is answered aloud."""
+    # USER_GAIN × louder than the assistant
+    question = user_voice("What is the weather like in Paris today?")
+    question_wav = write_wav(tmp_path / "question.wav", question, SAMPLE_RATE)
+    trace = tmp_path / "trace.jsonl"
+    err_path = tmp_path / "stderr.txt"
+    with (
+        user_in_the_room(pulseaudio) as room,
+        err_path.open("w", encoding="utf-8") as err_file,
+    ):
+        recording = pulseaudio.record_monitor()  # the assistant alone
+        with VoiceChat(transport, err_file, "--no-greet", "--trace", str(trace)) as chat:
+            seen = chat.seen
+
+            def heard_ms() -> int:
+                stretches = audible_stretches(recording.samples_so_far())
+                return stretches[0][1] - stretches[0][0] if stretches else 0
+
+            def after_speaking(*marks: str) -> bool:
+                """``* you speaking``, then ``marks`` in this order."""
+                if "* you speaking\n" not in seen:
+                    return False
+                rest = seen[seen.index("* you speaking\n") :]
+                for mark in marks:
+                    if mark not in rest:
+                        return False
+                    rest = rest[rest.index(mark) + 1 :]
+                return True
+
+            chat.type("Tell me a long story.")
+            chat.wait(lambda: "* assistant speaking\n" in seen, "story")
+            chat.wait(lambda: heard_ms() >= 800, "0.8 s of the story played")
+            subprocess.run(
+                ["paplay", f"--device={room}", str(question_wav)],
+                env=_env(),
+                check=True,
+                timeout=20,
+            )
+            # the story cut, then the answer to the question played from start to end
+            quiet, speaking = "* assistant quiet\n", "* assistant speaking\n"
+            chat.wait(lambda: after_speaking(quiet, speaking, quiet), "answer to the question")
+            code = chat.quit()
+        played = recording.stop()
+    err = err_path.read_text(encoding="utf-8")
+    assert code == 0, "".join(seen) + err
+    assert "you: Hello.\n" in seen  # the emulator transcribes every spoken turn "Hello."
+
+    sent, received = trace_events(trace, "sent"), trace_events(trace, "received")
+    sent_types = [e["type"] for e in sent]
+    assert "response.cancel" not in sent_types
+    # What the speaker played: the story until the cut, then (after the user) the answer.
+    stretches = audible_stretches(played)
+    assert len(stretches) == 2, stretches
+    story_ms = stretches[0][1] - stretches[0][0]
+    responses = [e["response"] for e in received if e["type"] == "response.done"]
+    assert len(responses) == 2, [r["status"] for r in responses]
+    story, answer = responses
+    story_item = story["output"][0]
+    assert answer["status"] == "completed"
+    assert answer["output"][0]["content"][0]["transcript"] == "You said: Hello."
+    full_ms = len(synthesize(story_item["content"][0]["transcript"])) * 1000 // 24_000
+    assert 800 <= story_ms < full_ms - 1000  # cut well before its end
+    truncated = [e for e in received if e["type"] == "conversation.item.truncated"]
+    assert [e["item_id"] for e in truncated] == [story_item["id"]]
+    truncates = [e for e in sent if e["type"] == "conversation.item.truncate"]
+    if transport == "webrtc":
+        # The server plays the audio: it cut its output buffer and truncated the item itself.
+        assert truncates == []
+        assert any(e["type"] == "output_audio_buffer.cleared" for e in received)
+        # Where it was in its own playback: ahead of the speaker by the way there (the
+        # network, the jitter buffer, the device), never behind it.
+        assert story_ms - 100 <= truncated[0]["audio_end_ms"] <= story_ms + 1000
+    else:
+        # The client plays it: the story was still being generated when the user spoke, so the
+        # server cancelled it, and the client truncated it at what the speaker played.
+        assert story["status"] == "cancelled"
+        assert len(truncates) == 1
+        assert truncates[0]["item_id"] == story_item["id"]
+        assert abs(truncates[0]["audio_end_ms"] - story_ms) <= TRUNCATE_TOLERANCE_MS

@@ -312,33 +312,71 @@ def test_push_to_talk_commits_real_audio_and_gets_an_answer(run: Runner, transpo
     run(scenario())
 
 
-# WebRTC only: the emulator's SpeechTrack takes ``muted`` as a vanished peer (its recv() blocks
-# until cancelled); on WebSocket and memory the client's microphone pump reads that track and,
-# after a press, no appends came (seen: the wait for frames timed out). Their muted pump (zeros
-# at the pace) is tested in test_client_playback.py; PushToTalk's commit in the test above.
-@pytest.mark.parametrize("transport", ["webrtc"])
-def test_push_to_talk_closes_the_microphone_between_presses(run: Runner, transport: str) -> None:
+PTT_QUESTIONS = ("What is the weather like today?", "And what about tomorrow?")
+PTT_SESSION = {
+    **TEXT_SESSION,
+    "audio": {
+        "input": {"transcription": {"model": "gpt-realtime-whisper"}, "turn_detection": None}
+    },
+}
+
+
+@on_every_transport
+def test_push_to_talk_two_turns_with_the_microphone_closed_between(
+    run: Runner, transport: str
+) -> None:
+    """press → speak → release, twice. Both turns are committed with the speech in them,
+    transcribed and answered; between the presses the user talks too (an aside) and the
+    server hears none of it: over WebRTC no frames arrive (the sender has no track), over
+    WebSocket and memory the pump goes on at the microphone's pace with zeros. The microphone
+    is the emulator's SpeechTrack, muted by the client while released (frames of zeros, the
+    pace goes on), so the pump resumes on the next press."""
+
     async def scenario() -> None:
+        heard: list[float] = []
+
+        def transcribe(pcm: bytes) -> str:
+            samples = np.frombuffer(pcm, dtype="<i2").astype(np.float64) / 32768
+            heard.append(float(np.sqrt(np.mean(samples**2))) if samples.size else 0.0)
+            return PTT_QUESTIONS[min(len(heard), len(PTT_QUESTIONS)) - 1]
+
+        answers: list[AssistantCompleted] = []
         mic = SpeechTrack()
-        async with Emulator() as emu:
-            client = make_client(
-                emu,
-                [],
-                transport,
-                microphone=lambda: mic,
-                session={**TEXT_SESSION, **PUSH_TO_TALK_SESSION},
-            )
+        async with Emulator(config=EmulatorConfig(transcribe=transcribe)) as emu:
+            client = make_client(emu, [], transport, microphone=lambda: mic, session=PTT_SESSION)
+            client.on(AssistantCompleted.name, answers.append)
             async with client:
                 await until(lambda: inbound_frames(emu, client) > 5)
-                ptt = PushToTalk(client)
-                await asyncio.sleep(0.1)  # frames already in flight arrive
-                closed_at = inbound_frames(emu, client)
-                await asyncio.sleep(0.3)
-                assert inbound_frames(emu, client) <= closed_at + 2
-                await ptt.press()
-                await ptt.press()  # idempotent
-                await until(lambda: inbound_frames(emu, client) > closed_at + 10)
-                await ptt.release()
-                await ptt.release()  # idempotent
+                ptt = PushToTalk(client)  # closed until pressed
+                for turn, question in enumerate(PTT_QUESTIONS):
+                    await asyncio.sleep(0.1)  # frames already in flight arrive
+                    closed_at = inbound_frames(emu, client)
+                    appended_at = len(appended(engine_of(emu, client)))
+                    mic.play(synthesize("Not now, I am on the phone."))  # not pressed
+                    await asyncio.sleep(0.3)
+                    if transport == "webrtc":
+                        assert inbound_frames(emu, client) <= closed_at + 2
+                    else:  # the pace goes on, with zeros
+                        aside = appended(engine_of(emu, client))[appended_at:]
+                        assert len(aside) > 10 * FRAME_BYTES
+                        assert not np.frombuffer(aside, dtype="<i2").any()
+                    mic.clear()  # the aside is over
+                    await ptt.press()
+                    await ptt.press()  # idempotent
+                    pressed_at = inbound_frames(emu, client)
+                    mic.play(synthesize(question))
+                    await until(lambda: mic.queued_ms == 0, timeout=8.0)
+                    assert inbound_frames(emu, client) > pressed_at + 10
+                    await ptt.release()
+                    await ptt.release()  # idempotent
+                    await until(lambda: len(answers) > turn, timeout=10.0)  # noqa: B023
+                    assert answers[turn].response_status == "completed"
+
+                assert len(heard) == 2
+                assert min(heard) > 0.05  # each committed buffer held the speech
+                users = [item.text for item in client.chat if item.role == "user"]
+                assistants = [item.text for item in client.chat if item.role == "assistant"]
+                assert users == list(PTT_QUESTIONS)  # both transcribed
+                assert assistants == [f"You said: {q}" for q in PTT_QUESTIONS]
 
     run(scenario())

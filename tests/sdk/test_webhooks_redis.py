@@ -1,8 +1,8 @@
 """Replay protection shared through Redis: two receiver processes, one redis-server.
 
 A redis-server is started on a free 127.0.0.1 port (no persistence) for these tests and stopped
-after them; scripts/_bootstrap.sh installs it. Without it the tests skip locally and fail
-under CI.
+after them (``redis_server`` in tests/sdk/conftest.py); scripts/_bootstrap.sh installs it.
+Without it the tests skip locally and fail under CI.
 """
 
 from __future__ import annotations
@@ -11,12 +11,9 @@ import asyncio
 import json
 import logging
 import os
-import shutil
-import socket
-import subprocess
 import sys
 import time
-from collections.abc import Coroutine, Iterator
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +31,7 @@ from realtime_sdk.webhooks import (
     signed_headers,
 )
 from tests.aio import run_async
+from tests.sdk.conftest import RedisServer
 
 SECRET = "whsec_cmVkaXMtc2hhcmVkLXRlc3Qta2V5"
 PEER = Path(__file__).with_name("webhook_peer.py")
@@ -42,62 +40,6 @@ START_TIMEOUT = 15.0
 
 def run(coro: Coroutine[Any, Any, Any], timeout: float = 30.0) -> Any:
     return run_async(coro, timeout)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-class RedisServer:
-    """A redis-server on 127.0.0.1 without persistence; :meth:`stop` ends it."""
-
-    def __init__(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            reason = "redis-server is not installed (scripts/_bootstrap.sh installs it)"
-            if os.environ.get("CI", "").strip().lower() in {"true", "1"}:
-                pytest.fail(f"CI=true: {reason}", pytrace=False)
-            pytest.skip(reason)
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        args = [binary, "--port", str(self.port), "--bind", "127.0.0.1"]
-        args += ["--save", "", "--appendonly", "no"]
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + START_TIMEOUT
-        while not self.answers():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                pytest.fail(f"redis-server did not start on port {self.port}", pytrace=False)
-            time.sleep(0.02)
-
-    def answers(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as conn:
-                conn.sendall(b"PING\r\n")
-                return conn.recv(16).startswith(b"+PONG")
-        except OSError:
-            return False
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    server = RedisServer()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def call_body(event_id: str, call_id: str) -> str:

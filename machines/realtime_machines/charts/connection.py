@@ -10,7 +10,9 @@ step's stage. A failure or a stall in any step lands in ``error`` with the step 
 
 ``call_ended`` is the server ending the call itself (a sideband's call hung up, the caller
 gone): final, never retried; the chart lands in ``ended`` with the reason in
-:attr:`ConnectionChart.end_reason`, holding nothing. A later ``connect`` starts afresh.
+:attr:`ConnectionChart.end_reason`, holding nothing. A later ``connect`` starts afresh. During a
+reconnect the handshake may find the call gone (a sideband reattaching to a call that has
+ended): ``call_ended`` from ``handshaking`` then ends it too, instead of a failed step.
 
 ``rollover`` replaces a call that is about to hit the server's session cap with a new one, the
 way a lost connection is replaced. Entering ``error`` releases the transport and the microphone.
@@ -111,7 +113,11 @@ class ConnectionChart(ModelChart):
     connection_lost = connected.to(reconnecting, cond="may_reconnect") | connected.to(
         error, on="keep_error"
     )
-    call_ended = connected.to(ended, on="keep_end") | reconnecting.to(ended, on="keep_end")
+    call_ended = (
+        connected.to(ended, on="keep_end")
+        | reconnecting.to(ended, on="keep_end")
+        | handshaking.to(ended, cond="rejoining", on="keep_end")
+    )
     give_up = reconnecting.to(error, on="keep_error")
     rollover = connected.to(reconnecting)
     retry = error.to(reconnecting, cond="may_retry")
@@ -170,6 +176,10 @@ class ConnectionChart(ModelChart):
 
     def may_retry(self) -> bool:
         return self.reconnecting_now and self.attempts_left > 0
+
+    def rejoining(self) -> bool:
+        """A reconnect is under way: a handshake that finds the call gone ends it."""
+        return self.reconnecting_now
 
     @property
     def next_delay(self) -> float:

@@ -8,9 +8,8 @@ object); with ``--metrics``, the turn metrics instead (a table, or with ``--json
 Realtime emulator (with ``--sip-webhook``, simulated SIP calls post their webhook to URL),
 printing its base URL on the first line, until interrupted.
 ``realtime demo [--transport webrtc|websocket|memory] [--trace FILE] [--json] [--metrics]`` runs
-a scripted,
-checked session against an embedded emulator over loopback WebRTC, WebSocket or in memory
-(:mod:`realtime_sdk.cli.demo`); ``realtime demo --voice
+a scripted, checked session against an embedded emulator over loopback WebRTC, WebSocket or in
+memory (:mod:`realtime_sdk.cli.demo`; ``--metrics`` prints its turn metrics); ``realtime demo --voice [--transport T]
 [--speech-device DEVICE] [--json]`` runs one spoken turn and one barge-in through the default
 audio devices (:mod:`realtime_sdk.cli.demo_voice`).
 ``realtime chat [--model M] [--no-greet] [--voice] [--transport T]`` is a text (or, with
@@ -20,7 +19,12 @@ embedded emulator (:mod:`realtime_sdk.cli.chat_repl`).
 MODULE:ATTR] [--instructions TEXT]`` hands out ephemeral keys (:mod:`realtime_sdk.token_server`),
 printing its base URL on the first line; with ``--tools`` / ``--instructions`` it also attaches
 a sideband client with them to each call a browser reports (``POST /realtime/calls``).
+``realtime call-server [--host H] [--port P] [--path PATH] [--base-url URL] [--api-key KEY]
+[--webhook-secret S] [--instructions TEXT] [--tools MODULE:ATTR] [--session FILE.json]
+[--max-calls N] [--redis URL] [--log-dir DIR]`` answers phone calls over SIP
+(:mod:`realtime_sdk.cli.call_server`).
 ``realtime devices`` lists the audio input/output devices (:mod:`realtime_sdk.audio`).
+``realtime chat --trace FILE`` (like ``realtime demo --trace``) writes the chat's wire events.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TextIO
 
@@ -238,14 +242,12 @@ def _emulator(args: argparse.Namespace) -> int:
                 flush=True,
             )
 
-    try:
-        asyncio.run(serve(args.host, args.port, args.api_key, ready, config=config))
-    except KeyboardInterrupt:
-        return 0
-    except OSError as exc:
-        print(_cannot_listen("emulator", args.host, args.port, exc), file=sys.stderr)
-        return 1
-    return 0
+    return run_server(
+        "emulator",
+        args.host,
+        args.port,
+        serve(args.host, args.port, args.api_key, ready, config=config),
+    )
 
 
 def _port(text: str) -> int:
@@ -257,6 +259,19 @@ def _port(text: str) -> int:
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"{port} is not a port: use 0 (any free) to 65535")
     return port
+
+
+def run_server(command: str, host: str, port: int, server: Coroutine[Any, Any, None]) -> int:
+    """Run a server's coroutine until it ends or Ctrl-C (exit 0); a server that cannot bind
+    is one sentence on standard error (exit 1)."""
+    try:
+        asyncio.run(server)
+    except KeyboardInterrupt:
+        return 0
+    except OSError as exc:
+        print(_cannot_listen(command, host, port, exc), file=sys.stderr)
+        return 1
+    return 0
 
 
 def _cannot_listen(command: str, host: str, port: int, exc: OSError) -> str:
@@ -275,12 +290,6 @@ def _demo(args: argparse.Namespace) -> int:
         if args.trace or args.metrics:
             option = "--trace" if args.trace else "--metrics"
             print(f"realtime demo: {option} is not available with --voice.", file=sys.stderr)
-            return 2
-        if args.transport != "webrtc":
-            print(
-                f"realtime demo: --voice runs over WebRTC only (not --transport {args.transport}).",
-                file=sys.stderr,
-            )
             return 2
         from .demo_voice import main as voice_main
 
@@ -322,32 +331,36 @@ def _token_server(args: argparse.Namespace) -> int:
                 attach=attach,
             )
         )
-        try:
-            first: set[asyncio.Future[Any]] = {ready, server}
-            await asyncio.wait(first, return_when=asyncio.FIRST_COMPLETED)
-            if ready.done():
-                url = ready.result()
-                print(url, flush=True)
-                print(
-                    f"Token server: GET {url}{SESSION_PATH} mints ephemeral keys at "
-                    f"{args.base_url}. Ctrl-C stops it.",
-                    file=sys.stderr,
-                    flush=True,
-                )
-            await server
-        finally:
-            server.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await server
+        await run_announced(
+            server,
+            ready,
+            lambda url: (
+                f"Token server: GET {url}{SESSION_PATH} mints ephemeral keys at "
+                f"{args.base_url}. Ctrl-C stops it."
+            ),
+        )
 
+    return run_server("token-server", args.host, args.port, serve())
+
+
+async def run_announced(
+    server: asyncio.Future[None], ready: asyncio.Future[str], banner: Callable[[str], str]
+) -> None:
+    """Run a server task: once ``ready`` has its base URL, print it on the first line of
+    standard output and ``banner(url)`` on standard error; the task is cancelled on the way
+    out (a server that fails before it listens raises here)."""
     try:
-        asyncio.run(serve())
-    except KeyboardInterrupt:
-        return 0
-    except OSError as exc:
-        print(_cannot_listen("token-server", args.host, args.port, exc), file=sys.stderr)
-        return 1
-    return 0
+        first: set[asyncio.Future[Any]] = {ready, server}
+        await asyncio.wait(first, return_when=asyncio.FIRST_COMPLETED)
+        if ready.done():
+            url = ready.result()
+            print(url, flush=True)
+            print(banner(url), file=sys.stderr, flush=True)
+        await server
+    finally:
+        server.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await server
 
 
 def _attach_options(tools: str | None, instructions: str | None) -> dict[str, Any] | None:
@@ -360,28 +373,38 @@ def _attach_options(tools: str | None, instructions: str | None) -> dict[str, An
     if instructions is not None:
         options["session"] = {"type": "realtime", "instructions": instructions}
     if tools is not None:
-        module_name, _, attr = tools.partition(":")
-        if not module_name or not attr:
-            raise ValueError(
-                f"--tools must be MODULE:ATTR (such as myapp.tools:TOOLS), not {tools!r}"
-            )
-        import importlib
-
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as exc:
-            raise ValueError(f"--tools: cannot import {module_name!r} ({exc})") from None
-        try:
-            value = getattr(module, attr)
-        except AttributeError:
-            raise ValueError(f"--tools: {module_name!r} has no {attr!r}") from None
-        listed = list(value) if isinstance(value, list | tuple) else [value]
-        if not listed or not all(callable(tool) for tool in listed):
-            raise ValueError(
-                f"--tools: {tools} must be a function or a list of functions, not {value!r}"
-            )
-        options["tools"] = listed
+        options["tools"] = load_tools(tools)
     return options
+
+
+def load_tools(spec: str, option: str = "--tools") -> list[Any]:
+    """The tools named by ``MODULE:ATTR`` (a function, a ``FunctionTool`` or a list of them);
+    a ``ValueError`` saying what is wrong with ``spec``."""
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise ValueError(f"{option} must be MODULE:ATTR (such as myapp.tools:TOOLS), not {spec!r}")
+    import importlib
+
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ValueError(f"{option}: cannot import {module_name!r} ({exc})") from None
+    try:
+        value = getattr(module, attr)
+    except AttributeError:
+        raise ValueError(f"{option}: {module_name!r} has no {attr!r}") from None
+    listed = list(value) if isinstance(value, list | tuple) else [value]
+    if not listed or not all(callable(tool) for tool in listed):
+        raise ValueError(
+            f"{option}: {spec} must be a function or a list of functions, not {value!r}"
+        )
+    return listed
+
+
+def _call_server(args: argparse.Namespace) -> int:
+    from .call_server import main as call_server_main
+
+    return call_server_main(args)
 
 
 def _devices(args: argparse.Namespace) -> int:
@@ -578,6 +601,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="the wire: WebRTC (default), WebSocket, or in memory (the embedded emulator's "
         "engine in this process)",
     )
+    chat.add_argument(
+        "--trace", metavar="FILE", help="write every wire event as replay-format JSONL"
+    )
     where = chat.add_mutually_exclusive_group()
     where.add_argument(
         "--emulator",
@@ -627,6 +653,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="the attached sideband client's session instructions",
     )
     token.set_defaults(handler=_token_server)
+
+    from .call_server import add_arguments as call_server_arguments
+
+    call_server = _command(
+        commands,
+        "call-server",
+        "answer phone calls over SIP: webhooks, a session, tools on a sideband",
+        "A phone agent: receive OpenAI's signed realtime.call.incoming webhooks, accept each "
+        "call with the configured session and tools, run the tools here on a sideband, and log "
+        "each call's chat and states. Its base URL is printed on the first line of standard "
+        "output; SIGTERM or Ctrl-C hangs up the live calls and stops it.",
+    )
+    call_server_arguments(call_server, _port, DEFAULTS["base_url"])
+    call_server.set_defaults(handler=_call_server)
 
     devices = _command(
         commands,

@@ -35,6 +35,10 @@ chart) and the live transcript (``you: …`` when the user's speech is transcrib
 ``/text`` and ``/voice`` switch the mode (Mode chart). No audio device → one sentence on
 standard error, exit 1.
 
+``trace`` (``--trace FILE``) writes every wire event the client sends and receives as it
+happens, one :class:`~realtime_sdk.trace.WireTrace` line each (the format ``realtime replay``
+reads).
+
 ``transport`` (``--transport``) picks the wire: ``"webrtc"`` (the default), ``"websocket"``
 (``{base_url}/v1/realtime``, for OpenAI, a server at ``base_url`` or the embedded emulator
 alike) or ``"memory"`` (the embedded emulator's engine in this process, no socket: it cannot
@@ -72,6 +76,7 @@ from ..emulator import CallTool, Faults, Say, Turn
 from ..emulator.brain import Output
 from ..errors import ConnectError, NotConnectedError, redact_text
 from ..keys import api_key_token_provider
+from ..trace import WireTrace
 from ..voice import ModeSwitchError, VoiceControls
 from .demo import (
     DEMO_TRANSPORTS,
@@ -611,12 +616,13 @@ async def run_chat(
     emulator: bool = False,
     interactive: bool | None = None,
     transport: str = "webrtc",
+    trace: TextIO | None = None,
 ) -> int:
     """``realtime chat``: where it talks is decided as the module doc says (``api_key``
     defaults to ``$OPENAI_API_KEY``). ``lines`` defaults to standard input, and ``interactive``
     to whether standard input is a terminal (when ``lines`` is not given). ``voice``: through the
     default microphone and speaker (:class:`~realtime_sdk.audio.AudioError` when they cannot
-    open)."""
+    open). ``trace``: every wire event written there as a replay-format line, as it happens."""
     out = out if out is not None else sys.stdout
     err = err if err is not None else sys.stderr
     refused = _refused_transport(transport, base_url=base_url)
@@ -640,20 +646,28 @@ async def run_chat(
         "transport": transport,
     }
     help_line = VOICE_HELP if voice else HELP
+    wire = WireTrace(trace) if trace is not None else None
+    incoming: list[Any] = [wire.incoming] if wire is not None else []
+    options["outgoing_middleware"] = [wire.outgoing] if wire is not None else []
     activity: SpeechActivity | None = None
     release: Callable[[], None] = lambda: None  # noqa: E731
     if voice:
         from ..activity import speech_activity_middleware
         from ..audio import EchoGuard, Speaker, microphone_factory
 
-        speaker = Speaker()
+        # Over WebSocket and memory the client's player cuts the rest of an answer itself: no
+        # hold after stop() (it is for WebRTC's frames in flight).
+        speaker = Speaker() if transport == "webrtc" else Speaker(stop_hold_ms=0.0)
         release = speaker.close
         activity = SpeechActivity()
         options["microphone"] = microphone_factory(echo_guard=EchoGuard(speaker))
         options["audio_sink"] = speaker
-        options["incoming_middleware"] = [speech_activity_middleware(activity)]
+        incoming.append(speech_activity_middleware(activity))
+    options["incoming_middleware"] = incoming
 
     async def talk(client: RealtimeClient) -> int:
+        if wire is not None:
+            wire.watch(client)
         controls = None
         if voice:
             voice_session = {"audio": VOICE_CHAT_SESSION["audio"]}
@@ -728,6 +742,13 @@ def _refused_transport(transport: str, *, base_url: str | None) -> str | None:
 def main(args: argparse.Namespace) -> int:
     """The ``realtime chat`` subcommand."""
     voice = bool(getattr(args, "voice", False))
+    trace_path: str | None = getattr(args, "trace", None)
+    try:
+        # Line-buffered: a trace of a session that is killed still holds what happened.
+        fp = open(trace_path, "w", encoding="utf-8", buffering=1) if trace_path else None  # noqa: SIM115
+    except OSError as exc:
+        print(f"realtime chat: cannot write {trace_path}: {exc.strerror or exc}.", file=sys.stderr)
+        return 2
     try:
         return asyncio.run(
             run_chat(
@@ -737,6 +758,7 @@ def main(args: argparse.Namespace) -> int:
                 base_url=getattr(args, "base_url", None),
                 emulator=bool(getattr(args, "emulator", False)),
                 transport=getattr(args, "transport", "webrtc"),
+                trace=fp,
             )
         )
     except KeyboardInterrupt:
@@ -744,3 +766,6 @@ def main(args: argparse.Namespace) -> int:
     except AudioError as exc:  # no PortAudio, or no default microphone/speaker
         print(f"realtime chat --voice: {exc}", file=sys.stderr)
         return 1
+    finally:
+        if fp is not None:
+            fp.close()

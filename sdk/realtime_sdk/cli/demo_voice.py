@@ -2,9 +2,14 @@
 
 A :class:`~realtime_sdk.client.RealtimeClient` with ``microphone=microphone_factory(...)`` (the
 default input, behind an :class:`~realtime_sdk.audio.EchoGuard` in ``gate`` mode) and
-``audio_sink=Speaker()`` (the default output) talks to an in-process
-:class:`~realtime_sdk.emulator.Emulator` over loopback WebRTC (127.0.0.1 only), server VAD on
-(``create_response`` and ``interrupt_response``).
+``audio_sink=Speaker()`` (the default output) talks to an embedded
+:class:`~realtime_sdk.emulator.Emulator` over loopback WebRTC (127.0.0.1 only), or with
+``transport="websocket"`` over a loopback WebSocket, or ``"memory"`` to its protocol engine in
+this process (:func:`~realtime_sdk.cli.demo.embedded_wire`); server VAD on
+(``create_response`` and ``interrupt_response``). Over WebRTC the server plays the answer on
+the media track; over WebSocket and memory the client plays it itself (its
+:class:`~realtime_sdk.playback.LocalPlayback` feeds the speaker) and sends the microphone as
+``input_audio_buffer.append`` s.
 
 **Where the user's voice comes from.** The demo plays the user: synthesised speech-like audio
 (:func:`~realtime_sdk.emulator.synthesize`, three times louder than the assistant's) on a
@@ -24,7 +29,12 @@ Steps, each checked (:data:`VOICE_DEMO_STEPS`):
 4. **barge-in** — the user asks for a long answer, then speaks again while it is audible:
    ``speech_started`` during playback → local playback stopped (Playback chart ``barge_in``,
    ``Speaker.stop()``) and no ``response.cancel`` sent by the client (the server's
-   ``interrupt_response`` already cut the response);
+   ``interrupt_response`` already cut the response). Over WebRTC the server truncates the
+   item where its own playback was; over WebSocket and memory the client sends
+   ``conversation.item.truncate`` with ``audio_end_ms`` = what the speaker actually played of
+   the answer (checked against the speaker's own sample count, within
+   :data:`TRUNCATE_TOLERANCE_MS`, and short of what was received) and the server confirms it
+   (``conversation.item.truncated``). Then the interruption is answered;
 5. **disconnect**.
 """
 
@@ -36,7 +46,7 @@ import contextlib
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TextIO
 
@@ -55,16 +65,26 @@ from ..audio import (
     list_devices,
     microphone_factory,
 )
+from ..audio_convert import WIRE_RATE, decode_pcm16
 from ..client import RealtimeClient
 from ..config import deep_merge
-from ..emulator import DeterministicBrain, Emulator, Say, ScriptedBrain, synthesize
+from ..emulator import DeterministicBrain, Faults, Say, ScriptedBrain, synthesize
 from ..errors import ConnectError
-from ..keys import api_key_token_provider
 from ..trace import WireTrace
 from .chat_repl import VOICE_CHAT_SESSION
-from .demo import Check, DemoResult, connected_detail, finish_run, write_chat, write_checks
+from .demo import (
+    DEMO_TRANSPORTS,
+    Check,
+    DemoResult,
+    connected_detail,
+    embedded_wire,
+    finish_run,
+    write_chat,
+    write_checks,
+)
 
 __all__ = [
+    "TRUNCATE_TOLERANCE_MS",
     "VOICE_DEMO_STEPS",
     "VOICE_SESSION",
     "VoiceDemoResult",
@@ -93,6 +113,9 @@ USER_INTERRUPTION = "Stop, stop, please stop."
 AFTER_INTERRUPTION = "Alright, I stopped."
 USER_GAIN = 3.0
 """The user's voice relative to the assistant's: loud enough to pass the echo guard's gate."""
+TRUNCATE_TOLERANCE_MS = 100
+"""How far the client's ``audio_end_ms`` may be from what the speaker counted as played (the
+speaker's device blocks and the player's 24 → 48 kHz bookkeeping, not the 120 ms it leads)."""
 
 
 class NoAudioDevices(AudioError):
@@ -161,6 +184,7 @@ class _Watch:
     def __init__(self, started: float, timeline: list[tuple[float, str]]) -> None:
         self.received: list[dict[str, Any]] = []
         self.sent: list[str] = []
+        self.sent_events: list[dict[str, Any]] = []
         self.playback: list[str] = []
         self._started = started
         self._timeline = timeline
@@ -173,15 +197,20 @@ class _Watch:
     def on_received(self, event: dict[str, Any]) -> None:
         self.received.append(event)
         kind = str(event.get("type"))
-        if kind.startswith(("input_audio_buffer.", "response.created", "response.done")):
+        if kind.startswith(
+            ("input_audio_buffer.", "response.created", "response.done", "conversation.item.trunc")
+        ):
             self.note(f"received {kind}")
         self._changed.set()
 
     def on_sent(self, event: dict[str, Any]) -> None:
         kind = str(event.get("type"))
         self.sent.append(kind)
+        self.sent_events.append(event)
         if kind.startswith("response."):
             self.note(f"sent {kind}")
+        elif kind == "conversation.item.truncate":
+            self.note(f"sent {kind} (audio_end_ms {event.get('audio_end_ms')})")
 
     def on_transition(self, step: Transition) -> None:
         if step.chart == "playback" and not step.is_fact:
@@ -219,13 +248,19 @@ async def run_voice_demo(
     *,
     speech_device: int | str | None = None,
     step_timeout: float = 10.0,
+    transport: str = "webrtc",
 ) -> VoiceDemoResult:
-    """Run the voice demo; every wait is bounded by ``step_timeout`` seconds.
+    """Run the voice demo over ``transport`` (``"webrtc"``, ``"websocket"`` or ``"memory"``);
+    every wait is bounded by ``step_timeout`` seconds.
 
     Never raises for a failed step (its :class:`~realtime_sdk.cli.demo.Check` says what went
     wrong and the steps after it are not run), except :class:`~realtime_sdk.audio.AudioError`
-    when there are no usable audio devices at all.
+    when there are no usable audio devices at all, and ``ValueError`` for an unknown transport.
     """
+    if transport not in DEMO_TRANSPORTS:
+        raise ValueError(
+            f"unknown demo transport {transport!r}: choose one of {', '.join(DEMO_TRANSPORTS)}"
+        )
     started = time.monotonic()
     result = VoiceDemoResult()
     checks = result.checks
@@ -236,7 +271,9 @@ async def run_voice_demo(
             raise _StepFailed(detail)
 
     check_devices()
-    speaker = Speaker()
+    client_plays = transport != "webrtc"
+    # The client's player cuts the rest of a response itself (SpeakerSink): no hold after stop().
+    speaker = Speaker(stop_hold_ms=0.0) if client_plays else Speaker()
     try:
         mouth = Speaker(speech_device, max_buffer_ms=5000.0)
     except BaseException:
@@ -259,8 +296,8 @@ async def run_voice_demo(
         )
     )
     try:
-        async with Emulator(brain=brain) as emu:
-            result.base_url = emu.base_url
+        async with embedded_wire(transport, brain, Faults()) as (where, wire_options):
+            result.base_url = where
 
             def incoming(ctx: Any) -> None:
                 wire.incoming(ctx)
@@ -271,8 +308,7 @@ async def run_voice_demo(
                 watch.on_sent(event)
 
             client = RealtimeClient(
-                token_provider=api_key_token_provider(emu.api_key, base_url=emu.base_url),
-                base_url=emu.base_url,
+                **wire_options,
                 ice_servers=[],
                 microphone=factory,
                 audio_sink=speaker,
@@ -308,7 +344,7 @@ async def run_voice_demo(
                 except (ConnectError, TimeoutError) as exc:
                     check(step, False, f"connect failed: {exc}")
                 await wait(lambda: captured() >= 10, "captured microphone frames")
-                check(step, True, connected_detail(client, "webrtc"))
+                check(step, True, connected_detail(client, transport))
 
                 step = "spoken turn"
                 watch.note(f"user says {USER_QUESTION!r}")
@@ -340,6 +376,7 @@ async def run_voice_demo(
 
                 step = "barge-in"
                 responses_before = watch.count("response.created")
+                played_before = speaker.samples_played  # quiet now: the story starts from here
                 watch.note(f"user says {USER_STORY_REQUEST!r}")
                 speak(mouth, user_voice(USER_STORY_REQUEST))
                 await wait(
@@ -367,18 +404,29 @@ async def run_voice_demo(
                 await wait(lambda: "barge_in" in watch.playback, "barge-in on the Playback chart")
                 await wait(lambda: speaker.stops > stops_before, "local playback stop", 2.0)
                 stopped_at = time.monotonic()
+                # Nothing plays after the stop until the interruption's answer (the user is
+                # still speaking): what the speaker played since the request is the story.
+                story_played_ms = (speaker.samples_played - played_before) * 1000 // SAMPLE_RATE
                 await wait(lambda: not speaker.playing, "the speaker to go quiet", 1.0)
                 quiet_after = time.monotonic() - stopped_at
                 cancels = watch.sent.count("response.cancel")
-                truncated = watch.last("conversation.item.truncated")
-                check(
-                    step,
-                    cancels == 0 and "barge_in" in watch.playback,
+                stopped = (
                     f"speech during playback → playback stopped (quiet "
                     f"{quiet_after * 1000:.0f} ms after the stop), "
-                    f"{cancels} response.cancel sent by the client, server truncated at "
-                    f"{truncated.get('audio_end_ms') if truncated else '?'} ms",
+                    f"{cancels} response.cancel sent by the client"
                 )
+                barged = cancels == 0 and "barge_in" in watch.playback
+                if client_plays:
+                    ok, detail = await _client_truncated(watch, wait, story_played_ms)
+                    check(step, barged and ok, f"{stopped}, {detail}")
+                else:
+                    truncated = watch.last("conversation.item.truncated")
+                    check(
+                        step,
+                        barged,
+                        f"{stopped}, server truncated at "
+                        f"{truncated.get('audio_end_ms') if truncated else '?'} ms",
+                    )
                 # The interruption is a turn too: let its answer be done before leaving.
                 await wait(
                     lambda: watch.count("response.done") >= 3, "the answer to the interruption"
@@ -397,12 +445,48 @@ async def run_voice_demo(
     return result
 
 
+async def _client_truncated(
+    watch: _Watch,
+    wait: Callable[[Callable[[], bool], str], Awaitable[None]],
+    played_ms: int,
+) -> tuple[bool, str]:
+    """Over WebSocket and memory: the client's ``conversation.item.truncate`` says what the
+    speaker played of the story (``played_ms``), short of what was received, and the server
+    confirmed it. Returns whether it did and the check's detail."""
+    truncates = [e for e in watch.sent_events if e.get("type") == "conversation.item.truncate"]
+    if len(truncates) != 1:
+        return False, f"{len(truncates)} conversation.item.truncate sent (expected 1)"
+    sent = truncates[0]
+    end_ms = int(sent.get("audio_end_ms", -1))
+    item_id = sent.get("item_id")
+    await wait(
+        lambda: any(
+            e.get("type") == "conversation.item.truncated" and e.get("item_id") == item_id
+            for e in watch.received
+        ),
+        "conversation.item.truncated",
+    )
+    received = sum(
+        decode_pcm16(str(e.get("delta", ""))).size
+        for e in watch.received
+        if e.get("type") == "response.output_audio.delta" and e.get("item_id") == item_id
+    )
+    received_ms = received * 1000 // WIRE_RATE
+    ok = abs(end_ms - played_ms) <= TRUNCATE_TOLERANCE_MS and 0 < end_ms < received_ms
+    return ok, (
+        f"client truncated at {end_ms} ms (the speaker played {played_ms} ms of "
+        f"{received_ms} ms received), server confirmed"
+    )
+
+
 def print_voice_demo(result: VoiceDemoResult, out: TextIO) -> None:
     """The human-readable report: what happened (timeline), chat, responses, checks."""
-    out.write(
-        "Voice demo through the default audio devices against the embedded emulator at "
-        f"{result.base_url}\n\nWhat happened\n"
+    where = (
+        "the embedded emulator's engine in memory"
+        if result.base_url == "memory"
+        else f"the embedded emulator at {result.base_url}"
     )
+    out.write(f"Voice demo through the default audio devices against {where}\n\nWhat happened\n")
     for t, what in result.timeline:
         out.write(f"  {t:7.3f} s  {what}\n")
     write_chat(result, out)
@@ -416,9 +500,15 @@ def _device(value: str | None) -> int | str | None:
 
 
 def main(args: argparse.Namespace) -> int:
-    """``realtime demo --voice [--speech-device DEVICE] [--json]``: 0 when every check passed."""
+    """``realtime demo --voice [--transport T] [--speech-device DEVICE] [--json]``: 0 when every
+    check passed."""
     try:
-        result = asyncio.run(run_voice_demo(speech_device=_device(args.speech_device)))
+        result = asyncio.run(
+            run_voice_demo(
+                speech_device=_device(args.speech_device),
+                transport=getattr(args, "transport", "webrtc"),
+            )
+        )
     except AudioError as exc:
         print(f"realtime demo --voice: {exc}", file=sys.stderr)
         return 1

@@ -7,7 +7,11 @@ energy VAD to hear (peak about −10 dBFS).
 
 :class:`SpeechTrack` is the emulator's outbound WebRTC audio: 48 kHz mono, 20 ms frames, paced in
 real time, silence when idle. ``play()`` queues speech; callbacks report when the first queued
-frame leaves (``output_audio_buffer.started``) and when the queue drains (``…stopped``).
+frame leaves (``output_audio_buffer.started``) and when the queue drains (``…stopped``). Tests
+also use it as a microphone that says what it is given: ``muted = True`` (what the client sets
+on its microphone track) keeps the pace with frames of zeros, as
+:class:`~realtime_sdk.audio.MicrophoneTrack` does, and unmuting resumes at once; ``vanish()``
+is a peer gone silent without closing anything (``recv()`` never returns again).
 """
 
 from __future__ import annotations
@@ -90,6 +94,9 @@ class SpeechTrack(MediaStreamTrack):
         self.on_started: Callable[[], None] | None = None
         self.on_drained: Callable[[], None] | None = None
         self.muted = False
+        """Frames carry zeros, at the same pace (queued speech goes on being consumed)."""
+        self.vanished = False
+        """:meth:`vanish` was called: ``recv()`` never returns again."""
 
     @property
     def queued_ms(self) -> int:
@@ -112,10 +119,16 @@ class SpeechTrack(MediaStreamTrack):
         self.playing = False
         return played
 
+    def vanish(self) -> None:
+        """Stop sending without ending the track (a vanished peer sends no RTP at all, not
+        even silence): what is queued is dropped and ``recv()`` waits until it is cancelled."""
+        self.vanished = True
+        self.clear()
+
     async def recv(self) -> av.AudioFrame:
         if self.readyState != "live":
             raise MediaStreamError
-        if self.muted:  # a vanished peer sends no RTP at all, not even silence
+        if self.vanished:
             await asyncio.Event().wait()  # until the sender stops (cancels this)
         now = time.monotonic()
         if self._start is None:
@@ -129,12 +142,13 @@ class SpeechTrack(MediaStreamTrack):
                 self.late_frames += 1
         n = self.samples_per_frame
         samples = np.zeros(n, dtype=np.int16)
-        if self._buffer.size and not self.muted:
+        if self._buffer.size:
             chunk = self._buffer[:n]
-            samples[: chunk.size] = chunk
+            if not self.muted:
+                samples[: chunk.size] = chunk
+                self.audible_frames += 1
             self._buffer = self._buffer[n:]
             self.played_samples += chunk.size
-            self.audible_frames += 1
             loop = asyncio.get_running_loop()
             if not self.playing:
                 self.playing = True

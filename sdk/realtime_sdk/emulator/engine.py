@@ -903,8 +903,7 @@ class Engine:
     def _vanish(self) -> None:
         self.silent = True
         if self.player is not None:
-            self.player.muted = True
-            self.player.clear()
+            self.player.vanish()
         if self._expiry is not None:
             self._expiry.cancel()
 

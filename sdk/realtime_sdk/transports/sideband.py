@@ -14,15 +14,17 @@ The handshake is one step, ``attaching`` (stage ``openai_api``): the HTTP upgrad
 wait for ``session.created``, which a sideband never gets (the first server frame is whatever
 happens next on the call, usually the ``session.updated`` answering the client's own
 ``session.update``), so the open socket is "connected". OpenAI refuses an unknown or ended
-call at the upgrade (HTTP 404 ``call_id_not_found``); the step fails with that said plainly.
+call at the upgrade (HTTP 404 ``call_id_not_found``); the step fails with that said plainly,
+as a :class:`~realtime_sdk.errors.CallGoneError`.
 An ephemeral key (``ek_…``) is refused before any request: a sideband needs the API key.
 
 The end: when the server closes the socket with a final close code (1000 when the call hangs
 up, the auth and request closes 3000/4000, …) the call is over, and the transport reports it
 through ``on_ended``: the client lands in the Connection chart's ``ended`` state and does not
 reattach. A dropped socket (1006, 1011, … :data:`~.websocket.RETRYABLE_CLOSE_CODES`) is
-``on_lost``: the client's ``reconnect`` policy may reattach to the same call, which the server
-refuses once the call is gone, so the attempts end.
+``on_lost``: the client's ``reconnect`` policy may reattach to the same call; once the call is
+gone the server refuses the reattach with a 404, and the client lands in ``ended`` too (the
+call is over) instead of spending its attempts into ``error``.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar, Final
 
-from ..errors import ConnectError
+from ..errors import CallGoneError, ConnectError
 from .base import ConnectContext, HandshakeStep, TransportEvents
 from .websocket import MAX_INCOMING, MAX_MESSAGE_SIZE, WebSocketTransport
 
@@ -91,6 +93,7 @@ class SidebandTransport(WebSocketTransport):
         )
         self.call_id = check_call_id(call_id)
         self._attached = False
+        self._refused: int | None = None
 
     def __repr__(self) -> str:
         state = "closed" if self._ended.is_set() else "open" if self._ws is not None else "new"
@@ -105,7 +108,12 @@ class SidebandTransport(WebSocketTransport):
                 "a sideband attaches with the server's API key, not an ephemeral key (ek_…): "
                 "OpenAI refuses ephemeral keys on ?call_id=",
             )
-        await self._open(context)
+        try:
+            await self._open(context)
+        except ConnectError as exc:
+            if self._refused == 404:
+                raise CallGoneError(exc.stage, exc.message) from None
+            raise
         self._attached = True
 
     async def send_audio(self, pcm: bytes) -> None:
@@ -119,6 +127,7 @@ class SidebandTransport(WebSocketTransport):
         return {"call_id": self.call_id or ""}
 
     def _refusal(self, status: int, message: str) -> str:
+        self._refused = status
         where = f"GET /v1/realtime?call_id={self.call_id} answered HTTP {status}"
         if status == 404:
             return f"no call {self.call_id!r} to attach to: it has ended or never existed ({where})"
