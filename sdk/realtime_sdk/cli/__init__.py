@@ -9,9 +9,9 @@ Realtime emulator (with ``--sip-webhook``, simulated SIP calls post their webhoo
 printing its base URL on the first line, until interrupted.
 ``realtime demo [--transport webrtc|websocket|memory] [--trace FILE] [--json] [--metrics]`` runs
 a scripted, checked session against an embedded emulator over loopback WebRTC, WebSocket or in
-memory (:mod:`realtime_sdk.cli.demo`; ``--metrics`` prints its turn metrics); ``realtime demo --voice [--transport T]
-[--speech-device DEVICE] [--json]`` runs one spoken turn and one barge-in through the default
-audio devices (:mod:`realtime_sdk.cli.demo_voice`).
+memory (:mod:`realtime_sdk.cli.demo`; ``--metrics`` prints its turn metrics);
+``realtime demo --voice [--transport T] [--speech-device DEVICE] [--json]`` runs one spoken turn
+and one barge-in through the default audio devices (:mod:`realtime_sdk.cli.demo_voice`).
 ``realtime chat [--model M] [--no-greet] [--voice] [--transport T]`` is a text (or, with
 ``--voice``, spoken) REPL: against OpenAI when ``OPENAI_API_KEY`` is set, otherwise against an
 embedded emulator (:mod:`realtime_sdk.cli.chat_repl`).
