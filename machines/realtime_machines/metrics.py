@@ -940,13 +940,7 @@ class MetricsTracker:
             else:
                 self._entered["connection"] = (target, step.time)
                 return
-        entered = self._entered.get("connection")
-        if entered is not None and source == entered[0] and source in _CONNECT_STEPS:
-            seconds = step.time - entered[1]
-            self._connect_steps.append(
-                StepMetrics("connection", source, seconds, step.event, entered[1])
-            )
-        self._entered["connection"] = (target, step.time)
+        self._step(step, source in _CONNECT_STEPS)
         if target in _CONNECT_ENDS:
             started = self._connect_started
             self._connect_started = None
@@ -961,22 +955,19 @@ class MetricsTracker:
                 self.on_connect(connect)
 
     def _on_handshake(self, step: Transition) -> None:
-        target = step.target
-        if target is None:
-            return
-        entered = self._entered.get("handshake")
-        source = step.source
-        if (
-            entered is not None
-            and source == entered[0]
-            and source not in _HANDSHAKE_ENDS
-            and self._connect_started is not None
-        ):
+        if step.target is not None:
+            counted = step.source not in _HANDSHAKE_ENDS and self._connect_started is not None
+            self._step(step, counted)
+
+    def _step(self, step: Transition, counted: bool) -> None:
+        """The chart left the state it entered last: a connect step when ``counted``."""
+        chart, source, target = step.chart, step.source, step.target
+        entered = self._entered.get(chart)
+        if counted and entered is not None and source == entered[0] and source is not None:
             seconds = step.time - entered[1]
-            self._connect_steps.append(
-                StepMetrics("handshake", source, seconds, step.event, entered[1])
-            )
-        self._entered["handshake"] = (target, step.time)
+            self._connect_steps.append(StepMetrics(chart, source, seconds, step.event, entered[1]))
+        if target is not None:
+            self._entered[chart] = (target, step.time)
 
 
 def turn_metrics(
