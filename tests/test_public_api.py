@@ -51,6 +51,7 @@ DOCUMENTED_MODULES = (
     "realtime_sdk.emulator",
     "realtime_sdk.emulator.testing",
     "realtime_sdk.middleware",
+    "realtime_sdk.otel",
     "realtime_sdk.token_server",
     "realtime_sdk.transports",
     "realtime_sdk.transports.memory",

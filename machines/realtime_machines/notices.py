@@ -18,7 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+if TYPE_CHECKING:
+    from .metrics import TurnMetrics
 
 __all__ = [
     "NOTICE_NAMES",
@@ -27,6 +30,7 @@ __all__ = [
     "AssistantItemStarted",
     "AssistantResponseStarted",
     "ErrorNotice",
+    "MetricsTurn",
     "Notice",
     "ToolCallDelta",
     "ToolCallDone",
@@ -165,6 +169,19 @@ class ErrorNotice(Notice):
     name: ClassVar[str] = "error"
 
 
+@dataclass(frozen=True, slots=True)
+class MetricsTurn(Notice):
+    """A turn ended: its measures (:class:`~realtime_machines.metrics.TurnMetrics`), computed by
+    the client's metrics tracker from the transitions (not a seed event). The payload is
+    ``metrics.to_json()``."""
+
+    metrics: TurnMetrics
+    name: ClassVar[str] = "metrics:turn"
+
+    def payload(self) -> dict[str, Any]:
+        return self.metrics.to_json()
+
+
 NOTICE_NAMES: frozenset[str] = frozenset(
     cls.name
     for cls in (
@@ -180,5 +197,6 @@ NOTICE_NAMES: frozenset[str] = frozenset(
         ToolCallDelta,
         ToolCallDone,
         ErrorNotice,
+        MetricsTurn,
     )
 )

@@ -2,9 +2,11 @@
 
 A replay file holds one JSON object per line: either a bare server event, or
 ``{"direction": "received" | "sent", "data": {...}}`` (the format of the recorded fixtures and
-of ``realtime demo --trace``). Lines that are not such objects are reported with their line
-number and skipped; blank lines are ignored. Replay time is the line number, so the chat's
-``time`` fields and the record's ``time`` are reproducible.
+of ``realtime demo --trace``), optionally with the ``"time"`` it was sent or received at
+(a number: seconds). Lines that are not such objects are reported with their line number and
+skipped; blank lines are ignored. Replay time is the line's ``time`` when it has one (so a
+timed trace replays into the live session's timings: :mod:`realtime_machines.metrics`), else
+its line number, so the chat's ``time`` fields and the record's ``time`` are reproducible.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ class ReplayResult:
     session: SessionModel
     bad_lines: list[BadLine] = field(default_factory=list)
     events: int = 0
+    #: Whether any line carried its ``time`` (else the record's times are line numbers).
+    timed: bool = False
 
     def summary(self) -> dict[str, Any]:
         """The ``realtime replay --json`` object."""
@@ -94,6 +98,7 @@ def replay_lines(
     receive, send, outbox = model.receive, model.send, model.outbox
     loads = json.loads
     events = 0
+    timed = False
     for number, line in enumerate(lines, 1):
         try:
             value = loads(line)
@@ -112,14 +117,21 @@ def replay_lines(
                 continue
             direction, data = parsed
         before = model.malformed_events
-        if direction == "sent":
-            send(data, time=float(number))
+        when = value.get("time") if type(value) is dict and "data" in value else None
+        if type(when) is float or type(when) is int:
+            timed = True
+            at = float(when)
         else:
-            receive(data, time=float(number))
+            at = float(number)
+        if direction == "sent":
+            send(data, time=at)
+        else:
+            receive(data, time=at)
         if outbox:
             outbox.clear()
         if model.malformed_events != before:
             bad_lines.append(BadLine(number, f"malformed {data.get('type')!r} event"))
         events += 1
     result.events = events
+    result.timed = timed
     return result

@@ -155,6 +155,7 @@ class SessionModel:
         self._followed_up: set[str] = set()
         self._settled: deque[str] = deque()  # finished responses, oldest first
         self._awaiting_audio: dict[str, str] = {}
+        self._audio_response: str | None = None
         self._server_echoes_tags = False
         self._handlers = self._build_handlers()
         self.connection = ConnectionChart(
@@ -277,6 +278,17 @@ class SessionModel:
         return self._chat.version
 
     @property
+    def now(self) -> float:
+        """The model's time: the latest time it was given (its record's clock)."""
+        return self._now
+
+    def notify(self, notice: Notice) -> None:
+        """Queue a convenience event computed beside the model (by an observer such as
+        :class:`~realtime_machines.metrics.MetricsTracker`): it comes out of the next
+        :meth:`take_notices` (and so of :meth:`receive`) after the ones before it."""
+        self._notices.append(notice)
+
+    @property
     def status(self) -> str:
         """``idle | connecting | connected | disconnected | error``."""
         return self.connection.status
@@ -383,6 +395,8 @@ class SessionModel:
             "conversation.item.input_audio_transcription.completed": self._on_user_completed,
             "conversation.item.input_audio_transcription.failed": self._on_user_failed,
             "input_audio_buffer.speech_started": self._on_speech_started,
+            "input_audio_buffer.speech_stopped": self._on_speech_stopped,
+            "response.output_audio.delta": self._on_audio_delta,
             "error": self._on_error,
             "response.created": self._on_response_created,
             "response.done": self._on_response_done,
@@ -507,8 +521,20 @@ class SessionModel:
         self._notices.append(UserFailed(event.item_id, error))
 
     def _on_speech_started(self, event: Any) -> None:
+        self._fact("speech_started", {"item_id": event.item_id})
         if self.playback.state == "playing":
             self.playback.offer("barge_in")
+
+    def _on_speech_stopped(self, event: Any) -> None:
+        self._fact("speech_stopped", {"item_id": event.item_id})
+
+    def _on_audio_delta(self, event: Any) -> None:
+        # Only the first audio of a response is a fact (when it was heard of); the audio
+        # itself is the shell's (a player on WebSocket and in memory).
+        response_id = event.response_id
+        if response_id != self._audio_response and self.responses.get(response_id) not in TERMINAL:
+            self._audio_response = response_id
+            self._fact("audio_started", {"response_id": response_id, "item_id": event.item_id})
 
     # -- errors -----------------------------------------------------------------------------
     def _on_error(self, event: Any) -> None:
@@ -560,7 +586,11 @@ class SessionModel:
             return
         status = event.status if event.status in TERMINAL else "failed"
         self.responses[response_id] = status
-        self._fact("response_finished", {"response_id": response_id, "status": status})
+        finished: dict[str, Any] = {"response_id": response_id, "status": status}
+        usage = event.response.get("usage")
+        if isinstance(usage, Mapping):
+            finished["usage"] = dict(usage)
+        self._fact("response_finished", finished)
         for call_id in self._response_calls.get(response_id, ()):
             chart = self.tool_calls.get(call_id)
             if chart is not None and chart.state == "streaming":
@@ -843,6 +873,8 @@ class SessionModel:
         if time is not None and time > self._now:
             self._now = time
         kind = event.get("type")
+        if kind in _INPUT_EVENTS:
+            self._input_sent(event)
         if kind == "response.create":
             params = event.get("response")
             self.request_response(params if isinstance(params, Mapping) else None)
@@ -852,6 +884,24 @@ class SessionModel:
             return
         else:
             self.emit(SendEvent(dict(event)))
+
+    def _input_sent(self, event: Mapping[str, Any]) -> None:
+        """The user's input went out: a user message, or the audio buffer committed (the end
+        of a push-to-talk turn). A fact, so a turn's start is in the record."""
+        if event.get("type") == "input_audio_buffer.commit":
+            self._fact("input_sent", {"kind": "audio"})
+            return
+        item = event.get("item")
+        if (
+            isinstance(item, Mapping)
+            and item.get("type") == "message"
+            and item.get("role") == "user"
+        ):
+            item_id = item.get("id")
+            self._fact(
+                "input_sent",
+                {"kind": "message", "item_id": item_id if isinstance(item_id, str) else None},
+            )
 
     def _route_tool_output(self, event: Mapping[str, Any]) -> bool:
         item = event.get("item")
@@ -889,9 +939,12 @@ class SessionModel:
                 )
             self.emit(StopPlayback())
 
-    def submit_tool_output(self, call_id: str, output: str, *, follow_up: bool = True) -> bool:
+    def submit_tool_output(
+        self, call_id: str, output: str, *, follow_up: bool = True, time: float | None = None
+    ) -> bool:
         """Send a tool's output; with ``follow_up`` one ``response.create`` follows once all
         calls of that response are answered. Returns False if the call is unknown or settled."""
+        self._advance(time)
         chart = self.tool_calls.get(call_id)
         if chart is None or chart.is_settled:
             return False
@@ -899,13 +952,15 @@ class SessionModel:
         self._maybe_follow_up(chart.response_id)
         return True
 
-    def tool_deferred(self, call_id: str) -> bool:
+    def tool_deferred(self, call_id: str, *, time: float | None = None) -> bool:
         """The user's handler returned nothing: the app will answer with submit_tool_output."""
+        self._advance(time)
         chart = self.tool_calls.get(call_id)
         return chart is not None and chart.offer("deferred")
 
-    def tool_failed(self, call_id: str, error: str) -> bool:
+    def tool_failed(self, call_id: str, error: str, *, time: float | None = None) -> bool:
         """The user's handler raised: report it to the model as an error output."""
+        self._advance(time)
         chart = self.tool_calls.get(call_id)
         if chart is None or not chart.offer("execution_failed", error=error):
             return False
@@ -1110,6 +1165,7 @@ class SessionModel:
 
 
 _HANDSHAKE_EVENTS = frozenset({"step_done", "step_failed"})
+_INPUT_EVENTS = frozenset({"conversation.item.create", "input_audio_buffer.commit"})
 _HANDSHAKE_ENDS = frozenset({"open", "failed", "cancelled"})
 
 

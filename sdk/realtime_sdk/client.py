@@ -48,11 +48,17 @@ from realtime_machines import (
     ChatOptions,
     ConnectionTimeouts,
     ErrorNotice,
+    MetricsTracker,
+    MetricsTurn,
     Notice,
+    Prices,
+    SessionMetrics,
     SessionModel,
     Transition,
+    TurnMetrics,
     effects,
 )
+from realtime_machines.metrics import DEFAULT_WINDOW
 from realtime_machines.session import DEFAULT_RECORD_LIMIT
 
 from .config import (
@@ -211,6 +217,8 @@ class RealtimeClient:
         liveness_timeout: Any = NOT_GIVEN,
         reconnect: Any = NOT_GIVEN,
         record_limit: int | None = DEFAULT_RECORD_LIMIT,
+        prices: Prices | None = None,
+        metrics_window: int = DEFAULT_WINDOW,
     ) -> None:
         chat_given = {
             "chat_is_meaningful_text": chat_is_meaningful_text,
@@ -341,6 +349,20 @@ class RealtimeClient:
             time=time.time(),
         )
         self.model.subscribe(self._observe)
+        if isinstance(metrics_window, bool) or not isinstance(metrics_window, int):
+            raise TypeError(f"metrics_window must be an int, got {type(metrics_window).__name__}")
+        if metrics_window < 1:
+            raise ValueError(f"metrics_window must be ≥ 1, got {metrics_window}")
+        if prices is not None and not isinstance(prices, Prices):
+            raise TypeError(
+                f"prices must be a realtime_machines.Prices, got {type(prices).__name__}"
+            )
+        #: The turn metrics, computed as the transitions come (``client.metrics`` is their
+        #: snapshot; each ended turn is a ``metrics:turn`` event).
+        self.metrics_tracker = MetricsTracker(
+            prices=prices, window=metrics_window, on_turn=self._turn_measured
+        )
+        self.model.subscribe(self.metrics_tracker.feed)
 
         self._transport: Transport | None = None
         self._context: ConnectContext | None = None
@@ -608,6 +630,16 @@ class RealtimeClient:
     # ---------------------------------------------------------------------------------------
     # Observing the model
     # ---------------------------------------------------------------------------------------
+    @property
+    def metrics(self) -> SessionMetrics:
+        """The session's turn metrics so far: the ended turns (the last ``metrics_window``),
+        the connects, median and p90 per measure, usage and cost (with ``prices``); see
+        docs/metrics.md. A turn still under way is not in them yet."""
+        return self.metrics_tracker.result()
+
+    def _turn_measured(self, turn: TurnMetrics) -> None:
+        self.model.notify(MetricsTurn(turn))
+
     def _observe(self, step: Transition) -> None:
         if step.chart == "handshake":
             if step.source != step.target:  # a step left: its task (if still running) goes
@@ -1110,8 +1142,9 @@ class RealtimeClient:
                 {"raw": text[:RAW_PREVIEW]},
             )
             return
+        arrived = time.time()
         if self._incoming:
-            ctx = IncomingContext(event=event, send=self.send_raw, client=self)
+            ctx = IncomingContext(event=event, send=self.send_raw, client=self, time=arrived)
             result = await run_incoming(self._incoming, ctx)
             if result is None:
                 return
@@ -1121,7 +1154,7 @@ class RealtimeClient:
         kind = event.get("type")
         if self._owns_playback and kind == "response.done":
             self._audio_pending(event)
-        notices = self.model.receive(event, time=time.time())
+        notices = self.model.receive(event, time=arrived)
         if self._owns_playback and kind in _AUDIO_DELTAS:
             self._output_audio(event)
         elif self._owns_playback and kind == "response.done" and self._player is not None:
@@ -1407,7 +1440,7 @@ class RealtimeClient:
         """``function_call_output`` for ``call_id`` (no response.create: call send_response)."""
         self._require_connected("send a tool output")
         text = output if isinstance(output, str) else json.dumps(output, ensure_ascii=False)
-        if not self.model.submit_tool_output(call_id, text, follow_up=False):
+        if not self.model.submit_tool_output(call_id, text, follow_up=False, time=time.time()):
             item = {"type": "function_call_output", "call_id": call_id, "output": text}
             self.model.send({"type": "conversation.item.create", "item": item})
         await self._drain(strict=True)
@@ -1579,13 +1612,15 @@ class RealtimeClient:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            self.model.tool_failed(effect.call_id, f"{type(exc).__name__}: {exc}")
+            self.model.tool_failed(effect.call_id, f"{type(exc).__name__}: {exc}", time=time.time())
         else:
             if result is None:
-                self.model.tool_deferred(effect.call_id)
+                self.model.tool_deferred(effect.call_id, time=time.time())
             else:
                 output = result if isinstance(result, str) else json.dumps(result)
-                self.model.submit_tool_output(effect.call_id, output, follow_up=True)
+                self.model.submit_tool_output(
+                    effect.call_id, output, follow_up=True, time=time.time()
+                )
         finally:
             self._tool_tasks.pop(effect.call_id, None)
         await self._drain()

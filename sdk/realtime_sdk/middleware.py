@@ -38,12 +38,14 @@ class IncomingContext:
 
     ``event``: the incoming server event (a dict; changing it in place is allowed);
     ``send``: ``await ctx.send(event)`` sends a client event (through the outgoing middleware);
-    ``client``: the :class:`~realtime_sdk.client.RealtimeClient` itself.
+    ``client``: the :class:`~realtime_sdk.client.RealtimeClient` itself;
+    ``time``: when the event arrived (``time.time()``), the time the session model records it at.
     """
 
     event: dict[str, Any]
     send: Callable[[Mapping[str, Any]], Awaitable[None]]
     client: Any = None
+    time: float | None = None
 
 
 IncomingMiddleware = Callable[[IncomingContext], object | Awaitable[object]]

@@ -1,9 +1,13 @@
 """A wire trace: every event a client sends and receives, in the format ``realtime replay`` reads.
 
-One ``{"direction": "sent" | "received", "data": {...}}`` JSON line per event, in the order the
-client saw them, so a replay of the trace (:func:`realtime_machines.replay.replay_lines`,
-``realtime replay FILE``) reproduces the session's chat. It works on any transport: it records
-through the client's public middleware hooks, never through the wire itself::
+One ``{"direction": "sent" | "received", "data": {...}, "time": seconds}`` JSON line per event,
+in the order the client saw them, so a replay of the trace
+(:func:`realtime_machines.replay.replay_lines`, ``realtime replay FILE``) reproduces the
+session's chat, and at the times the client's model recorded them, its turn metrics
+(:mod:`realtime_machines.metrics`). ``time`` is when a received event arrived and, for a sent
+one, the client model's time when it was sent (``clock=None``: no ``time`` field). It works on
+any transport: it records through the client's public middleware hooks, never through the wire
+itself::
 
     trace = WireTrace(open("session.jsonl", "w"))
     client = RealtimeClient(..., **trace.client_options())
@@ -17,6 +21,7 @@ exactly as it is serialised).
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, Protocol, TextIO, TypedDict
 
@@ -49,14 +54,26 @@ class WireTrace:
     connected": an event the client refuses to send is not recorded as sent.
     """
 
-    def __init__(self, out: TextIO | None = None, *, is_open: Callable[[], bool] | None = None):
+    def __init__(
+        self,
+        out: TextIO | None = None,
+        *,
+        is_open: Callable[[], bool] | None = None,
+        clock: Callable[[], float] | None = time.time,
+    ):
         self.out = out
         self.lines: list[str] = []
         self.is_open: Callable[[], bool] = is_open if is_open is not None else lambda: True
+        #: The time written on each line (``None``: no time).
+        self.clock = clock
 
     def watch(self, client: _HasStatus) -> None:
-        """Record sent events only while ``client.status`` is ``"connected"``."""
+        """Record sent events only while ``client.status`` is ``"connected"``, and time them by
+        the client's model (the time it recorded their send at)."""
         self.is_open = lambda: client.status == "connected"
+        model: Any = getattr(client, "model", None)
+        if self.clock is not None and isinstance(getattr(model, "now", None), float):
+            self.clock = lambda: float(model.now)
 
     def client_options(self) -> TraceOptions:
         """The :class:`~realtime_sdk.RealtimeClient` options that record through this trace:
@@ -64,18 +81,25 @@ class WireTrace:
         it: the trace's incoming one first, its outgoing one last)."""
         return {"incoming_middleware": [self.incoming], "outgoing_middleware": [self.outgoing]}
 
-    def add(self, direction: Direction, event: Mapping[str, Any]) -> None:
-        """Record one event (and write its line to ``out``)."""
+    def add(
+        self, direction: Direction, event: Mapping[str, Any], *, time: float | None = None
+    ) -> None:
+        """Record one event (and write its line to ``out``), at ``time`` (default: the clock)."""
         if direction not in ("sent", "received"):
             raise ValueError(f"direction must be 'sent' or 'received', got {direction!r}")
-        line = json.dumps({"direction": direction, "data": event}, ensure_ascii=False)
+        entry: dict[str, Any] = {"direction": direction, "data": event}
+        if time is None and self.clock is not None:
+            time = self.clock()
+        if time is not None:
+            entry["time"] = time
+        line = json.dumps(entry, ensure_ascii=False)
         self.lines.append(line)
         if self.out is not None:
             self.out.write(line + "\n")
 
     def incoming(self, ctx: IncomingContext) -> None:
         """The incoming middleware: records the server event, passes it on unchanged."""
-        self.add("received", ctx.event)
+        self.add("received", ctx.event, time=ctx.time if self.clock is not None else None)
 
     def outgoing(self, event: dict[str, Any]) -> None:
         """The outgoing middleware: records the client event (when :attr:`is_open`), passes it

@@ -162,7 +162,8 @@ def test_demo_passes_every_check_and_its_trace_replays_to_the_same_chat(
 
     lines = trace.read_text(encoding="utf-8").splitlines()
     entries = [json.loads(line) for line in lines]
-    assert all(set(e) == {"direction", "data"} for e in entries)
+    assert all(set(e) == {"direction", "data", "time"} for e in entries)
+    assert all(isinstance(e["time"], float) for e in entries)  # when received or sent
     assert {e["direction"] for e in entries} == {"sent", "received"}
     assert sum(e["direction"] == "sent" for e in entries) == summary["events"]["sent"]
     assert sum(e["direction"] == "received" for e in entries) == summary["events"]["received"]

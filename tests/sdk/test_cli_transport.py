@@ -94,7 +94,7 @@ def test_chat_trace_replays_to_the_same_chat(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     entries = [json.loads(line) for line in trace.read_text(encoding="utf-8").splitlines()]
-    assert all(set(e) == {"direction", "data"} for e in entries)
+    assert all(set(e) == {"direction", "data", "time"} for e in entries)
     sent = [e["data"]["type"] for e in entries if e["direction"] == "sent"]
     received = [e["data"]["type"] for e in entries if e["direction"] == "received"]
     assert sent[0] == "session.update"

@@ -1,16 +1,17 @@
 """The ``realtime`` command.
 
-``realtime replay FILE [--json] [--transitions FILE]`` replays recorded wire traffic through the
-model and prints the chat, tool calls, responses and chart transitions (or one JSON object).
+``realtime replay FILE [--json] [--transitions FILE] [--metrics]`` replays recorded wire traffic
+through the model and prints the chat, tool calls, responses and chart transitions (or one JSON
+object); with ``--metrics``, the turn metrics instead (a table, or with ``--json`` an object).
 ``realtime diagrams [--out DIR]`` regenerates the chart diagrams.
 ``realtime emulator [--host H] [--port P] [--api-key KEY] [--sip-webhook URL]`` runs the local
 Realtime emulator (with ``--sip-webhook``, simulated SIP calls post their webhook to URL),
 printing its base URL on the first line, until interrupted.
-``realtime demo [--transport webrtc|websocket|memory] [--trace FILE] [--json]`` runs a scripted,
-checked session against an embedded emulator over loopback WebRTC, WebSocket or in memory
-(:mod:`realtime_sdk.cli.demo`); ``realtime demo --voice [--transport T]
-[--speech-device DEVICE] [--json]`` runs one spoken turn and one barge-in through the default
-audio devices (:mod:`realtime_sdk.cli.demo_voice`).
+``realtime demo [--transport webrtc|websocket|memory] [--trace FILE] [--json] [--metrics]`` runs
+a scripted, checked session against an embedded emulator over loopback WebRTC, WebSocket or in
+memory (:mod:`realtime_sdk.cli.demo`; ``--metrics`` prints its turn metrics);
+``realtime demo --voice [--transport T] [--speech-device DEVICE] [--json]`` runs one spoken turn
+and one barge-in through the default audio devices (:mod:`realtime_sdk.cli.demo_voice`).
 ``realtime chat [--model M] [--no-greet] [--voice] [--transport T]`` is a text (or, with
 ``--voice``, spoken) REPL: against OpenAI when ``OPENAI_API_KEY`` is set, otherwise against an
 embedded emulator (:mod:`realtime_sdk.cli.chat_repl`).
@@ -50,6 +51,7 @@ INSPECTOR_PORT = 8790
 kept here so that parsing the command line imports no server)."""
 
 if TYPE_CHECKING:
+    from realtime_machines.metrics import MetricsTracker
     from realtime_machines.record import Transition
     from realtime_machines.replay import ReplayResult
 
@@ -122,7 +124,15 @@ def _replay(args: argparse.Namespace) -> int:
     # The input is streamed. --json keeps no record (it prints none); --transitions streams the
     # record to its file as it is made; only the text report, which prints every transition,
     # keeps them all. Nothing is pruned: the report lists every response and tool call.
-    model = SessionModel(record_limit=None if not args.json else 0, settled_limit=None)
+    model = SessionModel(
+        record_limit=None if not (args.json or args.metrics) else 0, settled_limit=None
+    )
+    tracker = None
+    if args.metrics:
+        from realtime_machines.metrics import MetricsTracker
+
+        tracker = MetricsTracker()
+        model.subscribe(tracker.feed)
     with contextlib.ExitStack() as stack:
         try:
             source: IO[bytes] = (
@@ -147,12 +157,32 @@ def _replay(args: argparse.Namespace) -> int:
             return 2
     for bad in result.bad_lines:
         print(f"{args.file}:{bad.number}: skipped: {bad.reason}", file=sys.stderr)
+    if tracker is not None:
+        return _print_metrics(args, result, tracker)
     if args.json:
         # One C-encoded string (json.dump would encode piece by piece in Python).
         sys.stdout.write(json.dumps(result.summary(), ensure_ascii=False))
         sys.stdout.write("\n")
     else:
         _print_text(result, sys.stdout)
+    return 0
+
+
+def _print_metrics(args: argparse.Namespace, result: ReplayResult, tracker: MetricsTracker) -> int:
+    """``realtime replay --metrics``: the turn table, or with ``--json`` the metrics object."""
+    tracker.finish(result.session.now)
+    metrics = tracker.result()
+    if result.events and not result.timed:
+        print(
+            f"realtime replay: {args.file} has no event times (a trace from an older "
+            "WireTrace): the metrics count lines, not seconds.",
+            file=sys.stderr,
+        )
+    if args.json:
+        sys.stdout.write(json.dumps({**metrics.to_json(), "timed": result.timed}))
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(f"Replayed {result.events} events.\n\n{metrics.table()}")
     return 0
 
 
@@ -264,8 +294,9 @@ def _cannot_listen(command: str, host: str, port: int, exc: OSError) -> str:
 
 def _demo(args: argparse.Namespace) -> int:
     if args.voice:
-        if args.trace:
-            print("realtime demo: --trace is not available with --voice.", file=sys.stderr)
+        if args.trace or args.metrics:
+            option = "--trace" if args.trace else "--metrics"
+            print(f"realtime demo: {option} is not available with --voice.", file=sys.stderr)
             return 2
         from .demo_voice import main as voice_main
 
@@ -476,6 +507,9 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument(
         "--transitions", metavar="FILE", help="also write every transition record as JSONL"
     )
+    replay.add_argument(
+        "--metrics", action="store_true", help="print the turn metrics (with --json: as JSON)"
+    )
     replay.set_defaults(handler=_replay)
 
     diagrams = _command(
@@ -544,6 +578,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--trace", metavar="FILE", help="write every wire event as replay-format JSONL"
     )
     demo.add_argument("--json", action="store_true", help="print one JSON summary object")
+    demo.add_argument(
+        "--metrics", action="store_true", help="print the turn metrics table at the end"
+    )
     demo.add_argument(
         "--voice",
         action="store_true",

@@ -445,6 +445,8 @@ async def chat_session(
             printer.tell(f"-- {status} mode --")
 
     def observe(step: Transition) -> None:
+        if step.is_fact:  # a fact (a delta, a message sent) changes no state the prompt shows
+            return
         if step.chart == "response":
             changed.set()
         elif step.chart == "connection":

@@ -42,6 +42,7 @@ from realtime_machines import (
     AssistantDelta,
     ChatItem,
     Notice,
+    SessionMetrics,
     ToolCallDone,
     Transition,
 )
@@ -195,6 +196,8 @@ class DemoResult:
     record: list[Transition] = field(default_factory=list)
     trace: WireTrace = field(default_factory=WireTrace)
     seconds: float = 0.0
+    #: The client's turn metrics (``client.metrics``) after the run.
+    metrics: SessionMetrics | None = None
 
     @property
     def ok(self) -> bool:
@@ -505,6 +508,7 @@ async def finish_run(client: RealtimeClient, result: DemoResult, timeout: float)
     result.chat = list(client.chat)
     result.responses = dict(client.model.responses)
     result.record = list(client.record)
+    result.metrics = client.metrics
 
 
 def write_chat(result: DemoResult, out: TextIO) -> None:
@@ -567,13 +571,18 @@ def main(args: argparse.Namespace) -> int:
     finally:
         if fp is not None:
             fp.close()
+    metrics = result.metrics if getattr(args, "metrics", False) else None
     if args.json:
         summary = result.to_json()
         summary["trace"] = trace_path
+        if metrics is not None:
+            summary["metrics"] = metrics.to_json()
         json.dump(summary, sys.stdout, ensure_ascii=False)
         sys.stdout.write("\n")
     else:
         print_demo(result, sys.stdout)
         if trace_path:
             sys.stdout.write(f"Trace: {trace_path} (realtime replay {trace_path})\n")
+        if metrics is not None:
+            sys.stdout.write(f"\nMetrics\n\n{metrics.table()}")
     return 0 if result.ok else 1

@@ -1,0 +1,984 @@
+"""Turn metrics: where the time went in each turn, derived from the transition record.
+
+Every measure is a difference of two transition times of the record
+(:class:`~realtime_machines.record.Transition`), so a live session and a replay of its timed
+trace give the same numbers. :class:`MetricsTracker` is fed one transition at a time (O(1) each,
+bounded memory: the last ``window`` turns and a running summary), which is how a live client
+uses it (``SessionModel.subscribe(tracker.feed)``); :func:`turn_metrics` runs the same tracker
+over a whole record.
+
+A **turn** starts at the user's input: the end of their speech (``speech_stopped``, from
+``input_audio_buffer.speech_stopped``) or a message or audio commit the client sent
+(``input_sent``). A response that starts with no user input before it (a greeting, a
+server-initiated answer) starts a turn of its own at its request (or at ``response.created``
+when the client did not ask for it). The turn holds every response until it *settles*: all its
+responses are done, no tool call of it awaits its output, no response is requested, and nothing
+is audible. A new user input closes the open turn too. The measures, in seconds from the turn's
+start (``None`` when the turn has no such step):
+
+``transcript_done``   the user's input transcript completed;
+``response_created``  the first ``response.created`` of the turn;
+``first_text``        the first text or audio-transcript delta;
+``first_audio``       the first audio: the first audio delta, or the output becoming audible
+                      (``output_audio_buffer.started`` / the client's player), whichever is first;
+``response_done``     the turn's last ``response.done``;
+``barge_in``          (not from the turn's start) the user started speaking while the assistant
+                      was audible → the output went silent;
+tool latency          per tool call: its arguments done → its output sent.
+
+Connect steps are timed apart (:class:`ConnectMetrics`): every state of the Connection chart's
+connect (token, microphone, handshaking) and each step of the transport's handshake chart.
+
+The result objects (:class:`TurnMetrics`, :class:`ResponseMetrics`, :class:`ToolMetrics`,
+:class:`ConnectMetrics`, :class:`StepMetrics`) are plain slotted dataclasses, to be read, not
+changed: a frozen dataclass costs about six times as much to make, and a live client makes one
+per turn on its event path.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from .charts.connection import ConnectionChart
+from .charts.playback import PlaybackChart
+from .charts.response import ResponseChart
+from .charts.tool_call import ToolCallChart
+from .record import Transition
+
+__all__ = [
+    "MEASURES",
+    "ConnectMetrics",
+    "MetricsTracker",
+    "Prices",
+    "ResponseMetrics",
+    "SessionMetrics",
+    "Stat",
+    "StepMetrics",
+    "ToolMetrics",
+    "TurnMetrics",
+    "Usage",
+    "turn_metrics",
+]
+
+#: The per-turn measures the summary covers, in order (``tool_latency`` is per tool call,
+#: ``connect`` per connect: the whole connect, idle → connected).
+MEASURES: tuple[str, ...] = (
+    "transcript_done",
+    "response_created",
+    "first_text",
+    "first_audio",
+    "response_done",
+    "barge_in",
+    "tool_latency",
+    "connect",
+)
+#: Turns (and connects) a tracker keeps by default; the summary's median and p90 are over the
+#: measure's values in them, its count, mean, min and max over all of them.
+DEFAULT_WINDOW = 1_000
+
+_CONNECT_STEPS = frozenset({"fetching_token", "opening_microphone", "handshaking"})
+_HANDSHAKE_ENDS = frozenset({"waiting", "open", "failed", "cancelled"})
+_CONNECT_ENDS = frozenset({"connected", "error", "disconnected", "idle", "ended"})
+_CALL_OVER = frozenset({"disconnected", "error", "ended", "reconnecting", "disconnecting"})
+_TOOL_DONE = frozenset({"answered", "abandoned"})
+_LANE_IDLE = frozenset({"idle", "done"})
+_LANE_ASKING = frozenset({"create_requested", "server_busy"})
+#: The events of the charts the tracker follows (a handshake chart's are the same for every
+#: transport: see ``charts.handshake``).
+_CHART_EVENTS = frozenset(
+    event
+    for chart in (ResponseChart, PlaybackChart, ConnectionChart, ToolCallChart)
+    for event in chart.handled_in()
+) | {"start", "step_done", "step_failed", "timed_out", "cancel"}
+
+
+_NO_DETAILS: Mapping[str, Any] = {}
+
+
+def _details(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, dict | Mapping) else _NO_DETAILS
+
+
+def _count(details: Mapping[str, Any], key: str) -> int:
+    value = details.get(key)
+    return value if type(value) is int and value > 0 else 0
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Tokens of one or more responses (``response.done``'s ``usage``), by modality.
+
+    ``*_input`` counts include the cached tokens (as the API counts them); the ``cached_*``
+    fields are the cached part of them.
+    """
+
+    text_input: int = 0
+    audio_input: int = 0
+    image_input: int = 0
+    cached_text_input: int = 0
+    cached_audio_input: int = 0
+    cached_image_input: int = 0
+    text_output: int = 0
+    audio_output: int = 0
+
+    @classmethod
+    def from_response(cls, usage: object) -> Usage:
+        """The usage object of ``response.done``'s ``response`` (anything else counts zero)."""
+        if not isinstance(usage, dict | Mapping):
+            return _NO_USAGE
+        inputs = _details(usage.get("input_token_details"))
+        outputs = _details(usage.get("output_token_details"))
+        cached = _details(inputs.get("cached_tokens_details"))
+        return cls(
+            _count(inputs, "text_tokens"),
+            _count(inputs, "audio_tokens"),
+            _count(inputs, "image_tokens"),
+            _count(cached, "text_tokens"),
+            _count(cached, "audio_tokens"),
+            _count(cached, "image_tokens"),
+            _count(outputs, "text_tokens"),
+            _count(outputs, "audio_tokens"),
+        )
+
+    def __add__(self, other: Usage) -> Usage:
+        if other is _NO_USAGE:
+            return self
+        if self is _NO_USAGE:
+            return other
+        return Usage(
+            self.text_input + other.text_input,
+            self.audio_input + other.audio_input,
+            self.image_input + other.image_input,
+            self.cached_text_input + other.cached_text_input,
+            self.cached_audio_input + other.cached_audio_input,
+            self.cached_image_input + other.cached_image_input,
+            self.text_output + other.text_output,
+            self.audio_output + other.audio_output,
+        )
+
+    @property
+    def input_tokens(self) -> int:
+        return self.text_input + self.audio_input + self.image_input
+
+    @property
+    def output_tokens(self) -> int:
+        return self.text_output + self.audio_output
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    def to_json(self) -> dict[str, int]:
+        return {
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "text_input": self.text_input,
+            "audio_input": self.audio_input,
+            "image_input": self.image_input,
+            "cached_text_input": self.cached_text_input,
+            "cached_audio_input": self.cached_audio_input,
+            "cached_image_input": self.cached_image_input,
+            "text_output": self.text_output,
+            "audio_output": self.audio_output,
+        }
+
+
+_NO_USAGE = Usage()
+
+
+def _usage_of(responses: Iterable[ResponseMetrics]) -> Usage:
+    usage = _NO_USAGE
+    for response in responses:
+        usage = usage + response.usage
+    return usage
+
+
+@dataclass(frozen=True, slots=True)
+class Prices:
+    """A model's prices in US dollars per 1,000,000 tokens (no defaults: prices change; take
+    them from the model's page). Image input is priced as text input unless given."""
+
+    text_input: float
+    text_cached_input: float
+    text_output: float
+    audio_input: float
+    audio_cached_input: float
+    audio_output: float
+    image_input: float | None = None
+    image_cached_input: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise ValueError(f"Prices.{name} must be a number ≥ 0 (USD per 1M tokens)")
+
+    def cost(self, usage: Usage) -> float:
+        """What ``usage`` costs, in US dollars."""
+        image = self.text_input if self.image_input is None else self.image_input
+        image_cached = (
+            self.text_cached_input if self.image_cached_input is None else self.image_cached_input
+        )
+        total = (
+            (usage.text_input - usage.cached_text_input) * self.text_input
+            + usage.cached_text_input * self.text_cached_input
+            + (usage.audio_input - usage.cached_audio_input) * self.audio_input
+            + usage.cached_audio_input * self.audio_cached_input
+            + (usage.image_input - usage.cached_image_input) * image
+            + usage.cached_image_input * image_cached
+            + usage.text_output * self.text_output
+            + usage.audio_output * self.audio_output
+        )
+        return total / 1_000_000
+
+
+def _secs(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
+
+
+@dataclass(slots=True)
+class ToolMetrics:
+    """One tool call: ``latency`` is its arguments done → its output sent (``None`` when no
+    output was sent: ``outcome`` says where it ended)."""
+
+    call_id: str
+    name: str
+    latency: float | None = None
+    outcome: str = "streaming"
+    #: Record times: its arguments done, and its output sent (or where it ended).
+    started: float | None = None
+    ended: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "call_id": self.call_id,
+            "name": self.name,
+            "latency": _secs(self.latency),
+            "outcome": self.outcome,
+            "started": self.started,
+            "ended": self.ended,
+        }
+
+
+@dataclass(slots=True)
+class ResponseMetrics:
+    """One response of a turn, with absolute record times (``done`` is ``None`` if it never
+    finished while the turn was open)."""
+
+    response_id: str
+    created: float
+    first_text: float | None = None
+    first_audio: float | None = None
+    done: float | None = None
+    status: str = "in_progress"
+    #: ``response.done``'s ``usage`` as it came (parsed on demand: :attr:`usage`).
+    usage_data: Mapping[str, Any] | None = None
+
+    @property
+    def usage(self) -> Usage:
+        return Usage.from_response(self.usage_data)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "response_id": self.response_id,
+            "created": self.created,
+            "first_text": self.first_text,
+            "first_audio": self.first_audio,
+            "done": self.done,
+            "status": self.status,
+            "usage": self.usage.to_json(),
+        }
+
+
+@dataclass(slots=True)
+class TurnMetrics:
+    """One turn (see the module docstring for the measures, in seconds)."""
+
+    index: int
+    trigger: str  # "speech" | "message" | "audio" | "request" | "server"
+    started: float
+    ended: float
+    settled: bool
+    transcript_done: float | None
+    response_created: float | None
+    first_text: float | None
+    first_audio: float | None
+    response_done: float | None
+    barge_in: float | None
+    tools: tuple[ToolMetrics, ...]
+    responses: tuple[ResponseMetrics, ...]
+    cost: float | None
+
+    @property
+    def usage(self) -> Usage:
+        """The tokens of the turn's responses."""
+        return _usage_of(self.responses)
+
+    def measure(self, name: str) -> float | None:
+        """A measure by its name in :data:`MEASURES` (``None`` for the per-call ones)."""
+        value = getattr(self, name, None) if name in _TURN_MEASURES else None
+        return value if isinstance(value, float) else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "trigger": self.trigger,
+            "started": self.started,
+            "ended": self.ended,
+            "settled": self.settled,
+            **{name: _secs(getattr(self, name)) for name in _TURN_MEASURES},
+            "tools": [tool.to_json() for tool in self.tools],
+            "responses": [r.to_json() for r in self.responses],
+            "usage": self.usage.to_json(),
+            "cost": self.cost,
+        }
+
+
+_TURN_MEASURES = MEASURES[:6]
+
+
+@dataclass(slots=True)
+class StepMetrics:
+    """One step of a connect: the chart (``connection`` or ``handshake``), the state it was
+    in, how long, and the event that ended it."""
+
+    chart: str
+    step: str
+    seconds: float
+    outcome: str
+    #: The record time the step started at.
+    started: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "chart": self.chart,
+            "step": self.step,
+            "seconds": _secs(self.seconds),
+            "outcome": self.outcome,
+            "started": self.started,
+        }
+
+
+@dataclass(slots=True)
+class ConnectMetrics:
+    """One connect (or reconnect): from leaving ``idle``/``reconnecting`` to ``connected`` (or
+    the state it ended in: ``outcome``), and its steps in order."""
+
+    started: float
+    seconds: float
+    outcome: str
+    steps: tuple[StepMetrics, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "started": self.started,
+            "seconds": _secs(self.seconds),
+            "outcome": self.outcome,
+            "steps": [step.to_json() for step in self.steps],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Stat:
+    """One measure over the session: ``count``, ``mean``, ``min``, ``max`` over every value;
+    ``median`` and ``p90`` (linear interpolation) over its values in the turns (or connects)
+    the tracker keeps (the last ``window``)."""
+
+    count: int
+    mean: float
+    min: float
+    max: float
+    median: float
+    p90: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "count": self.count,
+            "mean": _secs(self.mean),
+            "min": _secs(self.min),
+            "max": _secs(self.max),
+            "median": _secs(self.median),
+            "p90": _secs(self.p90),
+        }
+
+
+def _stat(running: list[float], recent: list[float]) -> Stat:
+    """``running`` is ``[count, total, min, max]`` over every value; ``recent`` the values of
+    the window (for the median and p90)."""
+    ordered = sorted(recent) or [running[1] / running[0]]
+    return Stat(
+        int(running[0]),
+        running[1] / running[0],
+        running[2],
+        running[3],
+        statistics.median(ordered),
+        _quantile(ordered, 0.9),
+    )
+
+
+def _add(stats: dict[str, list[float]], name: str, value: float) -> None:
+    running = stats.get(name)
+    if running is None:
+        stats[name] = [1, value, value, value]
+        return
+    running[0] += 1
+    running[1] += value
+    if value < running[2]:
+        running[2] = value
+    if value > running[3]:
+        running[3] = value
+
+
+def _quantile(ordered: list[float], q: float) -> float:
+    """The ``q`` quantile of sorted values by linear interpolation (numpy's default)."""
+    position = (len(ordered) - 1) * q
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionMetrics:
+    """The turns (the last ``window`` of them), the connects, the summary per measure (only
+    the measures that have values) and the session's usage and cost."""
+
+    turns: tuple[TurnMetrics, ...]
+    connects: tuple[ConnectMetrics, ...]
+    summary: Mapping[str, Stat]
+    usage: Usage
+    cost: float | None
+    turn_count: int
+
+    def table(self) -> str:
+        """The turns and the summary as a text table (times in milliseconds; ``-``: none)."""
+        head: tuple[str, ...] = ("#", "trigger", "transcript", "created", "1st text")
+        head += ("1st audio", "done", "barge-in", "tools", "tokens in/out", "cost")
+        rows = [head]
+        for turn in self.turns:
+            tools = ", ".join(f"{t.name or '?'} {_ms(t.latency)}" for t in turn.tools) or "-"
+            rows.append(
+                (
+                    str(turn.index),
+                    turn.trigger,
+                    *(_ms(getattr(turn, name)) for name in _TURN_MEASURES),
+                    tools,
+                    f"{turn.usage.input_tokens}/{turn.usage.output_tokens}",
+                    "-" if turn.cost is None else f"${turn.cost:.4f}",
+                )
+            )
+        lines = [f"Turns ({self.turn_count})", *_columns(rows)]
+        stats: list[tuple[str, ...]] = [("measure", "count", "median", "p90", "mean", "max")]
+        for name, stat in self.summary.items():
+            stats.append(
+                (
+                    name,
+                    str(stat.count),
+                    _ms(stat.median),
+                    _ms(stat.p90),
+                    _ms(stat.mean),
+                    _ms(stat.max),
+                )
+            )
+        lines += ["", "Summary", *_columns(stats)]
+        usage = self.usage
+        total = f"Tokens: {usage.input_tokens} in, {usage.output_tokens} out"
+        cost = "no prices given" if self.cost is None else f"${self.cost:.4f}"
+        lines += ["", f"{total}; cost: {cost}"]
+        return "\n".join(lines) + "\n"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "turns": [turn.to_json() for turn in self.turns],
+            "connects": [c.to_json() for c in self.connects],
+            "summary": {name: stat.to_json() for name, stat in self.summary.items()},
+            "usage": self.usage.to_json(),
+            "cost": self.cost,
+            "turn_count": self.turn_count,
+        }
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value * 1000:.1f} ms"
+
+
+def _columns(rows: Sequence[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    out = []
+    for row in rows:
+        cells = [
+            cell.ljust(w) if i < 2 else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        out.append("  " + "  ".join(cells).rstrip())
+    return out
+
+
+@dataclass(slots=True)
+class _Turn:
+    trigger: str
+    started: float
+    item_id: str | None = None
+    transcript_done: float | None = None
+    first_text: float | None = None
+    first_audio: float | None = None
+    barge_in_at: float | None = None
+    barge_in: float | None = None
+    responses: dict[str, ResponseMetrics] = field(default_factory=dict)
+    calls: dict[str, ToolMetrics] = field(default_factory=dict)
+    open_calls: int = 0
+    open_responses: int = 0
+    follow_up: bool = False
+
+
+class MetricsTracker:
+    """Turn metrics computed as the transitions come (feed it with :meth:`feed`).
+
+    ``on_turn`` is called with each :class:`TurnMetrics` as its turn ends (settled, or closed by
+    the next input or the end of the call), ``on_connect`` with each :class:`ConnectMetrics` as
+    its connect ends. ``prices`` prices the usage (no prices: no cost).
+    Memory is bounded: the last ``window`` turns and connects are kept, with a running summary.
+    """
+
+    NAME: ClassVar[str] = "metrics"
+
+    __slots__ = (
+        "_charts",
+        "_connect_started",
+        "_connect_steps",
+        "_entered",
+        "_handlers",
+        "_lane",
+        "_playback",
+        "_stats",
+        "_turn",
+        "_untexted",
+        "_usage_before",
+        "connects",
+        "on_connect",
+        "on_turn",
+        "prices",
+        "turn_count",
+        "turns",
+        "window",
+    )
+
+    def __init__(
+        self,
+        *,
+        prices: Prices | None = None,
+        window: int = DEFAULT_WINDOW,
+        on_turn: Callable[[TurnMetrics], object] | None = None,
+        on_connect: Callable[[ConnectMetrics], object] | None = None,
+    ) -> None:
+        if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+            raise ValueError(f"window must be a whole number ≥ 1, got {window!r}")
+        if prices is not None and not isinstance(prices, Prices):
+            raise TypeError(f"prices must be a Prices, got {type(prices).__name__}")
+        self.prices = prices
+        self.window = window
+        self.on_turn = on_turn
+        self.on_connect = on_connect
+        self.turns: deque[TurnMetrics] = deque(maxlen=window)
+        self.connects: deque[ConnectMetrics] = deque(maxlen=window)
+        self.turn_count = 0
+        self._usage_before = _NO_USAGE
+        self._stats: dict[str, list[float]] = {}  # name: [count, total, min, max]
+        self._turn: _Turn | None = None
+        #: The started responses whose first text delta has not come yet.
+        self._untexted: set[str] = set()
+        self._lane = "idle"
+        self._playback = "silent"
+        self._connect_started: float | None = None
+        self._connect_steps: list[StepMetrics] = []
+        self._entered: dict[str, tuple[str, float]] = {}
+        # One dict lookup per transition, by event name: the facts this tracker reads, and
+        # the events of the charts it follows (dispatched by chart); the rest costs a miss.
+        self._handlers: dict[str, Callable[[Transition], None]] = dict.fromkeys(
+            _CHART_EVENTS, self._on_chart
+        )
+        self._handlers.update(
+            {
+                "speech_stopped": self._on_speech_stopped,
+                "input_sent": self._on_input_sent,
+                "transcription_completed": self._on_transcript,
+                "response_started": self._on_response_started,
+                "audio_started": self._on_audio,
+                "response_finished": self._on_response_finished,
+                "call_started": self._on_call_started,
+            }
+        )
+        self._charts: dict[str, Callable[[Transition], None]] = {
+            "response": self._on_lane,
+            "playback": self._on_playback,
+            "connection": self._on_connection,
+            "handshake": self._on_handshake,
+        }
+
+    def __repr__(self) -> str:
+        return f"<MetricsTracker turns={self.turn_count} open={self._turn is not None}>"
+
+    # -- feeding -------------------------------------------------------------------------------
+    def feed(self, step: Transition) -> None:
+        """Take one transition (a ``SessionModel`` observer: ``model.subscribe(tracker.feed)``)."""
+        handler = self._handlers.get(step.event)
+        if handler is not None:
+            handler(step)
+
+    def _on_chart(self, step: Transition) -> None:
+        chart = step.chart
+        handler = self._charts.get(chart)
+        if handler is not None:
+            handler(step)
+        elif chart.startswith("tool_call:"):
+            self._on_tool(step)
+
+    def feed_all(self, steps: Iterable[Transition]) -> None:
+        feed = self.feed
+        for step in steps:
+            feed(step)
+
+    def finish(self, time: float | None = None) -> None:
+        """End the open turn now (at the end of a record or a session)."""
+        turn = self._turn
+        if turn is not None:
+            self._close(turn, turn.started if time is None else time, settled=False)
+
+    # -- the result ----------------------------------------------------------------------------
+    @property
+    def usage(self) -> Usage:
+        """The tokens of every ended turn."""
+        usage = self._usage_before
+        for turn in self.turns:
+            usage = usage + turn.usage
+        return usage
+
+    def summary(self) -> dict[str, Stat]:
+        """Per measure (those with values, in :data:`MEASURES` order, then the connect steps
+        by name): its :class:`Stat` (median and p90 over the turns and connects kept)."""
+        stats = self._stats
+        names = [n for n in MEASURES if n in stats]
+        names += sorted(n for n in stats if n not in MEASURES)
+        return {name: _stat(stats[name], self._recent(name)) for name in names}
+
+    def _recent(self, name: str) -> list[float]:
+        """The values of a measure in the turns (or connects) the tracker keeps."""
+        if name in _TURN_MEASURES:
+            values = (getattr(turn, name) for turn in self.turns)
+        elif name == "tool_latency":
+            values = (tool.latency for turn in self.turns for tool in turn.tools)
+        elif name == "connect":
+            values = (connect.seconds for connect in self.connects)
+        else:
+            step = name.partition(":")[2]
+            values = (s.seconds for c in self.connects for s in c.steps if s.step == step)
+        return [value for value in values if value is not None]
+
+    def result(self) -> SessionMetrics:
+        """The metrics so far (the open turn, if any, is not in them)."""
+        usage = self.usage
+        cost = self.prices.cost(usage) if self.prices is not None else None
+        return SessionMetrics(
+            tuple(self.turns),
+            tuple(self.connects),
+            self.summary(),
+            usage,
+            cost,
+            self.turn_count,
+        )
+
+    # -- turns ---------------------------------------------------------------------------------
+    def _open(self, trigger: str, time: float, item_id: str | None = None) -> _Turn:
+        turn = self._turn
+        if turn is not None:
+            self._close(turn, time, settled=False)
+        turn = self._turn = _Turn(trigger, time, item_id)
+        return turn
+
+    def _on_speech_stopped(self, step: Transition) -> None:
+        item_id = step.data.get("item_id")
+        self._open("speech", step.time, item_id if isinstance(item_id, str) else None)
+
+    def _on_input_sent(self, step: Transition) -> None:
+        kind = step.data.get("kind")
+        turn = self._turn
+        if kind == "audio" and turn is not None and turn.trigger == "speech" and not turn.responses:
+            return  # the commit of the speech that already started this turn
+        item_id = step.data.get("item_id")
+        self._open(
+            "audio" if kind == "audio" else "message",
+            step.time,
+            item_id if isinstance(item_id, str) else None,
+        )
+
+    def _on_transcript(self, step: Transition) -> None:
+        turn = self._turn
+        if turn is not None and turn.transcript_done is None:
+            item_id = step.data.get("item_id")
+            if turn.item_id is None or item_id == turn.item_id:
+                turn.transcript_done = step.time - turn.started
+
+    def _on_response_started(self, step: Transition) -> None:
+        response_id = step.data.get("response_id")
+        if not isinstance(response_id, str):
+            return
+        turn = self._turn
+        if turn is None:
+            turn = self._open("server", step.time)
+        turn.follow_up = False
+        if response_id not in turn.responses:
+            turn.open_responses += 1
+        turn.responses[response_id] = ResponseMetrics(response_id, step.time)
+        self._untexted.add(response_id)
+        self._handlers["delta"] = self._on_delta  # until its first text delta
+
+    def _response(self, step: Transition) -> tuple[_Turn, ResponseMetrics] | None:
+        turn = self._turn
+        if turn is None:
+            return None
+        response_id = step.data.get("response_id")
+        response = turn.responses.get(response_id) if isinstance(response_id, str) else None
+        return None if response is None else (turn, response)
+
+    def _texted(self, response_id: str) -> None:
+        untexted = self._untexted
+        untexted.discard(response_id)
+        if not untexted:
+            self._handlers.pop("delta", None)
+
+    def _on_delta(self, step: Transition) -> None:
+        # The hot path: only a response's first text delta counts. Once every started response
+        # has had its first, the tracker stops listening to deltas (``feed`` then costs a dict
+        # miss) until the next response starts.
+        response_id = step.data.get("response_id")
+        untexted = self._untexted
+        if response_id not in untexted:
+            return
+        self._texted(response_id)
+        turn = self._turn
+        if turn is None:
+            return
+        response = turn.responses.get(response_id)
+        if response is not None and response.first_text is None:
+            response.first_text = step.time
+            if turn.first_text is None:
+                turn.first_text = step.time - turn.started
+
+    def _on_audio(self, step: Transition) -> None:
+        found = self._response(step)
+        if found is not None:
+            self._audible(found[0], found[1], step.time)
+
+    def _audible(self, turn: _Turn, response: ResponseMetrics | None, time: float) -> None:
+        if response is not None and response.first_audio is None:
+            response.first_audio = time
+        if turn.first_audio is None:
+            turn.first_audio = time - turn.started
+
+    def _on_response_finished(self, step: Transition) -> None:
+        found = self._response(step)
+        if found is None:
+            return
+        response = found[1]
+        self._texted(response.response_id)
+        if response.done is None:
+            found[0].open_responses -= 1
+        response.done = step.time
+        status = step.data.get("status")
+        response.status = status if isinstance(status, str) else "failed"
+        usage = step.data.get("usage")
+        response.usage_data = usage if isinstance(usage, dict | Mapping) else None
+
+    def _on_lane(self, step: Transition) -> None:
+        target = step.target
+        if target is None:
+            return
+        self._lane = target
+        turn = self._turn
+        if step.event == "request" and turn is None:
+            self._open("request", step.time)
+        elif target in _LANE_IDLE:
+            if turn is not None and step.source in _LANE_ASKING:
+                turn.follow_up = False  # the create was refused or given up: none will come
+            self._settle(step.time)
+
+    def _on_playback(self, step: Transition) -> None:
+        target = step.target
+        if target is None:
+            return
+        self._playback = target
+        turn = self._turn
+        if turn is None:
+            return
+        if target == "playing":
+            response_id = step.data.get("response_id")
+            response = turn.responses.get(response_id) if isinstance(response_id, str) else None
+            if response is None and turn.responses:
+                response = next(reversed(turn.responses.values()))
+            self._audible(turn, response, step.time)
+        elif step.event == "barge_in":
+            turn.barge_in_at = step.time
+        elif target == "silent":
+            if turn.barge_in_at is not None and turn.barge_in is None:
+                turn.barge_in = step.time - turn.barge_in_at
+            self._settle(step.time)
+
+    def _on_call_started(self, step: Transition) -> None:
+        turn = self._turn
+        call_id, name = step.data.get("call_id"), step.data.get("name")
+        if turn is not None and isinstance(call_id, str) and call_id not in turn.calls:
+            turn.calls[call_id] = ToolMetrics(call_id, name if isinstance(name, str) else "")
+            turn.open_calls += 1
+
+    def _on_tool(self, step: Transition) -> None:
+        turn = self._turn
+        target = step.target
+        if turn is None or target is None:
+            return
+        call = turn.calls.get(step.chart.partition(":")[2])
+        if call is None or call.outcome in _TOOL_DONE:
+            return
+        if step.event == "arguments_done":
+            call.started = step.time
+        call.outcome = target
+        if target in _TOOL_DONE:
+            turn.open_calls -= 1
+            call.ended = step.time
+            if target == "answered":
+                if call.started is not None:
+                    call.latency = step.time - call.started
+                # The model answers the output: a response follows (asked for by the model
+                # right after this step, or by the app with its own response.create).
+                turn.follow_up = True
+            self._settle(step.time)
+
+    def _settle(self, time: float) -> None:
+        turn = self._turn
+        if (
+            turn is None
+            or not turn.responses
+            or turn.open_calls
+            or turn.follow_up
+            or self._lane not in _LANE_IDLE
+            or self._playback != "silent"
+            or turn.open_responses
+        ):
+            return
+        self._close(turn, time, settled=True)
+
+    def _close(self, turn: _Turn, time: float, *, settled: bool) -> None:
+        self._turn = None
+        if not turn.responses:
+            return  # input with no response (context, a refused create): no turn to speak of
+        responses = tuple(turn.responses.values())
+        if self._untexted:
+            for r in responses:
+                self._texted(r.response_id)
+        created = response_done = None
+        for r in responses:
+            if created is None or r.created < created:
+                created = r.created
+            done = r.done
+            if done is not None and (response_done is None or done > response_done):
+                response_done = done
+        start = turn.started
+        metrics = TurnMetrics(
+            self.turn_count,
+            turn.trigger,
+            start,
+            time,
+            settled,
+            turn.transcript_done,
+            None if created is None else created - start,
+            turn.first_text,
+            turn.first_audio,
+            None if response_done is None else response_done - start,
+            turn.barge_in,
+            tuple(turn.calls.values()),
+            responses,
+            self.prices.cost(_usage_of(responses)) if self.prices is not None else None,
+        )
+        self.turn_count += 1
+        turns = self.turns
+        if len(turns) == self.window:  # the oldest leaves the window: keep its tokens
+            self._usage_before = self._usage_before + turns[0].usage
+        turns.append(metrics)
+        stats = self._stats
+        for name, value in (
+            ("transcript_done", metrics.transcript_done),
+            ("response_created", metrics.response_created),
+            ("first_text", metrics.first_text),
+            ("first_audio", metrics.first_audio),
+            ("response_done", metrics.response_done),
+            ("barge_in", metrics.barge_in),
+        ):
+            if value is not None:
+                _add(stats, name, value)
+        for tool in metrics.tools:
+            if tool.latency is not None:
+                _add(stats, "tool_latency", tool.latency)
+        if self.on_turn is not None:
+            self.on_turn(metrics)
+
+    # -- connects ------------------------------------------------------------------------------
+    def _on_connection(self, step: Transition) -> None:
+        target = step.target
+        if target is None:
+            return
+        source = step.source
+        if target in _CALL_OVER and self._turn is not None:
+            self._close(self._turn, step.time, settled=False)
+        if self._connect_started is None:
+            if target in _CONNECT_STEPS:
+                self._connect_started = step.time
+                self._connect_steps = []
+            else:
+                self._entered["connection"] = (target, step.time)
+                return
+        self._step(step, source in _CONNECT_STEPS)
+        if target in _CONNECT_ENDS:
+            started = self._connect_started
+            self._connect_started = None
+            connect = ConnectMetrics(
+                started, step.time - started, target, tuple(self._connect_steps)
+            )
+            self.connects.append(connect)
+            _add(self._stats, "connect", connect.seconds)
+            for s in connect.steps:
+                _add(self._stats, f"connect:{s.step}", s.seconds)
+            if self.on_connect is not None:
+                self.on_connect(connect)
+
+    def _on_handshake(self, step: Transition) -> None:
+        if step.target is not None:
+            counted = step.source not in _HANDSHAKE_ENDS and self._connect_started is not None
+            self._step(step, counted)
+
+    def _step(self, step: Transition, counted: bool) -> None:
+        """The chart left the state it entered last: a connect step when ``counted``."""
+        chart, source, target = step.chart, step.source, step.target
+        entered = self._entered.get(chart)
+        if counted and entered is not None and source == entered[0] and source is not None:
+            seconds = step.time - entered[1]
+            self._connect_steps.append(StepMetrics(chart, source, seconds, step.event, entered[1]))
+        if target is not None:
+            self._entered[chart] = (target, step.time)
+
+
+def turn_metrics(
+    record: Iterable[Transition], *, prices: Prices | None = None, window: int | None = None
+) -> SessionMetrics:
+    """The metrics of a whole record (a live session's ``record``, a replay's, a saved JSONL
+    record): the same tracker a live client runs, fed every transition, its last turn closed."""
+    tracker = MetricsTracker(prices=prices, window=window or DEFAULT_WINDOW)
+    last: float | None = None
+    for step in record:
+        tracker.feed(step)
+        last = step.time
+    tracker.finish(last)
+    return tracker.result()

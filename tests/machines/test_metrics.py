@@ -1,0 +1,296 @@
+"""Turn metrics from the transition record: each measure from the wire events at the times they
+came, usage and cost, the bounded incremental tracker, and batch == incremental."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from realtime_machines import MetricsTracker, Prices, SessionModel, Usage, turn_metrics
+from realtime_machines.metrics import MEASURES, TurnMetrics
+from tests.machines.kit import (
+    args_done,
+    audio_buffer,
+    call_added,
+    created,
+    message_added,
+    speech_started,
+    text_delta,
+)
+
+USAGE = {
+    "total_tokens": 300,
+    "input_tokens": 200,
+    "output_tokens": 100,
+    "input_token_details": {
+        "text_tokens": 120,
+        "audio_tokens": 80,
+        "cached_tokens": 70,
+        "cached_tokens_details": {"text_tokens": 50, "audio_tokens": 20},
+    },
+    "output_token_details": {"text_tokens": 30, "audio_tokens": 70},
+}
+
+
+def done(response_id: str, status: str = "completed", usage: Any = None) -> dict[str, Any]:
+    response: dict[str, Any] = {"id": response_id, "object": "realtime.response", "status": status}
+    if usage is not None:
+        response["usage"] = usage
+    return {"type": "response.done", "response": response}
+
+
+def speech_stopped(item_id: str) -> dict[str, Any]:
+    return {"type": "input_audio_buffer.speech_stopped", "audio_end_ms": 900, "item_id": item_id}
+
+
+def transcribed(item_id: str, text: str) -> dict[str, Any]:
+    return {
+        "type": "conversation.item.input_audio_transcription.completed",
+        "item_id": item_id,
+        "content_index": 0,
+        "transcript": text,
+    }
+
+
+def audio_delta(response_id: str, item_id: str) -> dict[str, Any]:
+    return {**text_delta(response_id, item_id, "AAAA"), "type": "response.output_audio.delta"}
+
+
+def transcript_delta(response_id: str, item_id: str, delta: str) -> dict[str, Any]:
+    event = text_delta(response_id, item_id, delta)
+    return {**event, "type": "response.output_audio_transcript.delta"}
+
+
+class Timed:
+    """A WebRTC session model with a live tracker, fed events at given times."""
+
+    def __init__(self, prices: Prices | None = None, window: int = 1000) -> None:
+        self.model = SessionModel(transport="webrtc", record_limit=None)
+        self.turns: list[TurnMetrics] = []
+        self.tracker = MetricsTracker(prices=prices, window=window, on_turn=self.turns.append)
+        self.model.subscribe(self.tracker.feed)
+
+    def at(self, time: float, *events: dict[str, Any]) -> None:
+        for event in events:
+            self.model.receive(event, time=time)
+        self.model.take_effects()
+
+
+def spoken_turn(s: Timed, n: int, t0: float, *, gaps: tuple[float, ...]) -> dict[str, float]:
+    """One spoken turn starting at ``t0``; ``gaps`` are the offsets of: speech stopped,
+    transcript, response.created, first audio delta, audible, first transcript delta,
+    response.done, audio stopped."""
+    user, rid, item = f"item_user_{n}", f"resp_{n}", f"item_bot_{n}"
+    t = {name: t0 + gap for name, gap in zip(TIMES, gaps, strict=True)}
+    s.at(t0, speech_started(user))
+    s.at(t["stopped"], speech_stopped(user))
+    s.at(t["transcript"], transcribed(user, "hello"))
+    s.at(t["created"], created(rid), message_added(item, "assistant"))
+    s.at(t["audio"], audio_delta(rid, item))
+    s.at(t["audible"], audio_buffer("started", rid))
+    s.at(t["text"], transcript_delta(rid, item, "Hi"), transcript_delta(rid, item, " there"))
+    s.at(t["done"], done(rid, usage=USAGE))
+    s.at(t["stopped_audio"], audio_buffer("stopped", rid))
+    return t
+
+
+TIMES = ("stopped", "transcript", "created", "audio", "audible", "text", "done", "stopped_audio")
+GAPS = (1.0, 1.25, 1.5, 1.75, 1.8, 1.9, 2.5, 4.0)
+
+
+def test_a_spoken_turn_measures_each_step_from_the_end_of_speech() -> None:
+    s = Timed()
+    t = spoken_turn(s, 1, 100.0, gaps=GAPS)
+    [turn] = s.turns  # it ended when the audio stopped: settled
+    start = t["stopped"]
+    assert turn.trigger == "speech"
+    assert turn.settled
+    assert turn.started == start
+    assert turn.transcript_done == pytest.approx(t["transcript"] - start)
+    assert turn.response_created == pytest.approx(t["created"] - start)
+    assert turn.first_audio == pytest.approx(t["audio"] - start)  # the delta came before audible
+    assert turn.first_text == pytest.approx(t["text"] - start)
+    assert turn.response_done == pytest.approx(t["done"] - start)
+    assert turn.ended == t["stopped_audio"]
+    assert turn.barge_in is None
+    assert turn.usage == Usage.from_response(USAGE)
+    assert [r.response_id for r in turn.responses] == ["resp_1"]
+
+
+def test_the_turn_waits_for_the_audio_to_stop() -> None:
+    s = Timed()
+    s.at(1.0, speech_stopped("u"))
+    s.at(2.0, created("r"), audio_buffer("started", "r"), done("r"))
+    assert s.turns == []  # response done, but still audible
+    s.at(3.0, audio_buffer("stopped", "r"))
+    [turn] = s.turns
+    assert turn.first_audio == pytest.approx(1.0)  # audible on WebRTC: output_audio_buffer
+    assert turn.ended == 3.0
+
+
+def test_barge_in_is_speech_started_to_silence() -> None:
+    s = Timed()
+    s.at(1.0, speech_stopped("u1"))
+    s.at(2.0, created("r1"), audio_buffer("started", "r1"))
+    s.at(5.0, speech_started("u2"))  # the user talks over the assistant
+    assert s.model.playback.state == "interrupted"
+    s.at(5.3, audio_buffer("cleared", "r1"), done("r1", "cancelled"))
+    [turn] = s.turns
+    assert turn.barge_in == pytest.approx(0.3)
+    assert turn.responses[0].status == "cancelled"
+    s.at(6.0, speech_stopped("u2"))  # the next turn starts at the end of that speech
+    s.at(6.5, created("r2"), done("r2"))
+    assert [t.started for t in s.turns] == [1.0, 6.0]
+    assert s.turns[1].response_created == pytest.approx(0.5)
+
+
+def test_a_tool_round_is_one_turn_with_the_tool_latency() -> None:
+    s = Timed()
+    s.model.send(
+        {"type": "conversation.item.create", "item": _user_message("m1", "weather?")}, time=10.0
+    )
+    s.at(10.2, created("r1"), call_added("r1", "c1"))
+    s.at(10.4, args_done("r1", "c1", '{"city": "Oslo"}'), done("r1"))
+    assert s.turns == []  # the call awaits its output
+    assert s.model.submit_tool_output("c1", '{"rain": true}', time=11.0)
+    s.model.take_effects()
+    assert s.turns == []  # the follow-up response comes
+    s.at(11.2, created("r2"), message_added("i2", "assistant"))
+    s.at(11.3, text_delta("r2", "i2", "Rain."))
+    s.at(11.5, done("r2"))
+    [turn] = s.turns
+    assert turn.trigger == "message"
+    assert turn.started == 10.0
+    assert [(t.name, t.outcome) for t in turn.tools] == [("get_weather", "answered")]
+    assert turn.tools[0].latency == pytest.approx(11.0 - 10.4)
+    assert turn.response_created == pytest.approx(0.2)
+    assert turn.first_text == pytest.approx(1.3)
+    assert turn.response_done == pytest.approx(1.5)
+    assert len(turn.responses) == 2
+
+
+def _user_message(item_id: str, text: str) -> dict[str, Any]:
+    return {
+        "id": item_id,
+        "type": "message",
+        "role": "user",
+        "content": [{"type": "input_text", "text": text}],
+    }
+
+
+def test_a_response_without_user_input_is_a_turn_of_its_own() -> None:
+    s = Timed()
+    s.model.request_response({"instructions": "greet"})  # the greeting
+    s.model.take_effects()
+    s.at(1.0, created("r"), done("r"))
+    [turn] = s.turns
+    assert turn.trigger == "request"
+    assert turn.transcript_done is None
+    assert turn.first_audio is None
+
+
+def test_a_new_input_closes_the_open_turn_unsettled() -> None:
+    s = Timed()
+    s.at(1.0, speech_stopped("u1"), created("r1"))
+    s.at(2.0, speech_stopped("u2"))
+    [turn] = s.turns
+    assert not turn.settled
+    assert turn.response_done is None
+    assert turn.ended == 2.0
+
+
+def test_usage_and_cost_from_a_price_table() -> None:
+    prices = Prices(
+        text_input=4.0,
+        text_cached_input=0.4,
+        text_output=16.0,
+        audio_input=32.0,
+        audio_cached_input=0.4,
+        audio_output=64.0,
+    )
+    usage = Usage.from_response(USAGE)
+    assert (usage.input_tokens, usage.output_tokens) == (200, 100)
+    expected = (
+        (120 - 50) * 4.0 + 50 * 0.4 + (80 - 20) * 32.0 + 20 * 0.4 + 30 * 16.0 + 70 * 64.0
+    ) / 1e6
+    assert prices.cost(usage) == pytest.approx(expected)
+    s = Timed(prices)
+    spoken_turn(s, 1, 0.0, gaps=GAPS)
+    spoken_turn(s, 2, 10.0, gaps=GAPS)
+    result = s.tracker.result()
+    assert result.usage == usage + usage
+    assert result.cost == pytest.approx(2 * expected)
+    assert s.turns[0].cost == pytest.approx(expected)
+
+
+def test_prices_and_usage_refuse_or_ignore_bad_values() -> None:
+    with pytest.raises(ValueError, match="audio_output"):
+        Prices(1, 1, 1, 1, 1, -2)
+    with pytest.raises(ValueError, match="text_input"):
+        Prices("4", 1, 1, 1, 1, 1)  # type: ignore[arg-type]
+    assert Usage.from_response("junk") == Usage()
+    assert Usage.from_response({"input_token_details": {"text_tokens": -5}}) == Usage()
+    with pytest.raises(ValueError, match="window"):
+        MetricsTracker(window=0)
+
+
+def test_the_tracker_keeps_the_last_turns_and_a_running_summary() -> None:
+    s = Timed(window=3)
+    for n in range(10):
+        # turn n: response.created comes n+1 tenths of a second after the speech stopped
+        s.at(n * 10.0, speech_stopped(f"u{n}"))
+        s.at(n * 10.0 + (n + 1) / 10, created(f"r{n}"), done(f"r{n}"))
+    result = s.tracker.result()
+    assert result.turn_count == 10
+    assert len(result.turns) == 3
+    assert [t.index for t in result.turns] == [7, 8, 9]
+    stat = result.summary["response_created"]
+    values = [(n + 1) / 10 for n in range(10)]
+    assert stat.count == 10
+    assert stat.min == pytest.approx(min(values))
+    assert stat.max == pytest.approx(max(values))
+    assert stat.mean == pytest.approx(sum(values) / 10)
+    assert stat.median == pytest.approx(0.9)  # over the window: 0.8, 0.9, 1.0
+    assert stat.p90 == pytest.approx(0.98)
+    assert list(result.summary) == [m for m in MEASURES if m in result.summary]
+
+
+def test_the_batch_function_gives_the_live_numbers() -> None:
+    s = Timed()
+    spoken_turn(s, 1, 0.0, gaps=GAPS)
+    spoken_turn(s, 2, 10.0, gaps=(1.0, 1.1, 1.2, 1.4, 1.45, 1.5, 3.0, 3.5))
+    live = s.tracker.result()
+    batch = turn_metrics(s.model.record)
+    assert batch.to_json() == live.to_json()
+    assert batch.summary["first_audio"].count == 2
+
+
+def test_connect_steps_are_timed_from_the_charts() -> None:
+    model = SessionModel(
+        transport="websocket",
+        handshake_kind="websocket",
+        handshake_steps=[("opening_socket", "socket"), ("awaiting_session", "session")],
+        record_limit=None,
+    )
+    tracker = MetricsTracker()
+    model.subscribe(tracker.feed)
+    model.connect(time=1.0)
+    model.signal("token_received", time=1.5, token="ek_x")
+    model.signal("microphone_ready", time=1.6)
+    model.signal("step_done", time=2.0)
+    model.signal("step_done", time=2.5)
+    [connect] = tracker.result().connects
+    assert connect.outcome == "connected"
+    assert connect.seconds == pytest.approx(1.5)
+    steps = [(s.chart, s.step, round(s.seconds, 6)) for s in connect.steps]
+    assert steps == [
+        ("connection", "fetching_token", 0.5),
+        ("connection", "opening_microphone", 0.1),
+        ("handshake", "opening_socket", 0.4),
+        ("handshake", "awaiting_session", 0.5),
+        ("connection", "handshaking", 0.9),
+    ]
+    summary = tracker.summary()
+    assert summary["connect"].median == pytest.approx(1.5)
+    assert summary["connect:opening_socket"].count == 1
