@@ -25,6 +25,7 @@ from realtime_sdk.config import DEFAULTS
 from realtime_sdk.emulator import Emulator, Faults
 from realtime_sdk.errors import ConnectError, ErrorEvent
 from tests.sdk.test_client import make_client, on_every_transport, status, wait_for
+from tests.sdk.test_client_fidelity import until
 
 Runner = Callable[..., Any]
 
@@ -36,10 +37,10 @@ RSS_GROWTH_BOUND_MB = 15.0
 Measured on the 2-core CI machine: +4.8 to +5.3 MB over those 150 cycles (≈ 35 KB per cycle).
 tracemalloc puts ~1.2 MB of it in the Python heap: the client's transition record (bounded by
 ``record_limit``, then compacted: ~20 transitions per cycle, the offer SDP among their data)
-and the emulator's per-call bookkeeping (``Emulator.engines`` keeps every engine); the
-rest is allocator fragmentation. Holding on to each cycle's closed peer connection (a leaked
-peer) measured +32 MB over the same 150 cycles, so 15 MB has ~3x headroom over what is normal
-and still fails on a leaked peer per call."""
+and the emulator's per-call bookkeeping (its ids and counters; ended calls leave
+``Emulator.engines``); the rest is allocator fragmentation. Holding on to each cycle's closed
+peer connection (a leaked peer) measured +32 MB over the same 150 cycles, so 15 MB has ~3x
+headroom over what is normal and still fails on a leaked peer per call."""
 
 SETTLE_S = 3.0
 """How long closed peers get to finish tearing down (aiortc closes transports in tasks)."""
@@ -161,6 +162,7 @@ def test_200_connect_disconnect_cycles_leak_no_task_thread_fd_or_memory(run: Run
             assert len(call_ids) == CYCLES  # every cycle was a new call
             assert emu.ended_calls == CYCLES + 1
             assert emu.calls == {}
+            assert emu.engines == []
             assert after.fds == baseline.fds, "file descriptors leaked"
             assert after.threads == baseline.threads, "threads leaked"
             assert after.tasks == baseline.tasks, "asyncio tasks leaked"
@@ -173,6 +175,22 @@ def test_200_connect_disconnect_cycles_leak_no_task_thread_fd_or_memory(run: Run
         assert await drained(executor) == [], "executor threads still busy"
 
     run(scenario(), timeout=90)
+
+
+@pytest.mark.parametrize("transport", ["webrtc", "websocket"])
+def test_ended_calls_leave_the_emulators_engines(run: Runner, transport: str) -> None:
+    """A long-running emulator keeps no engine of a call that ended (memory stays flat)."""
+
+    async def scenario() -> None:
+        async with Emulator() as emu:
+            client = make_client(emu, transport)
+            for _ in range(3):
+                await client.connect()
+                assert len(emu.engines) == 1
+                await client.disconnect()
+            await until(lambda: not emu.engines)
+
+    run(scenario())
 
 
 # -------------------------------------------------------------------------------------------
