@@ -25,7 +25,6 @@ from realtime_sdk.config import DEFAULTS
 from realtime_sdk.emulator import Emulator, Faults
 from realtime_sdk.errors import ConnectError, ErrorEvent
 from tests.sdk.test_client import make_client, on_every_transport, status, wait_for
-from tests.sdk.test_client_fidelity import until
 
 Runner = Callable[..., Any]
 
@@ -187,8 +186,11 @@ def test_ended_calls_leave_the_emulators_engines(run: Runner, transport: str) ->
             for _ in range(3):
                 await client.connect()
                 assert len(emu.engines) == 1
+                with pytest.raises(TimeoutError, match=r"not idle after 0.05 s: .* 1 session"):
+                    await emu.wait_idle(0.05)
                 await client.disconnect()
-            await until(lambda: not emu.engines)
+                await emu.wait_idle()
+                assert emu.engines == []
 
     run(scenario())
 
