@@ -569,3 +569,40 @@ def test_an_idle_websocket_call_stays_alive_on_the_liveness_checks_pings(run: Ru
                 assert "connection_lost" not in [e for _, e, _ in connection_path(client.model)]
 
     run(scenario())
+
+
+def test_a_silence_gets_one_ping_however_many_ask_for_it(
+    run: Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The transport's keepalive (after ``ping_interval`` of silence) and the client's liveness
+    check (after half of ``liveness_timeout``) both ask for a ping: the wire carries one per
+    silence. The peer vanishes mid-response (no events, no pongs) until the call is lost."""
+    pinged: list[float] = []  # the transport's last_inbound when each ping went out
+    original = aiohttp.ClientWebSocketResponse.ping
+
+    async def ping(self: aiohttp.ClientWebSocketResponse, message: bytes = b"") -> None:
+        pinged.append(transport.last_inbound)
+        await original(self, message)
+
+    monkeypatch.setattr(aiohttp.ClientWebSocketResponse, "ping", ping)
+    transport = WebSocketTransport(ping_interval=0.05)
+
+    async def scenario() -> None:
+        async with Emulator(faults=Faults(vanish_mid_response=True)) as emu:
+            client = RealtimeClient(
+                api_key=emu.api_key,
+                base_url=emu.base_url,
+                transport=transport,
+                greet_enabled=False,
+                auto_session_update=False,
+                liveness_timeout=1.0,
+            )
+            await client.connect()
+            await client.send_text_message("hello")
+            await until(lambda: status(client) == "error")
+            assert "connection_lost" in [e for _, e, _ in connection_path(client.model)]
+            silence = transport.last_inbound  # the last thing that came before the vanishing
+            assert pinged.count(silence) == 1
+            await client.disconnect()
+
+    run(scenario())
