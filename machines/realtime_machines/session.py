@@ -509,6 +509,8 @@ class SessionModel:
     def _on_speech_started(self, event: Any) -> None:
         if self.playback.state == "playing":
             self.playback.offer("barge_in")
+        elif self.transport != "webrtc":
+            self.emit(StopPlayback())  # audio the local player holds, unheard, must stay so
 
     # -- errors -----------------------------------------------------------------------------
     def _on_error(self, event: Any) -> None:
@@ -877,7 +879,8 @@ class SessionModel:
         self.response.send("request", params=dict(params) if params else None)
 
     def cancel_response(self) -> None:
-        """Cancel the active response and cut audible output; sends nothing when idle."""
+        """Cancel the active response and cut audible output (and, where the client plays the
+        audio, what its player holds unheard); sends nothing when idle."""
         self.response.queue.clear()
         self.response.send("cancel")
         if self.playback.state != "silent":  # audible: cut it (the client's own player too)
@@ -888,6 +891,8 @@ class SessionModel:
                     )
                 )
             self.emit(StopPlayback())
+        elif self.transport != "webrtc":
+            self.emit(StopPlayback())  # audio the local player holds, unheard, must stay so
 
     def submit_tool_output(self, call_id: str, output: str, *, follow_up: bool = True) -> bool:
         """Send a tool's output; with ``follow_up`` one ``response.create`` follows once all
