@@ -63,6 +63,17 @@ async def audio_client(
         yield client, ws_engine
 
 
+def sink_client(
+    kind: str, sink: Any, transmitted: list[dict[str, Any]], faults: Faults | None = None
+) -> contextlib.AbstractAsyncContextManager[tuple[RealtimeClient, Callable[[], Engine]]]:
+    """:func:`audio_client` playing through ``sink``, answering ``ANSWER`` then "Yes?", with
+    what the client transmits appended to ``transmitted``."""
+    brain = ScriptedBrain([[Say(ANSWER)], [Say("Yes?")]])
+    return audio_client(
+        kind, brain, faults, audio_sink=sink, outgoing_middleware=[transmitted.append]
+    )
+
+
 @contextlib.asynccontextmanager
 async def background(coro: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
     """Run ``coro`` as a task for the block (the app's audio listener), cancelled after."""
@@ -305,15 +316,7 @@ def test_an_audio_sink_plays_and_is_cut_at_its_position(run: Runner, kind: str) 
     async def scenario() -> None:
         sink = ClockSink()
         transmitted: list[dict[str, Any]] = []
-        brain = ScriptedBrain([[Say(ANSWER)], [Say("Yes?")]])
-        record = audio_client(
-            kind,
-            brain,
-            Faults(delta_delay_s=0.2),
-            audio_sink=sink,
-            outgoing_middleware=[transmitted.append],
-        )
-        async with record as (client, _engine), client:
+        async with sink_client(kind, sink, transmitted) as (client, _engine), client:
             await client.send_response()
             await until(lambda: sink.queued > 0)
             target = 24_000 * 3 // 10  # the device plays 300 ms, 10 ms at a time
@@ -451,15 +454,8 @@ def test_an_answer_received_but_not_heard_yet_is_cut_too(run: Runner, kind: str,
     async def scenario() -> None:
         sink = StalledSink()
         transmitted: list[dict[str, Any]] = []
-        brain = ScriptedBrain([[Say(ANSWER)], [Say("Yes?")]])
-        record = audio_client(
-            kind,
-            brain,
-            Faults(delta_delay_s=0.2),
-            audio_sink=sink,
-            outgoing_middleware=[transmitted.append],
-        )
-        async with record as (client, _engine), client:
+        slow = Faults(delta_delay_s=0.2)
+        async with sink_client(kind, sink, transmitted, slow) as (client, _engine), client:
             await client.send_response()
             await until(lambda: sink.written > 0)
             assert client.model.playback.state == "silent"
