@@ -77,14 +77,6 @@ async def time_bare(emu: Emulator) -> float:
     return elapsed * 1000
 
 
-async def settle(emu: Emulator) -> None:
-    """Let the emulator forget the previous call (bounded), so runs do not overlap."""
-    for _ in range(100):
-        if not emu.calls:
-            return
-        await asyncio.sleep(0.01)
-
-
 async def connect_bench(runs: int) -> tuple[float, float]:
     sdk: list[float] = []
     bare: list[float] = []
@@ -95,7 +87,7 @@ async def connect_bench(runs: int) -> tuple[float, float]:
             # Alternate which goes first, so neither always follows the other's teardown.
             order = (time_sdk, time_bare) if i % 2 == 0 else (time_bare, time_sdk)
             for timer in order:
-                await settle(emu)
+                await emu.wait_idle()
                 (sdk if timer is time_sdk else bare).append(await timer(emu))
     return statistics.median(sdk), statistics.median(bare)
 

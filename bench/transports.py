@@ -112,14 +112,6 @@ async def time_openai(oai: AsyncOpenAI) -> float:
     return elapsed * 1000
 
 
-async def settle(emu: Emulator) -> None:
-    """Let the emulator forget the previous call (bounded), so runs do not overlap."""
-    for _ in range(100):
-        if not emu.calls:
-            return
-        await asyncio.sleep(0.01)
-
-
 async def connect_bench(runs: int) -> tuple[float, float]:
     sdk: list[float] = []
     official: list[float] = []
@@ -131,12 +123,12 @@ async def connect_bench(runs: int) -> tuple[float, float]:
             for i in range(runs):
                 # Alternate which goes first, so neither always follows the other's teardown.
                 if i % 2 == 0:
-                    await settle(emu)
+                    await emu.wait_idle()
                     sdk.append(await time_sdk(emu))
-                await settle(emu)
+                await emu.wait_idle()
                 official.append(await time_openai(oai))
                 if i % 2 == 1:
-                    await settle(emu)
+                    await emu.wait_idle()
                     sdk.append(await time_sdk(emu))
         finally:
             await oai.close()

@@ -524,6 +524,8 @@ class SessionModel:
         self._fact("speech_started", {"item_id": event.item_id})
         if self.playback.state == "playing":
             self.playback.offer("barge_in")
+        elif self.transport != "webrtc":
+            self.emit(StopPlayback())  # audio the local player holds, unheard, must stay so
 
     def _on_speech_stopped(self, event: Any) -> None:
         self._fact("speech_stopped", {"item_id": event.item_id})
@@ -927,7 +929,8 @@ class SessionModel:
         self.response.send("request", params=dict(params) if params else None)
 
     def cancel_response(self) -> None:
-        """Cancel the active response and cut audible output; sends nothing when idle."""
+        """Cancel the active response and cut audible output (and, where the client plays the
+        audio, what its player holds unheard); sends nothing when idle."""
         self.response.queue.clear()
         self.response.send("cancel")
         if self.playback.state != "silent":  # audible: cut it (the client's own player too)
@@ -938,6 +941,8 @@ class SessionModel:
                     )
                 )
             self.emit(StopPlayback())
+        elif self.transport != "webrtc":
+            self.emit(StopPlayback())  # audio the local player holds, unheard, must stay so
 
     def submit_tool_output(
         self, call_id: str, output: str, *, follow_up: bool = True, time: float | None = None

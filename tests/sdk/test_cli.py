@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from realtime_sdk.cli import main
+from tests.sdk.test_cli_session import interruptible
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "recorded"
 
@@ -156,6 +157,7 @@ def test_emulator_prints_its_url_first_and_stops_cleanly_on_interrupt() -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=interruptible,
     ) as process:
         try:
             assert process.stdout is not None

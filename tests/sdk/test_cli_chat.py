@@ -332,3 +332,19 @@ def test_a_line_typed_on_the_terminal_while_streaming_stays_out_of_the_answer(
             os.close(tty_fd)
 
     run(scenario())
+
+
+def test_a_model_with_a_shutdown_date_is_named_in_one_line_on_stderr() -> None:
+    """Python hides a ``DeprecationWarning`` raised outside ``__main__``: the command shows the
+    model's shutdown (the user picked that model) as one line, and still answers."""
+    result = cli("chat", "--emulator", "--no-greet", "--model", "gpt-realtime", stdin="hi\n")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "assistant: You said: hi\n"
+    [line] = [line for line in result.stderr.splitlines() if "gpt-realtime'" in line]
+    assert line.startswith("realtime: warning: model 'gpt-realtime' has an announced shutdown")
+    assert "2027-01-20" in line
+    assert "'gpt-realtime-2.1'" in line
+    # A model with no shutdown date: no warning at all.
+    current = cli("chat", "--emulator", "--no-greet", "--model", "gpt-realtime-2.1", stdin="hi\n")
+    assert current.returncode == 0, current.stderr
+    assert "warning" not in current.stderr

@@ -75,6 +75,13 @@ def cli(
     )
 
 
+def interruptible() -> None:
+    """``preexec_fn`` for a server the test stops with SIGINT: Ctrl-C's default action in the
+    child. A process started in the background by a non-interactive shell (``pytest &``, some
+    CI runners) has SIGINT ignored, its children inherit that, and the server never stops."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def popen(*args: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "realtime_sdk.cli", *args],
@@ -82,6 +89,7 @@ def popen(*args: str) -> subprocess.Popen[bytes]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=clean_env(),
+        preexec_fn=interruptible,
     )
 
 

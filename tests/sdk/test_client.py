@@ -545,6 +545,18 @@ def test_rollover_replaces_the_call_before_the_session_cap(run: Runner, transpor
     run(scenario(), timeout=30)
 
 
+def quiet_client(emu: Emulator, transport: Transport, **options: Any) -> RealtimeClient:
+    """A client on ``transport`` that sends nothing by itself (no greeting, no session)."""
+    return RealtimeClient(
+        api_key=emu.api_key,
+        base_url=emu.base_url,
+        transport=transport,
+        greet_enabled=False,
+        auto_session_update=False,
+        **options,
+    )
+
+
 def test_an_idle_websocket_call_stays_alive_on_the_liveness_checks_pings(run: Runner) -> None:
     """Nothing arrives on an idle WebSocket call but pongs: the liveness check pings after half
     of ``liveness_timeout`` of silence, so a healthy idle call is never declared lost (the
@@ -554,18 +566,40 @@ def test_an_idle_websocket_call_stays_alive_on_the_liveness_checks_pings(run: Ru
     async def scenario() -> None:
         async with Emulator() as emu:
             transport = WebSocketTransport(ping_interval=None)
-            client = RealtimeClient(
-                api_key=emu.api_key,
-                base_url=emu.base_url,
-                transport=transport,
-                greet_enabled=False,
-                auto_session_update=False,
-                liveness_timeout=0.4,
-            )
-            async with client:
+            async with quiet_client(emu, transport, liveness_timeout=0.4) as client:
                 await asyncio.sleep(1.2)  # three times the limit, all idle
                 assert status(client) == "connected"
                 assert transport.pongs >= 2
                 assert "connection_lost" not in [e for _, e, _ in connection_path(client.model)]
+
+    run(scenario())
+
+
+def test_a_silence_gets_one_ping_however_many_ask_for_it(
+    run: Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The transport's keepalive (after ``ping_interval`` of silence) and the client's liveness
+    check (after half of ``liveness_timeout``) both ask for a ping: the wire carries one per
+    silence. The peer vanishes mid-response (no events, no pongs) until the call is lost."""
+    pinged: list[float] = []  # the transport's last_inbound when each ping went out
+    original = aiohttp.ClientWebSocketResponse.ping
+
+    async def ping(self: aiohttp.ClientWebSocketResponse, message: bytes = b"") -> None:
+        pinged.append(transport.last_inbound)
+        await original(self, message)
+
+    monkeypatch.setattr(aiohttp.ClientWebSocketResponse, "ping", ping)
+    transport = WebSocketTransport(ping_interval=0.05)
+
+    async def scenario() -> None:
+        async with Emulator(faults=Faults(vanish_mid_response=True)) as emu:
+            client = quiet_client(emu, transport, liveness_timeout=1.0)
+            await client.connect()
+            await client.send_text_message("hello")
+            await until(lambda: status(client) == "error")
+            assert "connection_lost" in [e for _, e, _ in connection_path(client.model)]
+            silence = transport.last_inbound  # the last thing that came before the vanishing
+            assert pinged.count(silence) == 1
+            await client.disconnect()
 
     run(scenario())

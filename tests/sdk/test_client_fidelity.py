@@ -154,6 +154,16 @@ class SteadySink:
         self._since = None
 
 
+def plays_a_new_response(client: RealtimeClient, previous: str | None) -> bool:
+    """Whether a response other than ``previous`` (the last one before the request) is the
+    current one and audible. Not just any audio playing: what arrived of a response cancelled
+    before it was heard still plays, and a barge-in sent while that (short) audio plays may
+    find it played out and the new response not audible yet: nothing to truncate."""
+    playback, response = client.model.playback, client.model.response
+    current = response.response_id
+    return playback.state == "playing" and current != previous and playback.response_id == current
+
+
 @on_every_transport
 def test_every_event_sent_in_a_rich_session_validates_against_openai(
     run: Runner, monkeypatch: pytest.MonkeyPatch, transport: str
@@ -232,14 +242,16 @@ def test_every_event_sent_in_a_rich_session_validates_against_openai(
                 await until(lambda: client.model.response.state == "generating")
                 await client.cancel_response()
                 await until(lambda: client.model.response.state in ("idle", "done"))
+                previous = client.model.response.response_id
                 await client.send_text_message(story, response_modality="audio")
-                await until(lambda: client.model.playback.state == "playing")
+                await until(lambda: plays_a_new_response(client, previous))
                 await client.cancel_response()
                 await until(lambda: client.model.playback.state != "playing")
                 if local:  # a barge-in: speech as appends while an answer plays
                     await client.update_session(SERVER_VAD)
+                    previous = client.model.response.response_id
                     await client.send_text_message(story, response_modality="audio")
-                    await until(lambda: client.model.playback.state == "playing")
+                    await until(lambda: plays_a_new_response(client, previous))
                     truncates = sum(e["type"] == "conversation.item.truncate" for e in sent)
                     await client.send_audio(speech_pcm())
                     await until(

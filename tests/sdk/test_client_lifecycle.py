@@ -13,6 +13,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,10 +36,10 @@ RSS_GROWTH_BOUND_MB = 15.0
 Measured on the 2-core CI machine: +4.8 to +5.3 MB over those 150 cycles (≈ 35 KB per cycle).
 tracemalloc puts ~1.2 MB of it in the Python heap: the client's transition record (bounded by
 ``record_limit``, then compacted: ~20 transitions per cycle, the offer SDP among their data)
-and the emulator's per-call bookkeeping (``Emulator.engines`` keeps every engine); the
-rest is allocator fragmentation. Holding on to each cycle's closed peer connection (a leaked
-peer) measured +32 MB over the same 150 cycles, so 15 MB has ~3x headroom over what is normal
-and still fails on a leaked peer per call."""
+and the emulator's per-call bookkeeping (its ids and counters; ended calls leave
+``Emulator.engines``); the rest is allocator fragmentation. Holding on to each cycle's closed
+peer connection (a leaked peer) measured +32 MB over the same 150 cycles, so 15 MB has ~3x
+headroom over what is normal and still fails on a leaked peer per call."""
 
 SETTLE_S = 3.0
 """How long closed peers get to finish tearing down (aiortc closes transports in tasks)."""
@@ -50,19 +51,55 @@ def rss_mb() -> float:
     return resident_pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+POOL = "lifecycle-pool"
+"""Thread name prefix of the default executor these tests give their loop (``own_executor``)."""
+
+
+def own_executor() -> ThreadPoolExecutor:
+    """Give the running loop a default executor whose threads the tests can tell apart.
+
+    aiortc encodes every outgoing audio frame in the loop's default executor (as does
+    ``loop.getaddrinfo``). A ``ThreadPoolExecutor`` starts another worker when a job arrives
+    while no worker counts as idle, and a worker counts itself idle only after the future it
+    completed has woken the loop: on a loaded machine the loop's next job often comes first, so
+    the pool grows (up to ``max_workers``) and keeps its threads for reuse. A pool is not a
+    per-call leak, so ``Resources`` leaves its threads out and ``drained()`` checks them
+    instead: shut down, every one of them must finish its job and exit."""
+    executor = ThreadPoolExecutor(thread_name_prefix=POOL)
+    asyncio.get_running_loop().set_default_executor(executor)
+    return executor
+
+
+def pool_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith(f"{POOL}_")]
+
+
+async def drained(executor: ThreadPoolExecutor) -> list[str]:
+    """Shut ``executor`` down and wait (bounded: ``SETTLE_S``) for its threads to exit; return
+    those still running (a job stuck in the pool keeps its thread): ``[]`` when drained."""
+    executor.shutdown(wait=False)
+    for _ in range(int(SETTLE_S / 0.02)):
+        if not pool_threads():
+            break
+        await asyncio.sleep(0.02)
+    return pool_threads()
+
+
 @dataclass(frozen=True)
 class Resources:
     fds: int
     threads: frozenset[str]
+    """Every thread but the default executor's pool (``own_executor``)."""
     tasks: int
 
     @classmethod
     def now(cls) -> Resources:
         current = asyncio.current_task()
         tasks = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
+        names = {t.name for t in threading.enumerate()}
         return cls(
             fds=len(os.listdir("/proc/self/fd")),
-            threads=frozenset(t.name for t in threading.enumerate()),
+            threads=frozenset(names.difference(pool_threads())),
             tasks=len(tasks),
         )
 
@@ -95,10 +132,10 @@ def connection_steps(
 # -------------------------------------------------------------------------------------------
 def test_200_connect_disconnect_cycles_leak_no_task_thread_fd_or_memory(run: Runner) -> None:
     async def scenario() -> None:
+        executor = own_executor()
         async with Emulator() as emu:
             client = make_client(emu)
-            # One cycle first: it starts what lives as long as the loop (the loop's default
-            # executor thread 'asyncio_0', used by aiohttp's resolver), not per call.
+            # One cycle first: it starts what lives as long as the loop, not per call.
             await client.connect()
             await client.disconnect()
             baseline = await settled(Resources.now(), emu)
@@ -124,6 +161,7 @@ def test_200_connect_disconnect_cycles_leak_no_task_thread_fd_or_memory(run: Run
             assert len(call_ids) == CYCLES  # every cycle was a new call
             assert emu.ended_calls == CYCLES + 1
             assert emu.calls == {}
+            assert emu.engines == []
             assert after.fds == baseline.fds, "file descriptors leaked"
             assert after.threads == baseline.threads, "threads leaked"
             assert after.tasks == baseline.tasks, "asyncio tasks leaked"
@@ -133,8 +171,28 @@ def test_200_connect_disconnect_cycles_leak_no_task_thread_fd_or_memory(run: Run
             assert client._closing == set()
             assert growth < RSS_GROWTH_BOUND_MB, f"RSS grew {growth:.1f} MB"
             print(f"{CYCLES} cycles in {elapsed:.1f} s; RSS +{growth:.2f} MB after warm-up")
+        assert await drained(executor) == [], "executor threads still busy"
 
     run(scenario(), timeout=90)
+
+
+@pytest.mark.parametrize("transport", ["webrtc", "websocket"])
+def test_ended_calls_leave_the_emulators_engines(run: Runner, transport: str) -> None:
+    """A long-running emulator keeps no engine of a call that ended (memory stays flat)."""
+
+    async def scenario() -> None:
+        async with Emulator() as emu:
+            client = make_client(emu, transport)
+            for _ in range(3):
+                await client.connect()
+                assert len(emu.engines) == 1
+                with pytest.raises(TimeoutError, match=r"not idle after 0.05 s: .* 1 session"):
+                    await emu.wait_idle(0.05)
+                await client.disconnect()
+                await emu.wait_idle()
+                assert emu.engines == []
+
+    run(scenario())
 
 
 # -------------------------------------------------------------------------------------------
@@ -163,7 +221,7 @@ def test_disconnect_during_a_connect_step_lands_in_disconnected(run: Runner, ste
 
     async def scenario() -> None:
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(None, lambda: None)  # the loop's lasting executor thread
+        executor = own_executor()
         baseline = Resources.now()
         async with Emulator() as emu:
             never = asyncio.Event()
@@ -216,6 +274,7 @@ def test_disconnect_during_a_connect_step_lands_in_disconnected(run: Runner, ste
             assert status(client) == "connected"
             await client.disconnect()
         assert await settled(baseline) == baseline, leftovers()
+        assert await drained(executor) == [], "executor threads still busy"
 
     run(scenario())
 

@@ -16,7 +16,7 @@ import pytest
 
 from realtime_machines import AssistantCompleted, SpeechActivity
 from realtime_sdk.client import RealtimeClient, _playback_sink
-from realtime_sdk.emulator import Emulator, Engine, Say, ScriptedBrain, synthesize
+from realtime_sdk.emulator import Emulator, Engine, Faults, Say, ScriptedBrain, synthesize
 from realtime_sdk.playback import SpeakerSink
 from realtime_sdk.transports import MemoryTransport
 from tests.sdk.test_client import connection_path, wait_for
@@ -31,14 +31,14 @@ ANSWER = "A long spoken answer, long enough to be cut somewhere in its middle."
 
 @contextlib.asynccontextmanager
 async def audio_client(
-    kind: str, brain: ScriptedBrain, **options: Any
+    kind: str, brain: ScriptedBrain, faults: Faults | None = None, **options: Any
 ) -> AsyncIterator[tuple[RealtimeClient, Callable[[], Engine]]]:
-    """A client on ``kind`` ("websocket" or "memory") against an engine scripted by ``brain``,
-    and a way to reach that engine (the server side of the call)."""
+    """A client on ``kind`` ("websocket" or "memory") against an engine scripted by ``brain``
+    (with ``faults``), and a way to reach that engine (the server side of the call)."""
     options.setdefault("greet_enabled", False)
     options.setdefault("session", AUDIO_SESSION)
     if kind == "memory":
-        transport = MemoryTransport(brain=brain)
+        transport = MemoryTransport(brain=brain, faults=faults)
         client = RealtimeClient(token_provider=lambda: "ek_test", transport=transport, **options)
 
         def memory_engine() -> Engine:
@@ -49,7 +49,7 @@ async def audio_client(
 
         yield client, memory_engine
         return
-    async with Emulator(brain=brain) as emu:
+    async with Emulator(brain=brain, faults=faults) as emu:
         client = RealtimeClient(
             api_key=emu.api_key,
             base_url=emu.base_url,
@@ -61,6 +61,17 @@ async def audio_client(
             return emu.engines[-1]
 
         yield client, ws_engine
+
+
+def sink_client(
+    kind: str, sink: Any, transmitted: list[dict[str, Any]], faults: Faults | None = None
+) -> contextlib.AbstractAsyncContextManager[tuple[RealtimeClient, Callable[[], Engine]]]:
+    """:func:`audio_client` playing through ``sink``, answering ``ANSWER`` then "Yes?", with
+    what the client transmits appended to ``transmitted``."""
+    brain = ScriptedBrain([[Say(ANSWER)], [Say("Yes?")]])
+    return audio_client(
+        kind, brain, faults, audio_sink=sink, outgoing_middleware=[transmitted.append]
+    )
 
 
 @contextlib.asynccontextmanager
@@ -305,11 +316,7 @@ def test_an_audio_sink_plays_and_is_cut_at_its_position(run: Runner, kind: str) 
     async def scenario() -> None:
         sink = ClockSink()
         transmitted: list[dict[str, Any]] = []
-        brain = ScriptedBrain([[Say(ANSWER)], [Say("Yes?")]])
-        record = audio_client(
-            kind, brain, audio_sink=sink, outgoing_middleware=[transmitted.append]
-        )
-        async with record as (client, _engine), client:
+        async with sink_client(kind, sink, transmitted) as (client, _engine), client:
             await client.send_response()
             await until(lambda: sink.queued > 0)
             target = 24_000 * 3 // 10  # the device plays 300 ms, 10 ms at a time
@@ -413,5 +420,58 @@ def test_muting_remote_audio_drops_the_players_audio_without_truncating(
             app.resume.set()
             await asyncio.sleep(0.05)
             assert app.played_ms == heard  # nothing more reached the app once muted
+
+    run(scenario())
+
+
+class StalledSink:
+    """A :class:`~realtime_sdk.playback.PlaybackSink` that has played nothing yet (a device
+    still starting): what it is given stays unheard."""
+
+    def __init__(self) -> None:
+        self.written = 0
+        self.stops = 0
+
+    @property
+    def position(self) -> int:
+        return 0
+
+    def write(self, pcm: Any) -> None:
+        self.written += int(pcm.size)
+
+    def stop(self) -> None:
+        self.stops += 1
+
+
+@TRANSPORTS
+@pytest.mark.parametrize("stop", ["cancel_response", "barge_in"])
+def test_an_answer_received_but_not_heard_yet_is_cut_too(run: Runner, kind: str, stop: str) -> None:
+    """The answer's audio reached the player, none of it heard, and the answer is still
+    streaming (slow deltas), so the Playback chart is silent: a cancel, or the user starting to
+    speak, must keep that audio from being heard later, and the item is truncated at 0 ms
+    (nothing of it was heard)."""
+
+    async def scenario() -> None:
+        sink = StalledSink()
+        transmitted: list[dict[str, Any]] = []
+        slow = Faults(delta_delay_s=0.2)
+        async with sink_client(kind, sink, transmitted, slow) as (client, _engine), client:
+            await client.send_response()
+            await until(lambda: sink.written > 0)
+            assert client.model.playback.state == "silent"
+            answer = client.model.response.response_id
+            assert answer is not None
+            if stop == "cancel_response":
+                await client.cancel_response()
+            else:
+                await client.send_audio(speech_pcm())
+            await until(lambda: sink.stops > 0)
+            player = client._player
+            assert player is not None
+            assert player.unplayed_ms(answer) == 0  # nothing of it left to hear
+            [truncate] = [e for e in transmitted if e["type"] == "conversation.item.truncate"]
+            assert truncate["audio_end_ms"] == 0
+            heard = [t for t in client.record if t.chart == "playback" and t.event == "started"]
+            assert answer not in [t.data.get("response_id") for t in heard]  # never heard
 
     run(scenario())

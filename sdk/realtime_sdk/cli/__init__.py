@@ -40,6 +40,7 @@ import json
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TextIO
@@ -760,6 +761,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _warning_line(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> None:
+    print(f"realtime: warning: {message}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
@@ -767,7 +772,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         [commands] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
         commands.choices[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
     try:
-        code: int = args.handler(args)
+        with warnings.catch_warnings():
+            # The SDK's DeprecationWarnings (a model's shutdown date) are hidden by Python
+            # outside __main__: the user chose that model, so say it, in one line.
+            warnings.filterwarnings("default", category=DeprecationWarning, module="realtime_")
+            warnings.showwarning = _warning_line
+            code: int = args.handler(args)
         sys.stdout.flush()
     except BrokenPipeError:
         # The reader went away (`realtime replay FILE | head`): not an error of ours. Point

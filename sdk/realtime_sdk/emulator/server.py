@@ -259,6 +259,21 @@ class Emulator:
             self._runner = None
         self._release_loopback()
 
+    async def wait_idle(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+        """Return once no call and no WebSocket session is open: a call ends on the
+        emulator's side a moment after its client leaves, so a test or benchmark waits for
+        this between runs that must not overlap. ``TimeoutError`` saying what is still open
+        after ``timeout`` seconds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.calls or self.engines:
+            if loop.time() >= deadline:
+                raise TimeoutError(
+                    f"the emulator is not idle after {timeout} s: {len(self.calls)} call(s) "
+                    f"and {len(self.engines)} session(s) still open"
+                )
+            await asyncio.sleep(0.01)
+
     def _release_loopback(self) -> None:
         if self._loopback:
             self._loopback = False

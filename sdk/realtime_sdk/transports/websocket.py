@@ -27,8 +27,12 @@ The handshake:
 * ``awaiting_session`` (stage ``data_channel``): until ``session.created`` arrives. It is
   delivered through ``on_message`` like every other event.
 
-Liveness: the transport pings every ``ping_interval`` seconds and answers the server's pings;
-:attr:`~WebSocketTransport.last_inbound` moves with every frame received, pongs included. A
+Liveness: :attr:`~WebSocketTransport.last_inbound` moves with every frame received, pongs
+included; the transport answers the server's pings. :meth:`~WebSocketTransport.ping` sends one
+ping per silence (none while one is unanswered and nothing has arrived since): the transport's
+keepalive asks for it after ``ping_interval`` seconds with nothing received, and a client's
+liveness check after half of its ``liveness_timeout``, so the wire carries one ping however
+many ask. A
 drop after the handshake calls ``on_lost`` with the close code, its meaning and whether
 openai-python would retry it (:data:`RETRYABLE_CLOSE_CODES`; also :attr:`retryable`).
 """
@@ -87,8 +91,9 @@ _TYPE: Final = re.compile(r'"type"\s*:\s*"([^"\\]{1,80})"')
 class WebSocketTransport(Transport):
     """One Realtime call over an aiohttp WebSocket.
 
-    ``ping_interval``: seconds between the client's pings (``None``: no pings; the server's
-    own, every ~20 s, still count). ``max_message_size``: the largest event :meth:`send`
+    ``ping_interval``: seconds with nothing received after which the transport pings
+    (``None``: it does not by itself; a client's liveness check still does, and the server's
+    own pings, every ~20 s, count too). ``max_message_size``: the largest event :meth:`send`
     accepts. ``max_incoming``: aiohttp's ``max_msg_size`` for server events. ``http``: an
     ``aiohttp.ClientSession`` to use (not closed by the transport); by default each call owns
     one. ``close_timeout``: the longest :meth:`close` waits for the closing handshake.
@@ -144,6 +149,8 @@ class WebSocketTransport(Transport):
         self._ended = asyncio.Event()
         self._closing = False
         self._last_inbound = 0.0
+        self._pinged_after: float | None = None
+        """The :attr:`last_inbound` the last ping was sent after: one ping per silence."""
         self.pongs = 0
         """Pongs received (answers to this transport's pings)."""
         self.close_code: int | None = None
@@ -233,10 +240,14 @@ class WebSocketTransport(Transport):
         return WebSocketTransport(**self._options)
 
     async def ping(self) -> None:
-        """Send one WebSocket ping now (the pong moves :attr:`last_inbound`)."""
+        """Send a WebSocket ping (its pong moves :attr:`last_inbound`), unless one has gone
+        since anything last arrived: that one's answer is still the sign of life asked for."""
         ws = self._ws
         if ws is None or ws.closed:
             raise SendError("ping", "the WebSocket is closed")
+        if self._pinged_after == self._last_inbound:
+            return
+        self._pinged_after = self._last_inbound
         await ws.ping()
 
     # -- handshake --------------------------------------------------------------------------
@@ -271,7 +282,7 @@ class WebSocketTransport(Transport):
         self._reader = loop.create_task(self._read(), name="websocket-reader")
         if self.ping_interval is not None:
             self._pinger = loop.create_task(
-                self._ping_loop(self.ping_interval), name="websocket-ping"
+                self._keepalive(self.ping_interval), name="websocket-ping"
             )
 
     def _query(self, context: ConnectContext) -> dict[str, str]:
@@ -426,15 +437,21 @@ class WebSocketTransport(Transport):
         return f"(code {code}, {meaning}{reason})"
 
     # -- background -------------------------------------------------------------------------
-    async def _ping_loop(self, interval: float) -> None:
+    async def _keepalive(self, interval: float) -> None:
+        """Ask for a ping once nothing has arrived for ``interval`` seconds (:meth:`ping` sends
+        one per silence, whoever else asks)."""
         ws = self._ws
         assert ws is not None
         while not ws.closed:
-            await asyncio.sleep(interval)
+            silent = time.monotonic() - self._last_inbound
+            if silent < interval:
+                await asyncio.sleep(interval - silent)
+                continue
             try:
-                await ws.ping()
-            except (ConnectionError, RuntimeError, aiohttp.ClientError):
+                await self.ping()
+            except (SendError, ConnectionError, RuntimeError, aiohttp.ClientError):
                 return
+            await asyncio.sleep(interval)
 
 
 def _ws_url(base_url: str) -> str:
