@@ -22,7 +22,6 @@ once per type; a fault inside the model is logged, recorded and reported, and th
 
 from __future__ import annotations
 
-import functools
 import itertools
 import json
 import logging
@@ -32,8 +31,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 from . import wire
-from .charts.connection import CONNECT_TIMER, ConnectionChart, ConnectionTimeouts
-from .charts.handshake import HANDSHAKE_TIMER, HandshakeChart, handshake_chart
+from ._connecting import ConnectionDriver, handshake_class
+from .charts.connection import ConnectionChart, ConnectionTimeouts
+from .charts.handshake import HandshakeChart
 from .charts.mode import SWITCH_TIMER, ModeChart, text_session_patch, voice_session_patch
 from .charts.playback import SETTLE_TIMER, PlaybackChart
 from .charts.response import BUSY_TIMER, CANCEL_TIMER, CREATE_TIMER, ResponseChart
@@ -92,7 +92,7 @@ def _content_text(item: Mapping[str, Any]) -> str | None:
     return "".join(texts) if texts else None
 
 
-class SessionModel:
+class SessionModel(ConnectionDriver):
     """All charts of one Realtime session, the chat they project, and the record they write."""
 
     def __init__(
@@ -167,7 +167,7 @@ class SessionModel:
             reconnect_delay_max=reconnect_delay_max,
         )
         #: The chart class of the transport's handshake (one instance per call: :attr:`handshake`).
-        self.handshake_class = _handshake_class(handshake_kind, tuple(handshake_steps))
+        self.handshake_class = handshake_class(handshake_kind, tuple(handshake_steps))
         self.handshake_timeouts: dict[str, float] = dict(handshake_timeouts or {})
         #: The handshake chart of the current (or last) call; ``None`` before the first one.
         self.handshake: HandshakeChart | None = None
@@ -947,97 +947,12 @@ class SessionModel:
     # ---------------------------------------------------------------------------------------
     # Reports from the shell
     # ---------------------------------------------------------------------------------------
-    def connect(self, *, time: float | None = None) -> bool:
-        """Start connecting; False (and a warning) if a connect or disconnect is under way."""
-        self._advance(time)
-        if not self.connection.offer("connect"):
-            logger.warning("connect ignored: connection is %s", self.connection.state)
-            return False
-        self._sync_handshake()
-        return True
-
-    def disconnect(self, *, time: float | None = None) -> bool:
-        """Start disconnecting; False (and a warning) if there is nothing to disconnect."""
-        self._advance(time)
-        if not self.connection.offer("disconnect"):
-            logger.warning("disconnect ignored: connection is %s", self.connection.state)
-            return False
-        self._sync_handshake()
-        self._reset_conversation_charts()
-        return True
-
-    def signal(self, event: str, *, time: float | None = None, **data: Any) -> bool:
-        """Feed the outcome of a connection effect (``token_received``, ``step_done``...).
-
-        While the connection is ``handshaking``, ``step_done`` and ``step_failed`` go to the
-        handshake chart (the step's own stage is reported when it fails)."""
-        self._advance(time)
-        if event in _HANDSHAKE_EVENTS and self.connection.state == "handshaking":
-            sent = self._handshake_offer(event, **data)
-        elif event == "step_done":  # a step that finished after its call was left: nobody waits
-            logger.debug("step_done ignored: connection is %s", self.connection.state)
-            return False
-        else:
-            sent = self.connection.offer(event, **data)
-        self._after_connection_change()
-        return sent
-
-    def _handshake_offer(self, event: str, **data: Any) -> bool:
-        """Feed the current handshake chart; tell the Connection chart when it has settled."""
-        handshake = self.handshake
-        if handshake is None or event not in type(handshake).handled_in():
-            return False
-        if not handshake.offer(event, **data):
-            return False
-        if handshake.state == "open":
-            self.connection.offer("handshake_done")
-        elif handshake.state == "failed":
-            self.connection.offer(
-                "step_failed", error=handshake.error_message, stage=handshake.error_stage
-            )
-        return True
-
-    def _sync_handshake(self) -> None:
-        """One handshake chart per call: started when the connection enters ``handshaking``,
-        cancelled when it leaves it with a step still running."""
-        handshake = self.handshake
-        if self.connection.state == "handshaking":
-            if handshake is None or handshake.state in _HANDSHAKE_ENDS:
-                handshake = self.handshake = self.handshake_class(
-                    self, timeouts=self.handshake_timeouts, reference_engine=self.reference_engine
-                )
-                self._handshake_offer("start")
-        elif handshake is not None and handshake.state not in _HANDSHAKE_ENDS:
-            self._handshake_offer("cancel")
-
-    def _after_connection_change(self) -> None:
-        connection = self.connection
-        self._sync_handshake()
-        if connection.state == "error" and connection.may_retry():
-            connection.offer("retry")
-        if connection.state in ("error", "disconnected", "reconnecting", "ended"):
-            self._reset_conversation_charts()
-
-    def rollover(self, *, time: float | None = None) -> bool:
-        """Replace the live call with a new one (before the server's session cap ends it)."""
-        self._advance(time)
-        sent = self.connection.offer("rollover")
-        self._after_connection_change()
-        return sent
-
     def timer_fired(self, name: str, *, time: float | None = None) -> bool:
         """A timer started by a ``StartTimer`` effect ran out."""
         self._advance(time)
-        if name == CONNECT_TIMER:
-            sent = self.connection.offer("timed_out")
-            self._after_connection_change()
-            return sent
-        if name == HANDSHAKE_TIMER:
-            if self.connection.state != "handshaking":
-                return False
-            sent = self._handshake_offer("timed_out")
-            self._after_connection_change()
-            return sent
+        handled = self._connection_timer(name)
+        if handled is not None:
+            return handled
         if name == CREATE_TIMER:
             return self.response.offer("create_timed_out")
         if name == CANCEL_TIMER:
@@ -1071,10 +986,6 @@ class SessionModel:
             )
         return True
 
-    def _advance(self, time: float | None) -> None:
-        if time is not None and time > self._now:
-            self._now = time
-
     def _reset_conversation_charts(self) -> None:
         """The call is gone: nothing in flight on it will finish by itself."""
         self.response.offer("reset")
@@ -1107,16 +1018,6 @@ class SessionModel:
                 self.send(data, time=time)
             else:
                 self.receive(data, time=time)
-
-
-_HANDSHAKE_EVENTS = frozenset({"step_done", "step_failed"})
-_HANDSHAKE_ENDS = frozenset({"open", "failed", "cancelled"})
-
-
-@functools.lru_cache(maxsize=32)
-def _handshake_class(kind: str, steps: tuple[tuple[str, str], ...]) -> type[HandshakeChart]:
-    """One chart class per handshake shape (a class is built and compiled once)."""
-    return handshake_chart(kind, steps)
 
 
 def _spoken(response: Mapping[str, Any]) -> bool:

@@ -42,7 +42,17 @@ import dataclasses
 import types
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeAlias, TypeVar, Union, get_args, get_origin, get_type_hints
+from typing import (
+    Any,
+    ClassVar,
+    TypeAlias,
+    TypeVar,
+    Union,
+    cast,
+    get_args,
+    get_origin,
+    get_type_hints,
+)
 
 __all__ = [
     "BETA_ALIASES",
@@ -874,7 +884,7 @@ def _compile(cls: type[_E]) -> tuple[type[_E], tuple[_FastField, ...], tuple[_Ch
     hints = get_type_hints(cls)
     fast: list[_FastField] = []
     check: list[_CheckField] = []
-    for f in dataclasses.fields(cls):
+    for f in dataclasses.fields(cast(Any, cls)):
         if f.name in _BASE_FIELDS:
             continue
         hint = hints[f.name]

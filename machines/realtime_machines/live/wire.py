@@ -697,7 +697,9 @@ _SERVER_SPECS: dict[str, _Spec] = {cls.TYPE: _compile(cls) for cls in _SERVER}
 _CLIENT_SPECS: dict[str, _Spec] = {cls.TYPE: _compile(cls) for cls in _CLIENT}
 
 
-def _normalize(raw: object, specs: Mapping[str, _Spec]) -> LiveEvent | UnknownEvent | MalformedEvent:
+def _normalize(
+    raw: object, specs: Mapping[str, _Spec]
+) -> LiveEvent | UnknownEvent | MalformedEvent:
     try:
         if not isinstance(raw, Mapping):
             return MalformedEvent(
