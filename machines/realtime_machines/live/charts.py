@@ -192,10 +192,7 @@ class DelegationChart(ModelChart):
     progress = created.to(running) | running.to(None)
     function_call = created.to(running, on="add_call") | running.to(None, on="add_call")
     run_finished = (
-        created.to(awaiting_output, cond="has_pending")
-        | running.to(awaiting_output, cond="has_pending")
-        | created.to(done)
-        | running.to(done)
+        created.to(done) | running.to(awaiting_output, cond="has_pending") | running.to(done)
     )
     run_failed = created.to(failed, on="note_status") | running.to(failed, on="note_status")
     output_submitted = running.to(None, on="remove_call") | awaiting_output.to(
