@@ -73,7 +73,8 @@ class LiveSessionChart(ModelChart):
     session_resumed = paused.to(started)
     close = starting.to(closing) | started.to(closing) | paused.to(closing) | expired.to(closing)
     session_closed = (
-        starting.to(closed, on="finish")
+        idle.to(closed, on="finish")
+        | starting.to(closed, on="finish")
         | started.to(closed, on="finish")
         | paused.to(closed, on="finish")
         | closing.to(closed, on="finish")
