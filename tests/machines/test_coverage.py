@@ -141,7 +141,7 @@ def explore(cls: type[ModelChart]) -> set[Edge]:
     return fired
 
 
-@pytest.mark.parametrize("cls", (*ALL_CHARTS, *LIVE_CHARTS), ids=lambda c: c.__name__)
+@pytest.mark.parametrize("cls", [*ALL_CHARTS, *LIVE_CHARTS], ids=lambda c: c.__name__)
 def test_every_declared_transition_fires(cls: type[ModelChart]) -> None:
     edges = declared(cls)
     assert edges

@@ -65,8 +65,8 @@ def test_start_pause_resume_close() -> None:
     assert model.session.state == "closing"
     notices = model.receive(server("session.closed", reason="remote_hangup"))
     assert names(notices) == ["session:closed"]
-    assert notices[0].reason == "remote_hangup"
-    assert notices[0].confirmed
+    assert notices[0].payload()["reason"] == "remote_hangup"
+    assert notices[0].payload()["confirmed"]
     assert model.session.state == "closed"
     assert model.session.usage == {"seconds": 12, "active_seconds": 10, "paused_seconds": 2}
     assert model.close() is None  # nothing to close any more
@@ -93,8 +93,8 @@ def test_a_startup_error_fails_the_start_and_the_timeout_too() -> None:
     error = {"type": "invalid_request_error", "code": "unknown_parameter", "message": "bad"}
     notices = model.receive(server("error", error={**error, "client_event_id": event_id}))
     assert names(notices) == ["error", "session:closed"]
-    assert notices[1].reason == "start_failed"
-    assert not notices[1].confirmed
+    assert notices[1].payload()["reason"] == "start_failed"
+    assert not notices[1].payload()["confirmed"]
     assert model.session.state == "failed"
     assert model.session.error == "bad"
     # a new start after a failure; this time nothing answers
@@ -121,8 +121,8 @@ def test_a_lost_transport_leaves_the_close_unconfirmed() -> None:
     assert model.session.state == "lost"
     (notice,) = model.take_notices()
     assert notice.name == "session:closed"
-    assert not notice.confirmed
-    assert notice.usage == model.usage
+    assert not notice.payload()["confirmed"]
+    assert notice.payload()["usage"] == model.usage
 
 
 def test_the_connection_chart_is_reused_and_its_end_loses_the_session() -> None:
@@ -245,7 +245,7 @@ def test_a_decision_settles_its_delegation_and_a_trigger_is_reported() -> None:
     model.receive(server("session.delegation.created", delegation=delegation))
     trigger = model.receive(server("decision.event"))  # delegation_id null: a trigger
     assert names(trigger) == ["decision"]
-    assert trigger[0].trigger_id == "trg_1"
+    assert trigger[0].payload()["trigger_id"] == "trg_1"
     assert model.delegations["item_1"].state == "created"
     notices = model.receive(server("decision.event", delegation_id="item_1", trigger_id=None))
     assert names(notices) == ["decision", "delegation:done"]
@@ -268,7 +268,7 @@ def test_malformed_and_unknown_events_are_reported_and_the_session_goes_on() -> 
     started(model)
     notices = model.receive({"type": "session.input_transcript.delta", "delta": "x"})
     assert names(notices) == ["error"]
-    assert "start_ms" in notices[0].error["message"]
+    assert "start_ms" in notices[0].payload()["error"]["message"]
     assert model.malformed_events == 1
     assert model.receive({"type": "session.brand_new"}) == []
     assert model.unknown_events["session.brand_new"] == 1
