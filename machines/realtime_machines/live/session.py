@@ -22,19 +22,17 @@ Correlation: a command's ``event_id`` is remembered until its acknowledgement (o
 
 from __future__ import annotations
 
-import itertools
-import logging
-import sys
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from .._connecting import ConnectionDriver, handshake_class
+from .._recording import DEFAULT_RECORD_LIMIT, DEFAULT_SETTLED_LIMIT, ModelRecord
 from ..charts.connection import ConnectionChart, ConnectionTimeouts
 from ..charts.handshake import HandshakeChart
 from ..charts.tool_call import parse_arguments
 from ..chat import ChatItem
-from ..effects import Effect, SendEvent
+from ..effects import SendEvent
 from ..notices import (
     AssistantCompleted,
     AssistantDelta,
@@ -47,7 +45,7 @@ from ..notices import (
     UserItemStarted,
 )
 from ..record import Transition
-from ..wire import MalformedEvent, UnknownEvent
+from ..wire import UnknownEvent
 from . import wire
 from .charts import (
     CLOSE_TIMER,
@@ -79,14 +77,7 @@ from .notices import (
 
 __all__ = ["LiveSessionModel"]
 
-logger = logging.getLogger("realtime_machines")
 
-Observer = Callable[[Transition], None]
-DEFAULT_RECORD_LIMIT = 2_000
-MAX_UNKNOWN_TYPES = 256
-OTHER_UNKNOWN = "(other unknown types)"
-#: Settled delegations kept for inspection beyond the active ones.
-DEFAULT_SETTLED_LIMIT = 100
 _NESTED_FAILED = {
     "response.failed": "failed",
     "response.incomplete": "incomplete",
@@ -106,8 +97,10 @@ def _nested_call(event: Mapping[str, Any]) -> tuple[str, str, str] | None:
     return call_id, name, arguments if isinstance(arguments, str) else ""
 
 
-class LiveSessionModel(ConnectionDriver):
+class LiveSessionModel(ConnectionDriver, ModelRecord):
     """All charts of one GPT-Live session, the chat they project, and the record they write."""
+
+    _chat: LiveChatProjection
 
     def __init__(
         self,
@@ -126,29 +119,15 @@ class LiveSessionModel(ConnectionDriver):
         reference_engine: bool = False,
         time: float = 0.0,
     ) -> None:
-        for option, limit in (("record_limit", record_limit), ("settled_limit", settled_limit)):
-            if limit is not None and (not isinstance(limit, int) or limit < 0):
-                raise ValueError(f"{option} must be a whole number ≥ 0 or None, got {limit!r}")
-        self.keep_record = record_limit != 0
-        self.record_limit = record_limit
-        self.settled_limit = settled_limit
-        self._record_cap = record_limit if record_limit is not None else sys.maxsize
-        self.record: list[Transition] = []
-        self.outbox: deque[Effect] = deque()
-        self.unknown_events: Counter[str] = Counter()
-        self.malformed_events = 0
-        self.faults = 0
+        self._init_record(
+            keep_record=True, record_limit=record_limit, settled_limit=settled_limit, time=time
+        )
         #: The resolved configuration of the last ``session.started`` / ``session.updated``.
         self.session_config: Mapping[str, Any] | None = None
         #: The last ``session.usage.updated`` (a snapshot) or the final usage.
         self.usage: Mapping[str, Any] | None = None
         self.delegations: dict[str, DelegationChart] = {}
         self.sip_leg: SipLegChart | None = None
-        self._now = time
-        self._seq = itertools.count(1)
-        self._event_ids = itertools.count(1)
-        self._observers: list[Observer] = []
-        self._notices: list[Notice] = []
         self._chat = LiveChatProjection(chat_options)
         # event_id of a command waiting for its acknowledgement -> (command type, delegation id)
         self._pending: dict[str, tuple[str, str | None]] = {}
@@ -179,73 +158,15 @@ class LiveSessionModel(ConnectionDriver):
         )
 
     # ---------------------------------------------------------------------------------------
-    # ChartHost, record, observing
+    # Conversation facts (the chart host, the record and observers: ModelRecord)
     # ---------------------------------------------------------------------------------------
-    def emit(self, effect: Effect) -> None:
-        self.outbox.append(effect)
-
-    def record_transition(
-        self,
-        chart: str,
-        event: str,
-        source: str | None,
-        target: str | None,
-        data: Mapping[str, Any],
-    ) -> None:
-        self._keep(Transition(next(self._seq), self._now, chart, event, source, target, data))
-
-    def _keep(self, step: Transition) -> None:
-        if self.keep_record:
-            record = self.record
-            record.append(step)
-            if len(record) > self._record_cap:
-                self._compact()
-        for observer in self._observers:
-            observer(step)
-
-    def _fact(self, event: str, data: dict[str, Any], chart: str = "conversation") -> None:
-        step = Transition(next(self._seq), self._now, chart, event, None, None, data)
+    def _fact(self, event: str, data: dict[str, Any]) -> None:
+        """Record a conversation fact; the chat folds it and its changes become notices."""
+        step = Transition(next(self._seq), self._now, "conversation", event, None, None, data)
         changes = self._chat.apply(step)
         self._keep(step)
         if changes:
             self._turn_notices(changes)
-
-    def _compact(self) -> None:
-        """Replace the record with one ``snapshot`` fact of the chat (as Realtime's model)."""
-        cap = (self.record_limit or 0) + self._chat.row_count
-        self._record_cap = cap
-        if len(self.record) <= cap:
-            return
-        last = self.record[-1]
-        snapshot = Transition(
-            last.seq, last.time, "chat", "snapshot", None, None, self._chat.snapshot()
-        )
-        self.record[:] = [snapshot]
-
-    def subscribe(self, observer: Observer) -> Callable[[], None]:
-        """Call ``observer`` with every transition and fact from now on; return an unsubscribe."""
-        self._observers.append(observer)
-
-        def unsubscribe() -> None:
-            if observer in self._observers:
-                self._observers.remove(observer)
-
-        return unsubscribe
-
-    def take_effects(self) -> list[Effect]:
-        """Remove and return the effects the charts asked for, in order."""
-        effects = list(self.outbox)
-        self.outbox.clear()
-        return effects
-
-    def take_notices(self) -> list[Notice]:
-        """Remove and return the convenience events produced since the last call."""
-        notices = self._notices
-        self._notices = []
-        return notices
-
-    def _new_event_id(self) -> str:
-        return f"evt_rm_{next(self._event_ids)}"
 
     # ---------------------------------------------------------------------------------------
     # Reading
@@ -327,34 +248,6 @@ class LiveSessionModel(ConnectionDriver):
         else:
             self._malformed(event)
         return self.take_notices()
-
-    def _malformed(self, event: MalformedEvent) -> None:
-        self.malformed_events += 1
-        logger.warning("malformed %s event: %s", event.type or "untyped", "; ".join(event.problems))
-        self._fact(
-            "malformed", {"type": event.type, "problems": list(event.problems)}, chart="wire"
-        )
-        message = "; ".join(event.problems)
-        error = {"type": "malformed_event", "event_type": event.type, "message": message}
-        self._notices.append(ErrorNotice("client", error))
-
-    def _unknown(self, event: UnknownEvent) -> None:
-        kind = event.type
-        if kind not in self.unknown_events:
-            if len(self.unknown_events) >= MAX_UNKNOWN_TYPES:
-                kind = OTHER_UNKNOWN
-            else:
-                logger.info("unknown Live event type %r passed through (logged once)", kind)
-        self.unknown_events[kind] += 1
-        self._fact("unknown", {"type": event.type}, chart="wire")
-
-    def _fault(self, event_type: str, exc: Exception) -> None:
-        self.faults += 1
-        logger.error("model fault while handling %s", event_type, exc_info=exc)
-        message = f"{type(exc).__name__}: {exc}"
-        self._fact("fault", {"type": event_type, "error": message}, chart="model")
-        error = {"type": "model_fault", "event_type": event_type, "message": message}
-        self._notices.append(ErrorNotice("client", error))
 
     def _build_handlers(self) -> dict[str, Callable[[Any], None]]:
         return {

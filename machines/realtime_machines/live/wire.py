@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, TypeAlias, cast
 
-from ..wire import MalformedEvent, UnknownEvent, _compile, _kind, _problems
+from ..wire import MalformedEvent, UnknownEvent, _compile, _kind, _problems, _str_or_none
 
 __all__ = [
     "CLIENT_EVENT_CLASSES",
@@ -91,10 +91,6 @@ __all__ = [
     "normalize_client",
     "normalize_server",
 ]
-
-
-def _str(value: object) -> str | None:
-    return value if isinstance(value, str) else None
 
 
 def _int(value: object) -> int | None:
@@ -179,7 +175,7 @@ class _Session(_Acked):
     @property
     def session_id(self) -> str | None:
         """``session.id`` (``live_…``, opaque)."""
-        return _str(self.session.get("id"))
+        return _str_or_none(self.session.get("id"))
 
     @property
     def expires_at(self) -> int | None:
@@ -191,7 +187,7 @@ class _Session(_Acked):
         """``session.delegation.type`` (``client``, ``responses``, ``decisions``), ``None`` for
         the default (client) delegation."""
         delegation = self.session.get("delegation")
-        return _str(delegation.get("type")) if isinstance(delegation, Mapping) else None
+        return _str_or_none(delegation.get("type")) if isinstance(delegation, Mapping) else None
 
 
 # --------------------------------------------------------------------------------------------
@@ -321,17 +317,17 @@ class DelegationCreated(_Acked):
     @property
     def delegation_id(self) -> str | None:
         """``delegation.id`` (``item_…``, opaque; not a response or call id)."""
-        return _str(self.delegation.get("id"))
+        return _str_or_none(self.delegation.get("id"))
 
     @property
     def target(self) -> str | None:
         """``delegation.target``: ``client``, ``responses`` or ``decisions``."""
-        return _str(self.delegation.get("target"))
+        return _str_or_none(self.delegation.get("target"))
 
     @property
     def response_id(self) -> str | None:
         """``delegation.response_id`` (Responses delegation)."""
-        return _str(self.delegation.get("response_id"))
+        return _str_or_none(self.delegation.get("response_id"))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -345,7 +341,7 @@ class ResponseEvent(_Acked):
     @property
     def nested_type(self) -> str | None:
         """``event.type`` (``response.created``, ``response.output_item.done`` ...)."""
-        return _str(self.event.get("type"))
+        return _str_or_none(self.event.get("type"))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -362,7 +358,7 @@ class DecisionEvent(LiveServerEvent):
     @property
     def nested_type(self) -> str | None:
         """``event.type`` (``decision.completed``)."""
-        return _str(self.event.get("type"))
+        return _str_or_none(self.event.get("type"))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -409,17 +405,17 @@ class ErrorEvent(_Acked):
     @property
     def code(self) -> str | None:
         """``error.code`` (may be null on the wire)."""
-        return _str(self.error.get("code"))
+        return _str_or_none(self.error.get("code"))
 
     @property
     def message(self) -> str | None:
         """``error.message``."""
-        return _str(self.error.get("message"))
+        return _str_or_none(self.error.get("message"))
 
     @property
     def failed_event_id(self) -> str | None:
         """The command at fault: ``error.client_event_id``, else the outer one."""
-        return _str(self.error.get("client_event_id")) or self.client_event_id
+        return _str_or_none(self.error.get("client_event_id")) or self.client_event_id
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -591,7 +587,7 @@ class ResponseItemCreate(LiveClientEvent):
     @property
     def call_id(self) -> str | None:
         """``item.call_id`` of a function call output."""
-        return _str(self.item.get("call_id"))
+        return _str_or_none(self.item.get("call_id"))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
