@@ -27,6 +27,9 @@ RT_SYSTEM_PACKAGES=(
     "/usr/lib/x86_64-linux-gnu/alsa-lib/libasound_module_pcm_pulse.so:libasound2-plugins"
     # Webhooks (docs/webhooks.md): the tests share one Redis between two receiver processes.
     "redis-server:redis-server"
+    # The inspector's browser tests (docs/inspector.md): Debian's headless Chromium, driven by
+    # playwright with executable_path (playwright never downloads a browser here).
+    "/usr/lib/chromium/chromium:chromium"
 )
 
 rt_log() { printf '[bootstrap] %s\n' "$*" >&2; }

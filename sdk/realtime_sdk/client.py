@@ -39,7 +39,7 @@ from collections.abc import (
 )
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from aiortc import MediaStreamTrack
 
@@ -90,6 +90,9 @@ from .transports import ConnectContext, Transport, TransportEvents, transport_cl
 from .transports.sideband import NO_AUDIO, SidebandTransport, check_call_id
 from .transports.webrtc import WebRTCTransport
 from .turn import Answer, TurnTracker
+
+if TYPE_CHECKING:
+    from .inspector import Inspector
 
 __all__ = ["EFFECT_HANDLERS", "EffectEvent", "RealtimeClient", "ToolCall"]
 
@@ -1191,6 +1194,21 @@ class RealtimeClient:
                 handlers.remove(handler)
 
         return unsubscribe
+
+    async def inspect(
+        self, *, host: str = "127.0.0.1", port: int = 0, title: str | None = None
+    ) -> Inspector:
+        """Serve the live inspector of this client (``docs/inspector.md``): a local web page
+        with each chart's diagram and current state, the transition log, the chat and the turn
+        metrics, updated as the session goes. Return the started
+        :class:`~realtime_sdk.inspector.Inspector` (its ``url``; ``await inspector.close()``
+        when done). It listens on 127.0.0.1 and any free port by default; the client's only
+        cost is one append per transition, whatever the pages do."""
+        from .inspector import Inspector, LiveSource
+
+        inspector = Inspector(LiveSource(self, title=title), host=host, port=port)
+        await inspector.start()
+        return inspector
 
     async def events(self) -> AsyncIterator[Notice]:
         """Every convenience event from now on, until the client disconnects."""

@@ -21,7 +21,14 @@ from realtime_machines.live import LIVE_CHARTS
 
 from .transports import transport_class, transport_names
 
-__all__ = ["chart_dot", "chart_mermaid", "diagram_names", "stale_diagrams", "write_diagrams"]
+__all__ = [
+    "chart_dot",
+    "chart_mermaid",
+    "diagram_names",
+    "render_svg",
+    "stale_diagrams",
+    "write_diagrams",
+]
 
 DOT_TIMEOUT = 30.0
 
@@ -95,7 +102,8 @@ def chart_dot(cls: type[ModelChart]) -> str:
     return re.sub(r"__(initial|atomic)_\d+", r"__\1", text)
 
 
-def _render_svg(dot_text: str, dot_binary: str) -> str:
+def render_svg(dot_text: str, dot_binary: str) -> str:
+    """SVG from Graphviz's ``dot_binary`` for ``dot_text``; ``RuntimeError`` when it fails."""
     result = subprocess.run(
         [dot_binary, "-Tsvg"],
         input=dot_text,
@@ -116,7 +124,7 @@ def _expected(svg: bool) -> dict[str, str]:
     for name, cls in diagram_names().items():
         files[f"{name}.mmd"] = chart_mermaid(cls)
         if dot_binary is not None:
-            files[f"{name}.svg"] = _render_svg(chart_dot(cls), dot_binary)
+            files[f"{name}.svg"] = render_svg(chart_dot(cls), dot_binary)
     return files
 
 

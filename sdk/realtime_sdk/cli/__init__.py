@@ -18,6 +18,9 @@ embedded emulator (:mod:`realtime_sdk.cli.chat_repl`).
 MODULE:ATTR] [--instructions TEXT]`` hands out ephemeral keys (:mod:`realtime_sdk.token_server`),
 printing its base URL on the first line; with ``--tools`` / ``--instructions`` it also attaches
 a sideband client with them to each call a browser reports (``POST /realtime/calls``).
+``realtime inspect (--trace FILE | --demo) [--host H] [--port P]`` serves the inspector page
+for a recorded trace or a live demo session (:mod:`realtime_sdk.cli.inspector`), printing its
+URL on the first line.
 ``realtime call-server [--host H] [--port P] [--path PATH] [--base-url URL] [--api-key KEY]
 [--webhook-secret S] [--instructions TEXT] [--tools MODULE:ATTR] [--session FILE.json]
 [--max-calls N] [--redis URL] [--log-dir DIR]`` answers phone calls over SIP
@@ -41,6 +44,10 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TextIO
 
 from ..config import DEFAULTS, EMULATOR_API_KEY, EMULATOR_PORT, TOKEN_SERVER_PORT
+
+INSPECTOR_PORT = 8790
+"""``realtime inspect``'s default port (the same as ``realtime_sdk.inspector.INSPECTOR_PORT``;
+kept here so that parsing the command line imports no server)."""
 
 if TYPE_CHECKING:
     from realtime_machines.record import Transition
@@ -266,6 +273,18 @@ def _demo(args: argparse.Namespace) -> int:
     from .demo import main as demo_main
 
     return demo_main(args)
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    if (args.trace is None) == (not args.demo):
+        print("realtime inspect: give --trace FILE or --demo (one of them).", file=sys.stderr)
+        return 2
+    if not 0 <= args.pace <= 5:
+        print("realtime inspect: --pace must be 0 to 5 seconds.", file=sys.stderr)
+        return 2
+    from .inspector import main as inspect_main
+
+    return inspect_main(args)
 
 
 def _chat(args: argparse.Namespace) -> int:
@@ -538,6 +557,53 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: the default output; the default input must hear it)",
     )
     demo.set_defaults(handler=_demo)
+
+    inspect = _command(
+        commands,
+        "inspect",
+        "a live inspector in the browser: charts, transitions, chat, metrics",
+        "Serve a local web page that shows each chart's diagram with the current state "
+        "highlighted, the transition log (with a filter by chart), the chat and the turn "
+        "metrics: for a recorded trace (--trace FILE, with a slider to step through it) or "
+        "for the demo session, live (--demo). The page's URL is printed on the first line of "
+        "standard output.",
+    )
+    inspect.add_argument(
+        "--trace",
+        metavar="FILE",
+        help="a wire trace (realtime demo --trace) or a transition record (realtime replay "
+        "--transitions)",
+    )
+    inspect.add_argument(
+        "--demo",
+        action="store_true",
+        help="run the demo session live (it starts when the page is open)",
+    )
+    inspect.add_argument(
+        "--transport",
+        choices=("webrtc", "websocket", "memory"),
+        default="memory",
+        help="with --demo: the demo's wire (%(default)s)",
+    )
+    inspect.add_argument(
+        "--pace",
+        type=float,
+        default=0.15,
+        metavar="SECONDS",
+        help="with --demo: seconds between the assistant's streamed deltas (%(default)s)",
+    )
+    inspect.add_argument(
+        "--page-wait",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="with --demo: start the demo after this long if no page opens (%(default)s)",
+    )
+    inspect.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
+    inspect.add_argument(
+        "--port", type=_port, default=INSPECTOR_PORT, help="port (%(default)s; 0: any)"
+    )
+    inspect.set_defaults(handler=_inspect)
 
     chat = _command(
         commands,

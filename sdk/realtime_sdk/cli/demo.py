@@ -29,10 +29,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import inspect
 import json
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TextIO, TypeVar
 
@@ -273,12 +274,15 @@ async def run_demo(
     step_timeout: float = 10.0,
     delta_delay_s: float = 0.02,
     transport: str = "webrtc",
+    on_client: Callable[[RealtimeClient], Awaitable[object] | object] | None = None,
 ) -> DemoResult:
     """Run the scripted session over ``transport`` (one of :data:`DEMO_TRANSPORTS`); every wait
     is bounded by ``step_timeout`` seconds.
 
     ``delta_delay_s`` paces the emulator's deltas (so the long answer is still streaming when it
-    is cancelled). Never raises for a failed step: the step's :class:`Check` says what went wrong
+    is cancelled). ``on_client`` is called (and awaited, if it returns an awaitable) with the
+    client before it connects: to watch the run (``realtime inspect --demo`` serves the
+    inspector of it). Never raises for a failed step: the step's :class:`Check` says what went wrong
     and the steps after it are not run.
     """
     started = time.monotonic()
@@ -304,6 +308,10 @@ async def run_demo(
             delete_chat_history_on_disconnect=False,
         )
         wire.watch(client)
+        if on_client is not None:
+            hooked = on_client(client)
+            if inspect.isawaitable(hooked):
+                await hooked
         notices = _Notices(client, step_timeout)
         checks = result.checks
 

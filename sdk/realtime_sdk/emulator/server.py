@@ -41,6 +41,7 @@ from .calls import AttachableCall
 from .engine import Engine, EngineOptions, default_transcribe
 from .faults import FAULTS_HEADER, Faults
 from .ids import IdFactory
+from .live.server import LiveSessions
 from .loopback import disable_loopback_ice, enable_loopback_ice
 from .sdp import validate_offer
 from .session import (
@@ -194,6 +195,8 @@ class Emulator:
         self.calls: dict[str, Call | SimulatedCall] = {}
         #: Simulated SIP calls: ``await emu.sip.incoming(...)`` (see :mod:`.sip`).
         self.sip = SipSimulator(self)
+        #: GPT-Live sessions (``/v1/live/sessions``, see :mod:`.live`).
+        self.live = LiveSessions(self)
         self.engines: list[Engine] = []
         self._secrets: dict[str, _Secret] = {}
         self._websockets: set[web.WebSocketResponse] = set()
@@ -242,6 +245,7 @@ class Emulator:
         """Close every call and WebSocket, stop listening, restore aioice."""
         self._stopping.set()
         await self.sip.aclose()
+        await self.live.aclose()
         calls = list(self.calls.values())
         if calls:
             await asyncio.gather(*(call.close() for call in calls), return_exceptions=True)
@@ -285,6 +289,7 @@ class Emulator:
         app.router.add_delete("/v1/realtime/calls/{call_id}", self._hangup)
         app.router.add_get("/v1/realtime", self._websocket)
         app.router.add_get("/emulator/stats", self._stats)
+        self.live.add_routes(app)
         return app
 
     @web.middleware

@@ -56,27 +56,21 @@ def check_offer(sdp: str) -> None:
         raise SdpError("Invalid SDP offer: missing ICE credentials ('a=ice-ufrag').")
 
 
-class Call:
-    """One WebRTC call (``rtc_…``): peer connection, engine, outbound speech, inbound VAD feed,
-    and the sideband WebSockets attached to it (an :class:`~.calls.AttachableCall`)."""
+class Answerer:
+    """The answering side of one WebRTC peer connection, shared by Realtime calls and Live
+    sessions: the aiortc peer, the outbound :class:`SpeechTrack`, the inbound track drained
+    into :meth:`_heard`, and the tasks it runs (all cancelled by :meth:`stop_media`)."""
 
-    def __init__(self, call_id: str, engine_factory: Callable[[SpeechTrack, Call], Engine]) -> None:
-        self.id = call_id
+    def __init__(self) -> None:
         self.pc = RTCPeerConnection(rtc_configuration())
         self.player = SpeechTrack()
-        self.engine = engine_factory(self.player, self)
-        self.sidebands = Sidebands(self.engine)
-        self.channel: RTCDataChannel | None = None
         self.inbound_frames = 0
-        self.closed = asyncio.Event()
-        self._closing = False
         self._tasks: set[asyncio.Task[None]] = set()
-        self.on_closed: Callable[[Call], None] | None = None
-        self.pc.on("datachannel", self._on_datachannel)
         self.pc.on("track", self._on_track)
-        self.pc.on("connectionstatechange", self._on_state)
 
-    async def answer(self, offer_sdp: str) -> str:
+    async def answer_offer(self, offer_sdp: str, max_message_size: int) -> str:
+        """The answer SDP to ``offer_sdp`` (advertising ``max_message_size``); else
+        :class:`SdpError`."""
         check_offer(offer_sdp)
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
@@ -88,13 +82,60 @@ class Call:
         answer = await self.pc.createAnswer()
         await self.pc.setLocalDescription(answer)
         # aiortc has no setting for what it advertises; the client only sees this text.
-        size = self.engine.faults.max_message_size or OPENAI_MAX_MESSAGE_SIZE
-        return advertise_max_message_size(str(self.pc.localDescription.sdp), size)
+        return advertise_max_message_size(str(self.pc.localDescription.sdp), max_message_size)
 
     def _spawn(self, coro: object) -> None:
         task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        if track.kind == "audio":
+            self._spawn(self._consume(track))
+
+    async def _consume(self, track: MediaStreamTrack) -> None:
+        """Always drain the inbound track (an unread track grows memory without bound)."""
+        with contextlib.suppress(MediaStreamError):
+            while True:
+                frame = await track.recv()
+                self.inbound_frames += 1
+                if isinstance(frame, av.AudioFrame):
+                    self._heard(to_mono_24k(frame))
+
+    def _heard(self, pcm: bytes) -> None:
+        """One inbound frame as PCM16 mono 24 kHz."""
+
+    async def stop_media(self) -> None:
+        """Stop the outbound audio, close the peer, cancel every task but the caller's."""
+        self.player.stop()
+        await self.pc.close()
+        current = asyncio.current_task()
+        tasks = [t for t in self._tasks if t is not current]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class Call(Answerer):
+    """One WebRTC call (``rtc_…``): peer connection, engine, outbound speech, inbound VAD feed,
+    and the sideband WebSockets attached to it (an :class:`~.calls.AttachableCall`)."""
+
+    def __init__(self, call_id: str, engine_factory: Callable[[SpeechTrack, Call], Engine]) -> None:
+        super().__init__()
+        self.id = call_id
+        self.engine = engine_factory(self.player, self)
+        self.sidebands = Sidebands(self.engine)
+        self.channel: RTCDataChannel | None = None
+        self.closed = asyncio.Event()
+        self._closing = False
+        self.on_closed: Callable[[Call], None] | None = None
+        self.pc.on("datachannel", self._on_datachannel)
+        self.pc.on("connectionstatechange", self._on_state)
+
+    async def answer(self, offer_sdp: str) -> str:
+        size = self.engine.faults.max_message_size or OPENAI_MAX_MESSAGE_SIZE
+        return await self.answer_offer(offer_sdp, size)
 
     def _on_datachannel(self, channel: RTCDataChannel) -> None:
         if channel.label != EVENTS_LABEL or self.channel is not None:
@@ -118,18 +159,8 @@ class Call:
         else:
             channel.on("open", lambda: self.engine.start())
 
-    def _on_track(self, track: MediaStreamTrack) -> None:
-        if track.kind == "audio":
-            self._spawn(self._consume(track))
-
-    async def _consume(self, track: MediaStreamTrack) -> None:
-        """Always drain the inbound track (an unread track grows memory without bound)."""
-        with contextlib.suppress(MediaStreamError):
-            while True:
-                frame = await track.recv()
-                self.inbound_frames += 1
-                if isinstance(frame, av.AudioFrame):
-                    self.engine.feed_audio(to_mono_24k(frame))
+    def _heard(self, pcm: bytes) -> None:
+        self.engine.feed_audio(pcm)
 
     def add_sideband(self, sideband: Sideband) -> None:
         self.sidebands.add(sideband)
@@ -153,14 +184,7 @@ class Call:
         self._closing = True
         try:
             await self.engine.aclose()
-            self.player.stop()
-            await self.pc.close()
-            current = asyncio.current_task()
-            tasks = [t for t in self._tasks if t is not current]
-            for task in tasks:
-                task.cancel()
-            if tasks:
-                await asyncio.gather(*tasks, return_exceptions=True)
+            await self.stop_media()
         finally:
             self.sidebands.end(reason)
             self.closed.set()
