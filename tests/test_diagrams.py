@@ -6,6 +6,8 @@ import shutil
 from pathlib import Path
 
 from realtime_machines import ALL_CHARTS
+from realtime_machines._chart import ModelChart
+from realtime_machines.live import LIVE_CHARTS
 from realtime_sdk.diagrams import chart_mermaid, stale_diagrams
 
 DIAGRAMS = Path(__file__).resolve().parents[1] / "diagrams"
@@ -16,10 +18,15 @@ def test_committed_diagrams_are_current() -> None:
     assert not stale, f"regenerate with `realtime diagrams`: stale {stale}"
     for cls in ALL_CHARTS:
         assert (DIAGRAMS / f"{cls.chart_kind}.svg").is_file()
+    for live in LIVE_CHARTS:
+        kind = live.chart_kind
+        stem = kind if kind.startswith("live_") else f"live_{kind}"
+        assert (DIAGRAMS / f"{stem}.mmd").is_file()
 
 
 def test_mermaid_names_every_state_and_transition() -> None:
-    for cls in ALL_CHARTS:
+    charts: tuple[type[ModelChart], ...] = (*ALL_CHARTS, *LIVE_CHARTS)
+    for cls in charts:
         text = chart_mermaid(cls)
         for state in cls.states:
             assert f'state "{state.name}" as {state.id}' in text

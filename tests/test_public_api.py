@@ -42,6 +42,7 @@ def test_machines_import_nothing_with_effects() -> None:
 #: emulator and its test helpers, transports for transport authors, the demo as a function).
 DOCUMENTED_MODULES = (
     "realtime_machines",
+    "realtime_machines.live",
     "realtime_sdk",
     "realtime_sdk.audio",
     "realtime_sdk.call_server",

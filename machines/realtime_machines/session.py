@@ -22,25 +22,31 @@ once per type; a fault inside the model is logged, recorded and reported, and th
 
 from __future__ import annotations
 
-import functools
 import itertools
 import json
 import logging
-import sys
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 from . import wire
-from .charts.connection import CONNECT_TIMER, ConnectionChart, ConnectionTimeouts
-from .charts.handshake import HANDSHAKE_TIMER, HandshakeChart, handshake_chart
+from ._connecting import ConnectionDriver, handshake_class
+from ._recording import (
+    DEFAULT_RECORD_LIMIT,
+    DEFAULT_SETTLED_LIMIT,
+    MAX_UNKNOWN_TYPES,
+    OTHER_UNKNOWN,
+    ModelRecord,
+)
+from .charts.connection import ConnectionChart, ConnectionTimeouts
+from .charts.handshake import HandshakeChart
 from .charts.mode import SWITCH_TIMER, ModeChart, text_session_patch, voice_session_patch
 from .charts.playback import SETTLE_TIMER, PlaybackChart
 from .charts.response import BUSY_TIMER, CANCEL_TIMER, CREATE_TIMER, ResponseChart
 from .charts.response import TAG as CREATE_TAG
 from .charts.tool_call import ToolCallChart
 from .chat import ChatItem, ChatOptions, ChatProjection
-from .effects import Effect, SendEvent, StopPlayback
+from .effects import SendEvent, StopPlayback
 from .notices import (
     AssistantCompleted,
     AssistantDelta,
@@ -58,19 +64,16 @@ from .notices import (
 )
 from .record import Transition
 
-__all__ = ["SessionModel"]
+__all__ = [
+    "DEFAULT_RECORD_LIMIT",
+    "DEFAULT_SETTLED_LIMIT",
+    "MAX_UNKNOWN_TYPES",
+    "OTHER_UNKNOWN",
+    "SessionModel",
+]
 
 logger = logging.getLogger("realtime_machines")
 
-Observer = Callable[[Transition], None]
-#: Transitions a session keeps by default (then the record is compacted).
-DEFAULT_RECORD_LIMIT = 2_000
-#: Distinct unknown event types counted by name in ``unknown_events``; the rest count as
-#: :data:`OTHER_UNKNOWN`, so a server inventing a new type per event cannot grow memory.
-MAX_UNKNOWN_TYPES = 256
-OTHER_UNKNOWN = "(other unknown types)"
-#: Settled responses (with their tool calls) a session keeps by default for inspection.
-DEFAULT_SETTLED_LIMIT = 100
 TERMINAL = frozenset({"completed", "cancelled", "failed", "incomplete"})
 
 
@@ -92,8 +95,10 @@ def _content_text(item: Mapping[str, Any]) -> str | None:
     return "".join(texts) if texts else None
 
 
-class SessionModel:
+class SessionModel(ConnectionDriver, ModelRecord):
     """All charts of one Realtime session, the chat they project, and the record they write."""
+
+    _chat: ChatProjection
 
     def __init__(
         self,
@@ -125,30 +130,16 @@ class SessionModel:
         self.tool_timeout = tool_timeout
         #: Per tool name, overriding ``tool_timeout``.
         self.tool_timeouts: dict[str, float] = dict(tool_timeouts or {})
-        for option, limit in (("record_limit", record_limit), ("settled_limit", settled_limit)):
-            if limit is not None and (not isinstance(limit, int) or limit < 0):
-                raise ValueError(f"{option} must be a whole number ≥ 0 or None, got {limit!r}")
-        #: Whether transitions are kept in :attr:`record` (``record_limit=0`` keeps none).
-        self.keep_record = keep_record and record_limit != 0
-        #: At most this many steps are kept (then compacted into a snapshot); None: all.
-        self.record_limit = record_limit
-        #: Settled responses (and their tool calls) kept beyond the active ones; None: all.
-        self.settled_limit = settled_limit
-        self._record_cap = record_limit if record_limit is not None else sys.maxsize
-        self.record: list[Transition] = []
-        self.outbox: deque[Effect] = deque()
-        self.unknown_events: Counter[str] = Counter()
-        self.malformed_events = 0
-        self.faults = 0
+        self._init_record(
+            keep_record=keep_record,
+            record_limit=record_limit,
+            settled_limit=settled_limit,
+            time=time,
+        )
         self.responses: dict[str, str] = {}
         self.tool_calls: dict[str, ToolCallChart] = {}
         self.session_config: Mapping[str, Any] | None = None
-        self._now = time
-        self._seq = itertools.count(1)
-        self._event_ids = itertools.count(1)
         self._ui_ids = itertools.count(1)
-        self._observers: list[Observer] = []
-        self._notices: list[Notice] = []
         self._chat = ChatProjection(chat_options)
         self._item_response: dict[str, str] = {}
         self._response_calls: dict[str, list[str]] = {}
@@ -168,7 +159,7 @@ class SessionModel:
             reconnect_delay_max=reconnect_delay_max,
         )
         #: The chart class of the transport's handshake (one instance per call: :attr:`handshake`).
-        self.handshake_class = _handshake_class(handshake_kind, tuple(handshake_steps))
+        self.handshake_class = handshake_class(handshake_kind, tuple(handshake_steps))
         self.handshake_timeouts: dict[str, float] = dict(handshake_timeouts or {})
         #: The handshake chart of the current (or last) call; ``None`` before the first one.
         self.handshake: HandshakeChart | None = None
@@ -190,78 +181,12 @@ class SessionModel:
         )
 
     # ---------------------------------------------------------------------------------------
-    # ChartHost
+    # Conversation facts (the chart host, the record and observers: ModelRecord)
     # ---------------------------------------------------------------------------------------
-    def emit(self, effect: Effect) -> None:
-        self.outbox.append(effect)
-
-    def record_transition(
-        self,
-        chart: str,
-        event: str,
-        source: str | None,
-        target: str | None,
-        data: Mapping[str, Any],
-    ) -> None:
-        step = Transition(next(self._seq), self._now, chart, event, source, target, data)
-        if self.keep_record:
-            record = self.record
-            record.append(step)
-            if len(record) > self._record_cap:
-                self._compact()
-        for observer in self._observers:
-            observer(step)
-
     def _fact(self, event: str, data: dict[str, Any], chart: str = "conversation") -> None:
         step = Transition(next(self._seq), self._now, chart, event, None, None, data)
         self._chat.fold(step)
-        if self.keep_record:
-            record = self.record
-            record.append(step)
-            if len(record) > self._record_cap:
-                self._compact()
-        for observer in self._observers:
-            observer(step)
-
-    def _compact(self) -> None:
-        """Replace the record with one ``snapshot`` fact of the chat as it stands now.
-
-        The snapshot carries the seq and time of the last step it covers; the steps after it
-        follow it, so ``project(record) == chat`` holds. A snapshot costs O(chat rows), so the
-        record may hold ``record_limit`` steps *plus one per chat row* before it is compacted:
-        each step then pays O(1) for compaction however long the chat grows.
-        """
-        cap = (self.record_limit or 0) + self._chat.row_count
-        self._record_cap = cap
-        if len(self.record) <= cap:
-            return
-        last = self.record[-1]
-        snapshot = Transition(
-            last.seq, last.time, "chat", "snapshot", None, None, self._chat.snapshot()
-        )
-        self.record[:] = [snapshot]
-
-    def _new_event_id(self) -> str:
-        return f"evt_rm_{next(self._event_ids)}"
-
-    # ---------------------------------------------------------------------------------------
-    # Observing
-    # ---------------------------------------------------------------------------------------
-    def subscribe(self, observer: Observer) -> Callable[[], None]:
-        """Call ``observer`` with every transition and fact from now on; return an unsubscribe."""
-        self._observers.append(observer)
-
-        def unsubscribe() -> None:
-            if observer in self._observers:
-                self._observers.remove(observer)
-
-        return unsubscribe
-
-    def take_effects(self) -> list[Effect]:
-        """Remove and return the effects the charts asked for, in order."""
-        effects = list(self.outbox)
-        self.outbox.clear()
-        return effects
+        self._keep(step)
 
     @property
     def chat(self) -> list[ChatItem]:
@@ -337,50 +262,6 @@ class SessionModel:
         else:
             self._malformed(event)
         return self.take_notices()
-
-    def take_notices(self) -> list[Notice]:
-        """Remove and return the convenience events produced since the last call."""
-        notices = self._notices
-        self._notices = []
-        return notices
-
-    def _malformed(self, event: wire.MalformedEvent) -> None:
-        self.malformed_events += 1
-        logger.warning("malformed %s event: %s", event.type or "untyped", "; ".join(event.problems))
-        self._fact(
-            "malformed", {"type": event.type, "problems": list(event.problems)}, chart="wire"
-        )
-        self._notices.append(
-            ErrorNotice(
-                "client",
-                {
-                    "type": "malformed_event",
-                    "event_type": event.type,
-                    "message": "; ".join(event.problems),
-                },
-            )
-        )
-
-    def _unknown(self, event: wire.UnknownEvent) -> None:
-        kind = event.type
-        if kind not in self.unknown_events:
-            if len(self.unknown_events) >= MAX_UNKNOWN_TYPES:  # a hostile server: stay flat
-                kind = OTHER_UNKNOWN
-            else:
-                logger.info("unknown event type %r passed through (logged once per type)", kind)
-        self.unknown_events[kind] += 1
-        self._fact("unknown", {"type": event.type}, chart="wire")
-
-    def _fault(self, event_type: str, exc: Exception) -> None:
-        self.faults += 1
-        logger.error("model fault while handling %s", event_type, exc_info=exc)
-        message = f"{type(exc).__name__}: {exc}"
-        self._fact("fault", {"type": event_type, "error": message}, chart="model")
-        self._notices.append(
-            ErrorNotice(
-                "client", {"type": "model_fault", "event_type": event_type, "message": message}
-            )
-        )
 
     def _build_handlers(self) -> dict[str, Callable[[Any], None]]:
         return {
@@ -1007,97 +888,12 @@ class SessionModel:
     # ---------------------------------------------------------------------------------------
     # Reports from the shell
     # ---------------------------------------------------------------------------------------
-    def connect(self, *, time: float | None = None) -> bool:
-        """Start connecting; False (and a warning) if a connect or disconnect is under way."""
-        self._advance(time)
-        if not self.connection.offer("connect"):
-            logger.warning("connect ignored: connection is %s", self.connection.state)
-            return False
-        self._sync_handshake()
-        return True
-
-    def disconnect(self, *, time: float | None = None) -> bool:
-        """Start disconnecting; False (and a warning) if there is nothing to disconnect."""
-        self._advance(time)
-        if not self.connection.offer("disconnect"):
-            logger.warning("disconnect ignored: connection is %s", self.connection.state)
-            return False
-        self._sync_handshake()
-        self._reset_conversation_charts()
-        return True
-
-    def signal(self, event: str, *, time: float | None = None, **data: Any) -> bool:
-        """Feed the outcome of a connection effect (``token_received``, ``step_done``...).
-
-        While the connection is ``handshaking``, ``step_done`` and ``step_failed`` go to the
-        handshake chart (the step's own stage is reported when it fails)."""
-        self._advance(time)
-        if event in _HANDSHAKE_EVENTS and self.connection.state == "handshaking":
-            sent = self._handshake_offer(event, **data)
-        elif event == "step_done":  # a step that finished after its call was left: nobody waits
-            logger.debug("step_done ignored: connection is %s", self.connection.state)
-            return False
-        else:
-            sent = self.connection.offer(event, **data)
-        self._after_connection_change()
-        return sent
-
-    def _handshake_offer(self, event: str, **data: Any) -> bool:
-        """Feed the current handshake chart; tell the Connection chart when it has settled."""
-        handshake = self.handshake
-        if handshake is None or event not in type(handshake).handled_in():
-            return False
-        if not handshake.offer(event, **data):
-            return False
-        if handshake.state == "open":
-            self.connection.offer("handshake_done")
-        elif handshake.state == "failed":
-            self.connection.offer(
-                "step_failed", error=handshake.error_message, stage=handshake.error_stage
-            )
-        return True
-
-    def _sync_handshake(self) -> None:
-        """One handshake chart per call: started when the connection enters ``handshaking``,
-        cancelled when it leaves it with a step still running."""
-        handshake = self.handshake
-        if self.connection.state == "handshaking":
-            if handshake is None or handshake.state in _HANDSHAKE_ENDS:
-                handshake = self.handshake = self.handshake_class(
-                    self, timeouts=self.handshake_timeouts, reference_engine=self.reference_engine
-                )
-                self._handshake_offer("start")
-        elif handshake is not None and handshake.state not in _HANDSHAKE_ENDS:
-            self._handshake_offer("cancel")
-
-    def _after_connection_change(self) -> None:
-        connection = self.connection
-        self._sync_handshake()
-        if connection.state == "error" and connection.may_retry():
-            connection.offer("retry")
-        if connection.state in ("error", "disconnected", "reconnecting", "ended"):
-            self._reset_conversation_charts()
-
-    def rollover(self, *, time: float | None = None) -> bool:
-        """Replace the live call with a new one (before the server's session cap ends it)."""
-        self._advance(time)
-        sent = self.connection.offer("rollover")
-        self._after_connection_change()
-        return sent
-
     def timer_fired(self, name: str, *, time: float | None = None) -> bool:
         """A timer started by a ``StartTimer`` effect ran out."""
         self._advance(time)
-        if name == CONNECT_TIMER:
-            sent = self.connection.offer("timed_out")
-            self._after_connection_change()
-            return sent
-        if name == HANDSHAKE_TIMER:
-            if self.connection.state != "handshaking":
-                return False
-            sent = self._handshake_offer("timed_out")
-            self._after_connection_change()
-            return sent
+        handled = self._connection_timer(name)
+        if handled is not None:
+            return handled
         if name == CREATE_TIMER:
             return self.response.offer("create_timed_out")
         if name == CANCEL_TIMER:
@@ -1130,10 +926,6 @@ class SessionModel:
                 ErrorNotice("client", {"type": "response_create_failed", "message": message})
             )
         return True
-
-    def _advance(self, time: float | None) -> None:
-        if time is not None and time > self._now:
-            self._now = time
 
     def _reset_conversation_charts(self) -> None:
         """The call is gone: nothing in flight on it will finish by itself."""
@@ -1169,15 +961,7 @@ class SessionModel:
                 self.receive(data, time=time)
 
 
-_HANDSHAKE_EVENTS = frozenset({"step_done", "step_failed"})
 _INPUT_EVENTS = frozenset({"conversation.item.create", "input_audio_buffer.commit"})
-_HANDSHAKE_ENDS = frozenset({"open", "failed", "cancelled"})
-
-
-@functools.lru_cache(maxsize=32)
-def _handshake_class(kind: str, steps: tuple[tuple[str, str], ...]) -> type[HandshakeChart]:
-    """One chart class per handshake shape (a class is built and compiled once)."""
-    return handshake_chart(kind, steps)
 
 
 def _spoken(response: Mapping[str, Any]) -> bool:

@@ -42,7 +42,17 @@ import dataclasses
 import types
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeAlias, Union, get_args, get_origin, get_type_hints
+from typing import (
+    Any,
+    ClassVar,
+    TypeAlias,
+    TypeVar,
+    Union,
+    cast,
+    get_args,
+    get_origin,
+    get_type_hints,
+)
 
 __all__ = [
     "BETA_ALIASES",
@@ -826,6 +836,7 @@ _FastField: TypeAlias = tuple[str, type, _Accepts, bool, _Setter]
 # (key, "a string" / "an integer" ..., full acceptance check, required)
 _CheckField: TypeAlias = tuple[str, str, _Accepts, bool]
 _Entry: TypeAlias = tuple[type[ServerEvent], tuple[_FastField, ...], tuple[_CheckField, ...]]
+_E = TypeVar("_E")
 
 
 def _accepts_str(value: object) -> bool:
@@ -866,12 +877,14 @@ def _slot_setter(cls: type, name: str) -> _Setter:
     return setter
 
 
-def _compile(cls: type[ServerEvent]) -> _Entry:
-    """Build the field specification of one event class from its annotations."""
+def _compile(cls: type[_E]) -> tuple[type[_E], tuple[_FastField, ...], tuple[_CheckField, ...]]:
+    """Build the field specification of one event class from its annotations (any frozen,
+    slotted dataclass whose base fields are ``event_id``, ``wire_type`` and ``raw``: the
+    Realtime events here, the GPT-Live events in :mod:`realtime_machines.live.wire`)."""
     hints = get_type_hints(cls)
     fast: list[_FastField] = []
     check: list[_CheckField] = []
-    for f in dataclasses.fields(cls):
+    for f in dataclasses.fields(cast(Any, cls)):
         if f.name in _BASE_FIELDS:
             continue
         hint = hints[f.name]

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from realtime_machines._chart import ModelChart
 from realtime_machines.charts import ALL_CHARTS, handshake_chart
+from realtime_machines.live import LIVE_CHARTS
 
 from .transports import transport_class, transport_names
 
@@ -33,9 +34,13 @@ DOT_TIMEOUT = 30.0
 
 
 def diagram_names() -> dict[str, type[ModelChart]]:
-    """File stem → chart class, for every chart of the model and the handshake chart of every
-    transport installed (``handshake_webrtc``...), made from its ``steps``."""
+    """File stem → chart class, for every chart of the model, the GPT-Live charts (``live_…``)
+    and the handshake chart of every transport installed (``handshake_webrtc``...), made from
+    its ``steps``."""
     names: dict[str, type[ModelChart]] = {cls.chart_kind: cls for cls in ALL_CHARTS}
+    for cls in LIVE_CHARTS:
+        kind = cls.chart_kind
+        names[kind if kind.startswith("live_") else f"live_{kind}"] = cls
     for name in transport_names():
         try:
             transport = transport_class(name)

@@ -23,6 +23,14 @@ from realtime_machines.charts import (
     ResponseChart,
     ToolCallChart,
 )
+from realtime_machines.live import (
+    LIVE_CHARTS,
+    DelegationChart,
+    FixtureChart,
+    InputAudioChart,
+    LiveSessionChart,
+    SipLegChart,
+)
 from tests.machines.kit import RecordingHost
 
 Edge = tuple[str, str, str | None]  # source, event, target (None: stays put)
@@ -63,12 +71,19 @@ FACTORIES: dict[type[ModelChart], list[Factory]] = {
     ],
     ModeChart: [lambda h: ModeChart(h, new_event_id=h.new_id)],
     CallChart: [lambda h: CallChart(h, call_id="rtc_1")],
+    LiveSessionChart: [lambda h: LiveSessionChart(h)],
+    DelegationChart: [lambda h: DelegationChart(h, delegation_id="item_1", target="responses")],
+    InputAudioChart: [lambda h: InputAudioChart(h)],
+    FixtureChart: [lambda h: FixtureChart(h)],
+    SipLegChart: [lambda h: SipLegChart(h)],
 }
 
 ARGUMENTS: dict[str, list[dict[str, Any]]] = {
     "finished": [{"status": s} for s in ("completed", "cancelled", "failed", "incomplete")],
     "arguments_done": [{"arguments": '{"a": 1}'}, {"arguments": "{bad"}],
     "created": [{"response_id": "r"}, {"response_id": "r_vad", "ours": False}],
+    "function_call": [{"call_id": "c1", "tool_name": "get_weather"}],
+    "output_submitted": [{"call_id": "c1"}],
 }
 
 
@@ -108,6 +123,7 @@ def explore(cls: type[ModelChart]) -> set[Edge]:
                 getattr(chart, "attempts_left", None),
                 getattr(chart, "reconnecting_now", None),
                 getattr(chart, "pending_event_id", None) is not None,
+                len(getattr(chart, "pending", None) or ()),
             )
 
         seen = {key(run(()))}
@@ -125,7 +141,7 @@ def explore(cls: type[ModelChart]) -> set[Edge]:
     return fired
 
 
-@pytest.mark.parametrize("cls", ALL_CHARTS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("cls", [*ALL_CHARTS, *LIVE_CHARTS], ids=lambda c: c.__name__)
 def test_every_declared_transition_fires(cls: type[ModelChart]) -> None:
     edges = declared(cls)
     assert edges

@@ -28,6 +28,14 @@ from realtime_machines.charts import (
     ToolCallChart,
     handshake_chart,
 )
+from realtime_machines.live import (
+    LIVE_CHARTS,
+    DelegationChart,
+    FixtureChart,
+    InputAudioChart,
+    LiveSessionChart,
+    SipLegChart,
+)
 from tests.machines.kit import RecordingHost
 from tests.machines.strategies import Step, mutated_sessions
 
@@ -35,7 +43,7 @@ from tests.machines.strategies import Step, mutated_sessions
 WIRE_HANDSHAKE = handshake_chart("wire", [("dialing", "a"), ("greeting", "b"), ("ready", "c")])
 
 #: Every chart class, the handshake one included.
-CHARTS: tuple[type[ModelChart], ...] = (*ALL_CHARTS, WIRE_HANDSHAKE)
+CHARTS: tuple[type[ModelChart], ...] = (*ALL_CHARTS, *LIVE_CHARTS, WIRE_HANDSHAKE)
 
 FACTORIES: dict[type[ModelChart], Callable[[RecordingHost], ModelChart]] = {
     WIRE_HANDSHAKE: lambda h: WIRE_HANDSHAKE(h, timeouts={"dialing": 2.0, "ready": 1.0}),
@@ -49,6 +57,11 @@ FACTORIES: dict[type[ModelChart], Callable[[RecordingHost], ModelChart]] = {
     ),
     ModeChart: lambda h: ModeChart(h, new_event_id=h.new_id),
     CallChart: lambda h: CallChart(h, call_id="rtc_1", timeouts=CallTimeouts(accept=2.0)),
+    LiveSessionChart: lambda h: LiveSessionChart(h, start_timeout=2.0),
+    DelegationChart: lambda h: DelegationChart(h, delegation_id="item_1", target="responses"),
+    InputAudioChart: lambda h: InputAudioChart(h),
+    FixtureChart: lambda h: FixtureChart(h),
+    SipLegChart: lambda h: SipLegChart(h),
 }
 
 PAYLOADS: list[dict[str, Any]] = [
@@ -71,6 +84,12 @@ PAYLOADS: list[dict[str, Any]] = [
     {"target_uri": "tel:+14155550123"},
     {"digit": "5", "received_at": 1750287018},
     {"reason": "ring timeout"},
+    {"call_id": "c1", "tool_name": "get_weather"},
+    {"call_id": "c2", "tool_name": "lookup"},
+    {"call_id": "c1"},
+    {"session_id": "live_1", "expires_at": 1800000000, "expires_in": 60.0},
+    {"reason": "expired", "usage": {"seconds": 3}},
+    {"event_id": "evt_1"},
 ]
 
 
