@@ -103,6 +103,12 @@ class SimulatedCall:
         self.end_reason: str | None = None
         #: Status of each webhook delivery attempt (``None``: no answer).
         self.webhook_attempts: list[int | None] = []
+        #: Seconds each attempt took, from sending the POST to the whole answer read.
+        self.webhook_seconds: list[float] = []
+        #: ``time.monotonic()`` when the call was accepted, and when the phone played the
+        #: first audible frame of the assistant's speech (``None``: not yet).
+        self.accepted_at: float | None = None
+        self.first_heard_at: float | None = None
         self.said: list[str] = []
         self.pressed: list[str] = []
         self.accepted = asyncio.Event()
@@ -143,6 +149,7 @@ class SimulatedCall:
         engine.session = apply_session_update(engine.session, session)
         engine._configure_vad()
         self.status = "accepted"
+        self.accepted_at = time.monotonic()
         self._cancel_ring()
         engine.start()
         self._spawn(self._listen())
@@ -265,9 +272,14 @@ class SimulatedCall:
 
     async def _listen(self) -> None:
         """The phone's speaker: play the engine's output audio in real time."""
+        player = self.player
         with contextlib.suppress(MediaStreamError):
+            while self.first_heard_at is None:
+                await player.recv()
+                if player.audible_frames:
+                    self.first_heard_at = time.monotonic()
             while True:
-                await self.player.recv()
+                await player.recv()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -452,6 +464,7 @@ class SipSimulator:
                     "user-agent": USER_AGENT,
                     "content-type": "application/json",
                 }
+                sent = time.monotonic()
                 try:
                     async with http.post(url, data=body.encode(), headers=headers) as response:
                         status = response.status
@@ -459,6 +472,7 @@ class SipSimulator:
                 except (aiohttp.ClientError, TimeoutError) as exc:
                     log.warning("webhook for %s: %s", call.id, type(exc).__name__)
                     status = None
+                call.webhook_seconds.append(time.monotonic() - sent)
                 call.webhook_attempts.append(status)
                 if status is not None and status < 500:
                     break
