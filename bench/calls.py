@@ -1,46 +1,52 @@
 """Calls: concurrent emulated SIP calls held by one call-server process, each with a tool round.
 
     PYTHONPATH=machines:sdk .venv/bin/python bench/calls.py [--ramp 1,50,100,200,300,400]
-        [--rate 25] [--hold 5] [--multi 40] [--quick]
+        [--rate 25] [--hold 5] [--multi 40] [--timeout 30] [--quick] [--profile DIR]
 
 Everything runs on 127.0.0.1. **This process** is the emulator: it stands in for OpenAI (the
 call control endpoints, the sideband WebSockets, the engine and its deterministic brain) and
-for its SIP connector and the phones (``emu.sip``: the signed webhooks, the callers' speech fed
-as fast as possible — ``realtime=False`` — and the assistant's speech played out in real time,
-as a phone hears it). **The measured process** is the call server: ``realtime call-server`` run
-as a child process (``python -m realtime_sdk.cli call-server``) with a greeting and one tool
-(``order_status``, in a module written to a temporary directory), its log lines on standard
-error going to a file, as a deployment would keep them.
+for its SIP connector and the phones (``emu.sip``: signed webhooks retried on 5xx, the callers'
+speech fed as fast as possible — ``realtime=False`` — and the assistant's speech played out in
+real time on a 20 ms grid, as a phone hears it; a phone with nothing to play waits for speech
+instead of pulling silent frames). **The measured process** is the call server: ``realtime
+call-server`` run as a child process (``python -m realtime_sdk.cli call-server``) with a
+greeting and one tool (``order_status``, in a module written to a temporary directory), its
+log lines (INFO, several per call) going to a file, as a deployment would keep them.
 
-1. Concurrency. For each N of ``--ramp``, a fresh call server; N calls arrive at ``--rate`` a
+1. Concurrency. For each N of ``--ramp``, a fresh call server, warmed up by one call that is
+   not counted (its lazy imports, its first connections); then N calls arrive at ``--rate`` a
    second (0: all at once). Each call: the webhook is posted and answered; the server accepts
-   it and attaches its sideband; the sideband's greeting is heard by the caller; the caller
-   asks ``Where is my order? order_status {"order": "A<i>"}`` (the emulator's deterministic
-   brain calls the tool), the tool runs in the call server, its output goes back on the
-   sideband, and the spoken answer (``Tool result: order A<i> ...``, a different one per call)
-   is played out to the caller. No caller hangs up before all N have had their tool round;
-   then all are held ``--hold`` seconds more, then all hang up, and the server must forget
-   them. Per N: calls accepted, tool rounds completed, answers heard, failures by kind, the
-   live calls the server listed (``GET /calls``) while all were held, the call server's CPU
-   seconds (``/proc/<pid>/stat``, user + system, from the first call to the last one
-   forgotten) and its peak RSS (``VmHWM``), the CPU and RSS per call as a ratio against N=1's,
-   the CPU fraction of holding the calls idle (during ``--hold``), the webhook answer time
-   (the emulator's delivery, from sending the POST to the answer read: median, p99), the
-   accept-to-first-audio time (from the emulator taking the accept request to the phone
-   playing the first audible frame of the greeting: sideband attach, ``response.create``,
-   synthesis, the first 20 ms frame; median, p99) and the tool round time (from the end of
-   the question's audio to the answer's first audible frame). Also the emulator's own CPU
-   fraction over the same window, and how late its event loop ran (so that an emulator that
-   is the bottleneck shows as such).
+   the call and attaches its sideband; the sideband's greeting is heard by the caller; the
+   caller asks ``Where is my order? order_status {"order": "A<i>"}`` (the emulator's
+   deterministic brain calls the tool), the tool runs in the call server, its output goes back
+   on the sideband, and the spoken answer (``Tool result: order A<i> ...``, a different one per
+   call) is played out to the caller. No caller hangs up before all N have had their tool
+   round; then all are held ``--hold`` seconds more, then all hang up, and the server must
+   forget them. N=1 is run 10 times in a row (one call at a time), for a CPU figure above
+   /proc's 10 ms resolution. Per N: calls accepted, tool rounds completed, answers heard,
+   failures by kind, the live calls the server listed (``GET /calls``) while all were held;
+   the call server's CPU seconds (``/proc/<pid>/stat``, user + system, from the first call to
+   the last one forgotten) and its peak RSS (``VmHWM``), the CPU per call and the RSS per
+   concurrent call as ratios against N=1's, the CPU fraction of holding the calls idle (during
+   ``--hold``); the webhook answer time (the emulator's delivery, from sending the POST to the
+   answer read, first attempt), the accept-to-first-audio time (from the emulator taking the
+   accept request to the phone playing the first audible frame of the greeting: the sideband
+   attaching, its ``response.create``, the first 20 ms frame) and the tool round time (from
+   the server VAD hearing the question end, ``input_audio_buffer.speech_stopped``, to the
+   answer's first audible frame: transcription, the function call, the tool on the sideband,
+   its output, the follow-up response), each as median and p99. Also the emulator's own CPU
+   fraction over the same window and how late its event loop ran, so that an emulator (or a
+   machine) that is the bottleneck shows as such: every latency is measured in this process.
 
 2. Multi-process. Two call servers sharing a Redis replay store (a private ``redis-server``);
    the emulator posts each call's webhook to them in turn (round robin), and every 4th
-   delivery to both at once (the same ``webhook-id``, as a retry after a lost answer would).
-   Every call must be accepted exactly once (one accept request per call, one tool round), the
+   delivery to both at once (the same ``webhook-id``, as a retry after a lost answer would
+   be). Every call must be accepted exactly once (one accept request, one tool output), the
    duplicate answered ``duplicate`` by the other process.
 
-Prints a report; exits 0 (1 only if the setup fails). Not a test: no figure is a pass/fail
-line, except the goal stated in the output (≥ 200 concurrent calls with a tool round).
+Prints a report and exits 0 (a setup failure raises). Not a test: no figure is a pass/fail
+line; the output states whether the goal (≥ 200 concurrent calls, each with a tool round) was
+met.
 """
 
 from __future__ import annotations
@@ -68,7 +74,13 @@ import aiohttp
 
 from realtime_sdk.emulator import Emulator, EmulatorConfig
 from realtime_sdk.emulator.brain import item_text
-from realtime_sdk.emulator.sip import USER_AGENT, SimulatedCall
+from realtime_sdk.emulator.sip import (
+    USER_AGENT,
+    WEBHOOK_ATTEMPTS,
+    WEBHOOK_BACKOFF_MAX_S,
+    WEBHOOK_BACKOFF_S,
+    SimulatedCall,
+)
 from realtime_sdk.webhooks import DEFAULT_PATH, signed_headers
 
 GREETING = "Greet the caller."
@@ -89,6 +101,9 @@ Place = Callable[[int, SimulatedCall], Awaitable[None]]
 """``place(index, line)``: deliver the webhook of caller ``index``."""
 START_TIMEOUT = 30.0
 GOAL = 200
+#: N=1 is run this many times in a row (one call at a time), for a CPU figure above the
+#: 10 ms resolution of /proc.
+SOLO_ROUNDS = 10
 
 
 def question(index: int) -> str:
@@ -139,6 +154,9 @@ def self_cpu() -> float:
 class CallServerProcess:
     """``realtime call-server`` as a child process; its base URL from its first line."""
 
+    #: Run each call server under cProfile, its stats written here (``--profile DIR``).
+    profile_dir: Path | None = None
+
     def __init__(self, process: asyncio.subprocess.Process, url: str, log: Path) -> None:
         self.process = process
         self.pid = process.pid
@@ -163,9 +181,12 @@ class CallServerProcess:
             "PYTHONPATH": os.pathsep.join(roots),
         }
         log = workdir / f"{name}.log"
+        profile: list[str] = []
+        if cls.profile_dir is not None:
+            profile = ["-m", "cProfile", "-o", str(cls.profile_dir / f"{name}.prof")]
         with log.open("wb") as stderr:
             process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "realtime_sdk.cli", "call-server", "--port", "0",
+                sys.executable, *profile, "-m", "realtime_sdk.cli", "call-server", "--port", "0",
                 "--base-url", emu.base_url, "--tools", "bench_call_tools:TOOLS",
                 "--greeting", GREETING, *argv,
                 env=env, stdout=asyncio.subprocess.PIPE, stderr=stderr,
@@ -218,6 +239,8 @@ class Caller:
     greeted: asyncio.Event = field(default_factory=asyncio.Event)
     answered: asyncio.Event = field(default_factory=asyncio.Event)
     asked_at: float | None = None
+    #: When the server VAD heard the question end (``input_audio_buffer.speech_stopped``).
+    question_end_at: float | None = None
     answer_heard_at: float | None = None
     tool_outputs: int = 0
     tool_round: bool = False
@@ -229,7 +252,10 @@ class Caller:
         """An engine listener: the greeting played out; the tool's output added; the answer
         (the response after it that says this caller's tool result) played out."""
         kind = event.get("type")
-        if kind == "conversation.item.added":
+        if kind == "input_audio_buffer.speech_stopped":
+            if self.greeted.is_set() and not self.tool_outputs:
+                self.question_end_at = time.monotonic()
+        elif kind == "conversation.item.added":
             if (event.get("item") or {}).get("type") == "function_call_output":
                 self.tool_outputs += 1
         elif kind == "output_audio_buffer.started":
@@ -266,31 +292,36 @@ class Countdown:
             self.done.set()
 
 
-async def deliver(
+async def deliver_to_both(
     http: aiohttp.ClientSession, emu: Emulator, line: SimulatedCall, urls: Sequence[str]
-) -> list[tuple[int | None, str]]:
-    """One delivery of ``line``'s webhook (one ``webhook-id``), posted to each of ``urls`` at
-    once; each answer's status and ``status`` field. Times the first in ``webhook_seconds``."""
+) -> list[str]:
+    """One delivery of ``line``'s webhook (one ``webhook-id``) posted to each of ``urls`` at
+    once, each retried on 5xx or no answer as the emulator (and OpenAI) does; the ``status``
+    of each final answer. The first URL's attempts go in ``line.webhook_attempts``."""
     body = json.dumps(emu.sip.event(line))
     webhook_id = emu.ids.make("wh", 24)
-    headers = {
-        **signed_headers(emu.config.webhook_secret, webhook_id, body),
-        "user-agent": USER_AGENT,
-        "content-type": "application/json",
-    }
 
-    async def post(url: str) -> tuple[int | None, str]:
-        sent = time.monotonic()
-        try:
-            async with http.post(url, data=body.encode(), headers=headers) as response:
-                answer = await response.json()
-                status: int | None = response.status
-        except (aiohttp.ClientError, TimeoutError, ValueError):
-            answer, status = {}, None
-        if url == urls[0]:
-            line.webhook_seconds.append(time.monotonic() - sent)
-            line.webhook_attempts.append(status)
-        return status, str(answer.get("status", "")) if isinstance(answer, dict) else ""
+    async def post(url: str) -> str:
+        for attempt in range(WEBHOOK_ATTEMPTS):
+            headers = {
+                **signed_headers(emu.config.webhook_secret, webhook_id, body),
+                "user-agent": USER_AGENT,
+                "content-type": "application/json",
+            }
+            sent = time.monotonic()
+            try:
+                async with http.post(url, data=body.encode(), headers=headers) as response:
+                    answer = await response.json()
+                    status: int | None = response.status
+            except (aiohttp.ClientError, TimeoutError, ValueError):
+                answer, status = {}, None
+            if url == urls[0]:
+                line.webhook_seconds.append(time.monotonic() - sent)
+                line.webhook_attempts.append(status)
+            if status is not None and status < 500:
+                return str(answer.get("status", "")) if isinstance(answer, dict) else ""
+            await asyncio.sleep(min(WEBHOOK_BACKOFF_MAX_S, WEBHOOK_BACKOFF_S * 2**attempt))
+        return f"no answer after {WEBHOOK_ATTEMPTS} attempts"
 
     return list(await asyncio.gather(*(post(url) for url in urls)))
 
@@ -459,7 +490,7 @@ async def one_step(
     http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
 
     async def place(_index: int, line: SimulatedCall) -> None:
-        await deliver(http, emu, line, [server.hook])
+        await emu.sip.deliver(line, server.hook)  # the emulator's delivery, retries and timing
 
     async def forgotten() -> bool:
         return not (await server.get(http))["calls"]
@@ -482,11 +513,21 @@ async def one_step(
         await asyncio.sleep(0.5)  # settle: the loop idle
         idle_mb = proc_memory(server.pid)["VmRSS"]
         cpu0, emu0, wall0 = proc_cpu(server.pid), self_cpu(), time.monotonic()
+        callers: list[Caller] = []
+        rounds = SOLO_ROUNDS if n == 1 else 1
         with LoopLag() as lag:
-            callers, ramp_s = await run_calls(
-                emu, n, place, rate=rate, timeout=timeout, while_held=while_held
-            )
-            gone = await poll(forgotten, timeout)
+            for r in range(rounds):
+                got, ramp_s = await run_calls(
+                    emu,
+                    n,
+                    place,
+                    rate=rate,
+                    timeout=timeout,
+                    while_held=while_held if r == rounds - 1 else None,
+                    first=r * n,
+                )
+                callers += got
+                gone = await poll(forgotten, timeout)
             cpu = proc_cpu(server.pid) - cpu0
             emulator_cpu = (self_cpu() - emu0) / (time.monotonic() - wall0)
         final = await server.get(http)
@@ -524,20 +565,22 @@ def report_step(step: Step, base: Step | None) -> None:
         if c.line.first_heard_at is not None and c.line.accepted_at is not None
     ]
     tool_round = [
-        c.answer_heard_at - c.asked_at
+        c.answer_heard_at - c.question_end_at
         for c in callers
-        if c.answer_heard_at is not None and c.asked_at is not None
+        if c.answer_heard_at is not None and c.question_end_at is not None
     ]
-    per_call_cpu = step.cpu_s / step.n
+    per_call_cpu = step.cpu_s / len(step.callers)
     per_call_mb = (step.peak_mb - step.idle_mb) / step.n
+    solo = f" ({len(callers)} calls one after another)" if len(callers) > step.n else ""
+    retried = sum(1 for c in callers if len(c.line.webhook_attempts) > 1)
     print(
-        f"N={step.n}: arrivals over {step.ramp_s:.1f} s; accepted {accepted}, tool rounds "
+        f"N={step.n}{solo}: arrivals over {step.ramp_s:.1f} s; accepted {accepted}, tool rounds "
         f"{rounds}, answers heard {heard}, live at once {step.held}; "
-        f"failures {dict(step.failures()) or 'none'}"
+        f"failures {dict(step.failures()) or 'none'}; webhooks retried {retried}"
     )
     ratio_cpu = ratio_mb = ""
     if base is not None:
-        ratio_cpu = f" (x{per_call_cpu / (base.cpu_s / base.n):.2f} of N={base.n})"
+        ratio_cpu = f" (x{per_call_cpu / (base.cpu_s / len(base.callers)):.2f} of N={base.n})"
         base_mb = (base.peak_mb - base.idle_mb) / base.n
         ratio_mb = f" (x{per_call_mb / base_mb:.2f} of N={base.n})" if base_mb > 0 else ""
     print(
@@ -549,7 +592,7 @@ def report_step(step: Step, base: Step | None) -> None:
     )
     print(
         f"  median / p99 (ms): webhook answer {median_p99(webhook)}; accept -> first audio "
-        f"{median_p99(first_audio)}; tool round (question's end -> answer's first audio) "
+        f"{median_p99(first_audio)}; tool round (question's end heard -> answer's first audio) "
         f"{median_p99(tool_round)}"
     )
     print(
@@ -616,13 +659,16 @@ async def multi_process(emu: Emulator, workdir: Path, calls: int, timeout: float
             )
         )
         http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
-        answers: dict[int, list[tuple[int | None, str]]] = {}
+        answers: dict[int, list[str]] = {}
 
         async def place(index: int, line: SimulatedCall) -> None:
-            urls = [servers[index % 2].hook]  # round robin
+            first = servers[index % 2].hook  # round robin
             if index % 4 == 3:  # the same delivery to both at once
-                urls.append(servers[1 - index % 2].hook)
-            answers[index] = await deliver(http, emu, line, urls)
+                answers[index] = await deliver_to_both(
+                    http, emu, line, [first, servers[1 - index % 2].hook]
+                )
+            else:
+                await emu.sip.deliver(line, first)
 
         try:
             callers, _ = await run_calls(emu, calls, place, rate=0, timeout=timeout)
@@ -644,9 +690,7 @@ async def multi_process(emu: Emulator, workdir: Path, calls: int, timeout: float
         for c in callers
         if c.line.accepted_at is not None and c.tool_outputs == 1 and c.failure is None
     )
-    pairs = Counter(
-        tuple(sorted(status for _code, status in answer)) for answer in answers.values()
-    )
+    pairs = Counter(" + ".join(sorted(answer)) for answer in answers.values())
     print(
         f"two processes, one Redis replay store: {calls} calls round robin, {duplicated} "
         f"deliveries posted to both at once"
@@ -668,6 +712,9 @@ async def multi_process(emu: Emulator, workdir: Path, calls: int, timeout: float
 async def main(args: argparse.Namespace) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="rt-bench-calls-"))
     (workdir / "bench_call_tools.py").write_text(TOOLS_MODULE, encoding="utf-8")
+    if args.profile is not None:
+        args.profile.mkdir(parents=True, exist_ok=True)
+        CallServerProcess.profile_dir = args.profile.resolve()
     config = EmulatorConfig(ms_per_char=MS_PER_CHAR, sip_ring_timeout_s=args.timeout * 2)
     try:
         async with Emulator(config=config) as emu:
@@ -715,6 +762,9 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--multi", type=int, default=40, help="calls over two processes (0: skip)")
     parser.add_argument("--timeout", type=float, default=30.0, help="bound of each wait (s)")
     parser.add_argument("--quick", action="store_true", help="a small run (< 30 s)")
+    parser.add_argument(
+        "--profile", type=Path, metavar="DIR", help="run the call servers under cProfile"
+    )
     return parser
 
 

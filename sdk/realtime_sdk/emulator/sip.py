@@ -271,15 +271,22 @@ class SimulatedCall:
         return self._fallback(pcm)
 
     async def _listen(self) -> None:
-        """The phone's speaker: play the engine's output audio in real time."""
+        """The phone's speaker: play the engine's output audio in real time, 20 ms a frame.
+        While nothing is queued it waits for speech rather than pulling silent frames (the
+        next frame stays on the same 20 ms grid), so that one emulator holds hundreds of
+        calls."""
         player = self.player
+        queued = asyncio.Event()
+        player.on_queued = queued.set
         with contextlib.suppress(MediaStreamError):
-            while self.first_heard_at is None:
-                await player.recv()
-                if player.audible_frames:
-                    self.first_heard_at = time.monotonic()
             while True:
-                await player.recv()
+                await player.next_samples()  # the first one starts the grid
+                if self.first_heard_at is None and player.audible_frames:
+                    self.first_heard_at = time.monotonic()
+                if player.idle:
+                    queued.clear()
+                    await queued.wait()
+                    player.skip_silence()
 
     # ------------------------------------------------------------------ lifecycle
 
