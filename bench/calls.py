@@ -35,8 +35,10 @@ log lines (INFO, several per call) going to a file, as a deployment would keep t
    the server VAD hearing the question end, ``input_audio_buffer.speech_stopped``, to the
    answer's first audible frame: transcription, the function call, the tool on the sideband,
    its output, the follow-up response), each as median and p99. Also the emulator's own CPU
-   fraction over the same window and how late its event loop ran, so that an emulator (or a
-   machine) that is the bottleneck shows as such: every latency is measured in this process.
+   fraction over the same window and how late its event loop ran, and how long each main
+   thread waited for a CPU while ready to run (``/proc/<pid>/schedstat``): an emulator, or a
+   machine shared with other work, that is the bottleneck shows as such (every latency is
+   measured in this process).
 
 2. Multi-process. Two call servers sharing a Redis replay store (a private ``redis-server``);
    the emulator posts each call's webhook to them in turn (round robin), and every 4th
@@ -144,6 +146,12 @@ def proc_memory(pid: int) -> dict[str, float]:
         if name in ("VmRSS", "VmHWM"):
             found[name] = int(value.split()[0]) / 1024
     return found
+
+
+def runqueue_wait(pid: int | str = "self") -> float:
+    """Seconds the process's main thread (its event loop) has waited for a CPU while ready
+    to run (``/proc/<pid>/schedstat``): how much the machine's other work delayed it."""
+    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
 
 
 def self_cpu() -> float:
@@ -440,6 +448,8 @@ class Step:
     emulator_cpu: float
     emulator_cpu_s: float
     loop_lag_ms: float
+    server_wait_s: float
+    emulator_wait_s: float
     exit_status: int | None
 
     def failures(self) -> Counter[str]:
@@ -514,6 +524,7 @@ async def one_step(
         await asyncio.sleep(0.5)  # settle: the loop idle
         idle_mb = proc_memory(server.pid)["VmRSS"]
         cpu0, emu0, wall0 = proc_cpu(server.pid), self_cpu(), time.monotonic()
+        waits0 = runqueue_wait(server.pid), runqueue_wait()
         callers: list[Caller] = []
         rounds = SOLO_ROUNDS if n == 1 else 1
         with LoopLag() as lag:
@@ -530,6 +541,8 @@ async def one_step(
                 callers += got
                 gone = await poll(forgotten, timeout)
             cpu = proc_cpu(server.pid) - cpu0
+            server_wait_s = runqueue_wait(server.pid) - waits0[0]
+            emulator_wait_s = runqueue_wait() - waits0[1]
             emulator_cpu_s = self_cpu() - emu0
             emulator_cpu = emulator_cpu_s / (time.monotonic() - wall0)
         final = await server.get(http)
@@ -552,6 +565,8 @@ async def one_step(
         emulator_cpu=emulator_cpu,
         emulator_cpu_s=emulator_cpu_s,
         loop_lag_ms=lag.worst * 1000,
+        server_wait_s=server_wait_s,
+        emulator_wait_s=emulator_wait_s,
         exit_status=exit_status,
     )
 
@@ -602,6 +617,10 @@ def report_step(step: Step, base: Step | None) -> None:
         f"  server counts {step.counts}; webhooks {step.webhooks}; emulator (this process) "
         f"CPU {step.emulator_cpu_s:.2f} s, {step.emulator_cpu:.2f} of a core, its loop at worst "
         f"{step.loop_lag_ms:.0f} ms late"
+    )
+    print(
+        f"  waiting for a CPU while ready to run (the machine's other work): call server "
+        f"{step.server_wait_s:.2f} s, emulator {step.emulator_wait_s:.2f} s"
     )
 
 
