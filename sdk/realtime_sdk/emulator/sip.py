@@ -456,11 +456,14 @@ class SipSimulator:
             },
         }
 
-    async def deliver(self, call: SimulatedCall, url: str) -> int | None:
+    async def deliver(
+        self, call: SimulatedCall, url: str, *, webhook_id: str | None = None
+    ) -> int | None:
         """POST the signed webhook; retry 5xx / no answer up to ``WEBHOOK_ATTEMPTS`` times
-        with backoff. Returns the last status (``None``: never answered)."""
+        with backoff. Returns the last status (``None``: never answered). ``webhook_id``
+        (default: a new one) lets a test deliver the same delivery twice, to two servers."""
         body = json.dumps(self.event(call))
-        webhook_id = self.emulator.ids.make("wh", 24)
+        webhook_id = webhook_id or self.emulator.ids.make("wh", 24)
         secret = self.emulator.config.webhook_secret
         status: int | None = None
         timeout = aiohttp.ClientTimeout(total=WEBHOOK_TIMEOUT_S)
