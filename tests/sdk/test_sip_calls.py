@@ -179,7 +179,7 @@ def test_an_accepted_call_hears_the_caller_and_ends_when_the_caller_hangs_up() -
             assert line.accepted_at is not None
             assert line.engine.session["instructions"] == "You answer the phone."
             await asyncio.sleep(0)  # the attach runs
-            assert line.first_heard_at is None  # nothing said yet
+            assert not line.first_heard_at  # nothing heard yet
             await line.say("I would like to book a table.")
             transcripts = [
                 e["transcript"]
