@@ -706,6 +706,8 @@ async def main(args: argparse.Namespace) -> int:
             ]
             best = max(held, default=0)
             verdict = "met" if best >= GOAL else "NOT met"
+            if max(args.ramp) < GOAL:
+                verdict = f"not tried: the ramp stops at {max(args.ramp)}"
             print(
                 f"largest N held with every tool round done and answer heard: {best} "
                 f"(goal >= {GOAL} on this machine: {verdict})"
