@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -29,11 +30,13 @@ from realtime_sdk.calls import (
 )
 from realtime_sdk.emulator import Emulator, EmulatorConfig
 from realtime_sdk.emulator import sip as sip_module
+from realtime_sdk.emulator.audio import PTIME, WS_RATE, synthesize
 from realtime_sdk.emulator.sip import USER_AGENT, WEBHOOK_ATTEMPTS
 from realtime_sdk.emulator.sip import SimulatedCall as PhoneLine
 from realtime_sdk.emulator.testing import WsClient
 from realtime_sdk.webhooks import verify
 from tests.aio import run_async
+from tests.sdk.test_ws_fidelity import until
 
 SESSION = {
     "type": "realtime",
@@ -140,6 +143,8 @@ def test_the_webhook_is_retried_on_5xx_and_gives_up(monkeypatch: pytest.MonkeyPa
         async with receiver([503, 500]) as hook, emulator() as (emu, _):
             line = await emu.sip.incoming(webhook_url=hook.url)
             assert line.webhook_attempts == [503, 500, 200]
+            assert len(line.webhook_seconds) == 3  # each attempt timed
+            assert all(seconds >= 0 for seconds in line.webhook_seconds)
             ids = {headers["webhook-id"] for _, headers in hook.deliveries}
             assert len(ids) == 1  # one delivery, retried
         async with receiver([502] * 10) as hook, emulator() as (emu, _):
@@ -171,8 +176,10 @@ def test_an_accepted_call_hears_the_caller_and_ends_when_the_caller_hangs_up() -
 
             assert await call.decide(Accept(SESSION)) == "active"
             assert line.status == "accepted"
+            assert line.accepted_at is not None
             assert line.engine.session["instructions"] == "You answer the phone."
             await asyncio.sleep(0)  # the attach runs
+            assert not line.first_heard_at  # nothing heard yet
             await line.say("I would like to book a table.")
             transcripts = [
                 e["transcript"]
@@ -182,6 +189,8 @@ def test_an_accepted_call_hears_the_caller_and_ends_when_the_caller_hangs_up() -
             assert transcripts == ["I would like to book a table."]
             assert any(e["type"] == "response.done" for e in events)
             assert line.frames_heard > 0  # the phone played the answer
+            assert line.first_heard_at is not None
+            assert line.first_heard_at > line.accepted_at
 
             await line.press("12#")
             assert [d.digit for d in digits] == ["1", "2", "#"]
@@ -200,6 +209,35 @@ def test_an_accepted_call_hears_the_caller_and_ends_when_the_caller_hangs_up() -
                 ("active", "ended"),
             ]
             await call.aclose()
+
+    run(scenario())
+
+
+def test_a_phone_with_nothing_to_play_waits_and_plays_on_the_same_frame_grid() -> None:
+    """The phone pulls no silent frames while nothing is queued (one emulator holds hundreds
+    of calls); speech queued later starts on the 20 ms grid the first frame started, as if
+    every silent frame had been pulled (they are counted as sent), not behind it."""
+
+    async def scenario() -> None:
+        async with emulator() as (emu, control):
+            line = emu.sip.create(realtime=False)
+            assert await SipCall(line.id, control).accept(SESSION) == "active"
+            player = line.player
+            await until(lambda: player.frames_sent == 1, "the first frame")
+            start = player._start
+            assert start is not None
+            await asyncio.sleep(0.2)
+            assert player.frames_sent == 1  # waiting, not pulling silence
+            idle_for = time.monotonic() - start
+            player.play(synthesize("Hello there.", WS_RATE, 8.0))
+            await until(lambda: line.first_heard_at is not None, "the first audible frame")
+            await until(lambda: player.idle and not player.playing, "the speech played out")
+            assert player._start == start  # the same grid
+            assert player._pts % player.samples_per_frame == 0
+            # Every frame due while it waited counts as sent (silence), then the speech's:
+            # the speech was not played from behind the clock.
+            assert player.frames_sent >= int(idle_for / PTIME) + player.audible_frames
+            await line.hang_up()
 
     run(scenario())
 

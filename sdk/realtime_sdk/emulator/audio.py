@@ -93,6 +93,8 @@ class SpeechTrack(MediaStreamTrack):
         self.late_frames = 0
         self.on_started: Callable[[], None] | None = None
         self.on_drained: Callable[[], None] | None = None
+        #: Called when :meth:`play` queues speech.
+        self.on_queued: Callable[[], None] | None = None
         self.muted = False
         """Frames carry zeros, at the same pace (queued speech goes on being consumed)."""
         self.vanished = False
@@ -111,6 +113,8 @@ class SpeechTrack(MediaStreamTrack):
         if not self.playing and self._buffer.size == 0:
             self.played_samples = 0
         self._buffer = np.concatenate([self._buffer, upsample_2x(pcm_24k)])
+        if self.on_queued is not None:
+            self.on_queued()
 
     def clear(self) -> int:
         """Drop queued audio; return how many ms of the current speech were played."""
@@ -125,7 +129,22 @@ class SpeechTrack(MediaStreamTrack):
         self.vanished = True
         self.clear()
 
+    @property
+    def idle(self) -> bool:
+        """Nothing is queued: the next frames are silence."""
+        return self._buffer.size == 0
+
     async def recv(self) -> av.AudioFrame:
+        samples = await self.next_samples()
+        frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = TRACK_RATE
+        frame.pts = self._pts
+        frame.time_base = fractions.Fraction(1, TRACK_RATE)
+        return frame
+
+    async def next_samples(self) -> np.ndarray:
+        """The next 20 ms frame's samples (PCM16 48 kHz), at its time: what :meth:`recv`
+        sends, without building an ``av.AudioFrame`` (a simulated phone only plays them)."""
         if self.readyState != "live":
             raise MediaStreamError
         if self.vanished:
@@ -141,26 +160,36 @@ class SpeechTrack(MediaStreamTrack):
             elif wait < -PTIME:
                 self.late_frames += 1
         n = self.samples_per_frame
+        if not self._buffer.size:
+            self.frames_sent += 1
+            return np.zeros(n, dtype=np.int16)
         samples = np.zeros(n, dtype=np.int16)
-        if self._buffer.size:
-            chunk = self._buffer[:n]
-            if not self.muted:
-                samples[: chunk.size] = chunk
-                self.audible_frames += 1
-            self._buffer = self._buffer[n:]
-            self.played_samples += chunk.size
-            loop = asyncio.get_running_loop()
-            if not self.playing:
-                self.playing = True
-                if self.on_started is not None:
-                    loop.call_soon(self.on_started)
-            if self._buffer.size == 0:
-                self.playing = False
-                if self.on_drained is not None:
-                    loop.call_soon(self.on_drained)
-        frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
-        frame.sample_rate = TRACK_RATE
-        frame.pts = self._pts
-        frame.time_base = fractions.Fraction(1, TRACK_RATE)
+        chunk = self._buffer[:n]
+        if not self.muted:
+            samples[: chunk.size] = chunk
+            self.audible_frames += 1
+        self._buffer = self._buffer[n:]
+        self.played_samples += chunk.size
+        loop = asyncio.get_running_loop()
+        if not self.playing:
+            self.playing = True
+            if self.on_started is not None:
+                loop.call_soon(self.on_started)
+        if self._buffer.size == 0:
+            self.playing = False
+            if self.on_drained is not None:
+                loop.call_soon(self.on_drained)
         self.frames_sent += 1
-        return frame
+        return samples
+
+    def skip_silence(self) -> None:
+        """Count the frames due since the last one pulled as sent (silence: a simulated phone
+        waits for speech instead of pulling silent frames): the next frame is the one due next
+        on the same 20 ms grid, as if every frame had been pulled."""
+        if self._start is None:
+            return
+        n = self.samples_per_frame
+        due = int((time.monotonic() - self._start) * TRACK_RATE) // n * n
+        if due > self._pts:
+            self.frames_sent += (due - self._pts) // n
+            self._pts = due

@@ -103,6 +103,12 @@ class SimulatedCall:
         self.end_reason: str | None = None
         #: Status of each webhook delivery attempt (``None``: no answer).
         self.webhook_attempts: list[int | None] = []
+        #: Seconds each attempt took, from sending the POST to the whole answer read.
+        self.webhook_seconds: list[float] = []
+        #: ``time.monotonic()`` when the call was accepted, and when the phone played the
+        #: first audible frame of the assistant's speech (``None``: not yet).
+        self.accepted_at: float | None = None
+        self.first_heard_at: float | None = None
         self.said: list[str] = []
         self.pressed: list[str] = []
         self.accepted = asyncio.Event()
@@ -143,6 +149,7 @@ class SimulatedCall:
         engine.session = apply_session_update(engine.session, session)
         engine._configure_vad()
         self.status = "accepted"
+        self.accepted_at = time.monotonic()
         self._cancel_ring()
         engine.start()
         self._spawn(self._listen())
@@ -264,10 +271,22 @@ class SimulatedCall:
         return self._fallback(pcm)
 
     async def _listen(self) -> None:
-        """The phone's speaker: play the engine's output audio in real time."""
+        """The phone's speaker: play the engine's output audio in real time, 20 ms a frame.
+        While nothing is queued it waits for speech rather than pulling silent frames (the
+        next frame stays on the same 20 ms grid), so that one emulator holds hundreds of
+        calls."""
+        player = self.player
+        queued = asyncio.Event()
+        player.on_queued = queued.set
         with contextlib.suppress(MediaStreamError):
             while True:
-                await self.player.recv()
+                await player.next_samples()  # the first one starts the grid
+                if self.first_heard_at is None and player.audible_frames:
+                    self.first_heard_at = time.monotonic()
+                if player.idle:
+                    queued.clear()
+                    await queued.wait()
+                    player.skip_silence()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -437,11 +456,14 @@ class SipSimulator:
             },
         }
 
-    async def deliver(self, call: SimulatedCall, url: str) -> int | None:
+    async def deliver(
+        self, call: SimulatedCall, url: str, *, webhook_id: str | None = None
+    ) -> int | None:
         """POST the signed webhook; retry 5xx / no answer up to ``WEBHOOK_ATTEMPTS`` times
-        with backoff. Returns the last status (``None``: never answered)."""
+        with backoff. Returns the last status (``None``: never answered). ``webhook_id``
+        (default: a new one) lets a test deliver the same delivery twice, to two servers."""
         body = json.dumps(self.event(call))
-        webhook_id = self.emulator.ids.make("wh", 24)
+        webhook_id = webhook_id or self.emulator.ids.make("wh", 24)
         secret = self.emulator.config.webhook_secret
         status: int | None = None
         timeout = aiohttp.ClientTimeout(total=WEBHOOK_TIMEOUT_S)
@@ -452,6 +474,7 @@ class SipSimulator:
                     "user-agent": USER_AGENT,
                     "content-type": "application/json",
                 }
+                sent = time.monotonic()
                 try:
                     async with http.post(url, data=body.encode(), headers=headers) as response:
                         status = response.status
@@ -459,6 +482,7 @@ class SipSimulator:
                 except (aiohttp.ClientError, TimeoutError) as exc:
                     log.warning("webhook for %s: %s", call.id, type(exc).__name__)
                     status = None
+                call.webhook_seconds.append(time.monotonic() - sent)
                 call.webhook_attempts.append(status)
                 if status is not None and status < 500:
                     break
