@@ -755,7 +755,8 @@ def cli(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 if __name__ == "__main__":
+    options = cli()
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    status = asyncio.run(main(cli()))
+    status = asyncio.run(main(options))
     print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     sys.exit(status)
