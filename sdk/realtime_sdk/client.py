@@ -172,11 +172,22 @@ class RealtimeClient:
     :meth:`connect` / :meth:`disconnect` yourself. Every option has the default given in
     :data:`realtime_sdk.config.DEFAULTS`, and docs/configuration.md describes each parameter.
     Bad option values raise ``TypeError`` / ``ValueError`` here, naming the option.
+
+    ``api="live"`` makes a :class:`~realtime_sdk.live_client.LiveClient` instead: the same
+    client on OpenAI's GPT-Live protocol (``/v1/live/sessions``; ``docs/live.md``).
     """
+
+    def __new__(cls, *args: Any, api: str = "realtime", **kwargs: Any) -> RealtimeClient:
+        if api == "live" and cls is RealtimeClient:
+            from .live_client import LiveClient
+
+            return super().__new__(LiveClient)
+        return super().__new__(cls)
 
     def __init__(
         self,
         *,
+        api: Literal["realtime"] = "realtime",
         token_provider: TokenProvider | None = None,
         api_key: str | None = None,
         base_url: Any = NOT_GIVEN,
@@ -220,6 +231,8 @@ class RealtimeClient:
         prices: Prices | None = None,
         metrics_window: int = DEFAULT_WINDOW,
     ) -> None:
+        if api != "realtime":
+            raise ValueError(f"api must be 'realtime' or 'live', not {api!r}")
         chat_given = {
             "chat_is_meaningful_text": chat_is_meaningful_text,
             "policy_is_meaningful_text": policy_is_meaningful_text,
