@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -70,6 +71,8 @@ __all__ = [
     "LiveConfigError",
     "LiveUnsupportedError",
 ]
+
+logger = logging.getLogger("realtime_sdk.live_client")
 
 DEFAULT_LIVE_MODEL = "gpt-live-1.1"
 
@@ -479,6 +482,10 @@ class LiveClient(RealtimeClient):
     async def _run_delegated_tool(self, call: ToolCallDone) -> None:
         """Run a delegated run's function call, submit its output, continue when all are in."""
         tool = self._tools.get(call.tool_name)
+        if tool is None and self._on_tool_call is None:
+            # Not this client's to answer: another connection (a sideband) may own the tools.
+            logger.info("function call %s (%s) left to its owner", call.call_id, call.tool_name)
+            return
         try:
             if call.args is None:
                 raise ValueError(f"invalid arguments: {call.error}")
@@ -491,7 +498,7 @@ class LiveClient(RealtimeClient):
                     self._on_tool_call(ToolCall(call.tool_name, call.args, call.call_id))
                 )
             else:
-                known = ", ".join(self._tools) or "none"
+                known = ", ".join(self._tools)
                 raise LookupError(f"no tool named {call.tool_name!r} (tools: {known})")
         except asyncio.CancelledError:
             raise
