@@ -58,6 +58,7 @@ from realtime_machines import (
     TurnMetrics,
     effects,
 )
+from realtime_machines.live import LiveChatOptions
 from realtime_machines.metrics import DEFAULT_WINDOW
 from realtime_machines.session import DEFAULT_RECORD_LIMIT
 
@@ -187,7 +188,7 @@ class RealtimeClient:
     def __init__(
         self,
         *,
-        api: Literal["realtime"] = "realtime",
+        api: Literal["realtime", "live"] = "realtime",
         token_provider: TokenProvider | None = None,
         api_key: str | None = None,
         base_url: Any = NOT_GIVEN,
@@ -211,7 +212,7 @@ class RealtimeClient:
         incoming_middleware: Sequence[IncomingMiddleware] = (),
         outgoing_middleware: Sequence[OutgoingMiddleware] = (),
         on_event: Callable[[Mapping[str, Any]], object] | None = None,
-        chat_options: ChatOptions | None = None,
+        chat_options: ChatOptions | LiveChatOptions | None = None,
         chat_enabled: Any = NOT_GIVEN,
         chat_inverted: Any = NOT_GIVEN,
         chat_is_meaningful_text: Any = NOT_GIVEN,
@@ -311,7 +312,7 @@ class RealtimeClient:
         reconnect_options: Mapping[str, Any] = options["reconnect"]
         # The flat chat_* options, or chat_options with the flat options given laid over it.
         chat = dataclasses.replace(
-            chat_options or ChatOptions(),
+            chat_options if isinstance(chat_options, ChatOptions) else ChatOptions(),
             **{
                 field: options[option]
                 for option, field in _CHAT_FIELDS.items()
@@ -1709,6 +1710,16 @@ class RealtimeClient:
     def next_ts(self) -> float:
         return self.model.next_ts()
 
+
+def _init_signature(cls: type) -> inspect.Signature:
+    """``cls.__init__``'s signature without ``self``: what ``inspect.signature(cls)`` shows
+    (``RealtimeClient.__new__`` only picks the class for ``api=``)."""
+    init = vars(cls)["__init__"]
+    parameters = list(inspect.signature(init).parameters.values())[1:]
+    return inspect.Signature(parameters)
+
+
+setattr(RealtimeClient, "__signature__", _init_signature(RealtimeClient))  # noqa: B010
 
 _REPLAYED = ("user", "assistant")
 

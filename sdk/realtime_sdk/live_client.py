@@ -51,7 +51,7 @@ from realtime_machines.live import (
 )
 from realtime_machines.session import DEFAULT_RECORD_LIMIT
 
-from .client import Handler, RealtimeClient, _maybe_await, _StaticKey
+from .client import Handler, RealtimeClient, _init_signature, _maybe_await, _StaticKey
 from .config import DEFAULTS, NOT_GIVEN
 from .errors import ConnectError, RealtimeError
 from .tools import FunctionTool, function_tool
@@ -797,6 +797,9 @@ class LiveClient(RealtimeClient):
         self._require_connected(f"send {event.get('type')!r}")
         self.model.send(event, time=time.time())
         await self._drain(strict=True)
+
+
+setattr(LiveClient, "__signature__", _init_signature(LiveClient))  # noqa: B010
 
 
 def _check_session(session: object, model: object) -> dict[str, Any]:
