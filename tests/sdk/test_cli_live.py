@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from realtime_sdk.cli import main
+from realtime_sdk.cli.chat_live import run_live_chat
 from realtime_sdk.cli.demo_live import LIVE_DEMO_STEPS, run_live_demo
+
+Runner = Callable[..., Any]
 
 
 def test_the_live_demo_over_webrtc_passes_every_check(
@@ -68,3 +74,24 @@ def test_the_live_demo_refuses_what_it_cannot_do(capsys: pytest.CaptureFixture[s
     assert "--voice" in capsys.readouterr().err
     with pytest.raises(ValueError, match="memory"):
         asyncio.run(run_live_demo(transport="memory"))
+
+
+def test_chat_api_live_sends_lines_as_instructions_and_prints_the_answers(run: Runner) -> None:
+    async def lines() -> AsyncIterator[str]:
+        for line in ("Hello there", "/mute", "What is the weather in Paris?", "/unmute"):
+            yield line
+
+    out, err = io.StringIO(), io.StringIO()
+    code = run(
+        run_live_chat(lines(), out, err, api_key="", emulator=True, transport="websocket"),
+        timeout=60,
+    )
+    assert code == 0, err.getvalue()
+    said = out.getvalue().splitlines()
+    assert said[0] == "assistant: You said: Hello there"
+    assert "sunny and 21 degrees" in said[1]
+    log = err.getvalue()
+    assert "muted\n" in log
+    assert "unmuted\n" in log
+    assert "session closed (close_requested)" in log
+    assert run(run_live_chat(lines(), out, err, transport="memory")) == 2

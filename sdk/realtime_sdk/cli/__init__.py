@@ -385,6 +385,10 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def _chat(args: argparse.Namespace) -> int:
+    if args.api == "live":
+        from .chat_live import main as live_main
+
+        return live_main(args)
     from .chat_repl import main as chat_main
 
     return chat_main(args)

@@ -87,14 +87,15 @@ class LiveDemoBrain:
         last = turn.last_item()
         if last is not None and last.get("type") == "function_call_output":
             return [Say(weather_sentence(str(last.get("output", ""))))]
-        text = _last_text(turn.items).lower()
+        said = _last_text(turn.items)
+        text = said.lower()
         if "greet" in text:
             return [Say(GREETING)]
         if "weather" in text and any(t.get("name") == "get_weather" for t in turn.tools):
             return [CallTool("get_weather", {"city": "Paris"})]
         if "france" in text:
             return [Say(ANSWER)]
-        return [Say("Sorry, I did not catch that.")]
+        return [Say(f"You said: {said}" if said else "Hello! How can I help?")]
 
 
 def _last_text(items: Sequence[Any]) -> str:
