@@ -40,7 +40,7 @@ import os
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, NoReturn, overload
+from typing import Any, ClassVar, Literal, NoReturn
 
 from realtime_machines import ConnectionTimeouts, Notice, ToolCallDone, Transition
 from realtime_machines.live import (
@@ -51,10 +51,10 @@ from realtime_machines.live import (
 )
 from realtime_machines.session import DEFAULT_RECORD_LIMIT
 
-from .client import Handler, RealtimeClient, _init_signature, _maybe_await, _StaticKey
+from .client import RealtimeClient, _init_signature, _maybe_await, _StaticKey, server_key
 from .config import DEFAULTS, NOT_GIVEN
 from .errors import ConnectError, RealtimeError
-from .tools import FunctionTool, function_tool
+from .tools import FunctionTool
 from .transports import Transport
 from .transports.live import (
     STARTING_SESSION,
@@ -280,15 +280,7 @@ class LiveClient(RealtimeClient):
         session_id = check_session_id(session_id)
         if "transport" in options:
             raise TypeError("attach() picks the sideband transport; leave out transport=")
-        if token_provider is None:
-            key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY", "")
-            if not isinstance(key, str) or not key.strip():
-                raise ValueError(
-                    "attach() needs the API key: pass api_key=... or set OPENAI_API_KEY"
-                )
-            token_provider = _StaticKey(key.strip())
-        elif api_key is not None:
-            raise TypeError("attach() takes api_key or token_provider, not both")
+        token_provider = server_key(api_key, token_provider, "attach()")
         sideband = LiveSidebandTransport(session_id=session_id, **dict(transport_options or {}))
         return cls(token_provider=token_provider, transport=sideband, **options)
 
@@ -434,25 +426,11 @@ class LiveClient(RealtimeClient):
     # ---------------------------------------------------------------------------------------
     # Events
     # ---------------------------------------------------------------------------------------
-    def on(self, name: str, handler: Handler) -> Callable[[], None]:
-        """Subscribe to a convenience event: the Realtime names that fit a Live session
-        (``user:delta``, ``assistant:delta``, ``assistant:completed``, ``tool:call_done``,
-        ``error``...) and Live's own (``session:started``, ``delegation:created``,
-        ``input:muted``...); return an unsubscribe function."""
-        from realtime_machines import NOTICE_NAMES
-
-        names = NOTICE_NAMES | LIVE_NOTICE_NAMES
-        if name not in names:
-            known = ", ".join(sorted(names))
-            raise ValueError(f"unknown event {name!r}; subscribe to one of: {known}")
-        handlers = self._handlers.setdefault(name, [])
-        handlers.append(handler)
-
-        def unsubscribe() -> None:
-            if handler in handlers:
-                handlers.remove(handler)
-
-        return unsubscribe
+    def _notice_names(self) -> frozenset[str]:
+        """The Realtime convenience events that fit a Live session (``user:delta``,
+        ``assistant:delta``, ``assistant:completed``, ``tool:call_done``, ``error``...) and
+        Live's own (``session:started``, ``delegation:created``, ``input:muted``...)."""
+        return super()._notice_names() | LIVE_NOTICE_NAMES
 
     async def _handle(self, text: str) -> None:
         await super()._handle(text)
@@ -695,39 +673,16 @@ class LiveClient(RealtimeClient):
         return event_id
 
     # -- tools ------------------------------------------------------------------------------
-    @overload
-    def tool(self, function: Callable[..., Any], /) -> FunctionTool: ...
-
-    @overload
-    def tool(
-        self, /, *, name: str | None = None, description: str | None = None
-    ) -> Callable[[Callable[..., Any]], FunctionTool]: ...
-
-    def tool(
-        self,
-        function: Callable[..., Any] | None = None,
-        /,
-        *,
-        name: str | None = None,
-        description: str | None = None,
-    ) -> FunctionTool | Callable[[Callable[..., Any]], FunctionTool]:
-        """Register a function as a tool of the Responses delegation (``@client.tool``): its
-        schema goes into ``delegation.responses.tools`` (at once with a ``session.update``
-        when connected) and the delegated run's calls to it are run by the client."""
-
-        def register(func: Callable[..., Any]) -> FunctionTool:
-            tool = function_tool(func, name=name, description=description)
-            self._add_tool(tool)
-            delegation = self._live_session().get("delegation")
-            connected = self.model.connection.state == "connected"
-            if connected and isinstance(delegation, dict) and delegation.get("type") == "responses":
-                tools = delegation["responses"]["tools"]
-                update = {"type": "responses", "responses": {"tools": tools}}
-                self.model.send({"type": "session.update", "session": {"delegation": update}})
-                self._spawn(self._drain())
-            return tool
-
-        return register(function) if function is not None else register
+    def _announce_tools(self) -> None:
+        """A tool registered during the session (``@client.tool``) joins a Responses
+        delegation's tools with a ``session.update`` (delegation settings may change); with
+        another delegation there is nothing to update."""
+        delegation = self._live_session().get("delegation")
+        if isinstance(delegation, dict) and delegation.get("type") == "responses":
+            tools = delegation["responses"]["tools"]
+            update = {"type": "responses", "responses": {"tools": tools}}
+            self.model.send({"type": "session.update", "session": {"delegation": update}})
+            self._spawn(self._drain())
 
     # ---------------------------------------------------------------------------------------
     # What Live does not have

@@ -95,3 +95,13 @@ def test_chat_api_live_sends_lines_as_instructions_and_prints_the_answers(run: R
     assert "unmuted\n" in log
     assert "session closed (close_requested)" in log
     assert run(run_live_chat(lines(), out, err, transport="memory")) == 2
+
+
+def test_every_recorded_realtime_trace_is_told_from_a_live_one() -> None:
+    from realtime_machines.replay import detect_api
+
+    recorded = sorted((Path(__file__).parents[1] / "fixtures" / "recorded").glob("*.jsonl"))
+    assert recorded
+    for path in recorded:  # some start with session.update / session.updated, as Live can
+        api, _lines = detect_api(path.read_text(encoding="utf-8").splitlines())
+        assert api == "realtime", path.name

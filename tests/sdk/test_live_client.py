@@ -27,7 +27,7 @@ from realtime_sdk.live_client import (
 )
 from realtime_sdk.transports.live import LiveWebSocketTransport
 from realtime_sdk.transports.websocket import WebSocketTransport
-from tests.emulator.test_fidelity import unknown_fields
+from tests.emulator.live_kit import assert_valid
 
 Runner = Callable[..., Any]
 MS_PER_CHAR = 12.0
@@ -45,19 +45,6 @@ WEATHER_SCHEMA = {
     },
 }
 QUICK = LiveChatOptions(silence_ms=400)
-
-
-def assert_valid_client_events(
-    events: list[dict[str, Any]], adapter: pydantic.TypeAdapter[Any]
-) -> set[str]:
-    """Every event parses as the official package's client event, with no undeclared field."""
-    seen: set[str] = set()
-    for event in events:
-        parsed = adapter.validate_python(event)
-        assert parsed.type == event["type"]
-        assert unknown_fields(parsed) == [], event
-        seen.add(event["type"])
-    return seen
 
 
 async def until(predicate: Callable[[], bool], what: str, timeout: float = 8.0) -> None:  # noqa: ASYNC109
@@ -136,7 +123,7 @@ def test_websocket_session_speaks_delegates_to_a_tool_mutes_and_closes(run: Runn
     # every output before the one response.create that continues the run
     assert kinds.index("response.item.create") < kinds.index("response.create")
     assert kinds.count("response.create") == 1
-    seen = assert_valid_client_events(list(engine.received), CLIENT_EVENT)
+    seen = assert_valid(list(engine.received), CLIENT_EVENT)
     assert {
         "session.start",
         "session.input_audio.append",
@@ -185,7 +172,7 @@ def test_webrtc_session_starts_on_the_channel_and_answers_a_client_delegation(ru
     kinds = [e["type"] for e in received]
     assert "session.start" not in kinds  # never on the data channel
     assert "session.commentary.append" in kinds
-    assert assert_valid_client_events(received, CLIENT_EVENT) >= {"session.close"}
+    assert assert_valid(received, CLIENT_EVENT) >= {"session.close"}
 
 
 def test_a_sideband_attaches_runs_the_tools_and_mutes(run: Runner) -> None:
@@ -242,7 +229,7 @@ def test_a_sideband_attaches_runs_the_tools_and_mutes(run: Runner) -> None:
     assert "response.item.create" in kinds
     assert "response.create" in kinds
     assert "session.start" not in kinds
-    seen = assert_valid_client_events(mine, CONNECT_EVENT)
+    seen = assert_valid(mine, CONNECT_EVENT)
     assert {"session.input_audio.mute", "response.item.create"} <= seen
 
 

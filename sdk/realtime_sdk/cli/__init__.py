@@ -54,6 +54,7 @@ INSPECTOR_PORT = 8790
 kept here so that parsing the command line imports no server)."""
 
 if TYPE_CHECKING:
+    from realtime_machines.chat import ChatItem
     from realtime_machines.metrics import MetricsTracker
     from realtime_machines.record import Transition
     from realtime_machines.replay import LiveReplayResult, ReplayResult
@@ -87,12 +88,17 @@ def _stream_lines(fp: IO[bytes]) -> Iterator[str]:
             raise _NotText(f"line {number} is not UTF-8 text ({exc.reason})") from None
 
 
+def _print_chat(chat: list[ChatItem], out: TextIO) -> None:
+    """The report's chat rows (a row still streaming or cut shows its status)."""
+    for item in chat:
+        marker = "" if item.status == "done" else f"  ({item.status})"
+        out.write(f"  {item.role:>9}: {item.text}{marker}\n")
+
+
 def _print_text(result: ReplayResult, out: TextIO) -> None:
     session = result.session
     out.write(f"Replayed {result.events} events.\n\nChat\n")
-    for item in session.chat:
-        marker = "" if item.status == "done" else f"  ({item.status})"
-        out.write(f"  {item.role:>9}: {item.text}{marker}\n")
+    _print_chat(session.chat, out)
     if session.tool_calls:
         out.write("\nTool calls\n")
         for chart in session.tool_calls.values():
@@ -105,6 +111,12 @@ def _print_text(result: ReplayResult, out: TextIO) -> None:
     out.write("\nResponses\n")
     for response_id, status in session.responses.items():
         out.write(f"  {response_id}: {status}\n")
+    _print_record(result, out)
+
+
+def _print_record(result: ReplayResult | LiveReplayResult, out: TextIO) -> None:
+    """The report's transitions, final states and what was not understood (either protocol)."""
+    session = result.session
     out.write("\nTransitions\n")
     for step in session.record:
         if step.is_fact:
@@ -199,9 +211,7 @@ def _print_live_text(result: LiveReplayResult, out: TextIO) -> None:
     transitions and final states."""
     session = result.session
     out.write(f"Replayed {result.events} events (GPT-Live).\n\nChat\n")
-    for item in session.chat:
-        marker = "" if item.status == "done" else f"  ({item.status})"
-        out.write(f"  {item.role:>9}: {item.text}{marker}\n")
+    _print_chat(session.chat, out)
     if session.delegations:
         out.write("\nDelegations\n")
         for chart in session.delegations.values():
@@ -213,18 +223,7 @@ def _print_live_text(result: LiveReplayResult, out: TextIO) -> None:
     out.write(f" ({live.reason})\n" if live.reason else "\n")
     if session.usage is not None:
         out.write(f"  usage: {json.dumps(session.usage)}\n")
-    out.write("\nTransitions\n")
-    for step in session.record:
-        if step.is_fact:
-            continue
-        target = step.target if step.target is not None else "(stays)"
-        out.write(f"  #{step.seq:<5} {step.chart:<28} {step.source} --{step.event}--> {target}\n")
-    out.write("\nFinal states\n")
-    for name, state in session.states().items():
-        out.write(f"  {name}: {state}\n")
-    unknown = sum(session.unknown_events.values())
-    if unknown or result.bad_lines:
-        out.write(f"\n{unknown} unknown events, {len(result.bad_lines)} malformed lines\n")
+    _print_record(result, out)
 
 
 def _print_metrics(args: argparse.Namespace, result: ReplayResult, tracker: MetricsTracker) -> int:
@@ -385,10 +384,6 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def _chat(args: argparse.Namespace) -> int:
-    if args.api == "live":
-        from .chat_live import main as live_main
-
-        return live_main(args)
     from .chat_repl import main as chat_main
 
     return chat_main(args)

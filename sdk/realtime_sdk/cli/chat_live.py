@@ -10,7 +10,6 @@ backend that calls ``get_weather`` (run by this client). Commands: ``/mute``, ``
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import os
@@ -28,7 +27,7 @@ from ..trace import WireTrace
 from .chat_repl import StdinLines
 from .demo_live import LIVE_DEMO_TRANSPORTS, LiveDemoBrain
 
-__all__ = ["LIVE_HELP", "live_chat_session", "main", "run_live_chat"]
+__all__ = ["LIVE_HELP", "live_chat_session", "run_live_chat"]
 
 ANSWER_WAIT_S = 20.0
 LIVE_HELP = "Type to instruct the assistant; /mute, /unmute, /quit, /help."
@@ -177,31 +176,3 @@ async def run_live_chat(
             **options,
         )
         return await live_chat_session(client, source, out, err)
-
-
-def main(args: argparse.Namespace) -> int:
-    """``realtime chat --api live``."""
-    if getattr(args, "voice", False):
-        print("realtime chat: --voice is not available with --api live yet.", file=sys.stderr)
-        return 2
-    trace_path: str | None = getattr(args, "trace", None)
-    try:
-        fp = open(trace_path, "w", encoding="utf-8", buffering=1) if trace_path else None  # noqa: SIM115
-    except OSError as exc:
-        print(f"realtime chat: cannot write {trace_path}: {exc.strerror or exc}.", file=sys.stderr)
-        return 2
-    try:
-        return asyncio.run(
-            run_live_chat(
-                model=args.model,
-                base_url=getattr(args, "base_url", None),
-                emulator=bool(getattr(args, "emulator", False)),
-                transport=getattr(args, "transport", "webrtc"),
-                trace=fp,
-            )
-        )
-    except KeyboardInterrupt:
-        return 130
-    finally:
-        if fp is not None:
-            fp.close()

@@ -36,7 +36,6 @@ from realtime_machines.live import LiveChatOptions
 from ..emulator import CallTool, Emulator, EmulatorConfig, Say, Turn
 from ..emulator.audio import SpeechTrack, synthesize
 from ..emulator.brain import Output
-from ..errors import ConnectError
 from ..live_client import LiveClient
 from ..trace import WireTrace
 from .demo import (
@@ -47,9 +46,13 @@ from .demo import (
     WEATHER_TOOL,
     Check,
     DemoResult,
+    StepFailed,
+    checker,
+    connect_checked,
     summarize_transitions,
     weather_sentence,
     write_checks,
+    write_rows,
 )
 
 __all__ = [
@@ -141,10 +144,6 @@ class _Waiter:
             raise TimeoutError(f"no {what} within {self.timeout:g} s") from None
 
 
-class _StepFailed(Exception):
-    pass
-
-
 async def run_live_demo(
     *,
     trace: TextIO | None = None,
@@ -191,11 +190,7 @@ async def run_live_demo(
 
         waiter = _Waiter(client, step_timeout)
         checks = result.checks
-
-        def check(name: str, ok: bool, detail: str) -> None:
-            checks.append(Check(name, ok, detail))
-            if not ok:
-                raise _StepFailed(detail)
+        check = checker(checks)
 
         def rows(role: str) -> list[str]:
             return [row.text for row in client.chat if row.role == role]
@@ -209,11 +204,7 @@ async def run_live_demo(
 
         step = "connect"
         try:
-            try:
-                async with asyncio.timeout(step_timeout):
-                    await client.connect()
-            except (ConnectError, TimeoutError) as exc:
-                check(step, False, f"connect failed: {exc}")
+            await connect_checked(client, step_timeout, check)
             handshake = client.model.handshake
             steps = [s.state for s in client.transport.steps] if client.transport else []
             check(
@@ -282,7 +273,7 @@ async def run_live_demo(
                 f"muted {'acknowledged' if muted else 'NOT acknowledged'}, then unmuted "
                 f"{'acknowledged' if unmuted else 'NOT acknowledged'}",
             )
-        except _StepFailed:
+        except StepFailed:
             pass
         except TimeoutError as exc:
             checks.append(Check(step, False, str(exc)))
@@ -320,9 +311,7 @@ def print_live_demo(result: LiveDemoResult, out: TextIO) -> None:
         f"GPT-Live demo session against the embedded emulator at {result.base_url} "
         f"(loopback {result.transport})\n\nChat\n"
     )
-    for item in result.chat:
-        marker = "" if item.status == "done" else f"  ({item.status})"
-        out.write(f"  {item.role:>9}: {item.text}{marker}\n")
+    write_rows(result.chat, out)
     summaries = summarize_transitions(result.record)
     out.write(f"\nTransitions ({sum(s.count for s in summaries)})\n")
     width = max((len(s.chart) for s in summaries), default=0)

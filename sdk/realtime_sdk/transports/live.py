@@ -24,12 +24,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import re
 from typing import Any, ClassVar, Final
 
 from ..errors import ConnectError
 from .base import ConnectContext, HandshakeStep
-from .sideband import SidebandTransport
+from .sideband import SidebandTransport, check_id
 from .webrtc import WebRTCTransport, _http_error
 from .websocket import WebSocketTransport, _parsed_type
 
@@ -46,23 +45,11 @@ LIVE_PATH: Final = "/v1/live/sessions"
 STARTING_SESSION: Final = "starting_session"
 """The handshake step that ends with ``session.started`` (WebSocket and WebRTC)."""
 
-_SESSION_ID: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]{0,199}")
-
 
 def check_session_id(session_id: object) -> str:
     """``session_id`` if it looks like a Live session id (``live_…``: letters, digits, ``_``
     and ``-``, at most 200); else a ``ValueError`` (``TypeError`` for a non-string)."""
-    if not isinstance(session_id, str):
-        raise TypeError(
-            f"session_id must be a string such as 'live_…', not {type(session_id).__name__}"
-        )
-    if not _SESSION_ID.fullmatch(session_id):
-        shown = session_id if len(session_id) <= 60 else session_id[:57] + "..."
-        raise ValueError(
-            f"session_id must be a Live session's id such as 'live_…' (letters, digits, '_' "
-            f"and '-', at most 200), not {shown!r}"
-        )
-    return session_id
+    return check_id(session_id, "session_id", "a Live session's id such as 'live_…'")
 
 
 class LiveWebSocketTransport(WebSocketTransport):
@@ -197,11 +184,7 @@ class LiveSidebandTransport(SidebandTransport):
     def _query(self, context: ConnectContext) -> dict[str, str]:
         return {}
 
-    def _refusal(self, status: int, message: str) -> str:
-        self._refused = status
-        where = f"GET {self._path()} answered HTTP {status}"
-        if status == 404:
-            return f"no Live session {self.call_id!r} to attach to: it has ended ({where})"
-        if status in (401, 403):
-            return f"the key was refused for attaching to {self.call_id!r} ({where}: {message})"
-        return f"{where}: {message}"
+    attaches_to: ClassVar[str] = "Live session"
+
+    def _attach_url(self) -> str:
+        return self._path()
