@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from realtime_machines.live import LiveChatOptions
 from realtime_sdk.cli import main
 from realtime_sdk.cli.chat_live import run_live_chat
 from realtime_sdk.cli.demo_live import LIVE_DEMO_STEPS, run_live_demo
@@ -83,7 +84,15 @@ def test_chat_api_live_sends_lines_as_instructions_and_prints_the_answers(run: R
 
     out, err = io.StringIO(), io.StringIO()
     code = run(
-        run_live_chat(lines(), out, err, api_key="", emulator=True, transport="websocket"),
+        run_live_chat(
+            lines(),
+            out,
+            err,
+            api_key="",
+            emulator=True,
+            transport="websocket",
+            chat_options=LiveChatOptions(silence_ms=500),
+        ),
         timeout=60,
     )
     assert code == 0, err.getvalue()

@@ -127,8 +127,10 @@ async def run_live_chat(
     emulator: bool = False,
     transport: str = "webrtc",
     trace: TextIO | None = None,
+    chat_options: LiveChatOptions | None = None,
 ) -> int:
-    """``realtime chat --api live``; where it talks is decided as the module doc says."""
+    """``realtime chat --api live``; where it talks is decided as the module doc says.
+    ``chat_options``: the turn rule (a turn ends after ``silence_ms`` of quiet)."""
     out = out if out is not None else sys.stdout
     err = err if err is not None else sys.stderr
     if transport not in LIVE_DEMO_TRANSPORTS:
@@ -136,7 +138,10 @@ async def run_live_chat(
         return 2
     source = lines if lines is not None else StdinLines()
     key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY", "").strip()
-    options: dict[str, Any] = {"transport": transport, "chat_options": LiveChatOptions()}
+    options: dict[str, Any] = {
+        "transport": transport,
+        "chat_options": chat_options or LiveChatOptions(),
+    }
     if trace is not None:
         options.update(WireTrace(trace).client_options())
     session: dict[str, Any] = {"model": model or DEFAULT_LIVE_MODEL}
