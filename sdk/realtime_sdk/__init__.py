@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from .client import EffectEvent, RealtimeClient, ToolCall
     from .emulator import Emulator
     from .keys import api_key_token_provider
+    from .live_client import LiveClient
     from .voice import PUSH_TO_TALK_SESSION, ModeSwitchError, PushToTalk, VoiceControls
 
 # Imported on first use: they pull in aiortc, aiohttp, av or numpy, which `realtime replay` and
@@ -44,6 +45,7 @@ _LAZY = {
     "EchoGuard": ".audio",
     "EffectEvent": ".client",
     "Emulator": ".emulator",
+    "LiveClient": ".live_client",
     "MicrophoneActivity": ".activity",
     "ModeSwitchError": ".voice",
     "PUSH_TO_TALK_SESSION": ".voice",
@@ -86,6 +88,7 @@ __all__ = [
     "ErrorEvent",
     "FunctionTool",
     "IncomingContext",
+    "LiveClient",
     "MicrophoneActivity",
     "ModeSwitchError",
     "NotConnectedError",

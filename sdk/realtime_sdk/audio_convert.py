@@ -162,13 +162,16 @@ class MicrophonePump:
                 await task
 
 
-_APPEND_OVERHEAD = len('{"type": "input_audio_buffer.append", "audio": ""}')
+_APPEND_OVERHEAD = len('{"type": "", "audio": ""}')
 
 
-def append_events(pcm: object, max_message_size: int) -> Iterator[str]:
+def append_events(
+    pcm: object, max_message_size: int, event_type: str = "input_audio_buffer.append"
+) -> Iterator[str]:
     """PCM16 mono 24 kHz as serialized ``input_audio_buffer.append`` events, each at most
     ``max_message_size`` bytes, split on whole samples: what ``send_audio`` sends on the
-    WebSocket and in-memory transports. ``TypeError`` / ``ValueError`` with a sentence when
+    WebSocket and in-memory transports (GPT-Live's WebSocket: ``event_type`` is
+    ``session.input_audio.append``). ``TypeError`` / ``ValueError`` with a sentence when
     ``pcm`` is not PCM16 bytes."""
     if not isinstance(pcm, bytes | bytearray | memoryview):
         raise TypeError(f"send_audio() takes PCM16 bytes, not {type(pcm).__name__}")
@@ -179,10 +182,11 @@ def append_events(pcm: object, max_message_size: int) -> Iterator[str]:
             f"got an odd {len(data)} bytes"
         )
     # base64 turns 3 bytes into 4 characters; a multiple of 6 keeps whole samples
-    step = (max_message_size - _APPEND_OVERHEAD) * 3 // 4 // 6 * 6
+    overhead = _APPEND_OVERHEAD + len(event_type)
+    step = (max_message_size - overhead) * 3 // 4 // 6 * 6
     for start in range(0, len(data), step):
         audio = base64.b64encode(data[start : start + step]).decode("ascii")
-        yield json.dumps({"type": "input_audio_buffer.append", "audio": audio})
+        yield json.dumps({"type": event_type, "audio": audio})
 
 
 def encode_pcm16(pcm: bytes | Int16Array) -> str:

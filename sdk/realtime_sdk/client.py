@@ -58,6 +58,7 @@ from realtime_machines import (
     TurnMetrics,
     effects,
 )
+from realtime_machines.live import LiveChatOptions
 from realtime_machines.metrics import DEFAULT_WINDOW
 from realtime_machines.session import DEFAULT_RECORD_LIMIT
 
@@ -172,11 +173,22 @@ class RealtimeClient:
     :meth:`connect` / :meth:`disconnect` yourself. Every option has the default given in
     :data:`realtime_sdk.config.DEFAULTS`, and docs/configuration.md describes each parameter.
     Bad option values raise ``TypeError`` / ``ValueError`` here, naming the option.
+
+    ``api="live"`` makes a :class:`~realtime_sdk.live_client.LiveClient` instead: the same
+    client on OpenAI's GPT-Live protocol (``/v1/live/sessions``; ``docs/live.md``).
     """
+
+    def __new__(cls, *args: Any, api: str = "realtime", **kwargs: Any) -> RealtimeClient:
+        if api == "live" and cls is RealtimeClient:
+            from .live_client import LiveClient
+
+            return super().__new__(LiveClient)
+        return super().__new__(cls)
 
     def __init__(
         self,
         *,
+        api: Literal["realtime", "live"] = "realtime",
         token_provider: TokenProvider | None = None,
         api_key: str | None = None,
         base_url: Any = NOT_GIVEN,
@@ -200,7 +212,7 @@ class RealtimeClient:
         incoming_middleware: Sequence[IncomingMiddleware] = (),
         outgoing_middleware: Sequence[OutgoingMiddleware] = (),
         on_event: Callable[[Mapping[str, Any]], object] | None = None,
-        chat_options: ChatOptions | None = None,
+        chat_options: ChatOptions | LiveChatOptions | None = None,
         chat_enabled: Any = NOT_GIVEN,
         chat_inverted: Any = NOT_GIVEN,
         chat_is_meaningful_text: Any = NOT_GIVEN,
@@ -220,6 +232,8 @@ class RealtimeClient:
         prices: Prices | None = None,
         metrics_window: int = DEFAULT_WINDOW,
     ) -> None:
+        if api != "realtime":
+            raise ValueError(f"api must be 'realtime' or 'live', not {api!r}")
         chat_given = {
             "chat_is_meaningful_text": chat_is_meaningful_text,
             "policy_is_meaningful_text": policy_is_meaningful_text,
@@ -298,7 +312,7 @@ class RealtimeClient:
         reconnect_options: Mapping[str, Any] = options["reconnect"]
         # The flat chat_* options, or chat_options with the flat options given laid over it.
         chat = dataclasses.replace(
-            chat_options or ChatOptions(),
+            chat_options if isinstance(chat_options, ChatOptions) else ChatOptions(),
             **{
                 field: options[option]
                 for option, field in _CHAT_FIELDS.items()
@@ -417,21 +431,7 @@ class RealtimeClient:
         call_id = check_call_id(call_id)
         if "transport" in options:
             raise TypeError("attach() picks the sideband transport; leave out transport=")
-        if api_key is not None and token_provider is not None:
-            raise TypeError("attach() takes api_key or token_provider, not both")
-        if token_provider is None:
-            key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY", "")
-            if not isinstance(key, str) or not key.strip():
-                raise ValueError(
-                    "attach() needs the API key: pass api_key=... or set OPENAI_API_KEY"
-                )
-            key = key.strip()
-            if key.startswith("ek_"):
-                raise ValueError(
-                    "attach() needs the server's API key, not an ephemeral key (ek_…): "
-                    "OpenAI refuses ephemeral keys on a sideband"
-                )
-            token_provider = _StaticKey(key)
+        token_provider = server_key(api_key, token_provider, "attach()")
         return cls(
             token_provider=token_provider,
             transport=SidebandTransport(call_id=call_id, **dict(transport_options or {})),
@@ -1214,10 +1214,9 @@ class RealtimeClient:
     # ---------------------------------------------------------------------------------------
     def on(self, name: str, handler: Handler) -> Callable[[], None]:
         """Subscribe to a convenience event (``"assistant:delta"``...); return an unsubscribe."""
-        from realtime_machines import NOTICE_NAMES
-
-        if name not in NOTICE_NAMES:
-            known = ", ".join(sorted(NOTICE_NAMES))
+        names = self._notice_names()
+        if name not in names:
+            known = ", ".join(sorted(names))
             raise ValueError(f"unknown event {name!r}; subscribe to one of: {known}")
         handlers = self._handlers.setdefault(name, [])
         handlers.append(handler)
@@ -1227,6 +1226,12 @@ class RealtimeClient:
                 handlers.remove(handler)
 
         return unsubscribe
+
+    def _notice_names(self) -> frozenset[str]:
+        """The convenience events :meth:`on` takes."""
+        from realtime_machines import NOTICE_NAMES
+
+        return NOTICE_NAMES
 
     async def inspect(
         self, *, host: str = "127.0.0.1", port: int = 0, title: str | None = None
@@ -1575,15 +1580,17 @@ class RealtimeClient:
             self._add_tool(tool)
             self.model.auto_execute_tools = True
             if self.model.connection.state == "connected":
-                session = self._with_tools(normalize_session(self.options["session"]))
-                tools = session["tools"]
-                self.model.send(
-                    {"type": "session.update", "session": {"type": "realtime", "tools": tools}}
-                )
-                self._spawn(self._drain())
+                self._announce_tools()
             return tool
 
         return register(function) if function is not None else register
+
+    def _announce_tools(self) -> None:
+        """A tool was registered during a call: tell the session (``session.update``)."""
+        session = self._with_tools(normalize_session(self.options["session"]))
+        tools = session["tools"]
+        self.model.send({"type": "session.update", "session": {"type": "realtime", "tools": tools}})
+        self._spawn(self._drain())
 
     def _add_tool(self, tool: FunctionTool) -> None:
         if tool.name in self._tools and self._tools[tool.name] is not tool:
@@ -1697,6 +1704,16 @@ class RealtimeClient:
         return self.model.next_ts()
 
 
+def _init_signature(cls: type) -> inspect.Signature:
+    """``cls.__init__``'s signature without ``self``: what ``inspect.signature(cls)`` shows
+    (``RealtimeClient.__new__`` only picks the class for ``api=``)."""
+    init = vars(cls)["__init__"]
+    parameters = list(inspect.signature(init).parameters.values())[1:]
+    return inspect.Signature(parameters)
+
+
+setattr(RealtimeClient, "__signature__", _init_signature(RealtimeClient))  # noqa: B010
+
 _REPLAYED = ("user", "assistant")
 
 #: The client's flat chat options → the fields of :class:`ChatOptions`.
@@ -1720,6 +1737,27 @@ _CALLABLE_PARAMETERS = (
     "on_success",
     "on_error",
 )
+
+
+def server_key(
+    api_key: str | None, token_provider: TokenProvider | None, what: str
+) -> TokenProvider:
+    """The API key as a token provider for ``what`` (``attach()``): ``token_provider`` as it
+    is, else ``api_key`` (default ``OPENAI_API_KEY``), which must not be an ephemeral key."""
+    if api_key is not None and token_provider is not None:
+        raise TypeError(f"{what} takes api_key or token_provider, not both")
+    if token_provider is not None:
+        return token_provider
+    key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY", "")
+    if not isinstance(key, str) or not key.strip():
+        raise ValueError(f"{what} needs the API key: pass api_key=... or set OPENAI_API_KEY")
+    key = key.strip()
+    if key.startswith("ek_"):
+        raise ValueError(
+            f"{what} needs the server's API key, not an ephemeral key (ek_…): "
+            "OpenAI refuses ephemeral keys on a sideband"
+        )
+    return _StaticKey(key)
 
 
 def _check_parameters(**parameters: Any) -> None:

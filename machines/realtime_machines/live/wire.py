@@ -677,12 +677,16 @@ CLIENT_EVENT_CLASSES: Mapping[str, type[LiveClientEvent]] = types.MappingProxyTy
 )
 """Live client event type → its class (all 16)."""
 
+#: The Live event types a Realtime event has too (a Realtime trace may start with them).
+SHARED_EVENT_TYPES: frozenset[str] = frozenset(
+    {"error", "response.create", "session.update", "session.updated"}
+)
 #: Types that only Live uses (no Realtime event has these names): a trace holding one is a
-#: Live trace. ``error`` and ``response.create`` are shared and so are not in it.
+#: Live trace. The :data:`SHARED_EVENT_TYPES` are not in it.
 LIVE_ONLY_EVENT_TYPES: frozenset[str] = frozenset(
     name
     for name in (*SERVER_EVENT_CLASSES, *CLIENT_EVENT_CLASSES)
-    if name not in ("error", "response.create")
+    if name not in SHARED_EVENT_TYPES
 )
 
 NormalizedServerEvent: TypeAlias = LiveServerEvent | UnknownEvent | MalformedEvent

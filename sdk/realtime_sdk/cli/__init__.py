@@ -1,15 +1,17 @@
 """The ``realtime`` command.
 
 ``realtime replay FILE [--json] [--transitions FILE] [--metrics]`` replays recorded wire traffic
-through the model and prints the chat, tool calls, responses and chart transitions (or one JSON
-object); with ``--metrics``, the turn metrics instead (a table, or with ``--json`` an object).
+(Realtime or GPT-Live, told apart by the event names) through the model and prints the chat,
+tool calls, responses and chart transitions (or one JSON object); with ``--metrics``, the turn
+metrics instead (a table, or with ``--json`` an object; Realtime only).
 ``realtime diagrams [--out DIR]`` regenerates the chart diagrams.
 ``realtime emulator [--host H] [--port P] [--api-key KEY] [--sip-webhook URL]`` runs the local
 Realtime emulator (with ``--sip-webhook``, simulated SIP calls post their webhook to URL),
 printing its base URL on the first line, until interrupted.
 ``realtime demo [--transport webrtc|websocket|memory] [--trace FILE] [--json] [--metrics]`` runs
 a scripted, checked session against an embedded emulator over loopback WebRTC, WebSocket or in
-memory (:mod:`realtime_sdk.cli.demo`; ``--metrics`` prints its turn metrics);
+memory (:mod:`realtime_sdk.cli.demo`; ``--metrics`` prints its turn metrics); with ``--api
+live`` a GPT-Live one over WebRTC or WebSocket (:mod:`realtime_sdk.cli.demo_live`);
 ``realtime demo --voice [--transport T] [--speech-device DEVICE] [--json]`` runs one spoken turn
 and one barge-in through the default audio devices (:mod:`realtime_sdk.cli.demo_voice`).
 ``realtime chat [--model M] [--no-greet] [--voice] [--transport T]`` is a text (or, with
@@ -52,9 +54,10 @@ INSPECTOR_PORT = 8790
 kept here so that parsing the command line imports no server)."""
 
 if TYPE_CHECKING:
+    from realtime_machines.chat import ChatItem
     from realtime_machines.metrics import MetricsTracker
     from realtime_machines.record import Transition
-    from realtime_machines.replay import ReplayResult
+    from realtime_machines.replay import LiveReplayResult, ReplayResult
 
 # Every subcommand imports what it needs when it runs: `realtime replay` must not pay for
 # aiortc and aiohttp (~0.8 s and ~60 MiB), which only the networked commands use.
@@ -85,12 +88,17 @@ def _stream_lines(fp: IO[bytes]) -> Iterator[str]:
             raise _NotText(f"line {number} is not UTF-8 text ({exc.reason})") from None
 
 
+def _print_chat(chat: list[ChatItem], out: TextIO) -> None:
+    """The report's chat rows (a row still streaming or cut shows its status)."""
+    for item in chat:
+        marker = "" if item.status == "done" else f"  ({item.status})"
+        out.write(f"  {item.role:>9}: {item.text}{marker}\n")
+
+
 def _print_text(result: ReplayResult, out: TextIO) -> None:
     session = result.session
     out.write(f"Replayed {result.events} events.\n\nChat\n")
-    for item in session.chat:
-        marker = "" if item.status == "done" else f"  ({item.status})"
-        out.write(f"  {item.role:>9}: {item.text}{marker}\n")
+    _print_chat(session.chat, out)
     if session.tool_calls:
         out.write("\nTool calls\n")
         for chart in session.tool_calls.values():
@@ -103,6 +111,12 @@ def _print_text(result: ReplayResult, out: TextIO) -> None:
     out.write("\nResponses\n")
     for response_id, status in session.responses.items():
         out.write(f"  {response_id}: {status}\n")
+    _print_record(result, out)
+
+
+def _print_record(result: ReplayResult | LiveReplayResult, out: TextIO) -> None:
+    """The report's transitions, final states and what was not understood (either protocol)."""
+    session = result.session
     out.write("\nTransitions\n")
     for step in session.record:
         if step.is_fact:
@@ -118,27 +132,45 @@ def _print_text(result: ReplayResult, out: TextIO) -> None:
 
 
 def _replay(args: argparse.Namespace) -> int:
+    from realtime_machines.live import LiveSessionModel
     from realtime_machines.record import write_jsonl
-    from realtime_machines.replay import replay_lines
+    from realtime_machines.replay import (
+        LiveReplayResult,
+        detect_api,
+        replay_lines,
+        replay_live_lines,
+    )
     from realtime_machines.session import SessionModel
 
     # The input is streamed. --json keeps no record (it prints none); --transitions streams the
     # record to its file as it is made; only the text report, which prints every transition,
     # keeps them all. Nothing is pruned: the report lists every response and tool call.
-    model = SessionModel(
-        record_limit=None if not (args.json or args.metrics) else 0, settled_limit=None
-    )
+    # The protocol (Realtime or GPT-Live) is told from the first events' names.
+    limit = None if not (args.json or args.metrics) else 0
     tracker = None
-    if args.metrics:
-        from realtime_machines.metrics import MetricsTracker
-
-        tracker = MetricsTracker()
-        model.subscribe(tracker.feed)
     with contextlib.ExitStack() as stack:
         try:
             source: IO[bytes] = (
                 sys.stdin.buffer if args.file == "-" else stack.enter_context(open(args.file, "rb"))
             )
+            api, lines = detect_api(_stream_lines(source))
+            if api == "live" and args.metrics:
+                print(
+                    f"realtime replay: {args.file} is a GPT-Live trace: --metrics is not "
+                    "supported for Live (no turn or response lifecycle on its wire); use --json.",
+                    file=sys.stderr,
+                )
+                return 2
+            model: SessionModel | LiveSessionModel
+            if api == "live":
+                model = LiveSessionModel(record_limit=limit, settled_limit=None)
+            else:
+                model = SessionModel(record_limit=limit, settled_limit=None)
+            if args.metrics:
+                from realtime_machines.metrics import MetricsTracker
+
+                tracker = MetricsTracker()
+                model.subscribe(tracker.feed)
             if args.transitions:
                 out = stack.enter_context(open(args.transitions, "w", encoding="utf-8"))
 
@@ -146,7 +178,10 @@ def _replay(args: argparse.Namespace) -> int:
                     write_jsonl((step,), out)
 
                 model.subscribe(write)
-            result = replay_lines(_stream_lines(source), session=model)
+            if isinstance(model, LiveSessionModel):
+                result: ReplayResult | LiveReplayResult = replay_live_lines(lines, session=model)
+            else:
+                result = replay_lines(lines, session=model)
         except _NotText as exc:
             print(f"realtime replay: cannot read {args.file}: {exc}.", file=sys.stderr)
             return 2
@@ -158,15 +193,37 @@ def _replay(args: argparse.Namespace) -> int:
             return 2
     for bad in result.bad_lines:
         print(f"{args.file}:{bad.number}: skipped: {bad.reason}", file=sys.stderr)
-    if tracker is not None:
+    if tracker is not None and not isinstance(result, LiveReplayResult):
         return _print_metrics(args, result, tracker)
     if args.json:
         # One C-encoded string (json.dump would encode piece by piece in Python).
         sys.stdout.write(json.dumps(result.summary(), ensure_ascii=False))
         sys.stdout.write("\n")
+    elif isinstance(result, LiveReplayResult):
+        _print_live_text(result, sys.stdout)
     else:
         _print_text(result, sys.stdout)
     return 0
+
+
+def _print_live_text(result: LiveReplayResult, out: TextIO) -> None:
+    """The text report of a GPT-Live trace: chat (inferred turns), delegations, the session,
+    transitions and final states."""
+    session = result.session
+    out.write(f"Replayed {result.events} events (GPT-Live).\n\nChat\n")
+    _print_chat(session.chat, out)
+    if session.delegations:
+        out.write("\nDelegations\n")
+        for chart in session.delegations.values():
+            calls = ", ".join(f"{name} [{call_id}]" for call_id, name in chart.calls.items())
+            detail = f" calls {calls}" if calls else ""
+            out.write(f"  {chart.delegation_id} ({chart.target}){detail} -> {chart.state}\n")
+    live = session.session
+    out.write(f"\nSession\n  {live.session_id}: {live.state}")
+    out.write(f" ({live.reason})\n" if live.reason else "\n")
+    if session.usage is not None:
+        out.write(f"  usage: {json.dumps(session.usage)}\n")
+    _print_record(result, out)
 
 
 def _print_metrics(args: argparse.Namespace, result: ReplayResult, tracker: MetricsTracker) -> int:
@@ -294,6 +351,13 @@ def _cannot_listen(command: str, host: str, port: int, exc: OSError) -> str:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    if args.api == "live":
+        if args.voice:
+            print("realtime demo: --voice is not available with --api live.", file=sys.stderr)
+            return 2
+        from .demo_live import main as live_main
+
+        return live_main(args)
     if args.voice:
         if args.trace or args.metrics:
             option = "--trace" if args.trace else "--metrics"
@@ -570,6 +634,13 @@ def build_parser() -> argparse.ArgumentParser:
         "With --voice: one spoken turn and one barge-in through the default audio devices.",
     )
     demo.add_argument(
+        "--api",
+        choices=("realtime", "live"),
+        default="realtime",
+        help="the protocol: Realtime (default) or GPT-Live (/v1/live/sessions: started, a "
+        "text and a spoken exchange, a delegated tool, mute, close; webrtc or websocket)",
+    )
+    demo.add_argument(
         "--transport",
         choices=("webrtc", "websocket", "memory"),
         default="webrtc",
@@ -652,7 +723,16 @@ def build_parser() -> argparse.ArgumentParser:
         "otherwise (or with --emulator) to an embedded emulator whose assistant can call a "
         "get_weather tool.",
     )
-    chat.add_argument("--model", default=None, help="the Realtime model (gpt-realtime-2.1)")
+    chat.add_argument(
+        "--api",
+        choices=("realtime", "live"),
+        default="realtime",
+        help="the protocol: Realtime (default) or GPT-Live (typed lines are instructions "
+        "appends; webrtc or websocket)",
+    )
+    chat.add_argument(
+        "--model", default=None, help="the model (gpt-realtime-2.1; with --api live gpt-live-1.1)"
+    )
     chat.add_argument(
         "--no-greet", dest="greet", action="store_false", help="no greeting on connect"
     )

@@ -742,8 +742,12 @@ def _refused_transport(transport: str, *, base_url: str | None) -> str | None:
 
 
 def main(args: argparse.Namespace) -> int:
-    """The ``realtime chat`` subcommand."""
+    """The ``realtime chat`` subcommand (``--api live``: :mod:`realtime_sdk.cli.chat_live`)."""
     voice = bool(getattr(args, "voice", False))
+    live = getattr(args, "api", "realtime") == "live"
+    if live and voice:
+        print("realtime chat: --voice is not available with --api live yet.", file=sys.stderr)
+        return 2
     trace_path: str | None = getattr(args, "trace", None)
     try:
         # Line-buffered: a trace of a session that is killed still holds what happened.
@@ -752,6 +756,18 @@ def main(args: argparse.Namespace) -> int:
         print(f"realtime chat: cannot write {trace_path}: {exc.strerror or exc}.", file=sys.stderr)
         return 2
     try:
+        if live:
+            from .chat_live import run_live_chat
+
+            return asyncio.run(
+                run_live_chat(
+                    model=args.model,
+                    base_url=getattr(args, "base_url", None),
+                    emulator=bool(getattr(args, "emulator", False)),
+                    transport=getattr(args, "transport", "webrtc"),
+                    trace=fp,
+                )
+            )
         return asyncio.run(
             run_chat(
                 model=args.model,

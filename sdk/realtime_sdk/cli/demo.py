@@ -66,6 +66,9 @@ __all__ = [
     "Check",
     "DemoBrain",
     "DemoResult",
+    "StepFailed",
+    "checker",
+    "connect_checked",
     "embedded_wire",
     "main",
     "print_demo",
@@ -260,8 +263,34 @@ class _Notices:
             raise TimeoutError(f"no {what} within {self.timeout:g} s") from None
 
 
-class _StepFailed(Exception):
-    pass
+class StepFailed(Exception):
+    """A checked step failed (its :class:`Check` is recorded): the later steps are not run."""
+
+
+def checker(checks: list[Check]) -> Callable[[str, bool, str], None]:
+    """``check(name, ok, detail)``: record a :class:`Check` in ``checks``; raise
+    :class:`StepFailed` when it failed."""
+
+    def check(name: str, ok: bool, detail: str) -> None:
+        checks.append(Check(name, ok, detail))
+        if not ok:
+            raise StepFailed(detail)
+
+    return check
+
+
+async def connect_checked(
+    client: RealtimeClient,
+    timeout: float,  # noqa: ASYNC109
+    check: Callable[[str, bool, str], None],
+    step: str = "connect",
+) -> None:
+    """Connect ``client`` within ``timeout`` seconds; a failure is the ``step``'s failed check."""
+    try:
+        async with asyncio.timeout(timeout):
+            await client.connect()
+    except (ConnectError, TimeoutError) as exc:
+        check(step, False, f"connect failed: {exc}")
 
 
 def _row(chat: Sequence[ChatItem], response_id: str) -> ChatItem | None:
@@ -317,11 +346,7 @@ async def run_demo(
                 await hooked
         notices = _Notices(client, step_timeout)
         checks = result.checks
-
-        def check(name: str, ok: bool, detail: str) -> None:
-            checks.append(Check(name, ok, detail))
-            if not ok:
-                raise _StepFailed(detail)
+        check = checker(checks)
 
         def completed_ids() -> set[str]:
             return {n.response_id for n in notices.of(AssistantCompleted)}
@@ -338,11 +363,7 @@ async def run_demo(
 
         step = "connect"
         try:
-            try:
-                async with asyncio.timeout(step_timeout):
-                    await client.connect()
-            except (ConnectError, TimeoutError) as exc:
-                check(step, False, f"connect failed: {exc}")
+            await connect_checked(client, step_timeout, check)
             check(step, True, connected_detail(client, transport))
 
             step = "greeting"
@@ -438,7 +459,7 @@ async def run_demo(
                 f"response {cancelled.response_status} after {streamed} deltas; "
                 f"chat row {row.status if row else '(none)'!r}",
             )
-        except _StepFailed:
+        except StepFailed:
             pass
         except TimeoutError as exc:
             checks.append(Check(step, False, str(exc)))
@@ -511,12 +532,17 @@ async def finish_run(client: RealtimeClient, result: DemoResult, timeout: float)
     result.metrics = client.metrics
 
 
+def write_rows(chat: Sequence[ChatItem], out: TextIO) -> None:
+    """Chat rows, one a line (a row still streaming or cut shows its status)."""
+    for item in chat:
+        marker = "" if item.status == "done" else f"  ({item.status})"
+        out.write(f"  {item.role:>9}: {item.text}{marker}\n")
+
+
 def write_chat(result: DemoResult, out: TextIO) -> None:
     """The report's chat and response sections."""
     out.write("\nChat\n")
-    for item in result.chat:
-        marker = "" if item.status == "done" else f"  ({item.status})"
-        out.write(f"  {item.role:>9}: {item.text}{marker}\n")
+    write_rows(result.chat, out)
     out.write("\nResponses\n")
     for response_id, status in result.responses.items():
         out.write(f"  {response_id}: {status}\n")

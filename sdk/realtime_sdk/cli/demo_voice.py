@@ -69,13 +69,15 @@ from ..audio_convert import WIRE_RATE, decode_pcm16
 from ..client import RealtimeClient
 from ..config import deep_merge
 from ..emulator import DeterministicBrain, Faults, Say, ScriptedBrain, synthesize
-from ..errors import ConnectError
 from ..trace import WireTrace
 from .chat_repl import VOICE_CHAT_SESSION
 from .demo import (
     DEMO_TRANSPORTS,
     Check,
     DemoResult,
+    StepFailed,
+    checker,
+    connect_checked,
     connected_detail,
     embedded_wire,
     finish_run,
@@ -174,10 +176,6 @@ class VoiceDemoResult(DemoResult):
         }
 
 
-class _StepFailed(Exception):
-    pass
-
-
 class _Watch:
     """Wire events and Playback transitions as they arrive, with waits that time out."""
 
@@ -264,11 +262,7 @@ async def run_voice_demo(
     started = time.monotonic()
     result = VoiceDemoResult()
     checks = result.checks
-
-    def check(name: str, ok: bool, detail: str) -> None:
-        checks.append(Check(name, ok, detail))
-        if not ok:
-            raise _StepFailed(detail)
+    check = checker(checks)
 
     check_devices()
     client_plays = transport != "webrtc"
@@ -338,11 +332,7 @@ async def run_voice_demo(
 
             step = "connect"
             try:
-                try:
-                    async with asyncio.timeout(step_timeout):
-                        await client.connect()
-                except (ConnectError, TimeoutError) as exc:
-                    check(step, False, f"connect failed: {exc}")
+                await connect_checked(client, step_timeout, check)
                 await wait(lambda: captured() >= 10, "captured microphone frames")
                 check(step, True, connected_detail(client, transport))
 
@@ -431,7 +421,7 @@ async def run_voice_demo(
                 await wait(
                     lambda: watch.count("response.done") >= 3, "the answer to the interruption"
                 )
-            except _StepFailed:
+            except StepFailed:
                 pass
             except _Timeout as exc:
                 checks.append(Check(step, False, str(exc)))

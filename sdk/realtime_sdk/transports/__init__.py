@@ -17,6 +17,7 @@ from .._lazy import lazy_getattr
 from .base import ConnectContext, HandshakeStep, Transport, TransportEvents
 
 if TYPE_CHECKING:
+    from .live import LiveSidebandTransport, LiveWebRTCTransport, LiveWebSocketTransport
     from .memory import MemoryTransport
     from .sideband import SidebandTransport
     from .webrtc import WebRTCTransport
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
 __all__ = [
     "ConnectContext",
     "HandshakeStep",
+    "LiveSidebandTransport",
+    "LiveWebRTCTransport",
+    "LiveWebSocketTransport",
     "MemoryTransport",
     "SidebandTransport",
     "Transport",
@@ -100,6 +104,9 @@ def _available(name: str) -> bool:
 
 # The transport classes, imported on first use (aiortc, aiohttp, the emulator).
 _LAZY = {
+    "LiveSidebandTransport": ".live",
+    "LiveWebRTCTransport": ".live",
+    "LiveWebSocketTransport": ".live",
     "MemoryTransport": ".memory",
     "SidebandTransport": ".sideband",
     "WebRTCTransport": ".webrtc",

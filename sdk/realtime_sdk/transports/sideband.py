@@ -36,7 +36,7 @@ from ..errors import CallGoneError, ConnectError
 from .base import ConnectContext, HandshakeStep, TransportEvents
 from .websocket import MAX_INCOMING, MAX_MESSAGE_SIZE, WebSocketTransport
 
-__all__ = ["SidebandTransport", "check_call_id"]
+__all__ = ["SidebandTransport", "check_call_id", "check_id"]
 
 _CALL_ID: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]{0,199}")
 NO_AUDIO: Final = (
@@ -48,15 +48,20 @@ NO_AUDIO: Final = (
 def check_call_id(call_id: object) -> str:
     """``call_id`` if it looks like a Realtime call id (``rtc_…``: letters, digits, ``_`` and
     ``-``, at most 200); else a ``ValueError`` (a ``TypeError`` for a non-string) saying so."""
-    if not isinstance(call_id, str):
-        raise TypeError(f"call_id must be a string such as 'rtc_…', not {type(call_id).__name__}")
-    if not _CALL_ID.fullmatch(call_id):
-        shown = call_id if len(call_id) <= 60 else call_id[:57] + "..."
+    return check_id(call_id, "call_id", "a call's id such as 'rtc_…'")
+
+
+def check_id(value: object, name: str, what: str) -> str:
+    """``value`` if it is an id of letters, digits, ``_`` and ``-`` (at most 200); else a
+    ``ValueError`` (a ``TypeError`` for a non-string) saying that ``name`` must be ``what``."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string: {what}, not {type(value).__name__}")
+    if not _CALL_ID.fullmatch(value):
+        shown = value if len(value) <= 60 else value[:57] + "..."
         raise ValueError(
-            f"call_id must be a call's id such as 'rtc_…' (letters, digits, '_' and '-', "
-            f"at most 200), not {shown!r}"
+            f"{name} must be {what} (letters, digits, '_' and '-', at most 200), not {shown!r}"
         )
-    return call_id
+    return value
 
 
 class SidebandTransport(WebSocketTransport):
@@ -126,11 +131,20 @@ class SidebandTransport(WebSocketTransport):
     def _query(self, context: ConnectContext) -> dict[str, str]:
         return {"call_id": self.call_id or ""}
 
+    #: What the sideband attaches to, as its refusals say.
+    attaches_to: ClassVar[str] = "call"
+
+    def _attach_url(self) -> str:
+        return f"/v1/realtime?call_id={self.call_id}"
+
     def _refusal(self, status: int, message: str) -> str:
         self._refused = status
-        where = f"GET /v1/realtime?call_id={self.call_id} answered HTTP {status}"
+        where = f"GET {self._attach_url()} answered HTTP {status}"
         if status == 404:
-            return f"no call {self.call_id!r} to attach to: it has ended or never existed ({where})"
+            return (
+                f"no {self.attaches_to} {self.call_id!r} to attach to: it has ended or never "
+                f"existed ({where})"
+            )
         if status in (401, 403):
             return f"the key was refused for attaching to {self.call_id!r} ({where}: {message})"
         return f"{where}: {message}"

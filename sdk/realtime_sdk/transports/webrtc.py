@@ -169,9 +169,9 @@ def _event_type(text: str) -> str:
         return "event"
 
 
-def _http_error(status: int, body: str) -> str:
+def _http_error(status: int, body: str, path: str = "/v1/realtime/calls") -> str:
     try:
         message = json.loads(body)["error"]["message"]
     except (ValueError, KeyError, TypeError):
         message = body[:200]
-    return f"POST /v1/realtime/calls answered HTTP {status}: {message}"
+    return f"POST {path} answered HTTP {status}: {message}"

@@ -104,6 +104,11 @@ class WebSocketTransport(Transport):
     awaits_first_event: ClassVar[bool] = True
     """Whether ``opening_socket`` reads the server's first event (a refusal is an ``error``
     then a close); a sideband gets none until it sends something."""
+    ready_event: ClassVar[str] = "session.created"
+    """The server event that ends the handshake (GPT-Live: ``session.started``)."""
+    audio_event: ClassVar[str] = "input_audio_buffer.append"
+    """The client event that carries :meth:`send_audio`'s PCM (GPT-Live:
+    ``session.input_audio.append``)."""
     steps: ClassVar[tuple[HandshakeStep, ...]] = (
         HandshakeStep("opening_socket", "openai_api", 10.0),
         HandshakeStep("awaiting_session", "data_channel", 10.0, success="data_channel_open"),
@@ -204,7 +209,7 @@ class WebSocketTransport(Transport):
     async def send_audio(self, pcm: bytes) -> None:
         """Send PCM16 mono 24 kHz as ``input_audio_buffer.append`` events, split so each fits
         :attr:`max_message_size` (on sample boundaries)."""
-        for text in append_events(pcm, self._max_message_size):
+        for text in append_events(pcm, self._max_message_size, self.audio_event):
             await self.send(text)
 
     def set_microphone(self, enabled: bool) -> None:
@@ -237,7 +242,7 @@ class WebSocketTransport(Transport):
         self._ended.set()
 
     def fresh(self) -> WebSocketTransport:
-        return WebSocketTransport(**self._options)
+        return type(self)(**self._options)
 
     async def ping(self) -> None:
         """Send a WebSocket ping (its pong moves :attr:`last_inbound`), unless one has gone
@@ -255,7 +260,7 @@ class WebSocketTransport(Transport):
         if self._ws is not None:
             raise RuntimeError("this transport has been connected already; use fresh()")
         self._context = context
-        url = _ws_url(context.base_url)
+        url = _ws_url(context.base_url, self._path())
         self._http = self._given_http or aiohttp.ClientSession()
         try:
             try:
@@ -284,6 +289,10 @@ class WebSocketTransport(Transport):
             self._pinger = loop.create_task(
                 self._keepalive(self.ping_interval), name="websocket-ping"
             )
+
+    def _path(self) -> str:
+        """The URL's path (GPT-Live: ``/v1/live/sessions``)."""
+        return "/v1/realtime"
 
     def _query(self, context: ConnectContext) -> dict[str, str]:
         """The URL's query: a new session's model."""
@@ -325,7 +334,8 @@ class WebSocketTransport(Transport):
             await asyncio.gather(*waiters, return_exceptions=True)
         if not self._session_created.is_set():
             raise ConnectError(
-                "data_channel", f"the WebSocket closed {self._closed_text()} before session.created"
+                "data_channel",
+                f"the WebSocket closed {self._closed_text()} before {self.ready_event}",
             )
         context = self._context
         if context is not None and context.microphone is not None:
@@ -392,7 +402,7 @@ class WebSocketTransport(Transport):
         events.on_lost(f"{reason} {self._closed_text()}; {retry}")
 
     def _deliver(self, text: str, on_message: Any) -> None:
-        if not self._session_created.is_set() and _parsed_type(text) == "session.created":
+        if not self._session_created.is_set() and _parsed_type(text) == self.ready_event:
             self._session_created.set()
         try:
             on_message(text)
@@ -454,7 +464,7 @@ class WebSocketTransport(Transport):
             await asyncio.sleep(interval)
 
 
-def _ws_url(base_url: str) -> str:
+def _ws_url(base_url: str, path: str = "/v1/realtime") -> str:
     base = base_url.rstrip("/")
     if base.startswith("https://"):
         base = "wss://" + base[len("https://") :]
@@ -464,7 +474,7 @@ def _ws_url(base_url: str) -> str:
         raise ConnectError(
             "openai_api", f"base_url must start with http(s):// or ws(s)://, not {base_url!r}"
         )
-    return base + "/v1/realtime"
+    return base + path
 
 
 def _event_type(text: str) -> str:

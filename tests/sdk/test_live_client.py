@@ -1,0 +1,287 @@
+"""The GPT-Live client (``RealtimeClient(api="live")``) against the emulator's Live sessions:
+WebSocket (``session.start`` first), WebRTC (JSON create, ``session.started`` on the channel)
+and a sideband attached by id. Every client event the emulator received from our client
+validates against the official ``openai.types.live`` client-event unions."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import pydantic
+import pytest
+from openai.types.live import ClientEvent, ConnectClientEvent
+
+from realtime_machines.live import LiveChatOptions
+from realtime_sdk import RealtimeClient
+from realtime_sdk.emulator import Emulator, EmulatorConfig
+from realtime_sdk.emulator.audio import SpeechTrack, synthesize
+from realtime_sdk.emulator.live.engine import LiveEngine
+from realtime_sdk.errors import ConnectError
+from realtime_sdk.live_client import (
+    Delegation,
+    LiveClient,
+    LiveConfigError,
+    LiveUnsupportedError,
+)
+from realtime_sdk.transports.live import LiveWebSocketTransport
+from realtime_sdk.transports.websocket import WebSocketTransport
+from tests.emulator.live_kit import assert_valid
+
+Runner = Callable[..., Any]
+MS_PER_CHAR = 12.0
+CLIENT_EVENT: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(ClientEvent)
+CONNECT_EVENT: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(ConnectClientEvent)
+WEATHER_DELEGATION = {"type": "responses", "responses": {"model": "gpt-5-mini"}}
+WEATHER_SCHEMA = {
+    "type": "function",
+    "name": "get_weather",
+    "description": "The weather in a city.",
+    "parameters": {
+        "type": "object",
+        "properties": {"city": {"type": "string"}},
+        "required": ["city"],
+    },
+}
+QUICK = LiveChatOptions(silence_ms=400)
+
+
+async def until(predicate: Callable[[], bool], what: str, timeout: float = 8.0) -> None:  # noqa: ASYNC109
+    try:
+        async with asyncio.timeout(timeout):
+            while not predicate():  # noqa: ASYNC110 - the client's state has no event to wait on
+                await asyncio.sleep(0.02)
+    except TimeoutError:
+        raise AssertionError(f"no {what} within {timeout} s") from None
+
+
+def emulator(heard: str = "Hello there") -> Emulator:
+    return Emulator(config=EmulatorConfig(ms_per_char=MS_PER_CHAR, transcribe=lambda pcm: heard))
+
+
+def the_engine(emu: Emulator) -> LiveEngine:
+    [engine] = emu.live.engines.values()
+    return engine
+
+
+def test_websocket_session_speaks_delegates_to_a_tool_mutes_and_closes(run: Runner) -> None:
+    mic = SpeechTrack()
+    calls: list[str] = []
+
+    async def main() -> tuple[LiveClient, LiveEngine, list[str]]:
+        async with emulator("get_weather in Paris") as emu:
+            client = RealtimeClient(
+                api="live",
+                api_key=emu.api_key,
+                base_url=emu.base_url,
+                transport="websocket",
+                session={"model": "gpt-live-1", "delegation": WEATHER_DELEGATION},
+                microphone=lambda: mic,
+                chat_options=QUICK,
+            )
+            assert isinstance(client, LiveClient)
+            names: list[str] = []
+            for name in ("session:started", "delegation:created", "input:muted", "tool:call_done"):
+                client.on(name, lambda n: names.append(n.name))
+
+            @client.tool
+            def get_weather(city: str) -> dict[str, Any]:
+                """The weather in a city."""
+                calls.append(city)
+                return {"city": city, "conditions": "sunny"}
+
+            await client.connect()
+            engine = the_engine(emu)
+            assert client.session_id == engine.id
+            assert client.model.states()["live_session"] == "started"
+            mic.play(synthesize("get weather in Paris", ms_per_char=MS_PER_CHAR))
+            await until(lambda: "Tool result" in "".join(r.text for r in client.chat), "answer")
+            assert await client.mute() is True
+            assert client.model.input_audio.state == "muted"
+            assert await client.unmute() is True
+            await client.send_text_message("Say goodbye.")
+            await until(lambda: engine.received[-1]["type"] != "session.close", "append")
+            await client.disconnect()
+            return client, engine, names
+
+    client, engine, names = run(main(), timeout=40)
+    assert calls == ["example"]  # the emulator fills the schema's required field
+    chart = next(iter(client.model.delegations.values()))
+    assert chart.target == "responses"
+    assert chart.state == "done"
+    assert client.model.session.state == "closed"
+    assert client.model.session.reason == "close_requested"
+    assert client.status == "disconnected"
+    roles = [row.role for row in client.chat]
+    assert roles[0] == "user"
+    assert "assistant" in roles
+    assert {"session:started", "delegation:created", "input:muted", "tool:call_done"} <= set(names)
+    sent = [e for e in engine.received if e["type"] != "session.input_audio.append"]
+    kinds = [e["type"] for e in sent]
+    assert kinds[0] == "session.start"
+    # every output before the one response.create that continues the run
+    assert kinds.index("response.item.create") < kinds.index("response.create")
+    assert kinds.count("response.create") == 1
+    seen = assert_valid(list(engine.received), CLIENT_EVENT)
+    assert {
+        "session.start",
+        "session.input_audio.append",
+        "response.item.create",
+        "response.create",
+        "session.input_audio.mute",
+        "session.instructions.append",
+        "session.close",
+    } <= seen
+
+
+def test_webrtc_session_starts_on_the_channel_and_answers_a_client_delegation(run: Runner) -> None:
+    from realtime_sdk.emulator import CallTool, ScriptedBrain
+
+    brain = ScriptedBrain([[CallTool("lookup_order", {"id": 7})]])
+    asked: list[Delegation] = []
+
+    def on_delegation(delegation: Delegation) -> str:
+        asked.append(delegation)
+        return "It ships tomorrow."
+
+    async def main() -> tuple[LiveClient, list[dict[str, Any]]]:
+        config = EmulatorConfig(ms_per_char=MS_PER_CHAR)
+        async with Emulator(config=config, brain=brain) as emu:
+            client = LiveClient(
+                api_key=emu.api_key,
+                base_url=emu.base_url,
+                ice_servers=[],
+                session={"model": "gpt-live-1", "delegation": {"type": "client"}},
+                on_delegation=on_delegation,
+                chat_options=QUICK,
+            )
+            await client.connect()
+            engine = the_engine(emu)
+            assert client.call_id == engine.id
+            await client.send_instructions("Greet the caller.")
+            await until(lambda: "tomorrow" in "".join(r.text for r in client.chat), "answer")
+            await client.disconnect()
+            return client, list(engine.received)
+
+    client, received = run(main(), timeout=40)
+    assert [d.target for d in asked] == ["client"]
+    [chart] = client.model.delegations.values()
+    assert chart.state == "done"
+    assert client.model.session.reason == "close_requested"
+    kinds = [e["type"] for e in received]
+    assert "session.start" not in kinds  # never on the data channel
+    assert "session.commentary.append" in kinds
+    assert assert_valid(received, CLIENT_EVENT) >= {"session.close"}
+
+
+def test_a_sideband_attaches_runs_the_tools_and_mutes(run: Runner) -> None:
+    delegation = {
+        "type": "responses",
+        "responses": {"model": "gpt-5-mini", "tools": [WEATHER_SCHEMA]},
+    }
+
+    async def main() -> tuple[LiveClient, list[dict[str, Any]]]:
+        async with emulator("get_weather in Paris") as emu:
+            # The primary declares the tool; the sideband owns running it (one owner per action).
+            primary = LiveClient(
+                api_key=emu.api_key,
+                base_url=emu.base_url,
+                transport="websocket",
+                session={"model": "gpt-live-1", "delegation": delegation},
+                microphone=SpeechTrack,
+                chat_options=QUICK,
+            )
+            await primary.connect()
+            session_id = primary.session_id
+            assert session_id is not None
+            sideband = LiveClient.attach(
+                session_id,
+                api_key=emu.api_key,
+                base_url=emu.base_url,
+                tools=[get_weather],
+                chat_options=QUICK,
+            )
+            engine = the_engine(emu)
+            count = len(engine.received)
+            await sideband.connect()
+            assert sideband.model.states()["live_session"] == "started"
+            with pytest.raises(NotImplementedError):
+                await sideband.send_audio(b"\0\0")
+            assert await sideband.mute() is True
+            mic = primary._microphone
+            assert isinstance(mic, SpeechTrack)
+            await sideband.unmute()
+            mic.play(synthesize("get weather in Paris", ms_per_char=MS_PER_CHAR))
+            await until(lambda: "Tool result" in "".join(r.text for r in primary.chat), "answer")
+            received = list(engine.received)[count:]
+            await primary.disconnect()
+            await until(lambda: sideband.status != "connected", "the sideband's end")
+            await sideband.disconnect()
+            return sideband, received
+
+    sideband, received = run(main(), timeout=40)
+    assert sideband.model.connection.state == "disconnected"
+    outputs = [e["item"]["output"] for e in received if e["type"] == "response.item.create"]
+    assert outputs == ["sunny in example"]
+    mine = [e for e in received if e["type"] != "session.input_audio.append"]
+    kinds = [e["type"] for e in mine]
+    assert "response.item.create" in kinds
+    assert "response.create" in kinds
+    assert "session.start" not in kinds
+    seen = assert_valid(mine, CONNECT_EVENT)
+    assert {"session.input_audio.mute", "response.item.create"} <= seen
+
+
+def get_weather(city: str) -> str:
+    """The weather in a city (the sideband's tool)."""
+    return f"sunny in {city}"
+
+
+def test_a_refused_start_fails_connect_naming_the_field(run: Runner) -> None:
+    async def main() -> str:
+        async with emulator() as emu:
+            client = LiveClient(
+                api_key=emu.api_key,
+                base_url=emu.base_url,
+                transport="websocket",
+                session={"model": "gpt-live-1", "input": "not a list"},
+            )
+            with pytest.raises(ConnectError) as caught:
+                await client.connect()
+            await client.disconnect()
+            assert client.model.session.state == "failed"
+            return str(caught.value)
+
+    message = run(main())
+    assert "input" in message
+
+
+def test_what_live_does_not_allow_is_refused_with_the_field_or_the_call(run: Runner) -> None:
+    client = LiveClient(api_key="sk-test", transport="websocket")
+    with pytest.raises(LiveConfigError) as caught:
+        run(client.update_session({"instructions": "Be rude."}))
+    assert caught.value.field == "session.instructions"
+    with pytest.raises(LiveConfigError) as caught:
+        run(client.update_session({"delegation": {"type": "responses"}}))
+    assert caught.value.field == "session.delegation.type"
+    with pytest.raises(LiveUnsupportedError, match="cancel_response"):
+        run(client.cancel_response())
+    with pytest.raises(LiveUnsupportedError, match="ask"):
+        run(client.ask("hi"))
+    with pytest.raises(LiveUnsupportedError, match="set_mode"):
+        run(client.set_mode("voice"))
+    with pytest.raises(LiveConfigError, match=r"session\.type"):
+        LiveClient(api_key="sk-test", session={"type": "realtime"})
+    with pytest.raises(TypeError, match="greet_enabled"):
+        LiveClient(api_key="sk-test", greet_enabled=True)
+    with pytest.raises(TypeError, match="Realtime protocol"):
+        LiveClient(api_key="sk-test", transport=WebSocketTransport())
+    with pytest.raises(ValueError, match="api must be"):
+        RealtimeClient(api="other")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="session_id"):
+        LiveClient.attach("no/such id", api_key="sk-test")
+    assert isinstance(LiveClient(transport=LiveWebSocketTransport()).transport_kind, str)
+    assert client.session_config == {"model": "gpt-live-1.1"}
+    with pytest.raises(ValueError, match="unknown event"):
+        client.on("response:created", print)
