@@ -1155,7 +1155,7 @@ class RealtimeClient:
         if self._owns_playback and kind == "response.done":
             self._audio_pending(event)
         notices = self.model.receive(event, time=arrived)
-        if self._owns_playback and kind in _AUDIO_DELTAS:
+        if self._owns_playback and self._is_audio_delta(kind):
             self._output_audio(event)
         elif self._owns_playback and kind == "response.done" and self._player is not None:
             self._player.finish(_response_id(event))
@@ -1322,6 +1322,10 @@ class RealtimeClient:
             player.feed_event(event)
         except ValueError as exc:
             self._report("data_channel", exc, "warning", True, {"type": event.get("type")})
+
+    def _is_audio_delta(self, kind: object) -> bool:
+        """Whether a server event of type ``kind`` carries output audio for the player."""
+        return kind in _AUDIO_DELTAS
 
     def _audio_pending(self, event: Mapping[str, Any]) -> None:
         """``response.done`` while the player still holds audio of that response: it is

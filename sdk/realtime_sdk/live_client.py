@@ -24,6 +24,11 @@ Realtime ``SessionModel``. What differs is what the protocol makes differ (``doc
   (the default) ``on_delegation`` is called with each :class:`Delegation` and its return
   value is the answer (``session.commentary.append`` naming the delegation).
 * **Mute** is a protocol command (:meth:`mute` / :meth:`unmute`, acknowledged).
+* **Output audio** over WebSocket (``session.output_audio.delta``, in the session's format) is
+  played by the client as on Realtime's WebSocket: into the ``audio_sink`` or as PCM16 mono
+  24 kHz chunks from :meth:`audio_chunks`. Live has no truncate: when the user barges in (the
+  chat's turn rule: ``assistant:interrupted``) or a fixture starts, the client only drops what
+  it still holds of the interrupted speech.
 * **Disconnect** closes the session first (``session.close`` → ``session.closed``).
 * What Live does not have raises :class:`LiveUnsupportedError` naming it (``cancel_response``,
   ``ask``, ``set_mode``...), and :meth:`update_session` refuses immutable fields with a
@@ -45,6 +50,7 @@ from typing import Any, ClassVar, Literal, NoReturn
 from realtime_machines import ConnectionTimeouts, Notice, ToolCallDone, Transition
 from realtime_machines.live import (
     LIVE_NOTICE_NAMES,
+    AssistantInterrupted,
     DelegationCreatedNotice,
     LiveChatOptions,
     LiveSessionModel,
@@ -263,6 +269,10 @@ class LiveClient(RealtimeClient):
         #: Delegations whose function outputs were submitted and await ``response.create``.
         self._to_continue: set[str] = set()
         self._settle: asyncio.TimerHandle | None = None
+        #: The player's key for the assistant's audio since the last cut (Live audio has no
+        #: response or item id): a cut starts a new one, so later speech is not dropped.
+        self._speech = 0
+        self._audible = False
 
     @classmethod
     def attach(  # type: ignore[override]
@@ -438,6 +448,8 @@ class LiveClient(RealtimeClient):
             await self._continue_delegations()
 
     async def _dispatch(self, notice: Notice) -> None:
+        if isinstance(notice, AssistantInterrupted):
+            self._cut_speech()
         if isinstance(notice, ToolCallDone):
             self._spawn(self._run_delegated_tool(notice))
         elif (
@@ -447,6 +459,74 @@ class LiveClient(RealtimeClient):
         ):
             self._spawn(self._answer_delegation(notice.delegation_id, notice.target))
         await super()._dispatch(notice)
+
+    # ---------------------------------------------------------------------------------------
+    # Output audio (primary WebSocket: the client plays it)
+    # ---------------------------------------------------------------------------------------
+    def _is_audio_delta(self, kind: object) -> bool:
+        return kind == "session.output_audio.delta" or kind == FIXTURE_PLAYING
+
+    def _output_audio(self, event: Mapping[str, Any]) -> None:
+        """A ``session.output_audio.delta`` (the session's format, converted to PCM16 24 kHz)
+        to the local player: the ``audio_sink`` or :meth:`audio_chunks`. Live sends no done
+        event, so each delta is the end of what is known: the player reports the assistant
+        silent (:attr:`assistant_audible`) whenever it has played everything received.
+        ``session.output_audio.fixture.playing`` cuts what is queued (the fixture interrupts
+        the model's speech; its own audio follows)."""
+        if event.get("type") == FIXTURE_PLAYING:
+            self._cut_speech()
+            return
+        try:
+            delta = _as_pcm24(event.get("delta"), self._output_format())
+        except ValueError as exc:
+            self._report("data_channel", exc, "warning", True, {"type": event.get("type")})
+            return
+        key = f"speech_{self._speech}"
+        super()._output_audio(
+            {
+                "type": _PLAYER_DELTA,
+                "response_id": key,
+                "item_id": key,
+                "content_index": 0,
+                "delta": delta,
+            }
+        )
+        if self._player is not None:
+            self._player.finish(key)
+
+    def _output_format(self) -> Mapping[str, Any]:
+        """The session's audio format (the resolved one once started), PCM16 24 kHz if none."""
+        for config in (self.model.session_config, self._session_config):
+            audio = (config or {}).get("audio")
+            fmt = audio.get("format") if isinstance(audio, Mapping) else None
+            if isinstance(fmt, Mapping) and "type" in fmt:
+                return fmt
+        return _PCM24
+
+    def _cut_speech(self) -> None:
+        """Barge-in on Live: the server stopped the assistant (the user spoke over it, or a
+        fixture took over); what the player still holds of that speech is never played.
+        Live has no truncate: nothing is sent."""
+        player = self._player
+        if player is None:
+            return
+        dropped = player.queued_ms
+        player.cut()
+        self._speech += 1
+        if dropped:
+            logger.info("the assistant was interrupted: %.0f ms of its audio not played", dropped)
+
+    def _local_playback(
+        self, event: Literal["started", "stopped", "cleared"], response_id: str | None
+    ) -> None:
+        """The player's audibility (Live has no Playback chart: the server owns turn-taking)."""
+        self._audible = event == "started"
+
+    @property
+    def assistant_audible(self) -> bool:
+        """Whether the client's player is playing the assistant's audio now (WebSocket; Live
+        has no speaking state on the wire)."""
+        return self._audible
 
     # ---------------------------------------------------------------------------------------
     # Delegation
@@ -736,13 +816,6 @@ class LiveClient(RealtimeClient):
     def next_ts(self) -> float:
         self._unsupported("next_ts()", "Live rows are timed on the session's timeline")
 
-    async def audio_chunks(self) -> Any:  # type: ignore[override]
-        self._unsupported(
-            "audio_chunks()",
-            "Live output audio over WebSocket is not played by this client yet; use WebRTC "
-            "with audio_sink=, or read session.output_audio.delta with on_event",
-        )
-
     async def send_raw(self, event: Mapping[str, Any]) -> None:
         """Send any Live client event (the charts follow it)."""
         if event.get("type") == "session.start":
@@ -808,3 +881,33 @@ def _live_transport(
     if cls is LiveWebRTCTransport:  # the client's own WebRTC options, unless given here
         given = {**rtc, **given}
     return cls(**given)
+
+
+FIXTURE_PLAYING = "session.output_audio.fixture.playing"
+#: What the player takes (the Realtime delta type; the player keys audio by its ids).
+_PLAYER_DELTA = "response.output_audio.delta"
+_PCM24: Mapping[str, Any] = {"type": "audio/pcm", "rate": 24000}
+
+
+def _as_pcm24(delta: object, fmt: Mapping[str, Any]) -> str:
+    """A Live output delta (base64 in the session's ``audio.format``) as base64 PCM16 mono
+    24 kHz (what the player plays); ``ValueError`` saying what is wrong."""
+    import base64
+    import binascii
+
+    if not isinstance(delta, str):
+        raise ValueError("session.output_audio.delta without a base64 delta")
+    if fmt.get("type") == "audio/pcm" and fmt.get("rate", 24000) == 24000:
+        return delta
+    if fmt.get("type") not in ("audio/pcm", "audio/pcmu", "audio/pcma"):
+        raise ValueError(f"unknown output audio format {fmt.get('type')!r}")
+    try:
+        data = base64.b64decode(delta, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("session.output_audio.delta is not base64") from None
+    if fmt["type"] == "audio/pcm" and len(data) % 2:
+        raise ValueError("PCM16 output audio with an odd number of bytes")
+    from .emulator.live.media import decode_audio  # G.711 and 16 kHz PCM → 24 kHz PCM16
+
+    pcm = decode_audio(data, {"type": fmt["type"], "rate": int(fmt.get("rate", 8000))})
+    return base64.b64encode(pcm.astype("<i2").tobytes()).decode("ascii")

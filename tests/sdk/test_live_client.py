@@ -15,7 +15,7 @@ from openai.types.live import ClientEvent, ConnectClientEvent
 
 from realtime_machines.live import LiveChatOptions
 from realtime_sdk import RealtimeClient
-from realtime_sdk.emulator import Emulator, EmulatorConfig
+from realtime_sdk.emulator import Emulator, EmulatorConfig, Say, ScriptedBrain
 from realtime_sdk.emulator.audio import SpeechTrack, synthesize
 from realtime_sdk.emulator.live.engine import LiveEngine
 from realtime_sdk.errors import ConnectError
@@ -285,3 +285,97 @@ def test_what_live_does_not_allow_is_refused_with_the_field_or_the_call(run: Run
     assert client.session_config == {"model": "gpt-live-1.1"}
     with pytest.raises(ValueError, match="unknown event"):
         client.on("response:created", print)
+
+
+def test_websocket_audio_arrives_as_chunks_of_the_answers_length(run: Runner) -> None:
+    answer = "Here is a spoken answer."
+    brain = ScriptedBrain([[Say(answer)]])
+    mic = SpeechTrack()
+
+    async def main() -> tuple[int, LiveClient]:
+        config = EmulatorConfig(ms_per_char=MS_PER_CHAR, transcribe=lambda pcm: "Hello there")
+        async with Emulator(config=config, brain=brain) as emu:
+            client = LiveClient(
+                api_key=emu.api_key,
+                base_url=emu.base_url,
+                transport="websocket",
+                microphone=lambda: mic,
+                chat_options=QUICK,
+            )
+            taken: list[bytes] = []
+
+            async def take() -> None:
+                async for chunk in client.audio_chunks():
+                    taken.append(chunk)
+
+            reader = asyncio.ensure_future(take())
+            await client.connect()
+            mic.play(synthesize("hello", ms_per_char=MS_PER_CHAR))
+            await until(lambda: answer in "".join(r.text for r in client.chat), "the answer")
+            expected = synthesize(answer, ms_per_char=MS_PER_CHAR).size * 2
+            await until(lambda: sum(map(len, taken)) >= expected, "the answer's audio")
+            await client.disconnect()
+            await asyncio.wait_for(reader, 5)  # audio_chunks() ends with the client
+            return sum(map(len, taken)), client
+
+    total, client = run(main(), timeout=40)
+    expected_ms = synthesize(answer, ms_per_char=MS_PER_CHAR).size * 1000 / 24000
+    assert abs(total / 2 * 1000 / 24000 - expected_ms) <= 20  # ± a frame
+    assert client.assistant_audible is False
+
+
+class HeldSink:
+    """A sink that plays nothing until told: what the player holds stays queued."""
+
+    def __init__(self) -> None:
+        self.written = 0
+        self.stops = 0
+        self.position = 0
+
+    def write(self, pcm: Any) -> None:
+        self.written += int(pcm.size)
+
+    def stop(self) -> None:
+        self.stops += 1
+
+
+def test_user_speech_over_the_answer_cuts_the_local_playback(run: Runner) -> None:
+    answer = "This answer is long enough to be interrupted before it ends, surely it is."
+    brain = ScriptedBrain([[Say(answer)], [Say("Sorry, go on.")]])
+    mic = SpeechTrack()
+    sink = HeldSink()
+
+    async def main() -> tuple[list[float], LiveClient]:
+        config = EmulatorConfig(ms_per_char=MS_PER_CHAR, transcribe=lambda pcm: "Hello there")
+        async with Emulator(config=config, brain=brain) as emu:
+            client = LiveClient(
+                api_key=emu.api_key,
+                base_url=emu.base_url,
+                transport="websocket",
+                microphone=lambda: mic,
+                audio_sink=sink,  # the default turn rule: the barge-in is heard late
+            )
+            queued: list[float] = []
+            client.on(
+                "assistant:interrupted",
+                lambda n: queued.append(client._player.queued_ms if client._player else -1),
+            )
+            await client.connect()
+            mic.play(synthesize("hello", ms_per_char=MS_PER_CHAR))
+            await until(
+                lambda: client._player is not None and client._player.queued_ms > 300,
+                "the answer's audio",
+            )
+            held = client._player.queued_ms if client._player else 0.0
+            mic.play(synthesize("wait a moment", ms_per_char=MS_PER_CHAR))  # barge-in
+            await until(lambda: "Sorry" in "".join(r.text for r in client.chat), "the reply")
+            await until(lambda: bool(queued), "the interruption")
+            await client.disconnect()
+            return [held, *queued], client
+
+    (held, after_cut), client = run(main(), timeout=40)
+    rows = [(r.role, r.status) for r in client.chat]
+    assert ("assistant", "canceled") in rows
+    assert held > 300
+    assert sink.stops >= 1  # the sink dropped what it held
+    assert after_cut == 0  # nothing of the interrupted answer left to play
