@@ -30,6 +30,11 @@ Realtime ``SessionModel``. What differs is what the protocol makes differ (``doc
   chat's turn rule: ``assistant:interrupted``) or a fixture starts, the client only drops what
   it still holds of the interrupted speech.
 * **Disconnect** closes the session first (``session.close`` → ``session.closed``).
+* **Reconnect** (``reconnect={"attempts": n}``, off by default): Live has no resume, so a
+  dropped connection is replaced by a *new* session (the old one is ``lost``). The client says
+  so: the ``session:restarted`` event and ``on_success("session_restarted", {...})`` with both
+  ids. The chat keeps the old rows and puts the new session's after them; the model does not
+  remember the old session. A sideband re-attaches to the same session.
 * What Live does not have raises :class:`LiveUnsupportedError` naming it (``cancel_response``,
   ``ask``, ``set_mode``...), and :meth:`update_session` refuses immutable fields with a
   :class:`LiveConfigError` naming the field.
@@ -54,6 +59,7 @@ from realtime_machines.live import (
     DelegationCreatedNotice,
     LiveChatOptions,
     LiveSessionModel,
+    SessionRestartedNotice,
 )
 from realtime_machines.session import DEFAULT_RECORD_LIMIT
 
@@ -243,6 +249,7 @@ class LiveClient(RealtimeClient):
         )
         self._on_delegation = on_delegation
         timeouts: Mapping[str, float] = self.options["timeouts"]
+        reconnect: Mapping[str, Any] = self.options["reconnect"]
         by_option = template.timeout_options
         steps = template.steps
         self.model = LiveSessionModel(
@@ -259,6 +266,10 @@ class LiveClient(RealtimeClient):
                 for step in steps
             },
             allow_connect_without_microphone=bool(self.options["allow_connect_without_mic"]),
+            reconnect_attempts=int(reconnect["attempts"]),
+            reconnect_delay=float(reconnect["backoff_initial"]),
+            reconnect_backoff=float(reconnect["backoff_factor"]),
+            reconnect_delay_max=float(reconnect["backoff_max"]),
             start_timeout=start_timeout,
             close_timeout=close_timeout,
             record_limit=record_limit,
@@ -450,6 +461,20 @@ class LiveClient(RealtimeClient):
     async def _dispatch(self, notice: Notice) -> None:
         if isinstance(notice, AssistantInterrupted):
             self._cut_speech()
+        elif isinstance(notice, SessionRestartedNotice):
+            logger.warning(
+                "a new Live session %s replaced %s: Live has no resume (the model does not "
+                "remember the old session; the chat keeps its rows)",
+                notice.session_id,
+                notice.previous_session_id,
+            )
+            self._success(
+                "session_restarted",
+                {
+                    "previous_session_id": notice.previous_session_id,
+                    "session_id": notice.session_id,
+                },
+            )
         if isinstance(notice, ToolCallDone):
             self._spawn(self._run_delegated_tool(notice))
         elif (

@@ -298,6 +298,32 @@ def test_fragments_join_exactly_and_a_gap_starts_a_new_turn() -> None:
     assert [r.text for r in regrouped] == ["Hello  thereAgain"]
 
 
+def test_a_new_session_restarts_the_timeline_after_the_old_rows() -> None:
+    model = LiveSessionModel(time=NOW)
+    started(model)
+    said(model, "user", "Hi", 0, 400)
+    said(model, "assistant", "Hello!", 600, 1200)
+    model.transport_lost("connection_reconnecting")  # dropped: the session is lost
+    assert model.session.state == "lost"
+    assert "session:closed" in names(model.take_notices())
+    notices = started(model, id="live_new")  # the reconnect's session: its timeline from 0
+    assert names(notices) == ["session:restarted", "session:started"]
+    assert notices[0].payload() == {"previous_session_id": "live_abc", "session_id": "live_new"}
+    said(model, "user", "Again", 0, 300)  # would overlap the old rows without the shift
+    said(model, "assistant", "Yes?", 500, 800)
+    rows = [(row.role, row.text, row.ts) for row in model.chat]
+    assert rows == [
+        ("user", "Hi", 0.0),
+        ("assistant", "Hello!", 0.6),
+        ("user", "Again", 1.2),
+        ("assistant", "Yes?", 1.7),
+    ]
+    assert project_live(model.record) == model.chat
+    model.transport_lost("connection_reconnecting")
+    model.take_notices()
+    assert names(started(model, id="live_new")) == ["session:started"]  # same id: no restart
+
+
 def test_the_floor_changes_without_overlap_and_a_user_overlap_is_a_barge_in() -> None:
     model = LiveSessionModel()
     said(model, "user", "What's the weather?", 0, 900)

@@ -379,3 +379,60 @@ def test_user_speech_over_the_answer_cuts_the_local_playback(run: Runner) -> Non
     assert held > 300
     assert sink.stops >= 1  # the sink dropped what it held
     assert after_cut == 0  # nothing of the interrupted answer left to play
+
+
+def test_a_dropped_websocket_reconnects_as_a_new_session_and_keeps_the_chat(run: Runner) -> None:
+    brain = ScriptedBrain([[Say("First answer.")], [Say("Second answer.")]])
+    mic = SpeechTrack()
+    successes: list[tuple[str, Any]] = []
+
+    async def main() -> tuple[LiveClient, list[str], str, str, list[str]]:
+        config = EmulatorConfig(ms_per_char=MS_PER_CHAR, transcribe=lambda pcm: "Hello there")
+        async with Emulator(config=config, brain=brain) as emu:
+            client = LiveClient(
+                api_key=emu.api_key,
+                base_url=emu.base_url,
+                transport="websocket",
+                microphone=lambda: mic,
+                chat_options=QUICK,
+                reconnect={"attempts": 2, "backoff_initial": 0.05},
+                on_success=lambda stage, data: successes.append((stage, data)),
+            )
+            names: list[str] = []
+            client.on("session:restarted", lambda n: names.append(n.name))
+            client.on("session:closed", lambda n: names.append(n.name))
+            await client.connect()
+            first = the_engine(emu)
+            first_id = client.session_id
+            assert first_id == first.id
+            mic.play(synthesize("hello", ms_per_char=MS_PER_CHAR))
+            await until(lambda: "First answer." in [r.text for r in client.chat], "the answer")
+            [socket] = list(emu._websockets)
+            await socket.close(code=1011, message=b"internal error")  # a drop, not a close
+            await until(lambda: any(s == "session_restarted" for s, _ in successes), "restart")
+            assert client.status == "connected"
+            second = the_engine(emu)
+            assert second is not first
+            mic.play(synthesize("hello", ms_per_char=MS_PER_CHAR))
+            await until(lambda: "Second answer." in [r.text for r in client.chat], "answer 2")
+            second_id = client.session_id
+            closed = [e["type"] for e in second.received if e["type"] == "session.start"]
+            await client.disconnect()
+            return client, names, str(first_id), str(second_id), closed
+
+    client, names, first_id, second_id, starts = run(main(), timeout=40)
+    assert second_id != first_id
+    assert starts == ["session.start"]  # the new session was started afresh
+    [(_, data)] = [(s, d) for s, d in successes if s == "session_restarted"]
+    assert data == {"previous_session_id": first_id, "session_id": second_id}
+    assert names[:2] == ["session:closed", "session:restarted"]  # the old one lost, then new
+    rows = [(r.role, r.text) for r in client.chat]
+    assert rows == [
+        ("user", "Hello there"),
+        ("assistant", "First answer."),
+        ("user", "Hello there"),
+        ("assistant", "Second answer."),
+    ]
+    stamps = [r.ts for r in client.chat]
+    assert stamps == sorted(stamps)  # the new session's rows after the old ones
+    assert client.model.connection.reconnects == 1

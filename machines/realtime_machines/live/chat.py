@@ -23,8 +23,12 @@ chat. Re-projecting a record with other options (:class:`LiveChatOptions`) regro
 
 Fragments are appended exactly as received (no trimming, no spaces inserted). A
 ``turns_closed`` fact (the session closed, or the shell settled the turns) closes every open
-turn. Rows are :class:`~realtime_machines.chat.ChatItem` rows, as in a Realtime chat: ``id`` is
-the turn's id (``turn_1``, ``turn_2`` …; Live has no item or response ids, so ``item_id`` and
+turn. A ``session_restarted`` fact (a new session replaced the last one, e.g. after a
+reconnect: its timeline starts again at 0) closes every open turn and shifts the new session's
+fragments past the end of everything heard so far, so its rows follow the old ones.
+
+Rows are :class:`~realtime_machines.chat.ChatItem` rows, as in a Realtime chat: ``id`` is the
+turn's id (``turn_1``, ``turn_2`` …; Live has no item or response ids, so ``item_id`` and
 ``response_id`` are ``None``), ``ts`` the turn's start on the session timeline in seconds (so
 overlapping turns are ordered by when they began), ``time`` the arrival time of its first
 fragment, and ``status`` ``streaming`` while open, ``done`` once closed, ``canceled`` when the
@@ -131,6 +135,9 @@ class LiveChatProjection:
         self._next = 1
         self._sorted: list[_Turn] | None = None
         self.version = 0
+        #: Added to the current session's times (the sessions before it, end to end).
+        self._offset = 0
+        self._horizon = 0  # the latest end_ms seen, shifted
 
     # -- reading ------------------------------------------------------------------------------
     @property
@@ -167,10 +174,12 @@ class LiveChatProjection:
             return []
         if step.event == "transcript":
             changes = self._transcript(step)
-        elif step.event == "turns_closed":
+        elif step.event in ("turns_closed", "session_restarted"):
             changes = []
             for turn in list(self._open.values()):
                 self._close(turn, "done", changes)
+            if step.event == "session_restarted":
+                self._offset = self._horizon
         else:
             return []
         self.version += 1
@@ -190,8 +199,9 @@ class LiveChatProjection:
         data = step.data
         role: Role = "user" if data["role"] == "user" else "assistant"
         delta: str = data["delta"]
-        start: int = data["start_ms"]
-        end: int = data["end_ms"]
+        start: int = data["start_ms"] + self._offset
+        end: int = data["end_ms"] + self._offset
+        self._horizon = max(self._horizon, end)
         options = self.options
         changes: list[TurnChange] = []
         for stale in list(self._open.values()):  # 1. inactivity
@@ -225,7 +235,12 @@ class LiveChatProjection:
     # -- snapshots (compacted records) ---------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
         """The projection's whole state as plain JSON values (a ``snapshot`` fact's data)."""
-        return {"turns": [t.fields() for t in self._turns.values()], "next": self._next}
+        return {
+            "turns": [t.fields() for t in self._turns.values()],
+            "next": self._next,
+            "offset": self._offset,
+            "horizon": self._horizon,
+        }
 
     def _restore(self, data: Mapping[str, Any]) -> None:
         self._turns = {}
@@ -239,6 +254,8 @@ class LiveChatProjection:
             if is_open:
                 self._open[role] = turn
         self._next = int(data["next"])
+        self._offset = int(data.get("offset", 0))
+        self._horizon = int(data.get("horizon", 0))
         self._sorted = None
         self.version += 1
 

@@ -26,6 +26,7 @@ __all__ = [
     "InputUnmuted",
     "SessionClosedNotice",
     "SessionPausedNotice",
+    "SessionRestartedNotice",
     "SessionResumedNotice",
     "SessionStartedNotice",
     "TransportDtmf",
@@ -40,6 +41,17 @@ class SessionStartedNotice(Notice):
     session_id: str | None
     expires_at: int | None = None
     name: ClassVar[str] = "session:started"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRestartedNotice(Notice):
+    """A new session replaced an earlier one of this client (Live has no resume: after a
+    dropped connection the reconnect starts a new session, with a fresh timeline and none of
+    the old session's context). The chat keeps the old rows; the new ones follow them."""
+
+    previous_session_id: str
+    session_id: str | None
+    name: ClassVar[str] = "session:restarted"
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +161,7 @@ LIVE_NOTICE_NAMES: frozenset[str] = frozenset(
     cls.name
     for cls in (
         SessionStartedNotice,
+        SessionRestartedNotice,
         SessionPausedNotice,
         SessionResumedNotice,
         SessionClosedNotice,

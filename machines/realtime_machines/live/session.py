@@ -69,6 +69,7 @@ from .notices import (
     InputUnmuted,
     SessionClosedNotice,
     SessionPausedNotice,
+    SessionRestartedNotice,
     SessionResumedNotice,
     SessionStartedNotice,
     TransportDtmf,
@@ -117,6 +118,10 @@ class LiveSessionModel(ConnectionDriver, ModelRecord):
         record_limit: int | None = DEFAULT_RECORD_LIMIT,
         settled_limit: int | None = DEFAULT_SETTLED_LIMIT,
         reference_engine: bool = False,
+        reconnect_attempts: int = 0,
+        reconnect_delay: float = 1.0,
+        reconnect_backoff: float = 2.0,
+        reconnect_delay_max: float = 15.0,
         time: float = 0.0,
     ) -> None:
         self._init_record(
@@ -138,6 +143,10 @@ class LiveSessionModel(ConnectionDriver, ModelRecord):
             self,
             timeouts=connection_timeouts,
             allow_without_microphone=allow_connect_without_microphone,
+            reconnect_attempts=reconnect_attempts,
+            reconnect_delay=reconnect_delay,
+            reconnect_backoff=reconnect_backoff,
+            reconnect_delay_max=reconnect_delay_max,
         )
         self.handshake_class = handshake_class(handshake_kind, tuple(handshake_steps))
         self.handshake_timeouts: dict[str, float] = dict(handshake_timeouts or {})
@@ -281,6 +290,7 @@ class LiveSessionModel(ConnectionDriver, ModelRecord):
     def _on_started(self, event: wire.SessionStarted) -> None:
         self.session_config = event.session
         self._acknowledged(event.client_event_id)
+        previous = self.session.session_id
         expires_at = event.expires_at
         # Time in a live session is the wall clock (unix seconds), as ``expires_at``.
         expires_in = expires_at - self._now if expires_at is not None and self._now else None
@@ -290,6 +300,11 @@ class LiveSessionModel(ConnectionDriver, ModelRecord):
             expires_at=expires_at,
             expires_in=expires_in,
         ):
+            if previous is not None and previous != event.session_id:
+                # No resume on Live: a new session (its timeline from 0, no old context).
+                data = {"previous_session_id": previous, "session_id": event.session_id}
+                self._fact("session_restarted", data)
+                self._notices.append(SessionRestartedNotice(previous, event.session_id))
             self._notices.append(SessionStartedNotice(event.session_id, expires_at))
 
     def _on_updated(self, event: wire.SessionUpdated) -> None:
