@@ -287,21 +287,29 @@ def test_what_live_does_not_allow_is_refused_with_the_field_or_the_call(run: Run
         client.on("response:created", print)
 
 
+def answering(*answers: str) -> Emulator:
+    """An emulator that hears "Hello there" and says ``answers``, one a turn."""
+    config = EmulatorConfig(ms_per_char=MS_PER_CHAR, transcribe=lambda pcm: "Hello there")
+    return Emulator(config=config, brain=ScriptedBrain([[Say(a)] for a in answers]))
+
+
+def ws_client(emu: Emulator, mic: SpeechTrack, **options: Any) -> LiveClient:
+    return LiveClient(
+        api_key=emu.api_key,
+        base_url=emu.base_url,
+        transport="websocket",
+        microphone=lambda: mic,
+        **options,
+    )
+
+
 def test_websocket_audio_arrives_as_chunks_of_the_answers_length(run: Runner) -> None:
     answer = "Here is a spoken answer."
-    brain = ScriptedBrain([[Say(answer)]])
     mic = SpeechTrack()
 
     async def main() -> tuple[int, LiveClient]:
-        config = EmulatorConfig(ms_per_char=MS_PER_CHAR, transcribe=lambda pcm: "Hello there")
-        async with Emulator(config=config, brain=brain) as emu:
-            client = LiveClient(
-                api_key=emu.api_key,
-                base_url=emu.base_url,
-                transport="websocket",
-                microphone=lambda: mic,
-                chat_options=QUICK,
-            )
+        async with answering(answer) as emu:
+            client = ws_client(emu, mic, chat_options=QUICK)
             taken: list[bytes] = []
 
             async def take() -> None:
@@ -341,20 +349,13 @@ class HeldSink:
 
 def test_user_speech_over_the_answer_cuts_the_local_playback(run: Runner) -> None:
     answer = "This answer is long enough to be interrupted before it ends, surely it is."
-    brain = ScriptedBrain([[Say(answer)], [Say("Sorry, go on.")]])
     mic = SpeechTrack()
     sink = HeldSink()
 
     async def main() -> tuple[list[float], LiveClient]:
-        config = EmulatorConfig(ms_per_char=MS_PER_CHAR, transcribe=lambda pcm: "Hello there")
-        async with Emulator(config=config, brain=brain) as emu:
-            client = LiveClient(
-                api_key=emu.api_key,
-                base_url=emu.base_url,
-                transport="websocket",
-                microphone=lambda: mic,
-                audio_sink=sink,  # the default turn rule: the barge-in is heard late
-            )
+        async with answering(answer, "Sorry, go on.") as emu:
+            # the default turn rule: the barge-in is heard late
+            client = ws_client(emu, mic, audio_sink=sink)
             queued: list[float] = []
             client.on(
                 "assistant:interrupted",
@@ -382,18 +383,14 @@ def test_user_speech_over_the_answer_cuts_the_local_playback(run: Runner) -> Non
 
 
 def test_a_dropped_websocket_reconnects_as_a_new_session_and_keeps_the_chat(run: Runner) -> None:
-    brain = ScriptedBrain([[Say("First answer.")], [Say("Second answer.")]])
     mic = SpeechTrack()
     successes: list[tuple[str, Any]] = []
 
     async def main() -> tuple[LiveClient, list[str], str, str, list[str]]:
-        config = EmulatorConfig(ms_per_char=MS_PER_CHAR, transcribe=lambda pcm: "Hello there")
-        async with Emulator(config=config, brain=brain) as emu:
-            client = LiveClient(
-                api_key=emu.api_key,
-                base_url=emu.base_url,
-                transport="websocket",
-                microphone=lambda: mic,
+        async with answering("First answer.", "Second answer.") as emu:
+            client = ws_client(
+                emu,
+                mic,
                 chat_options=QUICK,
                 reconnect={"attempts": 2, "backoff_initial": 0.05},
                 on_success=lambda stage, data: successes.append((stage, data)),
