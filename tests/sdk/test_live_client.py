@@ -303,13 +303,19 @@ def ws_client(emu: Emulator, mic: SpeechTrack, **options: Any) -> LiveClient:
     )
 
 
-def test_websocket_audio_arrives_as_chunks_of_the_answers_length(run: Runner) -> None:
+@pytest.mark.parametrize(
+    "audio_format", [None, {"type": "audio/pcm", "rate": 16000}], ids=["pcm24k", "pcm16k"]
+)
+def test_websocket_audio_arrives_as_chunks_of_the_answers_length(
+    run: Runner, audio_format: dict[str, Any] | None
+) -> None:
     answer = "Here is a spoken answer."
     mic = SpeechTrack()
 
     async def main() -> tuple[int, LiveClient]:
         async with answering(answer) as emu:
-            client = ws_client(emu, mic, chat_options=QUICK)
+            session = {"audio": {"format": audio_format}} if audio_format else None
+            client = ws_client(emu, mic, chat_options=QUICK, session=session)
             taken: list[bytes] = []
 
             async def take() -> None:
@@ -433,3 +439,22 @@ def test_a_dropped_websocket_reconnects_as_a_new_session_and_keeps_the_chat(run:
     stamps = [r.ts for r in client.chat]
     assert stamps == sorted(stamps)  # the new session's rows after the old ones
     assert client.model.connection.reconnects == 1
+
+
+def test_output_audio_in_other_formats_becomes_pcm16_24k_and_bad_audio_is_named() -> None:
+    import base64
+
+    from realtime_sdk.live_client import _as_pcm24
+
+    ulaw = base64.b64encode(bytes([0xFF]) * 80).decode()  # 10 ms of µ-law silence at 8 kHz
+    pcm = base64.b64decode(_as_pcm24(ulaw, {"type": "audio/pcmu", "rate": 8000}))
+    assert len(pcm) == 240 * 2  # 10 ms at 24 kHz
+    assert set(pcm) == {0}
+    same = base64.b64encode(b"\1\0" * 4).decode()
+    assert _as_pcm24(same, {"type": "audio/pcm", "rate": 24000}) == same
+    with pytest.raises(ValueError, match="odd number of bytes"):
+        _as_pcm24(base64.b64encode(b"\0" * 3).decode(), {"type": "audio/pcm", "rate": 16000})
+    with pytest.raises(ValueError, match="not base64"):
+        _as_pcm24("%%%", {"type": "audio/pcma", "rate": 8000})
+    with pytest.raises(ValueError, match="unknown output audio format"):
+        _as_pcm24(same, {"type": "audio/opus"})
