@@ -36,6 +36,7 @@ __all__ = [
     "append_events",
     "decode_pcm16",
     "encode_pcm16",
+    "pcm16_bytes",
 ]
 
 WIRE_RATE: Final = 24000
@@ -165,14 +166,9 @@ class MicrophonePump:
 _APPEND_OVERHEAD = len('{"type": "", "audio": ""}')
 
 
-def append_events(
-    pcm: object, max_message_size: int, event_type: str = "input_audio_buffer.append"
-) -> Iterator[str]:
-    """PCM16 mono 24 kHz as serialized ``input_audio_buffer.append`` events, each at most
-    ``max_message_size`` bytes, split on whole samples: what ``send_audio`` sends on the
-    WebSocket and in-memory transports (GPT-Live's WebSocket: ``event_type`` is
-    ``session.input_audio.append``). ``TypeError`` / ``ValueError`` with a sentence when
-    ``pcm`` is not PCM16 bytes."""
+def pcm16_bytes(pcm: object) -> bytes:
+    """``pcm`` as bytes if it is PCM16 (bytes-like, an even length); else ``TypeError`` /
+    ``ValueError`` with a sentence: what ``send_audio`` takes."""
     if not isinstance(pcm, bytes | bytearray | memoryview):
         raise TypeError(f"send_audio() takes PCM16 bytes, not {type(pcm).__name__}")
     data = bytes(pcm)
@@ -181,6 +177,23 @@ def append_events(
             f"send_audio() takes PCM16 (2 bytes a sample, an even number of bytes); "
             f"got an odd {len(data)} bytes"
         )
+    return data
+
+
+def append_events(
+    pcm: object,
+    max_message_size: int,
+    event_type: str = "input_audio_buffer.append",
+    *,
+    checked: bool = False,
+) -> Iterator[str]:
+    """PCM16 mono 24 kHz as serialized ``input_audio_buffer.append`` events, each at most
+    ``max_message_size`` bytes, split on whole samples: what ``send_audio`` sends on the
+    WebSocket and in-memory transports (GPT-Live's WebSocket: ``event_type`` is
+    ``session.input_audio.append``). ``TypeError`` / ``ValueError`` with a sentence when
+    ``pcm`` is not PCM16 bytes (:func:`pcm16_bytes`), unless ``checked``: bytes already in
+    the wire's format (G.711 has one byte a sample), split as they are."""
+    data = pcm if checked and isinstance(pcm, bytes) else pcm16_bytes(pcm)
     # base64 turns 3 bytes into 4 characters; a multiple of 6 keeps whole samples
     overhead = _APPEND_OVERHEAD + len(event_type)
     step = (max_message_size - overhead) * 3 // 4 // 6 * 6

@@ -24,6 +24,9 @@ Realtime ``SessionModel``. What differs is what the protocol makes differ (``doc
   (the default) ``on_delegation`` is called with each :class:`Delegation` and its return
   value is the answer (``session.commentary.append`` naming the delegation).
 * **Mute** is a protocol command (:meth:`mute` / :meth:`unmute`, acknowledged).
+* **Input audio** over WebSocket (the ``microphone``, :meth:`send_audio`: PCM16 mono 24 kHz)
+  goes up in the session's ``audio.format`` (PCM16 16 kHz, G.711 µ-law or A-law are encoded
+  by the transport; an unsupported format is a :class:`LiveConfigError`).
 * **Output audio** over WebSocket (``session.output_audio.delta``, in the session's format) is
   played by the client as on Realtime's WebSocket: into the ``audio_sink`` or as PCM16 mono
   24 kHz chunks from :meth:`audio_chunks`. Live has no truncate: when the user barges in (the
@@ -64,6 +67,7 @@ from realtime_machines.live import (
 from realtime_machines.session import DEFAULT_RECORD_LIMIT
 
 from .client import RealtimeClient, _init_signature, _maybe_await, _StaticKey, server_key
+from .codecs import check_audio_format, decode_audio
 from .config import DEFAULTS, NOT_GIVEN
 from .errors import ConnectError, RealtimeError
 from .tools import FunctionTool
@@ -874,6 +878,13 @@ def _check_session(session: object, model: object) -> dict[str, Any]:
     delegation = config.get("delegation")
     if delegation is not None and not isinstance(delegation, Mapping):
         raise LiveConfigError("session.delegation", "must be an object or None")
+    audio = config.get("audio")
+    fmt = audio.get("format") if isinstance(audio, Mapping) else None
+    if fmt is not None:  # the client encodes input audio into it and decodes output from it
+        try:
+            check_audio_format(fmt)
+        except ValueError as exc:
+            raise LiveConfigError("session.audio.format", str(exc)) from None
     return config
 
 
@@ -932,7 +943,5 @@ def _as_pcm24(delta: object, fmt: Mapping[str, Any]) -> str:
         raise ValueError("session.output_audio.delta is not base64") from None
     if fmt["type"] == "audio/pcm" and len(data) % 2:
         raise ValueError("PCM16 output audio with an odd number of bytes")
-    from .emulator.live.media import decode_audio  # G.711 and 16 kHz PCM → 24 kHz PCM16
-
     pcm = decode_audio(data, {"type": fmt["type"], "rate": int(fmt.get("rate", 8000))})
     return base64.b64encode(pcm.astype("<i2").tobytes()).decode("ascii")

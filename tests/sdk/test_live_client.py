@@ -6,9 +6,12 @@ validates against the official ``openai.types.live`` client-event unions."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pydantic
 import pytest
 from openai.types.live import ClientEvent, ConnectClientEvent
@@ -458,3 +461,147 @@ def test_output_audio_in_other_formats_becomes_pcm16_24k_and_bad_audio_is_named(
         _as_pcm24("%%%", {"type": "audio/pcma", "rate": 8000})
     with pytest.raises(ValueError, match="unknown output audio format"):
         _as_pcm24(same, {"type": "audio/opus"})
+
+
+PHRASES = ("book a table for two", "what time is it now")
+
+
+def recognizer(scores: list[float]) -> Callable[[bytes], str]:
+    """The emulator's transcription reading its own synthesis: the phrase whose
+    :func:`synthesize` audio the heard PCM16 24 kHz matches (normalised cross-correlation),
+    or ``"(unintelligible)"``; each best score is kept in ``scores``."""
+    templates = {p: synthesize(p, ms_per_char=MS_PER_CHAR).astype(np.float64) for p in PHRASES}
+
+    def transcribe(pcm: bytes) -> str:
+        heard = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
+        best, score = "(unintelligible)", 0.0
+        for phrase, template in templates.items():
+            n = heard.size + template.size
+            corr = np.fft.irfft(np.fft.rfft(heard, n) * np.conj(np.fft.rfft(template, n)), n)
+            norm = float(np.linalg.norm(heard) * np.linalg.norm(template)) or 1.0
+            value = float(np.max(corr)) / norm
+            if value > score:
+                best, score = phrase, value
+        scores.append(score)
+        return best if score > 0.7 else "(unintelligible)"
+
+    return transcribe
+
+
+WIRE_BYTES_PER_SECOND = {"audio/pcm": 32000, "audio/pcmu": 8000, "audio/pcma": 8000}
+
+
+@pytest.mark.parametrize(
+    "audio_format",
+    [
+        {"type": "audio/pcm", "rate": 16000},
+        {"type": "audio/pcmu", "rate": 8000},
+        {"type": "audio/pcma"},
+    ],
+    ids=["pcm16k", "pcmu", "pcma"],
+)
+def test_send_audio_reaches_the_session_in_its_input_format(
+    run: Runner, audio_format: dict[str, Any]
+) -> None:
+    phrase = "book a table for two"
+    speech = synthesize(phrase, ms_per_char=MS_PER_CHAR)
+    pcm = np.concatenate([speech, np.zeros(24000, dtype=np.int16)])  # then 1 s of silence
+    scores: list[float] = []
+
+    async def main() -> tuple[LiveClient, LiveEngine]:
+        config = EmulatorConfig(ms_per_char=MS_PER_CHAR, transcribe=recognizer(scores))
+        async with Emulator(config=config, brain=ScriptedBrain([[Say("Done.")]])) as emu:
+            client = LiveClient(
+                api_key=emu.api_key,
+                base_url=emu.base_url,
+                transport="websocket",
+                transport_options={"max_message_size": 4096},
+                silence=False,  # only the app's audio moves the session's clock
+                session={"audio": {"format": audio_format}},
+                chat_options=QUICK,
+            )
+            await client.connect()
+            engine = the_engine(emu)
+            # odd chunk sizes (in samples): the encoder carries the remainder over
+            for start in range(0, pcm.size, 4001):
+                await client.send_audio(pcm[start : start + 4001].astype("<i2").tobytes())
+            await until(lambda: any(r.role == "user" for r in client.chat), "user transcript")
+            await client.disconnect()
+            return client, engine
+
+    client, engine = run(main(), timeout=40)
+    users = [r.text.strip() for r in client.chat if r.role == "user"]
+    assert users == [phrase], scores
+    appends = [e for e in engine.received if e["type"] == "session.input_audio.append"]
+    wire = sum(len(base64.b64decode(e["audio"])) for e in appends)
+    expected = pcm.size * WIRE_BYTES_PER_SECOND[audio_format["type"]] // 24000
+    assert abs(wire - expected) <= 2, (wire, expected)
+    assert all(len(json.dumps(e)) <= 4096 for e in appends)  # each fits the message size
+
+
+def test_g711_codecs_round_trip_within_their_quantisation() -> None:
+    from realtime_sdk import codecs
+
+    pcm = np.arange(-32000, 32001, 7, dtype=np.int16)
+    for encode, decode in (
+        (codecs.ulaw_encode, codecs.ulaw_decode),
+        (codecs.alaw_encode, codecs.alaw_decode),
+    ):
+        coded = encode(pcm)
+        assert coded.dtype == np.uint8
+        assert coded.size == pcm.size
+        back = decode(coded).astype(np.int32)
+        error = np.abs(back - pcm.astype(np.int32))
+        # G.711 keeps 4 mantissa bits: the step is about 1/16 of the magnitude
+        assert np.all(error <= np.abs(pcm.astype(np.int32)) // 16 + 16), encode.__name__
+        assert np.array_equal(np.sign(back[np.abs(pcm) > 64]), np.sign(pcm[np.abs(pcm) > 64]))
+
+
+@pytest.mark.parametrize(
+    "fmt",
+    [
+        {"type": "audio/pcm", "rate": 24000},
+        {"type": "audio/pcm", "rate": 16000},
+        {"type": "audio/pcmu"},
+        {"type": "audio/pcma", "rate": 8000},
+    ],
+    ids=["pcm24k", "pcm16k", "pcmu", "pcma"],
+)
+def test_a_stream_encoded_in_chunks_decodes_to_the_speech(fmt: dict[str, Any]) -> None:
+    from realtime_sdk.codecs import AudioEncoder, decode_audio, encode_audio
+
+    speech = synthesize("chunked stream", ms_per_char=MS_PER_CHAR)
+    encoder = AudioEncoder(fmt)
+    sizes = [1, 2, 479, 480, 1001, 7]
+    wire, start, i = b"", 0, 0
+    while start < speech.size:
+        n = sizes[i % len(sizes)]
+        wire += encoder.encode(speech[start : start + n].astype("<i2").tobytes())
+        start, i = start + n, i + 1
+    whole = encode_audio(speech, encoder.format)
+    assert abs(len(wire) - len(whole)) <= 2  # no drift whatever the chunk sizes
+    back = decode_audio(wire, encoder.format)
+    n = min(back.size, speech.size)
+    assert abs(back.size - speech.size) <= 3
+    correlation = np.corrcoef(back[:n].astype(float), speech[:n].astype(float))[0, 1]
+    assert correlation > 0.9
+
+
+def test_an_unsupported_audio_format_is_refused_early() -> None:
+    from realtime_sdk.codecs import AudioEncoder
+    from realtime_sdk.transports.live import input_encoder
+
+    for fmt, said in (
+        ({"type": "audio/opus"}, "unsupported audio format type 'audio/opus'"),
+        ({"type": "audio/pcm", "rate": 44100}, "rate 16000 or 24000"),
+        ({"type": "audio/pcmu", "rate": 16000}, "8000 Hz"),
+        ("pcm", "an audio format is an object"),
+    ):
+        with pytest.raises(LiveConfigError, match=r"session\.audio\.format") as refused:
+            LiveClient(api_key="sk-test", transport="websocket", session={"audio": {"format": fmt}})
+        assert said in str(refused.value)
+        with pytest.raises(ValueError, match=said):
+            AudioEncoder(fmt)
+        with pytest.raises(ValueError, match=r"session\.audio\.format"):
+            input_encoder({"audio": {"format": fmt}})
+    assert input_encoder({}).format == {"type": "audio/pcm", "rate": 24000}

@@ -24,8 +24,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+from collections.abc import Mapping
 from typing import Any, ClassVar, Final
 
+from ..audio_convert import append_events, pcm16_bytes
+from ..codecs import AudioEncoder
 from ..errors import ConnectError
 from .base import ConnectContext, HandshakeStep
 from .sideband import SidebandTransport, check_id
@@ -39,6 +42,7 @@ __all__ = [
     "LiveWebRTCTransport",
     "LiveWebSocketTransport",
     "check_session_id",
+    "input_encoder",
 ]
 
 LIVE_PATH: Final = "/v1/live/sessions"
@@ -64,14 +68,32 @@ class LiveWebSocketTransport(WebSocketTransport):
         HandshakeStep(STARTING_SESSION, "data_channel", 15.0, success="data_channel_open"),
     )
 
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._encoder = AudioEncoder({"type": "audio/pcm", "rate": 24000})
+
     def __repr__(self) -> str:
         return "<Live" + super().__repr__()[1:]
+
+    @property
+    def audio_format(self) -> dict[str, Any]:
+        """The wire format input audio is encoded into (the session's ``audio.format``)."""
+        return dict(self._encoder.format)
 
     async def run_step(self, state: str, context: ConnectContext) -> None:
         if state == STARTING_SESSION:
             await self._await_session()
         else:
+            if state == "opening_socket":
+                self._encoder = input_encoder(context.session)
             await super().run_step(state, context)
+
+    async def send_audio(self, pcm: bytes) -> None:
+        """Send PCM16 mono 24 kHz as ``session.input_audio.append`` events in the session's
+        ``audio.format``, split so each fits :attr:`max_message_size`."""
+        wire = self._encoder.encode(pcm16_bytes(pcm))
+        for text in append_events(wire, self._max_message_size, self.audio_event, checked=True):
+            await self.send(text)
 
     def _path(self) -> str:
         return LIVE_PATH
@@ -84,6 +106,18 @@ class LiveWebSocketTransport(WebSocketTransport):
 
     def _live(self) -> bool:
         return True  # open is enough: a close while starting fails the step at once
+
+
+def input_encoder(session: object) -> AudioEncoder:
+    """The encoder of a Live session's input audio: its ``audio.format`` (PCM16 24 kHz when
+    it names none); ``ValueError`` naming ``session.audio.format`` for one Live does not
+    have."""
+    audio = session.get("audio") if isinstance(session, Mapping) else None
+    fmt = audio.get("format") if isinstance(audio, Mapping) else None
+    try:
+        return AudioEncoder({"type": "audio/pcm", "rate": 24000} if fmt is None else fmt)
+    except ValueError as exc:
+        raise ValueError(f"session.audio.format: {exc}") from None
 
 
 class LiveWebRTCTransport(WebRTCTransport):
