@@ -295,7 +295,16 @@ def test_fragments_join_exactly_and_a_gap_starts_a_new_turn() -> None:
     ]
     # the same record regrouped with a longer gap: one turn
     regrouped = project_live(model.record, LiveChatOptions(turn_gap_ms=1000))
-    assert [r.text for r in regrouped] == ["Hello  thereAgain"]
+    assert [r.text for r in regrouped] == ["Hello  there Again"]  # a pause: not run together
+
+
+def test_utterances_of_one_turn_are_not_run_together() -> None:
+    model = LiveSessionModel()
+    said(model, "assistant", "One moment.", 0, 600)
+    said(model, "assistant", "In Paris", 800, 1200)  # a new utterance after a pause
+    said(model, "assistant", " it is sunny.", 1200, 1800)  # the same utterance goes on
+    said(model, "assistant", "Bye", 1800, 2000)  # no pause: fragments are joined as given
+    assert [r.text for r in model.chat] == ["One moment. In Paris it is sunny.Bye"]
 
 
 def test_a_new_session_restarts_the_timeline_after_the_old_rows() -> None:

@@ -223,6 +223,10 @@ class LiveChatProjection:
             self._turns[turn.id] = turn
             self._open[role] = turn
             changes.append(("started", turn.id, role, ""))
+        elif start > turn.end_ms and delta[:1].isalnum() and turn.text[-1:].strip():
+            # A new utterance of the same turn after a pause ("One moment." … "In Paris …"):
+            # the words are not run together. Fragments of one utterance carry their own spaces.
+            delta = " " + delta
         turn.parts.append(delta)
         if end > turn.end_ms:
             turn.end_ms = end
