@@ -303,8 +303,10 @@ def test_utterances_of_one_turn_are_not_run_together() -> None:
     said(model, "assistant", "One moment.", 0, 600)
     said(model, "assistant", "In Paris", 800, 1200)  # a new utterance after a pause
     said(model, "assistant", " it is sunny.", 1200, 1800)  # the same utterance goes on
-    said(model, "assistant", "Bye", 1800, 2000)  # no pause: fragments are joined as given
-    assert [r.text for r in model.chat] == ["One moment. In Paris it is sunny.Bye"]
+    said(model, "assistant", "It is 21.", 1800, 2000)  # no pause, a sentence's end: a space
+    said(model, "assistant", "5", 2000, 2100)  # a number going on: joined
+    said(model, "assistant", "degrees", 2100, 2200)  # no pause, no sentence's end: joined
+    assert [r.text for r in model.chat] == ["One moment. In Paris it is sunny. It is 21.5degrees"]
 
 
 def test_a_new_session_restarts_the_timeline_after_the_old_rows() -> None:

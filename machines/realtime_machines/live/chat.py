@@ -223,9 +223,9 @@ class LiveChatProjection:
             self._turns[turn.id] = turn
             self._open[role] = turn
             changes.append(("started", turn.id, role, ""))
-        elif start > turn.end_ms and delta[:1].isalnum() and turn.text[-1:].strip():
-            # A new utterance of the same turn after a pause ("One moment." … "In Paris …"):
-            # the words are not run together. Fragments of one utterance carry their own spaces.
+        elif _new_utterance(turn.text[-1:], delta[:1], paused=start > turn.end_ms):
+            # Not run into the last words ("One moment." + "In Paris …"); fragments of one
+            # utterance carry their own spaces and are joined as given.
             delta = " " + delta
         turn.parts.append(delta)
         if end > turn.end_ms:
@@ -272,3 +272,12 @@ def project_live(
     for record in records:
         projection.apply(record)
     return projection.items
+
+
+def _new_utterance(last: str, first: str, *, paused: bool) -> bool:
+    """Whether a fragment starting with ``first`` begins a new utterance after ``last`` (the
+    turn's last character) with no space between: after a pause, a word; after a sentence's
+    end, a capital (``"21."`` + ``"5"`` is a number going on)."""
+    if not last.strip() or not first.isalnum():
+        return False
+    return paused or (last in ".!?" and first.isupper())
