@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from .charts.connection import CONNECT_TIMER, ConnectionChart
@@ -40,13 +41,15 @@ class ConnectionDriver:
     handshake: HandshakeChart | None
     reference_engine: bool
     _now: float
+    _advance: Callable[[float | None], None]  # ModelRecord's: the clock moves forward only
 
     def _reset_conversation_charts(self) -> None:
         raise NotImplementedError
 
-    def _advance(self, time: float | None) -> None:
-        if time is not None and time > self._now:
-            self._now = time
+    @property
+    def status(self) -> str:
+        """The connection's ``idle | connecting | connected | disconnected | error``."""
+        return self.connection.status
 
     def connect(self, *, time: float | None = None) -> bool:
         """Start connecting; False (and a warning) if a connect or disconnect is under way."""

@@ -47,6 +47,9 @@ class _Projection(Protocol):
     @property
     def row_count(self) -> int: ...
 
+    @property
+    def version(self) -> int: ...
+
     def snapshot(self) -> dict[str, Any]: ...
 
 
@@ -84,6 +87,27 @@ class ModelRecord:
         self._event_ids = itertools.count(1)
         self._observers: list[Observer] = []
         self._notices: list[Notice] = []
+
+    # -- the clock and the chat ---------------------------------------------------------------
+    @property
+    def now(self) -> float:
+        """The model's time: the latest time it was given (its record's clock)."""
+        return self._now
+
+    def _advance(self, time: float | None) -> None:
+        if time is not None and time > self._now:
+            self._now = time
+
+    @property
+    def chat_version(self) -> int:
+        """Increases whenever the chat may have changed."""
+        return self._chat.version
+
+    def notify(self, notice: Notice) -> None:
+        """Queue a convenience event computed beside the model (by an observer such as
+        :class:`~realtime_machines.metrics.MetricsTracker`): it comes out of the next
+        :meth:`take_notices` (and so of :meth:`receive`) after the ones before it."""
+        self._notices.append(notice)
 
     # -- ChartHost ----------------------------------------------------------------------------
     def emit(self, effect: Effect) -> None:

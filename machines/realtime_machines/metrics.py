@@ -638,11 +638,6 @@ class MetricsTracker:
         elif chart.startswith("tool_call:"):
             self._on_tool(step)
 
-    def feed_all(self, steps: Iterable[Transition]) -> None:
-        feed = self.feed
-        for step in steps:
-            feed(step)
-
     def finish(self, time: float | None = None) -> None:
         """End the open turn now (at the end of a record or a session)."""
         turn = self._turn

@@ -197,27 +197,6 @@ class SessionModel(ConnectionDriver, ModelRecord):
     def chat_options(self) -> ChatOptions:
         return self._chat.options
 
-    @property
-    def chat_version(self) -> int:
-        """Increases whenever the chat may have changed."""
-        return self._chat.version
-
-    @property
-    def now(self) -> float:
-        """The model's time: the latest time it was given (its record's clock)."""
-        return self._now
-
-    def notify(self, notice: Notice) -> None:
-        """Queue a convenience event computed beside the model (by an observer such as
-        :class:`~realtime_machines.metrics.MetricsTracker`): it comes out of the next
-        :meth:`take_notices` (and so of :meth:`receive`) after the ones before it."""
-        self._notices.append(notice)
-
-    @property
-    def status(self) -> str:
-        """``idle | connecting | connected | disconnected | error``."""
-        return self.connection.status
-
     def states(self) -> dict[str, str]:
         """The current state of every chart, by chart name."""
         states = {

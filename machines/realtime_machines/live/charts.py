@@ -161,14 +161,6 @@ class LiveSessionChart(ModelChart):
     def on_exit_closing(self) -> None:
         self.host.emit(CancelTimer(CLOSE_TIMER))
 
-    @property
-    def is_running(self) -> bool:
-        """True while the session takes commands (``started``, ``paused`` or ``expired``)."""
-        return self.current_state_value in _RUNNING
-
-
-_RUNNING = frozenset({"started", "paused", "expired"})
-
 
 class DelegationChart(ModelChart):
     """One delegation (``session.delegation.created``) until its work is done.

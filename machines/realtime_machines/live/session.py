@@ -189,15 +189,6 @@ class LiveSessionModel(ConnectionDriver, ModelRecord):
     def chat_options(self) -> LiveChatOptions:
         return self._chat.options
 
-    @property
-    def chat_version(self) -> int:
-        return self._chat.version
-
-    @property
-    def status(self) -> str:
-        """The connection's ``idle | connecting | connected | disconnected | error``."""
-        return self.connection.status
-
     def states(self) -> dict[str, str]:
         """The current state of every chart, by chart name."""
         states = {
