@@ -52,6 +52,7 @@ from .calls import (
     Reject,
     SidebandAttach,
     SipCall,
+    hang_up_quietly,
 )
 from .config import DEFAULTS, deep_merge, normalize_session, thaw
 from .errors import redact_text
@@ -533,7 +534,7 @@ class CallServer:
             if call.state == "active" and call.channel is None:
                 # The sideband could not attach: nobody would run the call. Hang it up.
                 self.counts["attach_failed"] += 1
-                self._spawn(_hang_up(call))
+                self._spawn(hang_up_quietly(call))
 
         def ended(_call: SipCall) -> None:
             self._forget(call)
@@ -611,13 +612,6 @@ class CallServer:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-
-async def _hang_up(call: SipCall) -> None:
-    try:
-        await call.hangup()
-    except (CallControlError, CallStateError) as exc:
-        logger.info("call %s: hang-up: %s", call.id, exc)
 
 
 async def _maybe(value: Any) -> Any:

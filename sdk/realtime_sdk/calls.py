@@ -34,7 +34,6 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final
-from urllib.parse import quote
 
 import aiohttp
 
@@ -56,6 +55,8 @@ from realtime_machines.record import Transition
 from .config import DEFAULTS
 from .errors import RealtimeError, redact_text
 from .keys import _openai_error, _resolve_api_key
+from .transports.sideband import check_call_id
+from .webhooks.events import IncomingCall, parse_event, sip_header_values
 
 if TYPE_CHECKING:
     from .client import RealtimeClient
@@ -72,6 +73,7 @@ __all__ = [
     "SidebandAttach",
     "SipCall",
     "close_channel",
+    "hang_up_quietly",
 ]
 
 logger = logging.getLogger(__name__)
@@ -168,12 +170,6 @@ Decision = Accept | Reject | Refer
 # -- the HTTP client --------------------------------------------------------------------------
 
 
-def _check_call_id(call_id: object) -> str:
-    if not isinstance(call_id, str) or not call_id.strip():
-        raise ValueError(f"a call_id is a non-empty string such as 'rtc_…', not {call_id!r}")
-    return call_id
-
-
 class CallControl:
     """Async client for the call-control endpoints, with the server's API key.
 
@@ -247,8 +243,7 @@ class CallControl:
         return self._own_http
 
     async def _post(self, stage: str, call_id: str, body: Mapping[str, Any] | None) -> None:
-        call_id = _check_call_id(call_id)
-        url = f"{self.base_url}{CALLS_PATH}/{quote(call_id, safe='')}/{stage}"
+        url = f"{self.base_url}{CALLS_PATH}/{check_call_id(call_id)}/{stage}"
         headers = {"Authorization": f"Bearer {self._api_key}"}
         data: str | None = None
         if body is not None:
@@ -323,7 +318,7 @@ class SipCall:
         sip_headers: Sequence[Mapping[str, str]] = (),
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.id = _check_call_id(call_id)
+        self.id = check_call_id(call_id)
         self.control = control
         self.sip_headers: list[dict[str, str]] = [dict(h) for h in sip_headers]
         self._attach = attach
@@ -347,15 +342,16 @@ class SipCall:
         """A call from a verified ``realtime.call.incoming`` webhook: its body as parsed JSON,
         or a typed event with ``call_id`` and ``sip_headers`` (items with ``name``/``value``),
         such as the webhook receiver's (``realtime_sdk.webhooks``)."""
+        call_id: object
+        headers: object
         if isinstance(event, Mapping):
             if event.get("type") != "realtime.call.incoming":
                 raise ValueError(
                     f"expected a 'realtime.call.incoming' event, got {event.get('type')!r}"
                 )
-            data = event.get("data")
-            if not isinstance(data, Mapping):
-                raise ValueError("the webhook has no 'data' object")
-            call_id, headers = data.get("call_id"), data.get("sip_headers") or []
+            parsed = parse_event(event)  # a WebhookPayloadError (a ValueError) says what is off
+            assert isinstance(parsed, IncomingCall)
+            call_id, headers = parsed.call_id, parsed.sip_headers
         else:
             call_id = getattr(event, "call_id", None)
             headers = getattr(event, "sip_headers", None) or []
@@ -388,10 +384,8 @@ class SipCall:
 
     def sip_header(self, name: str) -> str | None:
         """The first SIP header called ``name`` (case-insensitive): untrusted call metadata."""
-        for header in self.sip_headers:
-            if header["name"].lower() == name.lower():
-                return header["value"]
-        return None
+        values = sip_header_values(((h["name"], h["value"]) for h in self.sip_headers), name)
+        return values[0] if values else None
 
     def __repr__(self) -> str:
         return f"<SipCall {self.id} state={self.state!r}>"
@@ -757,7 +751,7 @@ class SidebandAttach:
                 message = client.model.connection.error_message or "failed"
                 logger.warning("call %s: the sideband is lost: %s", call.id, message)
                 if self.hangup_when_lost:
-                    call._spawn(_hang_up_quietly(call))
+                    call._spawn(hang_up_quietly(call))
 
         try:
             if self.on_client is not None:
@@ -780,8 +774,9 @@ class SidebandAttach:
         return client
 
 
-async def _hang_up_quietly(call: SipCall) -> None:
+async def hang_up_quietly(call: SipCall) -> None:
+    """Hang ``call`` up; a call already over, or a refused request, is logged, not raised."""
     try:
         await call.hangup()
     except (CallControlError, CallStateError) as exc:  # over already, or the request failed
-        logger.info("call %s: no hang-up after losing the sideband: %s", call.id, exc)
+        logger.info("call %s: no hang-up: %s", call.id, exc)

@@ -14,7 +14,7 @@ metadata, never proof of who is calling.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, ClassVar, Final
@@ -34,6 +34,16 @@ INCOMING_CALL: Final = "realtime.call.incoming"
 _COMPACT: Final = MappingProxyType(
     {"from": "f", "to": "t", "call-id": "i", "contact": "m", "via": "v", "subject": "s"}
 )
+
+
+def sip_header_values(headers: Iterable[tuple[str, str]], name: str) -> tuple[str, ...]:
+    """Every value of the SIP header ``name`` among ``(name, value)`` pairs, in order
+    (case-insensitive; SIP's compact form too: ``f`` is ``From``)."""
+    wanted = {name.lower()}
+    compact = _COMPACT.get(name.lower())
+    if compact:
+        wanted.add(compact)
+    return tuple(value for key, value in headers if key.lower() in wanted)
 
 
 class WebhookPayloadError(ValueError):
@@ -94,11 +104,7 @@ class IncomingCall(WebhookEvent):
 
     def header_values(self, name: str) -> tuple[str, ...]:
         """Every value of the header ``name`` (case-insensitive; SIP's compact form too)."""
-        wanted = {name.lower()}
-        compact = _COMPACT.get(name.lower())
-        if compact:
-            wanted.add(compact)
-        return tuple(h.value for h in self.sip_headers if h.name.lower() in wanted)
+        return sip_header_values(((h.name, h.value) for h in self.sip_headers), name)
 
     def header(self, name: str) -> str | None:
         """The first value of the header ``name``, or ``None`` (see :meth:`header_values`)."""

@@ -98,7 +98,6 @@ CLIENT_EVENTS: dict[str, tuple[str, ...]] = {
     "response.create": (),
     "transport.dtmf.send": ("event",),
 }
-_APPENDS = ("session.instructions.append", "session.thinking.append", "session.commentary.append")
 AUDIO_LEAD_MS = 300
 """How far ahead of the timeline a WebSocket's output audio is sent (a player's buffer)."""
 CHUNK_MS = 100
