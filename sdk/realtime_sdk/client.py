@@ -91,7 +91,7 @@ from .middleware import (
     run_outgoing,
 )
 from .peer import AudioSink
-from .playback import ChunkSink, LocalPlayback, PlaybackSink, SpeakerSink
+from .playback import AUDIO_DELTA_TYPES, ChunkSink, LocalPlayback, PlaybackSink, SpeakerSink
 from .tools import FunctionTool, function_tool
 from .transports import ConnectContext, Transport, TransportEvents, transport_class
 from .transports.sideband import NO_AUDIO, SidebandTransport, check_call_id
@@ -1325,7 +1325,7 @@ class RealtimeClient:
 
     def _is_audio_delta(self, kind: object) -> bool:
         """Whether a server event of type ``kind`` carries output audio for the player."""
-        return kind in _AUDIO_DELTAS
+        return kind in AUDIO_DELTA_TYPES
 
     def _audio_pending(self, event: Mapping[str, Any]) -> None:
         """``response.done`` while the player still holds audio of that response: it is
@@ -1848,7 +1848,6 @@ def _rollover_delay(expires_at: object, margin: float, now: float) -> float | No
 
 _NO_CALL = frozenset({"idle", "disconnected", "error", "ended"})
 _CONNECT_SETTLED = frozenset({"connected", "error", "disconnected", "idle", "ended"})
-_AUDIO_DELTAS = frozenset({"response.output_audio.delta", "response.audio.delta"})
 
 
 def _response_id(event: Mapping[str, Any]) -> str:

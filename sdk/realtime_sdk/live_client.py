@@ -287,7 +287,6 @@ class LiveClient(RealtimeClient):
         #: The player's key for the assistant's audio since the last cut (Live audio has no
         #: response or item id): a cut starts a new one, so later speech is not dropped.
         self._speech = 0
-        self._audible = False
 
     @classmethod
     def attach(  # type: ignore[override]
@@ -505,6 +504,8 @@ class LiveClient(RealtimeClient):
         if event.get("type") == FIXTURE_PLAYING:
             self._cut_speech()
             return
+        if not self._remote_audio_enabled or (self._player is None and self._audio_sink is None):
+            return  # drained, as the base class drains it: no decoding for nobody
         try:
             delta = _as_pcm24(event.get("delta"), self._output_format())
         except ValueError as exc:
@@ -548,14 +549,14 @@ class LiveClient(RealtimeClient):
     def _local_playback(
         self, event: Literal["started", "stopped", "cleared"], response_id: str | None
     ) -> None:
-        """The player's audibility (Live has no Playback chart: the server owns turn-taking)."""
-        self._audible = event == "started"
+        """Nothing to feed: Live has no Playback chart (the server owns turn-taking);
+        :attr:`assistant_audible` reads the player itself."""
 
     @property
     def assistant_audible(self) -> bool:
         """Whether the client's player is playing the assistant's audio now (WebSocket; Live
         has no speaking state on the wire)."""
-        return self._audible
+        return self._player is not None and self._player.playing
 
     # ---------------------------------------------------------------------------------------
     # Delegation

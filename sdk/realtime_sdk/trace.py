@@ -48,6 +48,10 @@ class _HasStatus(Protocol):
 class WireTrace:
     """Every wire event, in order, as replay-format lines (and written to ``out`` if given).
 
+    The lines are kept in :attr:`lines` when there is no ``out`` (or with ``keep=True``); a
+    trace written to a file keeps only its counts, so its memory stays flat however long the
+    session runs (a voice session's audio deltas would otherwise be held twice).
+
     ``is_open`` says whether an outgoing event will really go out (default: always). The
     outgoing middleware runs before the client hands the event to its transport, and a client
     does not send while it is not connected, so :meth:`watch` sets it to "the client is
@@ -60,9 +64,12 @@ class WireTrace:
         *,
         is_open: Callable[[], bool] | None = None,
         clock: Callable[[], float] | None = time.time,
+        keep: bool | None = None,
     ):
         self.out = out
+        self.keep = out is None if keep is None else keep
         self.lines: list[str] = []
+        self._counts = {"sent": 0, "received": 0}
         self.is_open: Callable[[], bool] = is_open if is_open is not None else lambda: True
         #: The time written on each line (``None``: no time).
         self.clock = clock
@@ -93,7 +100,9 @@ class WireTrace:
         if time is not None:
             entry["time"] = time
         line = json.dumps(entry, ensure_ascii=False)
-        self.lines.append(line)
+        self._counts[direction] += 1
+        if self.keep:
+            self.lines.append(line)
         if self.out is not None:
             self.out.write(line + "\n")
 
@@ -108,7 +117,10 @@ class WireTrace:
             self.add("sent", event)
 
     def events(self, direction: Direction | None = None) -> list[dict[str, Any]]:
-        """The recorded events (parsed back from the lines), of one direction or both."""
+        """The recorded events (parsed back from the lines), of one direction or both; a
+        trace that keeps no lines (written to ``out``) raises ``ValueError``: read its file."""
+        if not self.keep:
+            raise ValueError("this trace keeps no lines (it writes to out): read what it wrote")
         out: list[dict[str, Any]] = []
         for line in self.lines:
             entry = json.loads(line)
@@ -117,4 +129,5 @@ class WireTrace:
         return out
 
     def count(self, direction: Direction) -> int:
-        return len(self.events(direction))
+        """How many events of ``direction`` were recorded (kept lines or not)."""
+        return self._counts[direction]

@@ -24,7 +24,7 @@ def _rows(chat: Any) -> list[tuple[str, str, str]]:
 
 def test_a_traced_session_replays_into_the_same_chat(run: Runner) -> None:
     out = io.StringIO()
-    trace = WireTrace(out)
+    trace = WireTrace(out, keep=True)
 
     async def session() -> tuple[list[tuple[str, str, str]], dict[str, str]]:
         async with Emulator() as emu:
@@ -99,3 +99,16 @@ def test_the_middleware_pass_events_through_unchanged(run: Runner) -> None:
 def test_a_bad_direction_is_refused_with_a_sentence() -> None:
     with pytest.raises(ValueError, match="direction must be 'sent' or 'received'"):
         WireTrace().add("both", {})  # type: ignore[arg-type]
+
+
+def test_a_trace_written_to_a_file_keeps_counts_not_lines() -> None:
+    out = io.StringIO()
+    trace = WireTrace(out, clock=None)
+    for n in range(1000):
+        trace.add("received", {"type": "response.output_audio.delta", "delta": "AAAA" * n})
+    trace.add("sent", {"type": "response.create"})
+    assert trace.lines == []  # flat memory: the audio is in the file only
+    assert (trace.count("received"), trace.count("sent")) == (1000, 1)
+    assert len(out.getvalue().splitlines()) == 1001
+    with pytest.raises(ValueError, match="keeps no lines"):
+        trace.events()

@@ -318,7 +318,7 @@ async def run_demo(
     and the steps after it are not run.
     """
     started = time.monotonic()
-    wire = WireTrace(trace)
+    wire = WireTrace(trace, keep=True)  # the checks read it back
     brain, faults = DemoBrain(), Faults(delta_delay_s=delta_delay_s)
     async with embedded_wire(transport, brain, faults) as (base_url, wire_options):
         result = DemoResult(base_url=base_url, transport=transport, trace=wire)

@@ -160,7 +160,7 @@ async def run_live_demo(
             f"{', '.join(LIVE_DEMO_TRANSPORTS)}"
         )
     started_at = time.monotonic()
-    wire = WireTrace(trace)
+    wire = WireTrace(trace, keep=True)  # the checks read it back
     heard = iter([QUESTION, WEATHER_QUESTION])
     config = EmulatorConfig(ms_per_char=MS_PER_CHAR, transcribe=lambda _pcm: next(heard, ""))
     mic = SpeechTrack()

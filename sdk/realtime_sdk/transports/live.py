@@ -140,13 +140,6 @@ class LiveWebRTCTransport(WebRTCTransport):
     def __repr__(self) -> str:
         return "<Live" + super().__repr__()[1:]
 
-    def fresh(self) -> LiveWebRTCTransport:
-        return LiveWebRTCTransport(
-            ice_servers=self.ice_servers,
-            channel_label=self.channel_label,
-            sdp_timeout=self.sdp_timeout,
-        )
-
     async def run_step(self, state: str, context: ConnectContext) -> None:
         if state == "creating_peer":
             deliver = context.events.on_message

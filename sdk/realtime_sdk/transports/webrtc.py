@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from ..errors import ConnectError, SendError
 from .base import ConnectContext, HandshakeStep, Transport
@@ -64,8 +64,8 @@ class WebRTCTransport(Transport):
         state = self.peer.pc.connectionState if self.peer is not None else "new"
         return f"<WebRTCTransport {state} call_id={self.call_id!r}>"
 
-    def fresh(self) -> WebRTCTransport:
-        return WebRTCTransport(
+    def fresh(self) -> Self:
+        return type(self)(
             ice_servers=self.ice_servers,
             channel_label=self.channel_label,
             sdp_timeout=self.sdp_timeout,
