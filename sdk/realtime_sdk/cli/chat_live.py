@@ -50,6 +50,7 @@ async def live_chat_session(
     After each line the REPL waits (at most ``ANSWER_WAIT_S``) for the assistant's turn to end,
     so that piped lines do not talk over the answers."""
     answered = asyncio.Event()
+    answered.set()  # nothing asked yet
     speaking: set[str] = set()
 
     def assistant_delta(notice: AssistantDelta) -> None:
@@ -107,8 +108,11 @@ async def live_chat_session(
                     async with asyncio.timeout(ANSWER_WAIT_S):
                         await answered.wait()
             err.flush()
-        if client.status == "connected":  # let the last answer finish before closing
-            await asyncio.sleep(client.model.chat_options.silence_ms / 1000)
+        if client.status == "connected" and not answered.is_set():
+            # the last answer is still being spoken: let its turn close before closing
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(ANSWER_WAIT_S):
+                    await answered.wait()
     finally:
         await client.disconnect()
     live = client.model.session
