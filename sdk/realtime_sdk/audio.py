@@ -38,6 +38,7 @@ import numpy.typing as npt
 from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 
+from .audio_convert import MonoResampler
 from .errors import RealtimeError
 
 __all__ = [
@@ -466,7 +467,7 @@ class Speaker:
         self._hold_until = 0.0
         self._stopped_at = 0.0
         self._last_put = 0.0
-        self._resamplers: dict[tuple[str, str, int], av.AudioResampler] = {}
+        self._resampler = MonoResampler(SAMPLE_RATE)
         self.level = 0.0
         """RMS (0..1) of the last device block played."""
         self.playing = False
@@ -572,16 +573,7 @@ class Speaker:
                 else (data.astype(np.int32).sum(axis=1) // channels).astype(np.int16)
             )
             return mixed
-        key = (frame.format.name, frame.layout.name, int(frame.sample_rate))
-        resampler = self._resamplers.get(key)
-        if resampler is None:
-            resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
-            self._resamplers[key] = resampler
-        parts = [f.to_ndarray().reshape(-1) for f in resampler.resample(frame)]
-        if not parts:
-            return np.zeros(0, dtype=np.int16)
-        joined: Int16Array = np.concatenate(parts).astype(np.int16, copy=False)
-        return joined
+        return self._resampler.samples(frame)
 
     # -- device thread ----------------------------------------------------------------------
     def _callback(self, outdata: Any, frames: int, time_info: Any, status: Any) -> None:

@@ -32,6 +32,7 @@ __all__ = [
     "WIRE_RATE",
     "MicrophonePcm",
     "MicrophonePump",
+    "MonoResampler",
     "Pcm24kConverter",
     "append_events",
     "decode_pcm16",
@@ -47,24 +48,37 @@ Int16Array = npt.NDArray[np.int16]
 log = logging.getLogger(__name__)
 
 
-class Pcm24kConverter:
-    """Any ``av.AudioFrame`` (format, layout, rate) → PCM16 mono 24 kHz bytes.
+class MonoResampler:
+    """Any ``av.AudioFrame`` (format, layout, rate) → PCM16 mono samples at ``rate``.
 
     One ``av.AudioResampler`` per input shape, kept across frames so its filter state carries
-    over (no clicks at frame boundaries)."""
+    over (no clicks at frame boundaries). The speaker (48 kHz) and the wire (24 kHz) use it."""
 
-    def __init__(self) -> None:
+    def __init__(self, rate: int) -> None:
+        self.rate = rate
         self._resamplers: dict[tuple[str, str, int], av.AudioResampler] = {}
 
-    def convert(self, frame: av.AudioFrame) -> bytes:
+    def samples(self, frame: av.AudioFrame) -> Int16Array:
         key = (frame.format.name, frame.layout.name, int(frame.sample_rate))
         resampler = self._resamplers.get(key)
         if resampler is None:
-            resampler = av.AudioResampler(format="s16", layout="mono", rate=WIRE_RATE)
+            resampler = av.AudioResampler(format="s16", layout="mono", rate=self.rate)
             self._resamplers[key] = resampler
-        return b"".join(
-            bytes(out.to_ndarray().astype("<i2").tobytes()) for out in resampler.resample(frame)
-        )
+        parts = [out.to_ndarray().reshape(-1) for out in resampler.resample(frame)]
+        if not parts:
+            return np.zeros(0, dtype=np.int16)
+        joined: Int16Array = np.concatenate(parts).astype(np.int16, copy=False)
+        return joined
+
+
+class Pcm24kConverter(MonoResampler):
+    """Any ``av.AudioFrame`` → PCM16 mono 24 kHz bytes (the WebSocket wire's audio)."""
+
+    def __init__(self) -> None:
+        super().__init__(WIRE_RATE)
+
+    def convert(self, frame: av.AudioFrame) -> bytes:
+        return self.samples(frame).astype("<i2").tobytes()
 
 
 class MicrophonePcm:
