@@ -140,9 +140,9 @@ class MonitorRecording:
     def stop(self) -> npt.NDArray[np.int16]:
         """Stop recording and return the samples (48 kHz mono int16)."""
         terminate(self.process)
-        data = self.path.read_bytes()
+        samples = self.samples_so_far()
         self.path.unlink(missing_ok=True)
-        return np.frombuffer(data[: len(data) // 2 * 2], dtype="<i2").astype(np.int16)
+        return samples
 
 
 def _wait_ready(process: subprocess.Popen[bytes], server: str, log: Path) -> None:
