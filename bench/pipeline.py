@@ -57,6 +57,7 @@ from pathlib import Path
 from typing import Any
 
 from realtime_machines.metrics import MetricsTracker
+from realtime_machines.notices import MetricsTurn
 from realtime_machines.session import SessionModel
 
 RECORDED = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "recorded"
@@ -186,9 +187,10 @@ def _tracked_pass(lines: Sequence[Line], *, metrics: bool) -> float:
     """The long-session pass (``json.loads`` + one model), with or without a tracker."""
     gc.collect()
     model = SessionModel()
-    tracker = MetricsTracker()
+    # As a live client runs it: each ended turn becomes a ``metrics:turn`` notice.
+    tracker = MetricsTracker(on_turn=lambda turn: model.notify(MetricsTurn(turn)))
     if metrics:
-        model.subscribe(tracker.feed)
+        tracker.attach(model)
     start = time.perf_counter()
     _feed(model, lines, 0.0, json.loads)
     elapsed = time.perf_counter() - start

@@ -14,7 +14,7 @@ import itertools
 import logging
 import sys
 from collections import Counter, deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Container, Mapping
 from typing import Any, Protocol
 
 from .effects import Effect
@@ -85,7 +85,9 @@ class ModelRecord:
         self._now = time
         self._seq = itertools.count(1)
         self._event_ids = itertools.count(1)
-        self._observers: list[Observer] = []
+        #: (observer, the events it asked for or ``None`` for all), in subscription order; a
+        #: tuple replaced on (un)subscribe, so an observer may unsubscribe while it is called.
+        self._observers: tuple[tuple[Observer, Container[str] | None], ...] = ()
         self._notices: list[Notice] = []
 
     # -- the clock and the chat ---------------------------------------------------------------
@@ -130,8 +132,11 @@ class ModelRecord:
             record.append(step)
             if len(record) > self._record_cap:
                 self._compact()
-        for observer in self._observers:
-            observer(step)
+        if self._observers:
+            event = step.event
+            for observer, events in self._observers:
+                if events is None or event in events:
+                    observer(step)
 
     def _compact(self) -> None:
         """Replace the record with one ``snapshot`` fact of the chat as it stands now.
@@ -158,13 +163,17 @@ class ModelRecord:
         self._keep(Transition(next(self._seq), self._now, chart, event, None, None, data))
 
     # -- observing ----------------------------------------------------------------------------
-    def subscribe(self, observer: Observer) -> Callable[[], None]:
-        """Call ``observer`` with every transition and fact from now on; return an unsubscribe."""
-        self._observers.append(observer)
+    def subscribe(
+        self, observer: Observer, *, events: Container[str] | None = None
+    ) -> Callable[[], None]:
+        """Call ``observer`` with every transition and fact from now on (or only those whose
+        event is ``in events``: a set, or a live view such as a dict's keys, read at each
+        transition); return an unsubscribe."""
+        entry = (observer, events)
+        self._observers = (*self._observers, entry)
 
         def unsubscribe() -> None:
-            if observer in self._observers:
-                self._observers.remove(observer)
+            self._observers = tuple(e for e in self._observers if e is not entry)
 
         return unsubscribe
 

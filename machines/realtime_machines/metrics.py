@@ -4,7 +4,7 @@ Every measure is a difference of two transition times of the record
 (:class:`~realtime_machines.record.Transition`), so a live session and a replay of its timed
 trace give the same numbers. :class:`MetricsTracker` is fed one transition at a time (O(1) each,
 bounded memory: the last ``window`` turns and a running summary), which is how a live client
-uses it (``SessionModel.subscribe(tracker.feed)``); :func:`turn_metrics` runs the same tracker
+uses it (``tracker.attach(model)``); :func:`turn_metrics` runs the same tracker
 over a whole record.
 
 A **turn** starts at the user's input: the end of their speech (``speech_stopped``, from
@@ -39,9 +39,9 @@ from __future__ import annotations
 
 import statistics
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
 
 from .charts.connection import ConnectionChart
 from .charts.playback import PlaybackChart
@@ -100,12 +100,9 @@ _NO_DETAILS: Mapping[str, Any] = {}
 
 
 def _details(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, dict | Mapping) else _NO_DETAILS
-
-
-def _count(details: Mapping[str, Any], key: str) -> int:
-    value = details.get(key)
-    return value if type(value) is int and value > 0 else 0
+    if type(value) is dict:  # what JSON gives: skip the Mapping ABC's slower check
+        return value
+    return value if isinstance(value, Mapping) else _NO_DETAILS
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,21 +125,9 @@ class Usage:
     @classmethod
     def from_response(cls, usage: object) -> Usage:
         """The usage object of ``response.done``'s ``response`` (anything else counts zero)."""
-        if not isinstance(usage, dict | Mapping):
-            return _NO_USAGE
-        inputs = _details(usage.get("input_token_details"))
-        outputs = _details(usage.get("output_token_details"))
-        cached = _details(inputs.get("cached_tokens_details"))
-        return cls(
-            _count(inputs, "text_tokens"),
-            _count(inputs, "audio_tokens"),
-            _count(inputs, "image_tokens"),
-            _count(cached, "text_tokens"),
-            _count(cached, "audio_tokens"),
-            _count(cached, "image_tokens"),
-            _count(outputs, "text_tokens"),
-            _count(outputs, "audio_tokens"),
-        )
+        counts = [0] * 8
+        _tally(counts, usage)
+        return cls(*counts) if any(counts) else _NO_USAGE
 
     def __add__(self, other: Usage) -> Usage:
         if other is _NO_USAGE:
@@ -188,6 +173,30 @@ class Usage:
 
 
 _NO_USAGE = Usage()
+
+
+def _tally(counts: list[int], usage: object) -> None:
+    """Add the token counts of a ``response.done`` usage object to ``counts`` (in
+    :class:`Usage`'s field order); anything that is not a count ≥ 0 counts zero."""
+    if type(usage) is not dict and not isinstance(usage, Mapping):
+        return
+    inputs = _details(usage.get("input_token_details"))
+    outputs = _details(usage.get("output_token_details"))
+    cached = _details(inputs.get("cached_tokens_details"))
+    get_in, get_cached, get_out = inputs.get, cached.get, outputs.get
+    values = (
+        get_in("text_tokens"),
+        get_in("audio_tokens"),
+        get_in("image_tokens"),
+        get_cached("text_tokens"),
+        get_cached("audio_tokens"),
+        get_cached("image_tokens"),
+        get_out("text_tokens"),
+        get_out("audio_tokens"),
+    )
+    for i, value in enumerate(values):
+        if value.__class__ is int and value > 0:
+            counts[i] += value
 
 
 def _usage_of(responses: Iterable[ResponseMetrics]) -> Usage:
@@ -408,21 +417,28 @@ class Stat:
         }
 
 
-def _stat(running: list[float], recent: list[float]) -> Stat:
-    """``running`` is ``[count, total, min, max]`` over every value; ``recent`` the values of
-    the window (for the median and p90)."""
-    ordered = sorted(recent) or [running[1] / running[0]]
+def _stat(running: list[float] | None, recent: list[float]) -> Stat:
+    """``running`` is ``[count, total, min, max]`` over the values that left the window (or
+    ``None``); ``recent`` the values in it (which alone give the median and p90)."""
+    if running is None:
+        count, total, low, high = len(recent), sum(recent), min(recent), max(recent)
+    else:
+        count, total = int(running[0]) + len(recent), running[1] + sum(recent)
+        low, high = min([running[2], *recent]), max([running[3], *recent])
+    ordered = sorted(recent) or [total / count]
     return Stat(
-        int(running[0]),
-        running[1] / running[0],
-        running[2],
-        running[3],
+        count,
+        total / count,
+        low,
+        high,
         statistics.median(ordered),
         _quantile(ordered, 0.9),
     )
 
 
-def _add(stats: dict[str, list[float]], name: str, value: float) -> None:
+def _add(stats: dict[str, list[float]], name: str, value: float | None) -> None:
+    if value is None:
+        return
     running = stats.get(name)
     if running is None:
         stats[name] = [1, value, value, value]
@@ -433,6 +449,34 @@ def _add(stats: dict[str, list[float]], name: str, value: float) -> None:
         running[2] = value
     if value > running[3]:
         running[3] = value
+
+
+_Put = Callable[[dict[str, list[float]], str, "float | None"], None]
+
+
+def _turn_values(put: _Put, out: dict[str, list[float]], turn: TurnMetrics) -> None:
+    """``put`` each of ``turn``'s values into ``out`` by measure name (:func:`_add` keeps
+    running totals, :func:`_append` lists of values)."""
+    put(out, "transcript_done", turn.transcript_done)
+    put(out, "response_created", turn.response_created)
+    put(out, "first_text", turn.first_text)
+    put(out, "first_audio", turn.first_audio)
+    put(out, "response_done", turn.response_done)
+    put(out, "barge_in", turn.barge_in)
+    for tool in turn.tools:
+        put(out, "tool_latency", tool.latency)
+
+
+def _connect_values(put: _Put, out: dict[str, list[float]], connect: ConnectMetrics) -> None:
+    """As :func:`_turn_values`, for a connect: ``connect`` and ``connect:<step>``."""
+    put(out, "connect", connect.seconds)
+    for step in connect.steps:
+        put(out, f"connect:{step.step}", step.seconds)
+
+
+def _append(values: dict[str, list[float]], name: str, value: float | None) -> None:
+    if value is not None:
+        values.setdefault(name, []).append(value)
 
 
 def _quantile(ordered: list[float], q: float) -> float:
@@ -519,21 +563,61 @@ def _columns(rows: Sequence[tuple[str, ...]]) -> list[str]:
     return out
 
 
-@dataclass(slots=True)
 class _Turn:
-    trigger: str
-    started: float
-    item_id: str | None = None
-    transcript_done: float | None = None
-    first_text: float | None = None
-    first_audio: float | None = None
-    barge_in_at: float | None = None
-    barge_in: float | None = None
-    responses: dict[str, ResponseMetrics] = field(default_factory=dict)
-    calls: dict[str, ToolMetrics] = field(default_factory=dict)
-    open_calls: int = 0
-    open_responses: int = 0
-    follow_up: bool = False
+    """The open turn (a plain slotted class: one is made per turn, on the event path)."""
+
+    __slots__ = (
+        "barge_in",
+        "barge_in_at",
+        "calls",
+        "created",
+        "done",
+        "first_audio",
+        "first_text",
+        "follow_up",
+        "item_id",
+        "open_calls",
+        "open_responses",
+        "responses",
+        "started",
+        "transcript_done",
+        "trigger",
+    )
+
+    def __init__(self, trigger: str, started: float, item_id: str | None = None) -> None:
+        self.trigger = trigger
+        self.started = started
+        self.item_id = item_id
+        self.transcript_done: float | None = None
+        self.first_text: float | None = None
+        self.first_audio: float | None = None
+        self.barge_in_at: float | None = None
+        self.barge_in: float | None = None
+        #: The earliest ``response.created`` and the latest ``response.done`` of its responses.
+        self.created: float | None = None
+        self.done: float | None = None
+        self.responses: dict[str, ResponseMetrics] = {}
+        self.calls: dict[str, ToolMetrics] = {}
+        self.open_calls = 0
+        self.open_responses = 0
+        self.follow_up = False
+
+    def span(self) -> None:
+        """Recompute :attr:`created` and :attr:`done` from the responses (a response id that
+        started again replaced its metrics)."""
+        created = done = None
+        for r in self.responses.values():
+            if created is None or r.created < created:
+                created = r.created
+            if r.done is not None and (done is None or r.done > done):
+                done = r.done
+        self.created, self.done = created, done
+
+
+class _Observable(Protocol):
+    def subscribe(
+        self, observer: Callable[[Transition], None], *, events: Container[str] | None = ...
+    ) -> Callable[[], None]: ...
 
 
 class MetricsTracker:
@@ -587,8 +671,10 @@ class MetricsTracker:
         self.turns: deque[TurnMetrics] = deque(maxlen=window)
         self.connects: deque[ConnectMetrics] = deque(maxlen=window)
         self.turn_count = 0
-        self._usage_before = _NO_USAGE
-        self._stats: dict[str, list[float]] = {}  # name: [count, total, min, max]
+        #: The tokens of the turns that left the window (in :class:`Usage`'s field order).
+        self._usage_before = [0] * 8
+        #: Running ``[count, total, min, max]`` per measure, of the values that left the window.
+        self._stats: dict[str, list[float]] = {}
         self._turn: _Turn | None = None
         #: The started responses whose first text delta has not come yet.
         self._untexted: set[str] = set()
@@ -611,6 +697,10 @@ class MetricsTracker:
                 "audio_started": self._on_audio,
                 "response_finished": self._on_response_finished,
                 "call_started": self._on_call_started,
+                # The lane's events of every turn, straight to it (it passes other charts on).
+                "request": self._on_lane,
+                "created": self._on_lane,
+                "finished": self._on_lane,
             }
         )
         self._charts: dict[str, Callable[[Transition], None]] = {
@@ -624,8 +714,22 @@ class MetricsTracker:
         return f"<MetricsTracker turns={self.turn_count} open={self._turn is not None}>"
 
     # -- feeding -------------------------------------------------------------------------------
+    def attach(self, model: _Observable) -> Callable[[], None]:
+        """Follow ``model``'s transitions from now on; return the function that stops it.
+
+        The tracker subscribes to the events it reads (:attr:`events`), so the model does not
+        call it for the rest (most transitions).
+        """
+        return model.subscribe(self.feed, events=self.events)
+
+    @property
+    def events(self) -> Container[str]:
+        """The events :meth:`feed` reads now: a live view (it changes as responses start and
+        get their first text), for ``model.subscribe(tracker.feed, events=tracker.events)``."""
+        return self._handlers.keys()
+
     def feed(self, step: Transition) -> None:
-        """Take one transition (a ``SessionModel`` observer: ``model.subscribe(tracker.feed)``)."""
+        """Take one transition (any transition: those it does not read cost a dict lookup)."""
         handler = self._handlers.get(step.event)
         if handler is not None:
             handler(step)
@@ -648,7 +752,7 @@ class MetricsTracker:
     @property
     def usage(self) -> Usage:
         """The tokens of every ended turn."""
-        usage = self._usage_before
+        usage = Usage(*self._usage_before)
         for turn in self.turns:
             usage = usage + turn.usage
         return usage
@@ -656,23 +760,20 @@ class MetricsTracker:
     def summary(self) -> dict[str, Stat]:
         """Per measure (those with values, in :data:`MEASURES` order, then the connect steps
         by name): its :class:`Stat` (median and p90 over the turns and connects kept)."""
-        stats = self._stats
-        names = [n for n in MEASURES if n in stats]
-        names += sorted(n for n in stats if n not in MEASURES)
-        return {name: _stat(stats[name], self._recent(name)) for name in names}
+        recent = self._window_values()
+        found = recent.keys() | self._stats.keys()
+        names = [n for n in MEASURES if n in found]
+        names += sorted(n for n in found if n not in MEASURES)
+        return {name: _stat(self._stats.get(name), recent.get(name, [])) for name in names}
 
-    def _recent(self, name: str) -> list[float]:
-        """The values of a measure in the turns (or connects) the tracker keeps."""
-        if name in _TURN_MEASURES:
-            values = (getattr(turn, name) for turn in self.turns)
-        elif name == "tool_latency":
-            values = (tool.latency for turn in self.turns for tool in turn.tools)
-        elif name == "connect":
-            values = (connect.seconds for connect in self.connects)
-        else:
-            step = name.partition(":")[2]
-            values = (s.seconds for c in self.connects for s in c.steps if s.step == step)
-        return [value for value in values if value is not None]
+    def _window_values(self) -> dict[str, list[float]]:
+        """The values of each measure in the turns and connects the tracker keeps."""
+        values: dict[str, list[float]] = {}
+        for turn in self.turns:
+            _turn_values(_append, values, turn)
+        for connect in self.connects:
+            _connect_values(_append, values, connect)
+        return values
 
     def result(self) -> SessionMetrics:
         """The metrics so far (the open turn, if any, is not in them)."""
@@ -726,9 +827,16 @@ class MetricsTracker:
         if turn is None:
             turn = self._open("server", step.time)
         turn.follow_up = False
-        if response_id not in turn.responses:
+        time = step.time
+        responses = turn.responses
+        again = response_id in responses
+        responses[response_id] = ResponseMetrics(response_id, time)
+        if again:
+            turn.span()
+        else:
             turn.open_responses += 1
-        turn.responses[response_id] = ResponseMetrics(response_id, step.time)
+            if turn.created is None:
+                turn.created = time
         self._untexted.add(response_id)
         self._handlers["delta"] = self._on_delta  # until its first text delta
 
@@ -779,17 +887,22 @@ class MetricsTracker:
         found = self._response(step)
         if found is None:
             return
-        response = found[1]
+        turn, response = found
         self._texted(response.response_id)
         if response.done is None:
-            found[0].open_responses -= 1
-        response.done = step.time
+            turn.open_responses -= 1
+        time = response.done = step.time
+        if turn.done is None or time > turn.done:
+            turn.done = time
         status = step.data.get("status")
         response.status = status if isinstance(status, str) else "failed"
         usage = step.data.get("usage")
-        response.usage_data = usage if isinstance(usage, dict | Mapping) else None
+        response.usage_data = usage if type(usage) is dict or isinstance(usage, Mapping) else None
 
     def _on_lane(self, step: Transition) -> None:
+        if step.chart != "response":  # another chart's event of the same name
+            self._on_chart(step)
+            return
         target = step.target
         if target is None:
             return
@@ -874,14 +987,8 @@ class MetricsTracker:
         if self._untexted:
             for r in responses:
                 self._texted(r.response_id)
-        created = response_done = None
-        for r in responses:
-            if created is None or r.created < created:
-                created = r.created
-            done = r.done
-            if done is not None and (response_done is None or done > response_done):
-                response_done = done
         start = turn.started
+        created, done = turn.created, turn.done
         metrics = TurnMetrics(
             self.turn_count,
             turn.trigger,
@@ -892,31 +999,22 @@ class MetricsTracker:
             None if created is None else created - start,
             turn.first_text,
             turn.first_audio,
-            None if response_done is None else response_done - start,
+            None if done is None else done - start,
             turn.barge_in,
-            tuple(turn.calls.values()),
+            tuple(turn.calls.values()) if turn.calls else (),
             responses,
-            self.prices.cost(_usage_of(responses)) if self.prices is not None else None,
+            None if self.prices is None else self.prices.cost(_usage_of(responses)),
         )
         self.turn_count += 1
         turns = self.turns
-        if len(turns) == self.window:  # the oldest leaves the window: keep its tokens
-            self._usage_before = self._usage_before + turns[0].usage
+        if len(turns) == self.window:
+            # The oldest turn leaves the window: its values and tokens go to the running totals.
+            oldest = turns[0]
+            _turn_values(_add, self._stats, oldest)
+            before = self._usage_before
+            for response in oldest.responses:
+                _tally(before, response.usage_data)
         turns.append(metrics)
-        stats = self._stats
-        for name, value in (
-            ("transcript_done", metrics.transcript_done),
-            ("response_created", metrics.response_created),
-            ("first_text", metrics.first_text),
-            ("first_audio", metrics.first_audio),
-            ("response_done", metrics.response_done),
-            ("barge_in", metrics.barge_in),
-        ):
-            if value is not None:
-                _add(stats, name, value)
-        for tool in metrics.tools:
-            if tool.latency is not None:
-                _add(stats, "tool_latency", tool.latency)
         if self.on_turn is not None:
             self.on_turn(metrics)
 
@@ -942,10 +1040,10 @@ class MetricsTracker:
             connect = ConnectMetrics(
                 started, step.time - started, target, tuple(self._connect_steps)
             )
-            self.connects.append(connect)
-            _add(self._stats, "connect", connect.seconds)
-            for s in connect.steps:
-                _add(self._stats, f"connect:{s.step}", s.seconds)
+            connects = self.connects
+            if len(connects) == self.window:  # the oldest leaves: its values go to the totals
+                _connect_values(_add, self._stats, connects[0])
+            connects.append(connect)
             if self.on_connect is not None:
                 self.on_connect(connect)
 

@@ -376,7 +376,7 @@ class RealtimeClient:
         self.metrics_tracker = MetricsTracker(
             prices=prices, window=metrics_window, on_turn=self._turn_measured
         )
-        self.model.subscribe(self.metrics_tracker.feed)
+        self.metrics_tracker.attach(self.model)
 
         self._transport: Transport | None = None
         self._context: ConnectContext | None = None

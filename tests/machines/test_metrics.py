@@ -3,9 +3,12 @@ came, usage and cost, the bounded incremental tracker, and batch == incremental.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from realtime_machines import MetricsTracker, Prices, SessionModel, Usage, turn_metrics
 from realtime_machines.metrics import MEASURES, TurnMetrics
@@ -18,6 +21,8 @@ from tests.machines.kit import (
     speech_started,
     text_delta,
 )
+from tests.machines.strategies import Step, mutated_sessions
+from tests.machines.test_engines import apply
 
 USAGE = {
     "total_tokens": 300,
@@ -294,3 +299,119 @@ def test_connect_steps_are_timed_from_the_charts() -> None:
     summary = tracker.summary()
     assert summary["connect"].median == pytest.approx(1.5)
     assert summary["connect:opening_socket"].count == 1
+
+
+# -- the tracker attached with its event filter, and its window, under random traffic ----------
+PRICES = Prices(
+    text_input=4.0,
+    text_cached_input=0.4,
+    text_output=16.0,
+    audio_input=32.0,
+    audio_cached_input=0.4,
+    audio_output=64.0,
+)
+
+
+_ID = re.compile(r"^(?:resp|item|call|event)_")
+
+
+def fresh(value: Any, tag: str) -> Any:
+    """``value`` with every response, item, call and event id suffixed with ``tag``."""
+    if isinstance(value, str):
+        return f"{value}_{tag}" if _ID.match(value) else value
+    if isinstance(value, dict):
+        return {key: fresh(v, tag) for key, v in value.items()}
+    if isinstance(value, list):
+        return [fresh(v, tag) for v in value]
+    return value
+
+
+def timed_traffic(model: SessionModel, steps: list[Step], copies: int, gaps: list[float]) -> float:
+    """Feed ``copies`` of ``steps`` (fresh ids in each: new responses, items and calls) with
+    the clock moving by ``gaps`` (taken in turn)."""
+    t = 0.0
+    n = 0
+    for copy in range(copies):
+        for kind, value in steps:
+            t += gaps[n % len(gaps)]
+            n += 1
+            if kind == "recv":
+                model.receive(fresh(value, f"c{copy}"), time=t)
+            elif kind == "send" and isinstance(value, dict):
+                model.send(fresh(value, f"c{copy}"), time=t)
+            else:
+                apply(model, (kind, value))
+            model.take_effects()
+    return t
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    steps=mutated_sessions(max_mutations=4),
+    copies=st.integers(1, 4),
+    gaps=st.lists(st.floats(0.0, 2.0), min_size=1, max_size=20),
+    window=st.integers(1, 3),
+)
+def test_attached_fed_and_batch_trackers_agree_under_random_traffic(
+    steps: list[Step], copies: int, gaps: list[float], window: int
+) -> None:
+    """``attach`` subscribes to the events the tracker reads (a live view that changes as
+    responses start and get their first text): it must measure exactly what feeding it every
+    transition does, and what the batch function gives for the record."""
+    if not steps:
+        return
+    model = SessionModel(record_limit=None)
+    attached = MetricsTracker(window=window, prices=PRICES)
+    fed = MetricsTracker(window=window, prices=PRICES)
+    attached.attach(model)
+    model.subscribe(fed.feed)
+    end = timed_traffic(model, steps, copies, gaps)
+    for tracker in (attached, fed):
+        tracker.finish(end)
+    assert attached.result().to_json() == fed.result().to_json()
+    batch = turn_metrics(model.record, window=window, prices=PRICES)
+    assert batch.to_json() == fed.result().to_json()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    steps=mutated_sessions(max_mutations=4),
+    copies=st.integers(1, 5),
+    gaps=st.lists(st.floats(0.0, 2.0), min_size=1, max_size=20),
+    window=st.integers(1, 4),
+)
+def test_the_summary_and_usage_cover_the_turns_that_left_the_window(
+    steps: list[Step], copies: int, gaps: list[float], window: int
+) -> None:
+    """Counts, means, extremes, tokens and cost are over every turn; only the median and p90
+    are over the window: a small window agrees with one that keeps everything."""
+    if not steps:
+        return
+    model = SessionModel(record_limit=None)
+    small = MetricsTracker(window=window, prices=PRICES)
+    whole = MetricsTracker(window=100_000, prices=PRICES)
+    small.attach(model)
+    whole.attach(model)
+    timed_traffic(model, steps, copies, gaps)
+    kept, every = small.result(), whole.result()
+    assert kept.turn_count == every.turn_count
+    assert len(kept.turns) == min(window, every.turn_count)
+    assert kept.usage == every.usage
+    assert kept.cost == pytest.approx(every.cost)
+    assert list(kept.summary) == list(every.summary)
+    for name, stat in every.summary.items():
+        got = kept.summary[name]
+        assert (got.count, got.min, got.max) == (stat.count, stat.min, stat.max), name
+        assert got.mean == pytest.approx(stat.mean), name
+
+
+def test_unsubscribing_the_attached_tracker_stops_it() -> None:
+    s = Timed()
+    late = MetricsTracker()
+    stop = late.attach(s.model)
+    spoken_turn(s, 1, 0.0, gaps=GAPS)
+    stop()
+    stop()  # twice is harmless
+    spoken_turn(s, 2, 10.0, gaps=GAPS)
+    assert late.turn_count == 1
+    assert s.tracker.turn_count == 2

@@ -170,7 +170,7 @@ def _replay(args: argparse.Namespace) -> int:
                 from realtime_machines.metrics import MetricsTracker
 
                 tracker = MetricsTracker()
-                model.subscribe(tracker.feed)
+                tracker.attach(model)
             if args.transitions:
                 out = stack.enter_context(open(args.transitions, "w", encoding="utf-8"))
 
