@@ -823,10 +823,18 @@ class RealtimeClient:
                 logger.exception("effect %s failed", effect.describe())
                 self._report("peer_connection", exc, "warning", True, {"effect": effect.kind})
         self._chat_changed()
+        if self._quiet():
+            self.metrics_tracker.flush()
         for notice in model.take_notices():  # from reports and timers, not from an event
             await self._dispatch(notice)
         if strict and failed is not None:
             raise failed
+
+    def _quiet(self) -> bool:
+        """No server event is waiting: the metrics tracker processes what it took now (in a
+        burst it waits for the burst's end, or its batch: see ``MetricsTracker``)."""
+        inbox = self._inbox
+        return inbox is None or inbox.empty()
 
     async def _execute(self, effect: effects.Effect) -> None:
         """Run ``effect`` through its handler in :data:`EFFECT_HANDLERS`, telling every
@@ -1155,6 +1163,9 @@ class RealtimeClient:
         if self._owns_playback and kind == "response.done":
             self._audio_pending(event)
         notices = self.model.receive(event, time=arrived)
+        if self._quiet():  # the turn this event ended, if any, comes after its own notices
+            self.metrics_tracker.flush()
+            notices += self.model.take_notices()
         if self._owns_playback and self._is_audio_delta(kind):
             self._output_audio(event)
         elif self._owns_playback and kind == "response.done" and self._player is not None:
