@@ -581,6 +581,9 @@ class RealtimeClient:
             await self._drain()
         await self._wait_connection({"disconnected", "idle", "error"})
         await self._release()
+        self.metrics_tracker.flush()  # the turn the hang-up closed, even if events were queued
+        for notice in self.model.take_notices():
+            await self._dispatch(notice)
         if self.options["delete_chat_history_on_disconnect"]:
             self.model.clear_chat_history()
         for stream in self._streams:  # every ``events()`` iteration ends here

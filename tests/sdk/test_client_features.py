@@ -110,7 +110,9 @@ def test_events_yields_notices_in_order_and_ends_after_disconnect(
             assert names[0] == "user:item_started" or "user:completed" in names
             assert names.index("assistant:response_started") < names.index("assistant:delta")
             assert names.index("assistant:delta") < names.index("assistant:completed")
-            assert names[-1] == "assistant:completed"
+            # The turn's metrics come after the notices of the event that ended the turn.
+            assert names[-1] == "metrics:turn"
+            assert names[-2] == "assistant:completed"
             deltas = "".join(n.delta for n in seen if n.name == "assistant:delta")  # type: ignore[attr-defined]
             assert deltas == "You said: hello"
             assert client._streams == []

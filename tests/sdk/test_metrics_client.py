@@ -12,12 +12,13 @@ from typing import Any
 import pytest
 
 from realtime_machines import MetricsTurn, Notice, Prices
+from realtime_machines.notices import AssistantDelta
 from realtime_sdk.cli import main
 from realtime_sdk.client import RealtimeClient, ToolCall
-from realtime_sdk.emulator import Emulator
+from realtime_sdk.emulator import Emulator, Faults
 from realtime_sdk.trace import WireTrace
 from realtime_sdk.transports import MemoryTransport
-from tests.sdk.test_client import WEATHER_TOOL, make_client
+from tests.sdk.test_client import WEATHER_TOOL, make_client, wait_for
 
 Runner = Callable[..., Any]
 TOOL_SESSION = {"type": "realtime", "output_modalities": ["text"], "tools": [WEATHER_TOOL]}
@@ -130,3 +131,37 @@ def test_client_refuses_bad_metrics_options() -> None:
     client = RealtimeClient(transport=MemoryTransport(), prices=PRICES)
     assert client.metrics.turns == ()
     assert client.metrics.cost == 0.0
+
+
+def test_a_hang_up_mid_answer_ends_the_turn_unsettled_before_the_events_end(run: Runner) -> None:
+    """The tracker processes what it holds when the client hangs up: the open turn reaches
+    ``metrics:turn`` handlers and ``events()`` before the iteration ends."""
+
+    async def scenario() -> None:
+        async with Emulator(faults=Faults(delta_delay_s=0.05)) as emu:
+            client = make_client(emu, "memory")
+            heard: list[MetricsTurn] = []
+            client.on("metrics:turn", heard.append)
+            await client.connect()
+            streamed: list[str] = []
+
+            async def consume() -> None:
+                async for notice in client.events():
+                    streamed.append(notice.name)
+
+            consumer = asyncio.get_running_loop().create_task(consume())
+            await asyncio.sleep(0)  # the generator registers its stream on its first step
+            await client.send_text_message("tell me something long please")
+            await wait_for(client, AssistantDelta)
+            await client.disconnect()
+            await asyncio.wait_for(consumer, 5)
+            [notice] = heard
+            assert notice.metrics.settled is False
+            assert notice.metrics.trigger == "message"
+            assert notice.metrics.first_text is not None
+            assert notice.metrics.response_done is None
+            assert streamed[-1] == "metrics:turn"
+            [turn] = client.metrics.turns
+            assert turn is notice.metrics
+
+    run(scenario())
