@@ -15,6 +15,7 @@ a format they cannot convert. The emulator's Live sessions use the same function
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any, Final
@@ -117,7 +118,7 @@ def _input_span(src: int, dst: int) -> int:
 
 def _extend(samples: Int16Array, pad: int) -> Int16Array:
     """``samples`` with ``pad`` made-up samples before and after, continuing the signal
-    (odd reflection: value and slope carry on; the last value held for a chunk too short
+    (odd reflection: value and slope carry on; the end value held for a buffer too short
     to reflect), so the filter at a buffer's edge sees no step down to silence."""
     if samples.size <= pad:
         held: Int16Array = np.pad(samples, pad, mode="edge")
@@ -127,6 +128,64 @@ def _extend(samples: Int16Array, pad: int) -> Int16Array:
     tail = 2 * x[-1] - x[-2 : -pad - 2 : -1]
     joined: Int16Array = np.clip(np.concatenate([head, x, tail]), -32768, 32767).astype(np.int16)
     return joined
+
+
+class _Shared:
+    """One resampler per rate pair for whole-buffer conversions (setting one up costs far more
+    than running it), fed buffer after buffer, each padded by :func:`_extend` with at least
+    the filter's reach on both sides: an output sample inside a buffer only sees that
+    buffer and its padding, never the one before. Which outputs are a buffer's follows from
+    the count of samples fed (whole :func:`_unit` s), the output being aligned in time."""
+
+    def __init__(self, src: int, dst: int) -> None:
+        self.src, self.dst = src, dst
+        self.unit = _unit(src, dst)
+        self.pad = _input_span(src, dst)
+        self._lock = threading.Lock()
+        self._resampler = MonoResampler(dst)
+        self._fed = 0  # input samples so far, a whole number of units
+        self._out = np.zeros(0, dtype=np.int16)
+        self._out_at = 0  # the index, in the output stream, of self._out[0]
+
+    def convert(self, samples: Int16Array, n: int) -> Int16Array:
+        # whole units fed, so the next buffer's first output has a whole-number index
+        rest = np.zeros((-samples.size) % self.unit, dtype=np.int16)
+        padded = np.concatenate([_extend(samples, self.pad), rest])
+        with self._lock:
+            try:
+                return self._convert(padded, n)
+            except BaseException:
+                self._reset()  # a half-fed resampler would misplace every later buffer
+                raise
+
+    def _convert(self, padded: Int16Array, n: int) -> Int16Array:
+        start = (self._fed + self.pad) * self.dst // self.src
+        end = start + n
+        self._feed(padded)
+        for _ in range(8):  # a new resampler holds a few ms more until it fills up
+            if self._out_at + self._out.size >= end:
+                break
+            self._feed(np.zeros(self.pad, dtype=np.int16))
+        else:
+            raise RuntimeError(f"the {self.src} -> {self.dst} Hz resampler gave too few samples")
+        kept = self._out[start - self._out_at : end - self._out_at].copy()
+        self._out = self._out[end - self._out_at :]
+        self._out_at = end
+        return kept
+
+    def _reset(self) -> None:
+        self._resampler = MonoResampler(self.dst)
+        self._fed = self._out_at = 0
+        self._out = np.zeros(0, dtype=np.int16)
+
+    def _feed(self, samples: Int16Array) -> None:
+        self._fed += samples.size
+        self._out = np.concatenate([self._out, _convert(samples, self.src, self._resampler)])
+
+
+@lru_cache(maxsize=16)
+def _shared(src: int, dst: int) -> _Shared:
+    return _Shared(src, dst)
 
 
 def _check_rate(rate: object, name: str) -> int:
@@ -147,18 +206,11 @@ def resample(pcm: npt.NDArray[Any], src: int, dst: int) -> Int16Array:
     :class:`AudioDecoder`, which carry the filter's state over."""
     src, dst = _check_rate(src, "src"), _check_rate(dst, "dst")
     samples = np.asarray(pcm).astype(np.int16)
+    if samples.ndim != 1:
+        raise ValueError(f"resample() takes mono PCM16, a 1-D array, not shape {samples.shape}")
     if src == dst or samples.size == 0:
         return samples
-    n = max(1, round(samples.size * dst / src))
-    pad = _input_span(src, dst)
-    resampler = MonoResampler(dst)
-    converted = _convert(_extend(samples, pad), src, resampler)
-    out = np.concatenate([converted, resampler.flush()])
-    skip = pad * dst // src
-    kept: Int16Array = out[skip : skip + n]
-    if kept.size < n:  # a buffer of a sample or two: fill with its last value
-        kept = np.pad(kept, (0, n - kept.size), mode="edge" if kept.size else "constant")
-    return kept
+    return _shared(src, dst).convert(samples, max(1, round(samples.size * dst / src)))
 
 
 class _Stream:

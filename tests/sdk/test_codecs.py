@@ -289,3 +289,49 @@ def test_g711_round_trip_of_a_stream_still_sounds_like_the_speech() -> None:
         assert back.size == speech.size
         assert np.corrcoef(back, speech.astype(np.float64))[0, 1] > 0.99, fmt
     assert np.array_equal(ulaw_decode(ulaw_encode(np.zeros(4, dtype=np.int16))), np.zeros(4))
+
+
+def test_a_buffer_converts_the_same_whatever_was_converted_before() -> None:
+    # whole-buffer conversions share one resampler per rate pair: each buffer stays on its own
+    rng = np.random.default_rng(7)
+    speech = synthesize("on its own", ms_per_char=40.0)[:4001]
+    first = resample(speech, 24000, 8000)
+    resample((rng.standard_normal(999) * 20000).astype(np.int16), 24000, 8000)
+    resample(np.full(5, 32767, dtype=np.int16), 24000, 8000)
+    assert np.array_equal(resample(speech, 24000, 8000), first)
+
+
+def test_whole_buffers_convert_correctly_from_several_threads_at_once() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(3)
+    buffers = [
+        (rng.standard_normal(int(n)) * 5000).astype(np.int16) for n in rng.integers(1, 3000, 40)
+    ]
+    alone = [resample(b, 8000, 24000) for b in buffers]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        together = list(pool.map(lambda b: resample(b, 8000, 24000), buffers))
+    assert all(np.array_equal(a, b) for a, b in zip(alone, together, strict=True))
+
+
+def test_resample_refuses_what_is_not_mono() -> None:
+    with pytest.raises(ValueError, match=r"mono PCM16, a 1-D array, not shape \(2, 10\)"):
+        resample(np.zeros((2, 10), dtype=np.int16), 24000, 8000)
+
+
+def test_a_failed_conversion_leaves_the_shared_resampler_usable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from realtime_sdk import codecs
+
+    speech = synthesize("still fine", ms_per_char=40.0)[:2000]
+    before = resample(speech, 24000, 16000)
+
+    def broken(*args: object) -> None:
+        raise OSError("resampler failed")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(codecs, "_convert", broken)
+        with pytest.raises(OSError, match="resampler failed"):
+            resample(speech, 24000, 16000)
+    assert np.array_equal(resample(speech, 24000, 16000), before)
