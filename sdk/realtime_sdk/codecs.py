@@ -18,7 +18,7 @@ import math
 import threading
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 import av
 import numpy as np
@@ -310,7 +310,31 @@ def encode_audio(pcm: npt.NDArray[Any], fmt: Mapping[str, Any]) -> bytes:
     return _wire(resample(pcm, RATE, _rate(fmt)), fmt["type"])
 
 
-class AudioEncoder:
+class _StreamCoder:
+    """What :class:`AudioEncoder` and :class:`AudioDecoder` share: the checked format and
+    the resampling stream between its rate and the SDK's (none for PCM16 24 kHz)."""
+
+    _to_sdk: ClassVar[bool]
+
+    def __init__(self, fmt: object) -> None:
+        self.format = check_audio_format(fmt)
+        rate = self.format["rate"]
+        src, dst = (rate, RATE) if self._to_sdk else (RATE, rate)
+        self._stream: _Stream | None = None if self.passthrough else _Stream(src, dst)
+
+    @property
+    def passthrough(self) -> bool:
+        """Whether the format is the SDK's own (PCM16 24 kHz): the audio passes unchanged."""
+        return self.format == {"type": "audio/pcm", "rate": RATE}
+
+    @property
+    def delay(self) -> int:
+        """How many samples (at the output's rate: the wire's for the encoder, 24 kHz for
+        the decoder) the stream lags its input by; 0 when passing through."""
+        return 0 if self._stream is None else self._stream.delay
+
+
+class AudioEncoder(_StreamCoder):
     """A stream of PCM16 mono 24 kHz chunks → the same audio in ``fmt``, chunk by chunk.
 
     The resampler's filter state carries over from chunk to chunk, so the stream is the
@@ -322,19 +346,7 @@ class AudioEncoder:
     last :attr:`delay` samples. ``ValueError`` (from :func:`check_audio_format`) for an
     unsupported ``fmt``."""
 
-    def __init__(self, fmt: object) -> None:
-        self.format = check_audio_format(fmt)
-        self._stream = None if self.passthrough else _Stream(RATE, self.format["rate"])
-
-    @property
-    def passthrough(self) -> bool:
-        """Whether the format is the SDK's own (PCM16 24 kHz): bytes go out unchanged."""
-        return self.format == {"type": "audio/pcm", "rate": RATE}
-
-    @property
-    def delay(self) -> int:
-        """How many wire samples the stream lags its input by (0 when passing through)."""
-        return 0 if self._stream is None else self._stream.delay
+    _to_sdk = False
 
     def encode(self, pcm: bytes) -> bytes:
         """PCM16 little-endian mono 24 kHz bytes (an even number) → wire bytes in the format."""
@@ -351,26 +363,14 @@ class AudioEncoder:
         return _wire(self._stream.flush(), self.format["type"])
 
 
-class AudioDecoder:
+class AudioDecoder(_StreamCoder):
     """A stream of wire audio in ``fmt`` → PCM16 mono 24 kHz, chunk by chunk: what
     :class:`AudioEncoder` is to input audio, for output audio (``session.output_audio.delta``
     after delta). The stream is :func:`decode_audio` of the whole delayed by :attr:`delay`
     samples (at 24 kHz, about 2 ms), with no seam at chunk borders; :meth:`flush` gives the
     rest. ``ValueError`` for an unsupported ``fmt`` or PCM16 with an odd number of bytes."""
 
-    def __init__(self, fmt: object) -> None:
-        self.format = check_audio_format(fmt)
-        self._stream = None if self.passthrough else _Stream(self.format["rate"], RATE)
-
-    @property
-    def passthrough(self) -> bool:
-        """Whether the format is the SDK's own (PCM16 24 kHz): samples come out unchanged."""
-        return self.format == {"type": "audio/pcm", "rate": RATE}
-
-    @property
-    def delay(self) -> int:
-        """How many 24 kHz samples the stream lags its input by (0 when passing through)."""
-        return 0 if self._stream is None else self._stream.delay
+    _to_sdk = True
 
     def decode(self, data: bytes) -> Int16Array:
         """Wire bytes in the format → PCM16 mono 24 kHz samples."""
