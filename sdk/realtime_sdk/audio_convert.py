@@ -70,6 +70,20 @@ class MonoResampler:
         joined: Int16Array = np.concatenate(parts).astype(np.int16, copy=False)
         return joined
 
+    def flush(self) -> Int16Array:
+        """The samples still inside the filters (the last few ms: their look-ahead), as if
+        the input ended in silence; the next frame starts a new stream."""
+        parts = [
+            out.to_ndarray().reshape(-1)
+            for resampler in self._resamplers.values()
+            for out in resampler.resample(None)
+        ]
+        self._resamplers.clear()
+        if not parts:
+            return np.zeros(0, dtype=np.int16)
+        joined: Int16Array = np.concatenate(parts).astype(np.int16, copy=False)
+        return joined
+
 
 class Pcm24kConverter(MonoResampler):
     """Any ``av.AudioFrame`` → PCM16 mono 24 kHz bytes (the WebSocket wire's audio)."""

@@ -2,24 +2,34 @@
 
 A Live session's ``audio.format`` (one format for both directions) is PCM16 at 24 kHz (the
 default) or 16 kHz, or G.711 at 8 kHz: µ-law (``audio/pcmu``) or A-law (``audio/pcma``). The
-SDK works in PCM16 mono 24 kHz; :func:`decode_audio` and :func:`encode_audio` convert whole
-buffers (numpy, linear interpolation), :class:`AudioEncoder` converts a stream chunk by chunk
-without drifting (what the Live WebSocket transport does with input audio), and
-:func:`check_audio_format` says what is wrong with a format it cannot convert. The emulator's
-Live sessions use the same functions.
+SDK works in PCM16 mono 24 kHz. Rates change through the SDK's PyAV resampler
+(:class:`~realtime_sdk.audio_convert.MonoResampler`, libswresample's windowed-sinc filter):
+going down to 8 kHz, what lies above 4 kHz is filtered out rather than folded back into the
+band. :func:`decode_audio` and :func:`encode_audio` convert whole buffers (no delay);
+:class:`AudioEncoder` (what the Live WebSocket transport does with input audio) and
+:class:`AudioDecoder` convert a stream chunk by chunk, the filter's state carried over, a
+fixed ~2 ms behind and without drifting; :func:`check_audio_format` says what is wrong with
+a format they cannot convert. The emulator's Live sessions use the same functions.
 """
 
 from __future__ import annotations
 
+import math
+import threading
 from collections.abc import Mapping
-from typing import Any, Final
+from functools import lru_cache
+from typing import Any, ClassVar, Final
 
+import av
 import numpy as np
 import numpy.typing as npt
+
+from .audio_convert import MonoResampler
 
 __all__ = [
     "FORMATS",
     "RATE",
+    "AudioDecoder",
     "AudioEncoder",
     "alaw_decode",
     "alaw_encode",
@@ -70,13 +80,164 @@ def _rate(fmt: Mapping[str, Any]) -> int:
     return int(fmt.get("rate", RATE if fmt["type"] == "audio/pcm" else _G711_RATE))
 
 
+def _frame(samples: Int16Array, rate: int) -> av.AudioFrame:
+    frame = av.AudioFrame.from_ndarray(
+        np.ascontiguousarray(samples, dtype=np.int16).reshape(1, -1), format="s16", layout="mono"
+    )
+    frame.sample_rate = rate
+    return frame
+
+
+def _convert(samples: Int16Array, src: int, resampler: MonoResampler) -> Int16Array:
+    if samples.size == 0:
+        return np.zeros(0, dtype=np.int16)
+    return resampler.samples(_frame(samples, src))
+
+
+@lru_cache(maxsize=32)
+def _lookahead(src: int, dst: int) -> int:
+    """How many ``dst`` samples the resampler holds back (its filter's look-ahead): one
+    second in gives ``dst`` samples once flushed, this many fewer before."""
+    probe = MonoResampler(dst)
+    held = dst - _convert(np.zeros(src, dtype=np.int16), src, probe).size
+    probe.flush()
+    return held
+
+
+def _unit(src: int, dst: int) -> int:
+    """The fewest ``src`` samples that make a whole number of ``dst`` samples."""
+    return src // math.gcd(src, dst)
+
+
+def _input_span(src: int, dst: int) -> int:
+    """The look-ahead in ``src`` samples, rounded up to whole :func:`_unit` s."""
+    unit = _unit(src, dst)
+    reach = -(-_lookahead(src, dst) * src // dst)
+    return (reach // unit + 1) * unit
+
+
+def _extend(samples: Int16Array, pad: int) -> Int16Array:
+    """``samples`` with ``pad`` made-up samples before and after, continuing the signal
+    (odd reflection: value and slope carry on; the end value held for a buffer too short
+    to reflect), so the filter at a buffer's edge sees no step down to silence."""
+    if samples.size <= pad:
+        held: Int16Array = np.pad(samples, pad, mode="edge")
+        return held
+    x = samples.astype(np.int32)
+    head = 2 * x[0] - x[pad:0:-1]
+    tail = 2 * x[-1] - x[-2 : -pad - 2 : -1]
+    joined: Int16Array = np.clip(np.concatenate([head, x, tail]), -32768, 32767).astype(np.int16)
+    return joined
+
+
+class _Shared:
+    """One resampler per rate pair for whole-buffer conversions (setting one up costs far more
+    than running it), fed buffer after buffer, each padded by :func:`_extend` with at least
+    the filter's reach on both sides: an output sample inside a buffer only sees that
+    buffer and its padding, never the one before. Which outputs are a buffer's follows from
+    the count of samples fed (whole :func:`_unit` s), the output being aligned in time."""
+
+    def __init__(self, src: int, dst: int) -> None:
+        self.src, self.dst = src, dst
+        self.unit = _unit(src, dst)
+        self.pad = _input_span(src, dst)
+        self._lock = threading.Lock()
+        self._resampler = MonoResampler(dst)
+        self._fed = 0  # input samples so far, a whole number of units
+        self._out = np.zeros(0, dtype=np.int16)
+        self._out_at = 0  # the index, in the output stream, of self._out[0]
+
+    def convert(self, samples: Int16Array, n: int) -> Int16Array:
+        # whole units fed, so the next buffer's first output has a whole-number index
+        rest = np.zeros((-samples.size) % self.unit, dtype=np.int16)
+        padded = np.concatenate([_extend(samples, self.pad), rest])
+        with self._lock:
+            try:
+                return self._convert(padded, n)
+            except BaseException:
+                self._reset()  # a half-fed resampler would misplace every later buffer
+                raise
+
+    def _convert(self, padded: Int16Array, n: int) -> Int16Array:
+        start = (self._fed + self.pad) * self.dst // self.src
+        end = start + n
+        self._feed(padded)
+        for _ in range(8):  # a new resampler holds a few ms more until it fills up
+            if self._out_at + self._out.size >= end:
+                break
+            self._feed(np.zeros(self.pad, dtype=np.int16))
+        else:
+            raise RuntimeError(f"the {self.src} -> {self.dst} Hz resampler gave too few samples")
+        kept = self._out[start - self._out_at : end - self._out_at].copy()
+        self._out = self._out[end - self._out_at :]
+        self._out_at = end
+        return kept
+
+    def _reset(self) -> None:
+        self._resampler = MonoResampler(self.dst)
+        self._fed = self._out_at = 0
+        self._out = np.zeros(0, dtype=np.int16)
+
+    def _feed(self, samples: Int16Array) -> None:
+        self._fed += samples.size
+        self._out = np.concatenate([self._out, _convert(samples, self.src, self._resampler)])
+
+
+@lru_cache(maxsize=16)
+def _shared(src: int, dst: int) -> _Shared:
+    return _Shared(src, dst)
+
+
+def _check_rate(rate: object, name: str) -> int:
+    if isinstance(rate, bool) or not isinstance(rate, int | np.integer) or rate <= 0:
+        raise ValueError(f"{name} must be a positive whole number of Hz, not {rate!r}")
+    return int(rate)
+
+
 def resample(pcm: npt.NDArray[Any], src: int, dst: int) -> Int16Array:
-    """PCM16 from ``src`` Hz to ``dst`` Hz by linear interpolation (ends aligned)."""
-    if src == dst or pcm.size == 0:
-        return pcm.astype(np.int16)
-    n = max(1, round(pcm.size * dst / src))
-    x = np.linspace(0, pcm.size - 1, n)
-    return np.interp(x, np.arange(pcm.size), pcm.astype(np.float64)).astype(np.int16)
+    """PCM16 mono from ``src`` Hz to ``dst`` Hz, a whole buffer: ``round(len * dst / src)``
+    samples (at least 1), aligned in time (no delay).
+
+    Band-limited by the SDK's PyAV resampler (libswresample's windowed-sinc filter, as
+    :class:`~realtime_sdk.audio_convert.MonoResampler`): going down, what lies above the new
+    Nyquist frequency is filtered out instead of folding back into the band. The buffer's
+    edges are continued by reflection, so chunks converted one by one meet without a step;
+    a stream converted chunk by chunk should go through :class:`AudioEncoder` /
+    :class:`AudioDecoder`, which carry the filter's state over."""
+    src, dst = _check_rate(src, "src"), _check_rate(dst, "dst")
+    samples = np.asarray(pcm).astype(np.int16)
+    if samples.ndim != 1:
+        raise ValueError(f"resample() takes mono PCM16, a 1-D array, not shape {samples.shape}")
+    if src == dst or samples.size == 0:
+        return samples
+    return _shared(src, dst).convert(samples, max(1, round(samples.size * dst / src)))
+
+
+class _Stream:
+    """PCM16 mono ``src`` Hz → ``dst`` Hz chunk by chunk, the filter state carried over.
+
+    The output is the input delayed by :attr:`delay` samples: it starts with that much
+    (near) silence, so every chunk gives exactly its share of samples (a whole number of
+    :func:`_unit` s of input gives ``len * dst / src``; a remainder is carried over) and the
+    stream never drifts; :meth:`flush` gives the last :attr:`delay` samples."""
+
+    def __init__(self, src: int, dst: int) -> None:
+        self.src, self.dst = src, dst
+        self.delay = _lookahead(src, dst)
+        self._resampler = MonoResampler(dst)
+        self._primed = False
+
+    def push(self, samples: Int16Array) -> Int16Array:
+        if not self._primed:
+            self._primed = True
+            lead = np.zeros(-(-self.delay * self.src // self.dst), dtype=np.int16)
+            samples = np.concatenate([lead, samples])
+        return _convert(samples, self.src, self._resampler)
+
+    def flush(self) -> Int16Array:
+        """The rest (the last :attr:`delay` samples); the next chunk starts a new stream."""
+        self._primed = False
+        return self._resampler.flush()
 
 
 def ulaw_encode(pcm: npt.NDArray[Any]) -> npt.NDArray[np.uint8]:
@@ -120,58 +281,108 @@ def alaw_decode(data: npt.NDArray[Any]) -> Int16Array:
     return np.where(b & 0x80, mag, -mag).astype(np.int16)
 
 
-def decode_audio(data: bytes, fmt: Mapping[str, Any]) -> Int16Array:
-    """Wire audio in ``fmt`` → PCM16 mono 24 kHz (the caller checked PCM's even length)."""
-    if fmt["type"] == "audio/pcm":
-        pcm = np.frombuffer(data, dtype="<i2")
-        return resample(pcm, _rate(fmt), RATE)
-    raw = np.frombuffer(data, dtype=np.uint8)
-    narrow = ulaw_decode(raw) if fmt["type"] == "audio/pcmu" else alaw_decode(raw)
-    return resample(narrow, _G711_RATE, RATE)
-
-
 def _g711(pcm: npt.NDArray[Any], kind: str) -> bytes:
     coded = ulaw_encode(pcm) if kind == "audio/pcmu" else alaw_encode(pcm)
     return coded.tobytes()
 
 
+def _wire(pcm: npt.NDArray[Any], kind: str) -> bytes:
+    if kind == "audio/pcm":
+        return pcm.astype("<i2").tobytes()
+    return _g711(pcm, kind)
+
+
+def _narrow(data: bytes, kind: str) -> Int16Array:
+    if kind == "audio/pcm":
+        return np.frombuffer(data, dtype="<i2").astype(np.int16)
+    raw = np.frombuffer(data, dtype=np.uint8)
+    return ulaw_decode(raw) if kind == "audio/pcmu" else alaw_decode(raw)
+
+
+def decode_audio(data: bytes, fmt: Mapping[str, Any]) -> Int16Array:
+    """Wire audio in ``fmt`` → PCM16 mono 24 kHz, a whole buffer (the caller checked PCM's
+    even length)."""
+    return resample(_narrow(data, fmt["type"]), _rate(fmt), RATE)
+
+
 def encode_audio(pcm: npt.NDArray[Any], fmt: Mapping[str, Any]) -> bytes:
-    """PCM16 mono 24 kHz → wire audio in ``fmt``."""
-    if fmt["type"] == "audio/pcm":
-        return resample(pcm, RATE, _rate(fmt)).astype("<i2").tobytes()
-    return _g711(resample(pcm, RATE, _G711_RATE), fmt["type"])
+    """PCM16 mono 24 kHz → wire audio in ``fmt``, a whole buffer."""
+    return _wire(resample(pcm, RATE, _rate(fmt)), fmt["type"])
 
 
-class AudioEncoder:
-    """A stream of PCM16 mono 24 kHz chunks → the same audio in ``fmt``, chunk by chunk.
+class _StreamCoder:
+    """What :class:`AudioEncoder` and :class:`AudioDecoder` share: the checked format and
+    the resampling stream between its rate and the SDK's (none for PCM16 24 kHz)."""
 
-    Both target rates divide 24 kHz in a ratio with 3 as its denominator (16 kHz: 2 of every
-    3 samples, 8 kHz: 1 of every 3), so the encoder converts whole groups of 3 samples and
-    keeps the 0–2 left over for the next chunk: the output's timing never drifts whatever the
-    chunk sizes. ``ValueError`` (from :func:`check_audio_format`) for an unsupported ``fmt``."""
+    _to_sdk: ClassVar[bool]
 
     def __init__(self, fmt: object) -> None:
         self.format = check_audio_format(fmt)
-        self._step = RATE / (self.format["rate"])
-        self._held = np.zeros(0, dtype=np.int16)
+        rate = self.format["rate"]
+        src, dst = (rate, RATE) if self._to_sdk else (RATE, rate)
+        self._stream: _Stream | None = None if self.passthrough else _Stream(src, dst)
 
     @property
     def passthrough(self) -> bool:
-        """Whether the format is the SDK's own (PCM16 24 kHz): bytes go out unchanged."""
+        """Whether the format is the SDK's own (PCM16 24 kHz): the audio passes unchanged."""
         return self.format == {"type": "audio/pcm", "rate": RATE}
+
+    @property
+    def delay(self) -> int:
+        """How many samples (at the output's rate: the wire's for the encoder, 24 kHz for
+        the decoder) the stream lags its input by; 0 when passing through."""
+        return 0 if self._stream is None else self._stream.delay
+
+
+class AudioEncoder(_StreamCoder):
+    """A stream of PCM16 mono 24 kHz chunks → the same audio in ``fmt``, chunk by chunk.
+
+    The resampler's filter state carries over from chunk to chunk, so the stream is the
+    whole-buffer conversion (:func:`encode_audio`) delayed by :attr:`delay` wire samples
+    (its look-ahead, about 2 ms: the stream starts with that much silence), with no seam
+    at chunk borders. Each chunk gives its share of wire samples (16 kHz: 2 of every 3
+    samples, 8 kHz: 1 of every 3; a remainder waits for the next chunk), so the output's
+    timing never drifts whatever the chunk sizes; :meth:`flush` ends the stream with the
+    last :attr:`delay` samples. ``ValueError`` (from :func:`check_audio_format`) for an
+    unsupported ``fmt``."""
+
+    _to_sdk = False
 
     def encode(self, pcm: bytes) -> bytes:
         """PCM16 little-endian mono 24 kHz bytes (an even number) → wire bytes in the format."""
-        if self.passthrough:
+        if self._stream is None:
             return bytes(pcm)
-        samples = np.concatenate([self._held, np.frombuffer(pcm, dtype="<i2").astype(np.int16)])
-        usable = samples.size - samples.size % 3
-        self._held = samples[usable:]
-        if usable == 0:
+        samples = np.frombuffer(pcm, dtype="<i2").astype(np.int16)
+        return _wire(self._stream.push(samples), self.format["type"])
+
+    def flush(self) -> bytes:
+        """The end of the stream: the last :attr:`delay` samples, as wire bytes (the next
+        chunk starts a new stream)."""
+        if self._stream is None:
             return b""
-        group = samples[:usable].astype(np.float64)
-        x = np.arange(0, usable, self._step)
-        narrow = np.interp(x, np.arange(usable), group).astype(np.int16)
-        if self.format["type"] == "audio/pcm":
-            return narrow.astype("<i2").tobytes()
-        return _g711(narrow, self.format["type"])
+        return _wire(self._stream.flush(), self.format["type"])
+
+
+class AudioDecoder(_StreamCoder):
+    """A stream of wire audio in ``fmt`` → PCM16 mono 24 kHz, chunk by chunk: what
+    :class:`AudioEncoder` is to input audio, for output audio (``session.output_audio.delta``
+    after delta). The stream is :func:`decode_audio` of the whole delayed by :attr:`delay`
+    samples (at 24 kHz, about 2 ms), with no seam at chunk borders; :meth:`flush` gives the
+    rest. ``ValueError`` for an unsupported ``fmt`` or PCM16 with an odd number of bytes."""
+
+    _to_sdk = True
+
+    def decode(self, data: bytes) -> Int16Array:
+        """Wire bytes in the format → PCM16 mono 24 kHz samples."""
+        kind = self.format["type"]
+        if kind == "audio/pcm" and len(data) % 2:
+            raise ValueError(f"PCM16 audio needs an even number of bytes, not {len(data)}")
+        narrow = _narrow(bytes(data), kind)
+        return narrow if self._stream is None else self._stream.push(narrow)
+
+    def flush(self) -> Int16Array:
+        """The end of the stream: the last :attr:`delay` samples (the next chunk starts a
+        new stream)."""
+        if self._stream is None:
+            return np.zeros(0, dtype=np.int16)
+        return self._stream.flush()

@@ -40,6 +40,7 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
+from ...codecs import AudioDecoder
 from ..audio import synthesize
 from ..brain import Brain, CallTool, DeterministicBrain, Say, Turn
 from ..engine import default_transcribe
@@ -63,7 +64,7 @@ from .config import (
     session_resource,
     validate_config,
 )
-from .media import RATE, decode_audio, encode_audio, fragments, ms_of
+from .media import RATE, encode_audio, fragments, ms_of
 
 __all__ = [
     "CLIENT_EVENTS",
@@ -201,6 +202,7 @@ class LiveEngine:
         self.config: JSON | None = config
         self.resource: JSON | None = None
         self.format: JSON = {"type": "audio/pcm", "rate": RATE}
+        self._decoder = AudioDecoder(self.format)  # input appends: one stream, filter state kept
         self.connections: list[LiveConnection] = []
         self.samples = 0
         self.muted = False
@@ -459,6 +461,7 @@ class LiveEngine:
         self.config = config
         if "format" in self.resource["audio"]:
             self.format = self.resource["audio"]["format"]
+            self._decoder = AudioDecoder(self.format)
         policy = config.get("wake_policy")
         if isinstance(policy, dict):
             self._vad.configure(float(policy["vad_threshold"]), 0, self.options.silence_ms)
@@ -811,7 +814,7 @@ class LiveEngine:
             raise ProtocolError(
                 "invalid_audio", "PCM16 audio must contain an even number of bytes.", "audio"
             )
-        pcm = decode_audio(data, self.format)
+        pcm = self._decoder.decode(data)
         self.feed_audio(pcm.astype("<i2").tobytes())
 
     def _on_session_input_audio_mute(
