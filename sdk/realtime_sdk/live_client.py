@@ -184,12 +184,14 @@ class LiveClient(RealtimeClient):
     ``triggers``, ``input``, ``audio``, ...; unknown fields raise :class:`LiveConfigError`);
     ``model`` fills ``session["model"]`` when it is not given (default
     :data:`DEFAULT_LIVE_MODEL`). ``api_key`` (default ``OPENAI_API_KEY``) or ``token_provider``
-    gives the project API key. ``transport`` is ``"webrtc"`` (default), ``"websocket"`` or a
-    Live transport instance. ``tools`` / :meth:`tool` are run for a Responses delegation's
-    function calls; ``on_delegation`` answers client delegations. ``chat_options`` is a
-    :class:`~realtime_machines.live.LiveChatOptions` (the turn rule's thresholds). Other options
-    are :class:`RealtimeClient`'s; its Realtime-only ones (greeting, ``auto_session_update``)
-    raise ``TypeError``.
+    gives the project API key. ``transport`` is ``"webrtc"`` (default), ``"websocket"``,
+    ``"memory"`` (the emulator's Live engine in this process, for tests) or a Live transport
+    instance; ``transport_options`` are the named transport's options. ``tools`` /
+    :meth:`tool` are run for a Responses delegation's function calls; ``on_delegation``
+    answers client delegations. ``chat_options`` is a
+    :class:`~realtime_machines.live.LiveChatOptions` (the turn rule's thresholds). Other
+    options are :class:`RealtimeClient`'s; its Realtime-only ones (greeting,
+    ``auto_session_update``) raise ``TypeError``.
     """
 
     api: ClassVar[str] = "live"

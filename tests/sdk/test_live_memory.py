@@ -16,15 +16,15 @@ import numpy as np
 import pytest
 
 from realtime_sdk import RealtimeClient
-from realtime_sdk.emulator import CallTool, Faults, Say, ScriptedBrain
+from realtime_sdk.emulator import CallTool, Faults, LiveOptions, Say, ScriptedBrain
 from realtime_sdk.emulator.audio import SpeechTrack, synthesize
-from realtime_sdk.emulator.live import LiveOptions
 from realtime_sdk.errors import NotConnectedError, SendError
 from realtime_sdk.live_client import LiveClient
 from realtime_sdk.transports import LiveMemoryTransport, MemoryTransport, TransportEvents
 from realtime_sdk.transports.base import ConnectContext
 from realtime_sdk.transports.live import LiveWebSocketTransport
 from tests.emulator.live_kit import SERVER_EVENT, assert_valid
+from tests.sdk.test_client_playback import ClockSink
 from tests.sdk.test_live_client import (
     CLIENT_EVENT,
     MS_PER_CHAR,
@@ -308,24 +308,9 @@ def test_output_audio_arrives_as_chunks_of_the_answers_length(
     assert client.assistant_audible is False
 
 
-class HeldSink:
-    """A sink that plays nothing until told: what the player holds stays queued."""
-
-    def __init__(self) -> None:
-        self.written = 0
-        self.stops = 0
-        self.position = 0
-
-    def write(self, pcm: Any) -> None:
-        self.written += int(pcm.size)
-
-    def stop(self) -> None:
-        self.stops += 1
-
-
 def test_user_speech_over_the_answer_cuts_the_local_playback(run: Runner) -> None:
     answer = "This answer is long enough to be interrupted before it ends, surely it is."
-    sink = HeldSink()
+    sink = ClockSink()  # plays nothing unless told: what the player holds stays queued
     brain = ScriptedBrain([[Say(answer)], [Say("Sorry, go on.")]])
 
     async def main() -> tuple[float, list[float], LiveClient]:

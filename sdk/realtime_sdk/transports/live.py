@@ -16,7 +16,10 @@ are their Realtime parents':
   running session: no start, no ``session.started``, no audio.
 
 Each has ``api = "live"``; :class:`~realtime_sdk.live_client.LiveClient` picks them for the
-transport names ``"webrtc"``, ``"websocket"`` and ``"sideband"``.
+transport names ``"webrtc"`` and ``"websocket"`` (a sideband through ``LiveClient.attach``);
+``"memory"`` is :class:`~realtime_sdk.transports.live_memory.LiveMemoryTransport`, which
+shares :class:`LiveAudioInput` (input audio as ``session.input_audio.append`` events) with
+the WebSocket.
 """
 
 from __future__ import annotations

@@ -117,16 +117,9 @@ class LiveMemoryTransport(LiveAudioInput, InProcessTransport):
         self._spoke = False
         super().__init__()
 
-    def __repr__(self) -> str:
-        if self._closed:
-            state = "closed"
-        elif self.lost is not None:
-            state = "lost"
-        elif self._started.is_set():
-            state = "started"
-        else:
-            state = "attached" if self.engine is not None else "new"
-        return f"<LiveMemoryTransport {state}>"
+    def _state(self) -> str:
+        state = super()._state()
+        return "started" if state == "attached" and self._started.is_set() else state
 
     # ------------------------------------------------------------------ handshake
 

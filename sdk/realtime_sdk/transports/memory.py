@@ -95,6 +95,17 @@ class InProcessTransport(Transport):
         """The engine asked to end the call: its loss is delivered in order, sends fail now."""
         self._microphone = MicrophonePump(self.send_audio, name=f"{self.kind}-microphone")
 
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._state()}>"
+
+    def _state(self) -> str:
+        """``new``, ``attached``, ``lost`` or ``closed`` (for the repr)."""
+        if self._closed:
+            return "closed"
+        if self.lost is not None:
+            return "lost"
+        return "attached" if self._attached_engine() else "new"
+
     # ------------------------------------------------------------------ for subclasses
 
     @abc.abstractmethod
@@ -289,15 +300,6 @@ class MemoryTransport(InProcessTransport):
         """The call's engine once attached (its ``items``, ``sent`` and ``received`` show what
         the server side holds)."""
         super().__init__()
-
-    def __repr__(self) -> str:
-        if self._closed:
-            state = "closed"
-        elif self.lost is not None:
-            state = "lost"
-        else:
-            state = "attached" if self.engine is not None else "new"
-        return f"<MemoryTransport {state}>"
 
     # ------------------------------------------------------------------ handshake
 
