@@ -244,18 +244,17 @@ def get_weather(city: str) -> str:
 
 def test_a_refused_start_fails_connect_naming_the_field(run: Runner) -> None:
     async def main() -> str:
-        async with emulator() as emu:
-            client = LiveClient(
-                api_key=emu.api_key,
-                base_url=emu.base_url,
-                transport="websocket",
-                session={"model": "gpt-live-1", "input": "not a list"},
-            )
-            with pytest.raises(ConnectError) as caught:
-                await client.connect()
-            await client.disconnect()
-            assert client.model.session.state == "failed"
-            return str(caught.value)
+        # in memory: the engine behind the emulator's WebSocket route refuses the start
+        client = LiveClient(
+            api_key="sk-test",
+            transport="memory",
+            session={"model": "gpt-live-1", "input": "not a list"},
+        )
+        with pytest.raises(ConnectError) as caught:
+            await client.connect()
+        await client.disconnect()
+        assert client.model.session.state == "failed"
+        return str(caught.value)
 
     message = run(main())
     assert "input" in message

@@ -548,3 +548,53 @@ def test_transport_names_and_instances_resolve_as_for_realtime() -> None:
     fresh = LiveMemoryTransport(faults=Faults(nonjson_frame=True)).fresh()
     assert fresh.faults.nonjson_frame
     assert fresh.engine is None
+
+
+def test_wire_faults_after_the_start_and_a_vanishing_engine(run: Runner) -> None:
+    start = json.dumps({"type": "session.start", "session": {"model": "gpt-live-1"}})
+
+    async def attached(transport: LiveMemoryTransport) -> list[str]:
+        texts: list[str] = []
+        events = TransportEvents(on_message=texts.append, on_lost=texts.append)
+        context = ConnectContext(base_url="memory:", token="", model="", events=events)
+        await transport.run_step("attaching", context)
+        await transport.send(start)
+        async with asyncio.timeout(5):
+            await transport.run_step("starting_session", context)
+        return texts
+
+    async def main() -> tuple[list[str], list[str], bool]:
+        frames = LiveMemoryTransport(faults=Faults(nonjson_frame=True, oversized_frame_bytes=3000))
+        texts = await attached(frames)
+        await asyncio.sleep(0.01)
+        await frames.close()
+        vanishing = LiveMemoryTransport(
+            brain=ScriptedBrain([[Say("A long enough answer to be cut off.")]]),
+            faults=Faults(vanish_mid_response=True),
+            options=options(),
+        )
+        heard = await attached(vanishing)
+        await vanishing.send_audio(pcm_of("hello"))
+        for _ in range(20):
+            await vanishing.send_audio(SILENCE)
+        await asyncio.sleep(0.01)
+        count = len(heard)
+        before = vanishing.last_inbound
+        await vanishing.send(json.dumps({"type": "session.input_audio.mute"}))  # ignored
+        await asyncio.sleep(0.05)
+        still = vanishing.last_inbound == before and len(heard) == count
+        await vanishing.close()
+        return texts, heard, still
+
+    texts, heard, still = run(main())
+    assert texts[1] == "this frame is not JSON"
+    assert json.loads(texts[0])["type"] == "session.started"
+    assert len(texts[2]) >= 2900  # the oversized frame, valid JSON of an unknown type
+    assert json.loads(texts[2])["type"] == "emulator.padding"
+    kinds = [json.loads(t)["type"] for t in heard]
+    speech = [
+        k for k in kinds if k in ("session.output_audio.delta", "session.output_transcript.delta")
+    ]
+    assert len(speech) == 1  # the first delta, then silence: no more events, no close
+    assert kinds[-1] == speech[0]
+    assert still  # liveness stopped moving; the mute was never answered
