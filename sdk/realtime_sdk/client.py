@@ -39,7 +39,7 @@ from collections.abc import (
 )
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, overload
 
 from aiortc import MediaStreamTrack
 
@@ -177,6 +177,9 @@ class RealtimeClient:
     ``api="live"`` makes a :class:`~realtime_sdk.live_client.LiveClient` instead: the same
     client on OpenAI's GPT-Live protocol (``/v1/live/sessions``; ``docs/live.md``).
     """
+
+    api: ClassVar[str] = "realtime"
+    """The protocol: ``"realtime"`` (``"live"`` on a :class:`~realtime_sdk.LiveClient`)."""
 
     def __new__(cls, *args: Any, api: str = "realtime", **kwargs: Any) -> RealtimeClient:
         if api == "live" and cls is RealtimeClient:
@@ -500,40 +503,18 @@ class RealtimeClient:
     ) -> Transport:
         """The ``transport=`` option as a fresh :class:`Transport`: an instance as it is, or a
         name built with ``transport_options`` as its keyword arguments."""
-        if options is not None and not isinstance(options, Mapping):
-            raise TypeError(f"transport_options must be a mapping of options, got {options!r}")
-        if isinstance(transport, Transport):
-            if options:
-                raise TypeError(
-                    "transport_options go with a transport name; a Transport instance already "
-                    "has its options"
-                )
-            return transport
-        if not isinstance(transport, str):
-            raise TypeError(
-                f"transport must be a name ('webrtc', ...) or a Transport, got {transport!r}"
-            )
-        cls = transport_class(transport)
-        given = dict(options or {})
-        if cls is WebRTCTransport:  # the client's own WebRTC options, unless given here
-            given = {
-                "ice_servers": self.options["ice_servers"],
-                "channel_label": self.options["data_channel_label"],
-                "sdp_timeout": float(self.options["timeouts"]["sdp"]),
-                **given,
-            }
-        accepted = [
-            p.name
-            for p in inspect.signature(cls.__init__).parameters.values()
-            if p.kind is inspect.Parameter.KEYWORD_ONLY
-        ]
-        unknown = sorted(set(given) - set(accepted))
-        if unknown:
-            raise TypeError(
-                f"transport_options for {transport!r} has no option {', '.join(unknown)}; "
-                f"its options are: {', '.join(accepted) or 'none'}"
-            )
-        return cls(**given)
+        webrtc = {  # the client's own WebRTC options, unless given in transport_options
+            "ice_servers": self.options["ice_servers"],
+            "channel_label": self.options["data_channel_label"],
+            "sdp_timeout": float(self.options["timeouts"]["sdp"]),
+        }
+        return build_transport(
+            transport,
+            options,
+            api=self.api,
+            resolve=transport_class,
+            defaults={WebRTCTransport: webrtc},
+        )
 
     @property
     def record(self) -> list[Transition]:
@@ -1327,15 +1308,23 @@ class RealtimeClient:
         """A ``response.output_audio.delta`` to the local player (made on the first one for
         the ``audio_sink``). With neither an ``audio_sink`` nor :meth:`audio_chunks`, or with
         remote audio muted, the audio is drained (as WebRTC drains its remote track)."""
-        player = self._player
-        if player is None and self._audio_sink is not None:
-            player = self._new_player(_playback_sink(self._audio_sink))
-        if player is None or not self._remote_audio_enabled:
+        player = self._audio_player()
+        if player is None:
             return
         try:
             player.feed_event(event)
         except ValueError as exc:
             self._report("data_channel", exc, "warning", True, {"type": event.get("type")})
+
+    def _audio_player(self) -> LocalPlayback | None:
+        """The player output audio goes to (made on first use for the ``audio_sink``);
+        ``None`` when nobody plays it (no sink, no :meth:`audio_chunks`, remote audio muted)."""
+        player = self._player
+        if player is None and self._audio_sink is not None:
+            player = self._new_player(_playback_sink(self._audio_sink))
+        if player is None or not self._remote_audio_enabled:
+            return None
+        return player
 
     def _is_audio_delta(self, kind: object) -> bool:
         """Whether a server event of type ``kind`` carries output audio for the player."""
@@ -1720,6 +1709,74 @@ class RealtimeClient:
 
     def next_ts(self) -> float:
         return self.model.next_ts()
+
+
+def build_transport(
+    transport: object,
+    options: Mapping[str, Any] | None,
+    *,
+    api: str,
+    resolve: Callable[[str], type[Transport]],
+    defaults: Mapping[type[Transport], Mapping[str, Any]] = {},
+) -> Transport:
+    """The ``transport=`` option of a client of ``api`` (``"realtime"`` or ``"live"``): a
+    :class:`Transport` instance of that API as it is, or a name (``resolve`` gives its class)
+    built with ``transport_options`` (over ``defaults`` for that class) as its keyword
+    arguments. ``TypeError`` for an instance of the other API, options with an instance, or an
+    option the class does not take (listing those it does)."""
+    if options is not None and not isinstance(options, Mapping):
+        raise TypeError(f"transport_options must be a mapping of options, got {options!r}")
+    if isinstance(transport, Transport):
+        speaks = getattr(transport, "api", "realtime")
+        if speaks != api:
+            raise TypeError(
+                f"{type(transport).__name__} speaks the {_PROTOCOLS.get(speaks, speaks)} "
+                f"protocol; a {_PROTOCOLS.get(api, api)} client needs one of its own transports "
+                "or a transport name"
+            )
+        if options:
+            raise TypeError(
+                "transport_options go with a transport name; a Transport instance already "
+                "has its options"
+            )
+        return transport
+    if not isinstance(transport, str):
+        raise TypeError(
+            f"transport must be a name ('webrtc', ...) or a Transport, got {transport!r}"
+        )
+    cls = resolve(transport)
+    given = {**defaults.get(cls, {}), **dict(options or {})}
+    accepted = transport_options_of(cls)
+    unknown = sorted(set(given) - set(accepted))
+    if unknown:
+        raise TypeError(
+            f"transport_options for {transport!r} has no option {', '.join(unknown)}; "
+            f"its options are: {', '.join(accepted) or 'none'}"
+        )
+    return cls(**given)
+
+
+_PROTOCOLS = {"realtime": "Realtime", "live": "GPT-Live"}
+
+
+def transport_options_of(cls: type[Transport]) -> list[str]:
+    """The keyword options ``cls(...)`` takes: its ``__init__``'s keyword-only parameters and,
+    where it passes ``**options`` on, its bases' (``LiveWebSocketTransport`` takes
+    ``WebSocketTransport``'s)."""
+    accepted: list[str] = []
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None or klass is object:
+            continue
+        parameters = inspect.signature(init).parameters.values()
+        accepted += [
+            p.name
+            for p in parameters
+            if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name not in accepted
+        ]
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+            break
+    return accepted
 
 
 def _init_signature(cls: type) -> inspect.Signature:

@@ -66,8 +66,15 @@ from realtime_machines.live import (
 )
 from realtime_machines.session import DEFAULT_RECORD_LIMIT
 
-from .client import RealtimeClient, _init_signature, _maybe_await, _StaticKey, server_key
-from .codecs import check_audio_format, decode_audio
+from .client import (
+    RealtimeClient,
+    _init_signature,
+    _maybe_await,
+    _StaticKey,
+    build_transport,
+    server_key,
+)
+from .codecs import Int16Array, check_audio_format, decode_audio
 from .config import DEFAULTS, NOT_GIVEN
 from .errors import ConnectError, RealtimeError
 from .tools import FunctionTool
@@ -165,8 +172,9 @@ def _silence() -> Any:
 _TRANSPORTS: dict[str, type[Transport]] = {
     "webrtc": LiveWebRTCTransport,
     "websocket": LiveWebSocketTransport,
-    "sideband": LiveSidebandTransport,
 }
+"""The Live transports by name; ``"memory"`` (``LiveMemoryTransport``, which imports the
+emulator) is loaded on first use by :func:`live_transport_class`."""
 
 
 class LiveClient(RealtimeClient):
@@ -176,12 +184,14 @@ class LiveClient(RealtimeClient):
     ``triggers``, ``input``, ``audio``, ...; unknown fields raise :class:`LiveConfigError`);
     ``model`` fills ``session["model"]`` when it is not given (default
     :data:`DEFAULT_LIVE_MODEL`). ``api_key`` (default ``OPENAI_API_KEY``) or ``token_provider``
-    gives the project API key. ``transport`` is ``"webrtc"`` (default), ``"websocket"`` or a
-    Live transport instance. ``tools`` / :meth:`tool` are run for a Responses delegation's
-    function calls; ``on_delegation`` answers client delegations. ``chat_options`` is a
-    :class:`~realtime_machines.live.LiveChatOptions` (the turn rule's thresholds). Other options
-    are :class:`RealtimeClient`'s; its Realtime-only ones (greeting, ``auto_session_update``)
-    raise ``TypeError``.
+    gives the project API key. ``transport`` is ``"webrtc"`` (default), ``"websocket"``,
+    ``"memory"`` (the emulator's Live engine in this process, for tests) or a Live transport
+    instance; ``transport_options`` are the named transport's options. ``tools`` /
+    :meth:`tool` are run for a Responses delegation's function calls; ``on_delegation``
+    answers client delegations. ``chat_options`` is a
+    :class:`~realtime_machines.live.LiveChatOptions` (the turn rule's thresholds). Other
+    options are :class:`RealtimeClient`'s; its Realtime-only ones (greeting,
+    ``auto_session_update``) raise ``TypeError``.
     """
 
     api: ClassVar[str] = "live"
@@ -329,6 +339,11 @@ class LiveClient(RealtimeClient):
         return self._live_session()
 
     @property
+    def _sends_start(self) -> bool:
+        """Whether the client starts the session with ``session.start`` (WebSocket, memory)."""
+        return bool(getattr(self._template, "sends_start", False))
+
+    @property
     def usage(self) -> Mapping[str, Any] | None:
         """The last usage snapshot (``session.usage.updated``), or the final one."""
         return self.model.usage
@@ -341,7 +356,7 @@ class LiveClient(RealtimeClient):
             responses = delegation.setdefault("responses", {})
             given = [t for t in responses.get("tools") or () if t.get("name") not in self._tools]
             responses["tools"] = given + [tool.schema for tool in self._tools.values()]
-        if self.transport_kind == "websocket":  # WebRTC-only fields
+        if self._sends_start:  # WebRTC-only fields
             session.pop("idle_timeout_s", None)
             session.pop("wake_policy", None)
         return dict(session)
@@ -361,11 +376,11 @@ class LiveClient(RealtimeClient):
             if state == "posting_offer":  # the HTTP request created the session
                 self.model.created(time=time.time())
                 await self._drain()
-            elif state == "attaching":
+            elif state == "attaching" and self.transport_kind == "sideband":
                 self.model.attached(self.call_id, time=time.time())
                 await self._drain()
             return
-        if self.transport_kind == "websocket":
+        if self._sends_start:
             self.model.start(self._live_session())
             await self._drain(strict=True)
         step = asyncio.ensure_future(super()._run_step(state))
@@ -504,25 +519,17 @@ class LiveClient(RealtimeClient):
         if event.get("type") == FIXTURE_PLAYING:
             self._cut_speech()
             return
-        if not self._remote_audio_enabled or (self._player is None and self._audio_sink is None):
+        player = self._audio_player()
+        if player is None:
             return  # drained, as the base class drains it: no decoding for nobody
         try:
-            delta = _as_pcm24(event.get("delta"), self._output_format())
+            samples = _as_pcm24(event.get("delta"), self._output_format())
         except ValueError as exc:
             self._report("data_channel", exc, "warning", True, {"type": event.get("type")})
             return
         key = f"speech_{self._speech}"
-        super()._output_audio(
-            {
-                "type": _PLAYER_DELTA,
-                "response_id": key,
-                "item_id": key,
-                "content_index": 0,
-                "delta": delta,
-            }
-        )
-        if self._player is not None:
-            self._player.finish(key)
+        player.feed_samples(key, key, 0, samples)  # decoded once, here
+        player.finish(key)
 
     def _output_format(self) -> Mapping[str, Any]:
         """The session's audio format (the resolved one once started), PCM16 24 kHz if none."""
@@ -769,6 +776,8 @@ class LiveClient(RealtimeClient):
         self._require_connected("send session.update")
         self.model.send({"type": "session.update", "session": dict(patch)}, time=time.time())
         await self._drain(strict=True)
+        # A restarted session (after a drop) starts with the configuration in force now.
+        self._session_config = _merged(self._session_config, json.loads(json.dumps(patch)))
 
     async def play_fixture(self, pcm: bytes) -> str | None:
         """``session.output_audio.fixture.play``: raw PCM16 mono 24 kHz (≤ 30 s) played as is,
@@ -883,66 +892,84 @@ def _check_session(session: object, model: object) -> dict[str, Any]:
     fmt = audio.get("format") if isinstance(audio, Mapping) else None
     if fmt is not None:  # the client encodes input audio into it and decodes output from it
         try:
-            check_audio_format(fmt)
+            checked = check_audio_format(fmt)
         except ValueError as exc:
             raise LiveConfigError("session.audio.format", str(exc)) from None
+        # with its rate filled in: the API's audio format objects all carry one
+        config["audio"] = {**dict(audio or {}), "format": checked}
     return config
+
+
+def _merged(config: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
+    """``config`` after ``patch`` as a ``session.update`` changes it: ``triggers`` replaced,
+    ``delegation`` merged key by key (its settings objects field by field)."""
+    merged = dict(config)
+    if "triggers" in patch:
+        merged["triggers"] = patch["triggers"]
+    delegation = patch.get("delegation")
+    if isinstance(delegation, Mapping):
+        settings = dict(merged.get("delegation") or {})
+        for key, value in delegation.items():
+            current = settings.get(key)
+            if isinstance(value, Mapping) and isinstance(current, Mapping):
+                value = {**current, **value}
+            settings[key] = value
+        merged["delegation"] = settings
+    return merged
 
 
 def _live_transport(
     transport: object, options: Mapping[str, Any] | None, rtc: Mapping[str, Any]
 ) -> Transport:
-    """The ``transport=`` option as a Live transport."""
-    if isinstance(transport, Transport):
-        if getattr(transport, "api", "realtime") != "live":
-            raise TypeError(
-                f"{type(transport).__name__} speaks the Realtime protocol; a Live client needs "
-                "a Live transport (LiveWebRTCTransport, LiveWebSocketTransport, "
-                "LiveSidebandTransport) or a name"
-            )
-        if options:
-            raise TypeError(
-                "transport_options go with a transport name; a Transport instance already "
-                "has its options"
-            )
-        return transport
-    if transport == "sideband":
+    """The ``transport=`` option as a Live transport (resolved as Realtime's are:
+    :func:`~realtime_sdk.client.build_transport`)."""
+    return build_transport(
+        transport,
+        options,
+        api="live",
+        resolve=live_transport_class,
+        defaults={LiveWebRTCTransport: rtc},
+    )
+
+
+def live_transport_class(name: str) -> type[Transport]:
+    """The Live transport class for a ``transport=`` name (``"webrtc"``, ``"websocket"``,
+    ``"memory"``, loaded on first use); ``ValueError`` naming the choices."""
+    if name == "sideband":
         raise TypeError("use LiveClient.attach(session_id, ...) for a sideband")
-    cls = _TRANSPORTS.get(transport) if isinstance(transport, str) else None
+    if name == "memory":
+        from .transports.live_memory import LiveMemoryTransport
+
+        return LiveMemoryTransport
+    cls = _TRANSPORTS.get(name)
     if cls is None:
         raise ValueError(
-            f"unknown Live transport {transport!r}: choose 'webrtc' or 'websocket' "
-            "(or LiveClient.attach for a sideband)"
+            f"unknown Live transport {name!r}: choose 'webrtc', 'websocket' or 'memory' "
+            "(or LiveClient.attach for a sideband), or pass a Live Transport instance"
         )
-    given = dict(options or {})
-    if cls is LiveWebRTCTransport:  # the client's own WebRTC options, unless given here
-        given = {**rtc, **given}
-    return cls(**given)
+    return cls
 
 
 FIXTURE_PLAYING = "session.output_audio.fixture.playing"
-#: What the player takes (the Realtime delta type; the player keys audio by its ids).
-_PLAYER_DELTA = "response.output_audio.delta"
 _PCM24: Mapping[str, Any] = {"type": "audio/pcm", "rate": 24000}
 
 
-def _as_pcm24(delta: object, fmt: Mapping[str, Any]) -> str:
-    """A Live output delta (base64 in the session's ``audio.format``) as base64 PCM16 mono
-    24 kHz (what the player plays); ``ValueError`` saying what is wrong."""
+def _as_pcm24(delta: object, fmt: Mapping[str, Any]) -> Int16Array:
+    """A Live output delta (base64 in the session's ``audio.format``) decoded once into PCM16
+    mono 24 kHz samples (what the player plays); ``ValueError`` saying what is wrong."""
     import base64
     import binascii
 
     if not isinstance(delta, str):
         raise ValueError("session.output_audio.delta without a base64 delta")
-    if fmt.get("type") == "audio/pcm" and fmt.get("rate", 24000) == 24000:
-        return delta
-    if fmt.get("type") not in ("audio/pcm", "audio/pcmu", "audio/pcma"):
-        raise ValueError(f"unknown output audio format {fmt.get('type')!r}")
+    kind = fmt.get("type")
+    if kind not in ("audio/pcm", "audio/pcmu", "audio/pcma"):
+        raise ValueError(f"unknown output audio format {kind!r}")
     try:
         data = base64.b64decode(delta, validate=True)
     except (binascii.Error, ValueError):
         raise ValueError("session.output_audio.delta is not base64") from None
-    if fmt["type"] == "audio/pcm" and len(data) % 2:
+    if kind == "audio/pcm" and len(data) % 2:
         raise ValueError("PCM16 output audio with an odd number of bytes")
-    pcm = decode_audio(data, {"type": fmt["type"], "rate": int(fmt.get("rate", 8000))})
-    return base64.b64encode(pcm.astype("<i2").tobytes()).decode("ascii")
+    rate = int(fmt.get("rate", 24000 if kind == "audio/pcm" else 8000))
+    return decode_audio(data, {"type": kind, "rate": rate})

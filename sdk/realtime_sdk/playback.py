@@ -165,7 +165,16 @@ class LocalPlayback:
         if response_id in self._cut_responses:
             self.dropped_deltas += 1
             return
-        samples = decode_pcm16(delta)
+        self.feed_samples(response_id, item_id, content_index, decode_pcm16(delta))
+
+    def feed_samples(
+        self, response_id: str, item_id: str, content_index: int, samples: Int16Array
+    ) -> None:
+        """:meth:`feed` of audio already decoded: PCM16 mono 24 kHz samples (GPT-Live's
+        output audio, decoded once from the session's format)."""
+        if response_id in self._cut_responses:
+            self.dropped_deltas += 1
+            return
         key = (item_id, content_index)
         item = self._items.get(key)
         if item is None:

@@ -12,6 +12,7 @@ from .audio import SpeechTrack, synthesize
 from .brain import Brain, CallTool, DeterministicBrain, Say, ScriptedBrain, Turn
 from .engine import Engine, EngineOptions
 from .faults import FAULTS_HEADER, Faults
+from .live import LiveEngine, LiveOptions
 from .loopback import (
     disable_loopback_ice,
     enable_loopback_ice,
@@ -36,6 +37,8 @@ __all__ = [
     "Engine",
     "EngineOptions",
     "Faults",
+    "LiveEngine",
+    "LiveOptions",
     "ProtocolError",
     "Say",
     "ScriptedBrain",

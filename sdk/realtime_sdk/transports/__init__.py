@@ -5,6 +5,11 @@ registry: ``"webrtc"`` (the default), ``"websocket"``, ``"sideband"`` (attached 
 call by its id: ``transport_options={"call_id": "rtc_…"}``) and ``"memory"``, each loaded from its
 module (``realtime_sdk.transports.<name>``) on first use, so that importing the SDK does not
 import aiortc. :func:`register_transport` adds a name.
+
+A GPT-Live client (``RealtimeClient(api="live")``) resolves the same names to the Live
+transports (:class:`LiveWebRTCTransport`, :class:`LiveWebSocketTransport`,
+:class:`LiveMemoryTransport`; a sideband through ``LiveClient.attach``); each client refuses
+an instance of the other protocol's transports.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from .base import ConnectContext, HandshakeStep, Transport, TransportEvents
 
 if TYPE_CHECKING:
     from .live import LiveSidebandTransport, LiveWebRTCTransport, LiveWebSocketTransport
+    from .live_memory import LiveMemoryTransport
     from .memory import MemoryTransport
     from .sideband import SidebandTransport
     from .webrtc import WebRTCTransport
@@ -26,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ConnectContext",
     "HandshakeStep",
+    "LiveMemoryTransport",
     "LiveSidebandTransport",
     "LiveWebRTCTransport",
     "LiveWebSocketTransport",
@@ -104,6 +111,7 @@ def _available(name: str) -> bool:
 
 # The transport classes, imported on first use (aiortc, aiohttp, the emulator).
 _LAZY = {
+    "LiveMemoryTransport": ".live_memory",
     "LiveSidebandTransport": ".live",
     "LiveWebRTCTransport": ".live",
     "LiveWebSocketTransport": ".live",

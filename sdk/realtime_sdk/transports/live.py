@@ -16,7 +16,10 @@ are their Realtime parents':
   running session: no start, no ``session.started``, no audio.
 
 Each has ``api = "live"``; :class:`~realtime_sdk.live_client.LiveClient` picks them for the
-transport names ``"webrtc"``, ``"websocket"`` and ``"sideband"``.
+transport names ``"webrtc"`` and ``"websocket"`` (a sideband through ``LiveClient.attach``);
+``"memory"`` is :class:`~realtime_sdk.transports.live_memory.LiveMemoryTransport`, which
+shares :class:`LiveAudioInput` (input audio as ``session.input_audio.append`` events) with
+the WebSocket.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from typing import Any, ClassVar, Final
 from ..audio_convert import append_events, pcm16_bytes
 from ..codecs import AudioEncoder
 from ..errors import ConnectError
-from .base import ConnectContext, HandshakeStep
+from .base import ConnectContext, HandshakeStep, Transport
 from .sideband import SidebandTransport, check_id
 from .webrtc import WebRTCTransport, _http_error
 from .websocket import WebSocketTransport, _parsed_type
@@ -38,6 +41,7 @@ from .websocket import WebSocketTransport, _parsed_type
 __all__ = [
     "LIVE_PATH",
     "STARTING_SESSION",
+    "LiveAudioInput",
     "LiveSidebandTransport",
     "LiveWebRTCTransport",
     "LiveWebSocketTransport",
@@ -56,7 +60,32 @@ def check_session_id(session_id: object) -> str:
     return check_id(session_id, "session_id", "a Live session's id such as 'live_…'")
 
 
-class LiveWebSocketTransport(WebSocketTransport):
+class LiveAudioInput(Transport):
+    """Live input audio for the transports that carry it as events (WebSocket, in memory):
+    ``send_audio`` encodes PCM16 mono 24 kHz into the session's ``audio.format``
+    (:func:`input_encoder`) and sends it as ``session.input_audio.append`` events that fit
+    :attr:`max_message_size`."""
+
+    sends_start: ClassVar[bool] = True
+    """The client sends ``session.start`` as the first message (a WebSocket-like wire)."""
+    audio_event: ClassVar[str] = "session.input_audio.append"
+    _encoder: AudioEncoder
+
+    @property
+    def audio_format(self) -> dict[str, Any]:
+        """The wire format input audio is encoded into (the session's ``audio.format``)."""
+        return dict(self._encoder.format)
+
+    async def send_audio(self, pcm: bytes) -> None:
+        """Send PCM16 mono 24 kHz as ``session.input_audio.append`` events in the session's
+        ``audio.format``, split so each fits :attr:`max_message_size`."""
+        wire = self._encoder.encode(pcm16_bytes(pcm))
+        limit = self.max_message_size or len(wire) * 2 + 64
+        for text in append_events(wire, limit, self.audio_event, checked=True):
+            await self.send(text)
+
+
+class LiveWebSocketTransport(LiveAudioInput, WebSocketTransport):
     """A GPT-Live primary WebSocket (the options are :class:`WebSocketTransport`'s)."""
 
     api: ClassVar[str] = "live"
@@ -75,11 +104,6 @@ class LiveWebSocketTransport(WebSocketTransport):
     def __repr__(self) -> str:
         return "<Live" + super().__repr__()[1:]
 
-    @property
-    def audio_format(self) -> dict[str, Any]:
-        """The wire format input audio is encoded into (the session's ``audio.format``)."""
-        return dict(self._encoder.format)
-
     async def run_step(self, state: str, context: ConnectContext) -> None:
         if state == STARTING_SESSION:
             await self._await_session()
@@ -87,13 +111,6 @@ class LiveWebSocketTransport(WebSocketTransport):
             if state == "opening_socket":
                 self._encoder = input_encoder(context.session)
             await super().run_step(state, context)
-
-    async def send_audio(self, pcm: bytes) -> None:
-        """Send PCM16 mono 24 kHz as ``session.input_audio.append`` events in the session's
-        ``audio.format``, split so each fits :attr:`max_message_size`."""
-        wire = self._encoder.encode(pcm16_bytes(pcm))
-        for text in append_events(wire, self._max_message_size, self.audio_event, checked=True):
-            await self.send(text)
 
     def _path(self) -> str:
         return LIVE_PATH
