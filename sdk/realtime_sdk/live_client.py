@@ -74,7 +74,7 @@ from .client import (
     build_transport,
     server_key,
 )
-from .codecs import Int16Array, check_audio_format, decode_audio
+from .codecs import AudioDecoder, Int16Array, check_audio_format
 from .config import DEFAULTS, NOT_GIVEN
 from .errors import ConnectError, RealtimeError
 from .tools import FunctionTool
@@ -297,6 +297,9 @@ class LiveClient(RealtimeClient):
         #: The player's key for the assistant's audio since the last cut (Live audio has no
         #: response or item id): a cut starts a new one, so later speech is not dropped.
         self._speech = 0
+        #: The output audio's decoder for the current speech (a format other than PCM16
+        #: 24 kHz): one stream per speech, so deltas meet without a seam at their borders.
+        self._decoder: tuple[int, Mapping[str, Any], AudioDecoder] | None = None
 
     @classmethod
     def attach(  # type: ignore[override]
@@ -523,13 +526,22 @@ class LiveClient(RealtimeClient):
         if player is None:
             return  # drained, as the base class drains it: no decoding for nobody
         try:
-            samples = _as_pcm24(event.get("delta"), self._output_format())
+            samples = self._decode_output(event.get("delta"))
         except ValueError as exc:
             self._report("data_channel", exc, "warning", True, {"type": event.get("type")})
             return
         key = f"speech_{self._speech}"
         player.feed_samples(key, key, 0, samples)  # decoded once, here
         player.finish(key)
+
+    def _decode_output(self, delta: object) -> Int16Array:
+        """A delta decoded once, through the current speech's decoder (a new speech, or a
+        new format, starts a new stream; its ~2 ms tail is dropped with the old one)."""
+        fmt = self._output_format()
+        current = self._decoder
+        if current is None or current[0] != self._speech or current[1] != fmt:
+            current = self._decoder = (self._speech, fmt, AudioDecoder(_with_rate(fmt)))
+        return current[2].decode(_delta_bytes(delta, fmt))
 
     def _output_format(self) -> Mapping[str, Any]:
         """The session's audio format (the resolved one once started), PCM16 24 kHz if none."""
@@ -954,22 +966,27 @@ FIXTURE_PLAYING = "session.output_audio.fixture.playing"
 _PCM24: Mapping[str, Any] = {"type": "audio/pcm", "rate": 24000}
 
 
-def _as_pcm24(delta: object, fmt: Mapping[str, Any]) -> Int16Array:
-    """A Live output delta (base64 in the session's ``audio.format``) decoded once into PCM16
-    mono 24 kHz samples (what the player plays); ``ValueError`` saying what is wrong."""
+def _with_rate(fmt: Mapping[str, Any]) -> dict[str, Any]:
+    """The session's audio format with its rate filled in (G.711 is 8 kHz, PCM16 24 kHz by
+    default); ``ValueError`` for a type Live does not have."""
+    kind = fmt.get("type")
+    if kind not in ("audio/pcm", "audio/pcmu", "audio/pcma"):
+        raise ValueError(f"unknown output audio format {kind!r}")
+    return {"type": kind, "rate": int(fmt.get("rate", 24000 if kind == "audio/pcm" else 8000))}
+
+
+def _delta_bytes(delta: object, fmt: Mapping[str, Any]) -> bytes:
+    """A Live output delta's wire bytes (base64-decoded once); ``ValueError`` saying what is
+    wrong."""
     import base64
     import binascii
 
     if not isinstance(delta, str):
         raise ValueError("session.output_audio.delta without a base64 delta")
-    kind = fmt.get("type")
-    if kind not in ("audio/pcm", "audio/pcmu", "audio/pcma"):
-        raise ValueError(f"unknown output audio format {kind!r}")
     try:
         data = base64.b64decode(delta, validate=True)
     except (binascii.Error, ValueError):
         raise ValueError("session.output_audio.delta is not base64") from None
-    if kind == "audio/pcm" and len(data) % 2:
+    if fmt.get("type") == "audio/pcm" and len(data) % 2:
         raise ValueError("PCM16 output audio with an odd number of bytes")
-    rate = int(fmt.get("rate", 24000 if kind == "audio/pcm" else 8000))
-    return decode_audio(data, {"type": kind, "rate": rate})
+    return data

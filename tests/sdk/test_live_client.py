@@ -360,28 +360,44 @@ def test_a_dropped_websocket_reconnects_as_a_new_session_and_keeps_the_chat(run:
 
 
 def test_output_audio_in_other_formats_becomes_pcm16_24k_and_bad_audio_is_named() -> None:
-    import base64
+    from realtime_sdk.codecs import AudioDecoder, decode_audio, encode_audio
 
-    from realtime_sdk.live_client import _as_pcm24
+    def decoded(fmt: dict[str, Any], deltas: list[bytes]) -> np.ndarray:
+        client = LiveClient(api_key="sk-test", transport="websocket")
+        client._session_config["audio"] = {"format": fmt}
+        parts = [client._decode_output(base64.b64encode(d).decode()) for d in deltas]
+        return np.concatenate(parts)
 
-    ulaw = base64.b64encode(bytes([0xFF]) * 80).decode()  # 10 ms of µ-law silence at 8 kHz
-    pcm = _as_pcm24(ulaw, {"type": "audio/pcmu", "rate": 8000})
-    assert pcm.dtype == np.int16
-    assert pcm.size == 240  # 10 ms at 24 kHz
-    assert set(pcm.tolist()) == {0}
-    same = base64.b64encode(b"\1\0" * 4).decode()
-    assert _as_pcm24(same, {"type": "audio/pcm", "rate": 24000}).tolist() == [1] * 4
-    wide = _as_pcm24(base64.b64encode(b"\1\0" * 4).decode(), {"type": "audio/pcm", "rate": 16000})
-    assert wide.size == 6
-    assert set(wide.tolist()) == {1}
-    with pytest.raises(ValueError, match="odd number of bytes"):
-        _as_pcm24(base64.b64encode(b"\0" * 3).decode(), {"type": "audio/pcm", "rate": 16000})
-    with pytest.raises(ValueError, match="not base64"):
-        _as_pcm24("%%%", {"type": "audio/pcma", "rate": 8000})
-    with pytest.raises(ValueError, match="not base64"):
-        _as_pcm24("%%%", {"type": "audio/pcm", "rate": 24000})
-    with pytest.raises(ValueError, match="unknown output audio format"):
-        _as_pcm24(same, {"type": "audio/opus"})
+    same = decoded({"type": "audio/pcm", "rate": 24000}, [b"\1\0" * 4, b"\2\0" * 2])
+    assert same.tolist() == [1, 1, 1, 1, 2, 2]  # the SDK's own format passes unchanged
+    # µ-law speech-band tone in 20 ms deltas: one stream per speech, so the deltas meet with
+    # no seam: the whole decode, a fixed ~2 ms later (what a per-delta decode cannot give).
+    fmt = {"type": "audio/pcmu", "rate": 8000}
+    t = np.arange(24000) / 24000
+    wire = encode_audio((8000 * np.sin(2 * np.pi * 440 * t)).astype(np.int16), fmt)
+    stream = decoded(fmt, [wire[i : i + 160] for i in range(0, len(wire), 160)])
+    delay = AudioDecoder(fmt).delay
+    whole = decode_audio(wire, fmt)
+    assert stream.dtype == np.int16
+    assert stream.size == whole.size  # each delta gives its share: 20 ms → 480 samples
+    assert delay > 0
+    assert np.abs(stream[: delay // 2]).max() < 16  # the stream starts ~2 ms late, near silence
+    gap = np.abs(stream[delay:].astype(np.int32) - whole[: whole.size - delay])
+    assert int(gap[2 * delay :].max()) <= 2  # past the start, the same samples
+    per_delta = np.concatenate([decode_audio(wire[i : i + 160], fmt) for i in range(0, 8000, 160)])
+    seams = np.abs(per_delta.astype(np.int32) - whole)
+    assert int(seams[2 * delay :].max()) > 64  # what deltas decoded one by one would give
+    client = LiveClient(api_key="sk-test", transport="websocket")
+    for fmt_, delta, message in (
+        ({"type": "audio/pcm", "rate": 16000}, base64.b64encode(b"\0" * 3).decode(), "odd"),
+        ({"type": "audio/pcma", "rate": 8000}, "%%%", "not base64"),
+        ({"type": "audio/pcm", "rate": 24000}, "%%%", "not base64"),
+        ({"type": "audio/opus"}, "AAAA", "unknown output audio format"),
+        ({"type": "audio/pcm", "rate": 24000}, 42, "without a base64 delta"),
+    ):
+        client._session_config["audio"] = {"format": fmt_}
+        with pytest.raises(ValueError, match=message):
+            client._decode_output(delta)
 
 
 def test_live_output_audio_is_base64_decoded_once(run: Runner) -> None:
