@@ -52,6 +52,7 @@ from realtime_machines.charts.call import (
 from realtime_machines.effects import CancelTimer, Effect, StartTimer
 from realtime_machines.record import Transition
 
+from ._aio import maybe_await
 from .config import DEFAULTS
 from .errors import RealtimeError, redact_text
 from .keys import _openai_error, _resolve_api_key
@@ -292,9 +293,7 @@ async def close_channel(call: SipCall, channel: object) -> None:
     for name in ("disconnect", "aclose", "close"):
         method = getattr(channel, name, None)
         if callable(method):
-            result = method()
-            if inspect.isawaitable(result):
-                await result
+            await maybe_await(method())
             return
 
 
@@ -727,9 +726,7 @@ class SidebandAttach:
         async def on_event(event: Mapping[str, Any]) -> None:
             call.handle_server_event(event)
             if their_on_event is not None:
-                result = their_on_event(event)
-                if inspect.isawaitable(result):
-                    await result
+                await maybe_await(their_on_event(event))
 
         client = RealtimeClient.attach(
             call.id, api_key=self._api_key, base_url=self.base_url, on_event=on_event, **options
@@ -755,9 +752,7 @@ class SidebandAttach:
 
         try:
             if self.on_client is not None:
-                result = self.on_client(call, client)
-                if inspect.isawaitable(result):
-                    await result
+                await maybe_await(self.on_client(call, client))
             client.model.subscribe(watch)  # after the app's observers: they see the end first
             async with asyncio.timeout(self.connect_timeout):
                 await client.connect()

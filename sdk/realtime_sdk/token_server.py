@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
@@ -43,6 +42,7 @@ from typing import TYPE_CHECKING, Any, Final
 import aiohttp
 from aiohttp import web
 
+from ._aio import maybe_await
 from .config import DEFAULTS, TOKEN_SERVER_PORT, normalize_session, thaw, warn_model_shutdowns
 from .errors import RealtimeError, TokenError, redact_text
 from .keys import _resolve_api_key, create_client_secret
@@ -170,9 +170,7 @@ def make_token_app(
         calls[call_id] = client
         try:
             if on_call is not None:
-                result = on_call(client)
-                if inspect.isawaitable(result):
-                    await result
+                await maybe_await(on_call(client))
             async with asyncio.timeout(ATTACH_TIMEOUT):
                 await client.connect()
         except (RealtimeError, TimeoutError) as exc:

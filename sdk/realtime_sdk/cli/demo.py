@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import inspect
 import json
 import sys
 import time
@@ -47,6 +46,7 @@ from realtime_machines import (
     Transition,
 )
 
+from .._aio import maybe_await
 from ..client import RealtimeClient, ToolCall
 from ..emulator import CallTool, Emulator, Faults, Say, Turn
 from ..emulator.brain import Brain, Output
@@ -341,9 +341,7 @@ async def run_demo(
         )
         wire.watch(client)
         if on_client is not None:
-            hooked = on_client(client)
-            if inspect.isawaitable(hooked):
-                await hooked
+            await maybe_await(on_client(client))
         notices = _Notices(client, step_timeout)
         checks = result.checks
         check = checker(checks)
