@@ -46,7 +46,7 @@ from realtime_machines import (
     Transition,
 )
 
-from .._aio import maybe_await
+from .._aio import maybe_await, wait_until
 from ..client import RealtimeClient, ToolCall
 from ..emulator import CallTool, Emulator, Faults, Say, Turn
 from ..emulator.brain import Brain, Output
@@ -251,16 +251,11 @@ class _Notices:
 
     async def wait(self, kind: type[N], what: str, predicate: Callable[[N], bool]) -> N:
         """The first ``kind`` notice matching ``predicate``; ``TimeoutError`` names ``what``."""
-        try:
-            async with asyncio.timeout(self.timeout):
-                while True:
-                    for notice in self.of(kind):
-                        if predicate(notice):
-                            return notice
-                    self._changed.clear()
-                    await self._changed.wait()
-        except TimeoutError:
-            raise TimeoutError(f"no {what} within {self.timeout:g} s") from None
+
+        def first() -> N | None:
+            return next((n for n in self.of(kind) if predicate(n)), None)
+
+        return await wait_until(first, self._changed, self.timeout, what)
 
 
 class StepFailed(Exception):

@@ -33,6 +33,7 @@ from typing import Any, ClassVar, TextIO
 
 from realtime_machines.live import LiveChatOptions
 
+from .._aio import wait_until
 from ..emulator import CallTool, Emulator, EmulatorConfig, Say, Turn
 from ..emulator.audio import SpeechTrack, synthesize
 from ..emulator.brain import Output
@@ -135,13 +136,7 @@ class _Waiter:
             client.on(name, lambda _n: self.changed.set())
 
     async def until(self, predicate: Callable[[], bool], what: str) -> None:
-        try:
-            async with asyncio.timeout(self.timeout):
-                while not predicate():
-                    self.changed.clear()
-                    await self.changed.wait()
-        except TimeoutError:
-            raise TimeoutError(f"no {what} within {self.timeout:g} s") from None
+        await wait_until(predicate, self.changed, self.timeout, what)
 
 
 async def run_live_demo(
