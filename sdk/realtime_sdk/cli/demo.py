@@ -228,6 +228,18 @@ class DemoResult:
             "seconds": round(self.seconds, 3),
         }
 
+    def closed_check(self, client: RealtimeClient) -> Check:
+        """The last step's check once the client has disconnected in time."""
+        status = client.status
+        return Check(self.STEPS[-1], status == "disconnected", f"status {status}")
+
+    def keep(self, client: RealtimeClient) -> None:
+        """Keep what the run made (after the disconnect)."""
+        self.chat = list(client.chat)
+        self.responses = dict(client.model.responses)
+        self.record = list(client.record)
+        self.metrics = client.metrics
+
 
 N = TypeVar("N", bound=Notice)
 
@@ -508,21 +520,18 @@ def connected_detail(client: RealtimeClient, transport: str) -> str:
 
 
 async def finish_run(client: RealtimeClient, result: DemoResult, timeout: float) -> None:  # noqa: ASYNC109
-    """Disconnect (checked only when every earlier step passed) and keep what the run made."""
+    """Disconnect (the last step, checked by ``result.closed_check`` only when every earlier
+    step passed) and keep what the run made (``result.keep``)."""
     checks = result.checks
     try:
         async with asyncio.timeout(timeout):
             await client.disconnect()
     except TimeoutError:
-        checks.append(Check("disconnect", False, "disconnect timed out"))
+        checks.append(Check(result.STEPS[-1], False, "disconnect timed out"))
     else:
         if all(c.ok for c in checks) and len(checks) == len(result.STEPS) - 1:
-            status = client.status
-            checks.append(Check("disconnect", status == "disconnected", f"status {status}"))
-    result.chat = list(client.chat)
-    result.responses = dict(client.model.responses)
-    result.record = list(client.record)
-    result.metrics = client.metrics
+            checks.append(result.closed_check(client))
+    result.keep(client)
 
 
 def write_rows(chat: Sequence[ChatItem], out: TextIO) -> None:

@@ -34,6 +34,7 @@ from typing import Any, ClassVar, TextIO
 from realtime_machines.live import LiveChatOptions
 
 from .._aio import wait_until
+from ..client import RealtimeClient
 from ..emulator import CallTool, Emulator, EmulatorConfig, Say, Turn
 from ..emulator.audio import SpeechTrack, synthesize
 from ..emulator.brain import Output
@@ -50,6 +51,7 @@ from .demo import (
     StepFailed,
     checker,
     connect_checked,
+    finish_run,
     summarize_transitions,
     weather_sentence,
     write_checks,
@@ -122,6 +124,22 @@ class LiveDemoResult(DemoResult):
         summary["api"] = "live"
         del summary["responses"]
         return summary
+
+    def closed_check(self, client: RealtimeClient) -> Check:
+        """``close``: the session closed as asked (``close_requested``) and disconnected."""
+        assert isinstance(client, LiveClient)
+        live = client.model.session
+        closed = (
+            live.state == "closed"
+            and live.reason == "close_requested"
+            and client.status == "disconnected"
+        )
+        detail = f"session {live.state} ({live.reason}); usage {live.usage}; status {client.status}"
+        return Check(self.STEPS[-1], closed, detail)
+
+    def keep(self, client: RealtimeClient) -> None:
+        self.chat = list(client.chat)
+        self.record = list(client.record)
 
 
 class _Waiter:
@@ -273,29 +291,7 @@ async def run_live_demo(
         except TimeoutError as exc:
             checks.append(Check(step, False, str(exc)))
         finally:
-            try:
-                async with asyncio.timeout(step_timeout):
-                    await client.disconnect()
-            except TimeoutError:
-                checks.append(Check("close", False, "disconnect timed out"))
-            else:
-                if all(c.ok for c in checks) and len(checks) == len(LIVE_DEMO_STEPS) - 1:
-                    live = client.model.session
-                    check_close = (
-                        live.state == "closed"
-                        and live.reason == "close_requested"
-                        and client.status == "disconnected"
-                    )
-                    checks.append(
-                        Check(
-                            "close",
-                            check_close,
-                            f"session {live.state} ({live.reason}); usage {live.usage}; "
-                            f"status {client.status}",
-                        )
-                    )
-            result.chat = list(client.chat)
-            result.record = list(client.record)
+            await finish_run(client, result, step_timeout)
     result.seconds = time.monotonic() - started_at
     return result
 
