@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -55,7 +54,7 @@ from realtime_machines.record import Transition
 from ._aio import maybe_await
 from .config import DEFAULTS
 from .errors import RealtimeError, redact_text
-from .keys import _openai_error, _resolve_api_key
+from .keys import _post_api, _resolve_api_key
 from .transports.sideband import check_call_id
 from .webhooks.events import IncomingCall, parse_event, sip_header_values
 
@@ -80,7 +79,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 CALLS_PATH: Final = "/v1/realtime/calls"
-_PREVIEW: Final = 200
 _URI_SCHEMES: Final = ("tel:", "sip:", "sips:")
 
 #: What :meth:`SipCall.on` subscribes to: each transition (a ``Transition``), a DTMF key
@@ -245,40 +243,14 @@ class CallControl:
 
     async def _post(self, stage: str, call_id: str, body: Mapping[str, Any] | None) -> None:
         url = f"{self.base_url}{CALLS_PATH}/{check_call_id(call_id)}/{stage}"
-        headers = {"Authorization": f"Bearer {self._api_key}"}
-        data: str | None = None
-        if body is not None:
-            headers["Content-Type"] = "application/json"
-            data = json.dumps(body)
-        http = self._session()
-        try:
-            async with (
-                asyncio.timeout(self.timeout),
-                http.post(url, data=data, headers=headers) as response,
-            ):
-                status = response.status
-                text = await response.text()
-        except TimeoutError:
-            raise CallControlError(
-                stage, f"no answer within {self.timeout:g} s", call_id=call_id
-            ) from None
-        except aiohttp.ClientError as exc:
-            reason = redact_text(str(exc)) or type(exc).__name__
-            raise CallControlError(
-                stage, f"cannot reach {url}: {reason}", call_id=call_id
-            ) from None
-        if status >= 400:
-            try:
-                parsed: Any = json.loads(text)
-            except ValueError:
-                parsed = None
-            message, code = _openai_error(parsed)
-            if message is None:
-                message = text[:_PREVIEW] or "(empty body)"
-            raise CallControlError(
-                stage, f"HTTP {status}: {message}", call_id=call_id, status=status, code=code
-            )
-        logger.debug("%s %s: HTTP %s", stage, call_id, status)
+
+        def fail(message: str, status: int | None, code: str | None) -> CallControlError:
+            return CallControlError(stage, message, call_id=call_id, status=status, code=code)
+
+        answer = await _post_api(
+            self._session(), url, self._api_key, body, self.timeout, fail, name_url=False
+        )
+        logger.debug("%s %s: HTTP %s", stage, call_id, answer.status)
 
 
 # -- one call ---------------------------------------------------------------------------------
