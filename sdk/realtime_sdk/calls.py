@@ -26,6 +26,7 @@ a sideband client on ``call_id``) and what it returns is closed when the call is
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import logging
 import time
@@ -74,6 +75,7 @@ __all__ = [
     "SipCall",
     "close_channel",
     "hang_up_quietly",
+    "open_sideband",
 ]
 
 logger = logging.getLogger(__name__)
@@ -633,7 +635,36 @@ async def _logged(awaitable: Awaitable[Any], call_id: str, name: str) -> None:
 # -- the sideband as a call's control channel -------------------------------------------------
 
 OnClient = Callable[["SipCall", "RealtimeClient"], "object | Awaitable[object]"]
+#: The client options a sideband's owner sets itself (``open_sideband``'s callers refuse them).
 _RESERVED_CLIENT_OPTIONS: Final = ("api_key", "token_provider", "base_url", "transport")
+
+
+async def open_sideband(
+    call_id: str,
+    *,
+    api_key: str,
+    base_url: str,
+    timeout: float,  # noqa: ASYNC109 - the connect's limit
+    options: Mapping[str, Any],
+    before_connect: Callable[[RealtimeClient], Awaitable[None]] | None = None,
+) -> RealtimeClient:
+    """A sideband client on ``call_id`` (:meth:`RealtimeClient.attach
+    <realtime_sdk.RealtimeClient.attach>` with ``options``), connected within ``timeout``
+    seconds; ``before_connect(client)`` runs first (hooks, observers). When anything fails the
+    client is disconnected and the error raised (``TimeoutError``: the connect took too long).
+    The core of :class:`SidebandAttach` and of the token server's ``POST /realtime/calls``."""
+    from .client import RealtimeClient
+
+    client = RealtimeClient.attach(call_id, api_key=api_key, base_url=base_url, **options)
+    try:
+        if before_connect is not None:
+            await before_connect(client)
+        async with asyncio.timeout(timeout):
+            await client.connect()
+    except BaseException:
+        await client.disconnect()
+        raise
+    return client
 
 
 class SidebandAttach:
@@ -690,8 +721,6 @@ class SidebandAttach:
         raise TypeError("a SidebandAttach holds an API key and cannot be pickled")
 
     async def __call__(self, call: SipCall) -> RealtimeClient:
-        from .client import RealtimeClient
-
         options = dict(self.options)
         their_on_event = options.pop("on_event", None)
 
@@ -700,12 +729,15 @@ class SidebandAttach:
             if their_on_event is not None:
                 await maybe_await(their_on_event(event))
 
-        client = RealtimeClient.attach(
-            call.id, api_key=self._api_key, base_url=self.base_url, on_event=on_event, **options
-        )
         attached = False
 
-        def watch(step: Transition) -> None:
+        async def before_connect(client: RealtimeClient) -> None:
+            if self.on_client is not None:
+                await maybe_await(self.on_client(call, client))
+            # after the app's observers: they see the end first
+            client.model.subscribe(functools.partial(watch, client))
+
+        def watch(client: RealtimeClient, step: Transition) -> None:
             if step.chart != "connection" or step.target == step.source:
                 return
             if step.target == "ended":
@@ -723,20 +755,20 @@ class SidebandAttach:
                     call._spawn(hang_up_quietly(call))
 
         try:
-            if self.on_client is not None:
-                await maybe_await(self.on_client(call, client))
-            client.model.subscribe(watch)  # after the app's observers: they see the end first
-            async with asyncio.timeout(self.connect_timeout):
-                await client.connect()
-        except BaseException as exc:
-            await client.disconnect()
-            if isinstance(exc, TimeoutError):
-                raise CallControlError(
-                    "attach",
-                    f"the sideband did not attach within {self.connect_timeout:g} s",
-                    call_id=call.id,
-                ) from None
-            raise
+            client = await open_sideband(
+                call.id,
+                api_key=self._api_key,
+                base_url=self.base_url,
+                timeout=self.connect_timeout,
+                options={**options, "on_event": on_event},
+                before_connect=before_connect,
+            )
+        except TimeoutError:
+            raise CallControlError(
+                "attach",
+                f"the sideband did not attach within {self.connect_timeout:g} s",
+                call_id=call.id,
+            ) from None
         attached = True
         return client
 

@@ -92,7 +92,9 @@ def make_token_app(
     """
     key = _resolve_api_key(api_key)
     attach_options = dict(attach or {})
-    for reserved in ("api_key", "token_provider", "base_url", "transport"):
+    from .calls import _RESERVED_CLIENT_OPTIONS
+
+    for reserved in _RESERVED_CLIENT_OPTIONS:
         if reserved in attach_options:
             raise ValueError(f"attach= cannot set {reserved!r}: the token server sets it")
     attaching = attach is not None or on_call is not None
@@ -164,24 +166,29 @@ def make_token_app(
             return call_id
         if call_id in calls:
             return _bad(409, f"call {call_id!r} is attached already")
-        from .client import RealtimeClient
+        from .calls import open_sideband
 
-        client = RealtimeClient.attach(call_id, api_key=key, base_url=base_url, **attach_options)
-        calls[call_id] = client
-        try:
+        async def before_connect(client: RealtimeClient) -> None:
+            calls[call_id] = client  # a second POST while this one attaches is a 409
             if on_call is not None:
                 await maybe_await(on_call(client))
-            async with asyncio.timeout(ATTACH_TIMEOUT):
-                await client.connect()
+
+        try:
+            client = await open_sideband(
+                call_id,
+                api_key=key,
+                base_url=base_url,
+                timeout=ATTACH_TIMEOUT,
+                options=attach_options,
+                before_connect=before_connect,
+            )
         except (RealtimeError, TimeoutError) as exc:
             calls.pop(call_id, None)
-            await client.disconnect()
             reason = str(exc) or f"no answer within {ATTACH_TIMEOUT:g} s"
             logger.warning("token server: could not attach to %s: %s", call_id, reason)
             return _bad(502, f"could not attach to call {call_id!r}: {redact_text(reason)}")
         except BaseException:
             calls.pop(call_id, None)
-            await client.disconnect()
             raise
 
         def on_transition(step: Any) -> None:
