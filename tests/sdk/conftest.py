@@ -36,7 +36,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from realtime_sdk.webhooks.local_redis import LocalRedis
+from realtime_sdk.webhooks.local_redis import LocalRedis, terminate
 
 MIC_TONE_HZ = 440
 PULSE_START_TIMEOUT = 10.0
@@ -89,16 +89,6 @@ class Pulse:
 
     def record_monitor(self) -> MonitorRecording:
         return MonitorRecording(self)
-
-
-def terminate(process: subprocess.Popen[Any]) -> None:
-    """SIGTERM, then SIGKILL after 5 s; wait for the end."""
-    process.terminate()
-    try:
-        process.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=5)
 
 
 class MonitorRecording:

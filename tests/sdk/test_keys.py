@@ -12,6 +12,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from realtime_sdk.calls import CallControl, CallControlError
 from realtime_sdk.emulator import Emulator, EmulatorConfig
 from realtime_sdk.emulator.testing import WsClient
 from realtime_sdk.errors import TokenError
@@ -281,6 +282,29 @@ def test_expiry_is_checked(seconds: Any) -> None:
 # ------------------------------------------- one POST helper, each caller's own messages
 
 
+async def both_fail(
+    handler: Handler, step: str, limit_s: float
+) -> tuple[str, TokenError, CallControlError]:
+    """A client-secrets request and a call-control ``step`` (``hangup`` or ``accept``) to
+    ``handler``: the base URL and each caller's error."""
+    app = web.Application()
+    app.router.add_post("/v1/realtime/client_secrets", handler)
+    app.router.add_post(f"/v1/realtime/calls/{{call_id}}/{step}", handler)
+    async with TestServer(app, host="127.0.0.1") as server:
+        base_url = str(server.make_url("")).rstrip("/")
+        with pytest.raises(TokenError) as token:
+            await api_key_token_provider(SECRET_KEY, base_url=base_url, timeout=limit_s)()
+        async with CallControl(SECRET_KEY, base_url=base_url, timeout=limit_s) as control:
+            request = (
+                control.hangup("rtc_abc")
+                if step == "hangup"
+                else control.accept("rtc_abc", {"type": "realtime"})
+            )
+            with pytest.raises(CallControlError) as call:
+                await request
+    return base_url, token.value, call.value
+
+
 @pytest.mark.parametrize(
     ("status", "body", "content_type", "said", "code"),
     [
@@ -305,8 +329,6 @@ def test_token_and_call_control_errors_keep_their_messages(
     status: int, body: str, content_type: str, said: str, code: str | None
 ) -> None:
     """Keys and call control post through one helper; each error still reads as its own."""
-    from realtime_sdk.calls import CallControl, CallControlError
-
     seen: list[tuple[str, str | None, str | None]] = []
 
     async def refuse(request: web.Request) -> web.Response:
@@ -314,20 +336,7 @@ def test_token_and_call_control_errors_keep_their_messages(
         seen.append((request.path, request.headers.get("Content-Type"), text or None))
         return web.Response(status=status, text=body, content_type=content_type)
 
-    async def main() -> tuple[str, TokenError, CallControlError]:
-        app = web.Application()
-        app.router.add_post("/v1/realtime/client_secrets", refuse)
-        app.router.add_post("/v1/realtime/calls/{call_id}/hangup", refuse)
-        async with TestServer(app, host="127.0.0.1") as server:
-            base_url = str(server.make_url("")).rstrip("/")
-            with pytest.raises(TokenError) as token:
-                await api_key_token_provider(SECRET_KEY, base_url=base_url, timeout=3)()
-            async with CallControl(SECRET_KEY, base_url=base_url, timeout=3) as control:
-                with pytest.raises(CallControlError) as call:
-                    await control.hangup("rtc_abc")
-        return base_url, token.value, call.value
-
-    base_url, token, call = run(main())
+    base_url, token, call = run(both_fail(refuse, "hangup", 3))
     reason = "the API key was refused" if status == 401 else "the request failed"
     url = f"{base_url}/v1/realtime/client_secrets"
     assert str(token) == (
@@ -351,26 +360,11 @@ def test_token_and_call_control_errors_keep_their_messages(
 
 
 def test_no_answer_is_said_by_each_caller() -> None:
-    from realtime_sdk.calls import CallControl, CallControlError
-
     async def never(request: web.Request) -> web.Response:
         await asyncio.sleep(5)
         return web.Response()
 
-    async def main() -> tuple[str, TokenError, CallControlError]:
-        app = web.Application()
-        app.router.add_post("/v1/realtime/client_secrets", never)
-        app.router.add_post("/v1/realtime/calls/{call_id}/accept", never)
-        async with TestServer(app, host="127.0.0.1") as server:
-            base_url = str(server.make_url("")).rstrip("/")
-            with pytest.raises(TokenError) as token:
-                await api_key_token_provider(SECRET_KEY, base_url=base_url, timeout=0.1)()
-            async with CallControl(SECRET_KEY, base_url=base_url, timeout=0.1) as control:
-                with pytest.raises(CallControlError) as call:
-                    await control.accept("rtc_abc", {"type": "realtime"})
-        return base_url, token.value, call.value
-
-    base_url, token, call = run(main())
+    base_url, token, call = run(both_fail(never, "accept", 0.1))
     url = f"{base_url}/v1/realtime/client_secrets"
     assert str(token) == f"could not get an ephemeral key: no answer from {url} within 0.1 s"
     assert token.status is None

@@ -11,9 +11,9 @@ import socket
 import subprocess
 import time
 from types import TracebackType
-from typing import Final
+from typing import Any, Final
 
-__all__ = ["LocalRedis", "free_port"]
+__all__ = ["LocalRedis", "free_port", "terminate"]
 
 START_TIMEOUT: Final = 15.0
 """Seconds a new server has to answer ``PING``."""
@@ -25,6 +25,16 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+def terminate(process: subprocess.Popen[Any]) -> None:
+    """SIGTERM, then SIGKILL after 5 s; wait for the end."""
+    process.terminate()
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)
 
 
 class LocalRedis:
@@ -55,15 +65,9 @@ class LocalRedis:
             return False
 
     def stop(self) -> None:
-        """SIGTERM, then SIGKILL after 5 s; returns once the server has exited."""
-        process = self.process
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
+        """Stop the server (:func:`terminate`) if it still runs."""
+        if self.process.poll() is None:
+            terminate(self.process)
 
     def __enter__(self) -> LocalRedis:
         return self
