@@ -59,14 +59,12 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,6 +75,7 @@ from realtime_sdk.emulator import Emulator, EmulatorConfig
 from realtime_sdk.emulator.brain import item_text
 from realtime_sdk.emulator.sip import SimulatedCall
 from realtime_sdk.webhooks import DEFAULT_PATH
+from realtime_sdk.webhooks.local_redis import LocalRedis
 
 GREETING = "Greet the caller."
 TOOLS_MODULE = '''
@@ -588,42 +587,15 @@ def report_step(step: Step, base: Step | None) -> None:
 # ------------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @contextlib.contextmanager
-def redis_server() -> Any:
+def redis_server() -> Iterator[str | None]:
+    """A private redis-server's URL while the block runs; ``None`` when none is installed."""
     binary = shutil.which("redis-server")
     if binary is None:
         yield None
         return
-    port = free_port()
-    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly"]
-    process = subprocess.Popen([*args, "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
-                    conn.sendall(b"PING\r\n")
-                    if conn.recv(16).startswith(b"+PONG"):
-                        break
-            except OSError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("redis-server did not start")
-            time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        process.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=5)
-        process.kill()  # nothing once it has exited
-        process.wait(timeout=5)
+    with LocalRedis(binary, start_timeout=10) as server:
+        yield server.url
 
 
 async def multi_process(emu: Emulator, workdir: Path, calls: int, timeout: float) -> None:  # noqa: ASYNC109

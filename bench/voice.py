@@ -52,6 +52,7 @@ from realtime_sdk import peer as peer_module
 from realtime_sdk.audio import Speaker, microphone_factory
 from realtime_sdk.client import RealtimeClient
 from realtime_sdk.emulator import loopback_ice
+from realtime_sdk.webhooks.local_redis import terminate
 
 API_KEY = "sk-bench-voice"
 TIMEOUT = 10.0
@@ -127,12 +128,7 @@ class Pulse:
             raise RuntimeError(f"pactl {' '.join(args)} failed")
 
     def close(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=5)
+        terminate(self.process)
         os.environ.pop("PULSE_SERVER", None)
         shutil.rmtree(self.directory, ignore_errors=True)
 
@@ -154,12 +150,7 @@ def emulator_child() -> Iterator[tuple[str, subprocess.Popen[str]]]:
             raise RuntimeError("the emulator child did not start")
         yield child.stdout.readline().strip(), child
     finally:
-        child.terminate()
-        try:
-            child.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait(timeout=5)
+        terminate(child)
 
 
 def proc_cpu(pid: int) -> float:

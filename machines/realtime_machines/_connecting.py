@@ -16,14 +16,13 @@ from collections.abc import Callable
 from typing import Any
 
 from .charts.connection import CONNECT_TIMER, ConnectionChart
-from .charts.handshake import HANDSHAKE_TIMER, HandshakeChart, handshake_chart
+from .charts.handshake import HANDSHAKE_ENDS, HANDSHAKE_TIMER, HandshakeChart, handshake_chart
 
 __all__ = ["ConnectionDriver"]
 
 logger = logging.getLogger("realtime_machines")
 
 _HANDSHAKE_EVENTS = frozenset({"step_done", "step_failed"})
-_HANDSHAKE_ENDS = frozenset({"open", "failed", "cancelled"})
 
 
 @functools.lru_cache(maxsize=32)
@@ -106,14 +105,14 @@ class ConnectionDriver:
         cancelled when it leaves it with a step still running."""
         handshake = self.handshake
         if self.connection.state == "handshaking":
-            if handshake is None or handshake.state in _HANDSHAKE_ENDS:
+            if handshake is None or handshake.state in HANDSHAKE_ENDS:
                 handshake = self.handshake = self.handshake_class(
                     self,  # type: ignore[arg-type]  # the model using the mixin is a ChartHost
                     timeouts=self.handshake_timeouts,
                     reference_engine=self.reference_engine,
                 )
                 self._handshake_offer("start")
-        elif handshake is not None and handshake.state not in _HANDSHAKE_ENDS:
+        elif handshake is not None and handshake.state not in HANDSHAKE_ENDS:
             self._handshake_offer("cancel")
 
     def _after_connection_change(self) -> None:

@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 from .charts.connection import ConnectionChart
+from .charts.handshake import HANDSHAKE_FRAME
 from .charts.playback import PlaybackChart
 from .charts.response import ResponseChart
 from .charts.tool_call import ToolCallChart
@@ -81,7 +82,6 @@ MEASURES: tuple[str, ...] = (
 DEFAULT_WINDOW = 1_000
 
 _CONNECT_STEPS = frozenset({"fetching_token", "opening_microphone", "handshaking"})
-_HANDSHAKE_ENDS = frozenset({"waiting", "open", "failed", "cancelled"})
 _CONNECT_ENDS = frozenset({"connected", "error", "disconnected", "idle", "ended"})
 _CALL_OVER = frozenset({"disconnected", "error", "ended", "reconnecting", "disconnecting"})
 _TOOL_DONE = frozenset({"answered", "abandoned"})
@@ -1147,7 +1147,8 @@ class MetricsTracker:
 
     def _on_handshake(self, step: Transition) -> None:
         if step.target is not None:
-            counted = step.source not in _HANDSHAKE_ENDS and self._connect_started is not None
+            # a step ended (leaving ``waiting`` is the handshake's start, not a step)
+            counted = step.source not in HANDSHAKE_FRAME and self._connect_started is not None
             self._step(step, counted)
 
     def _step(self, step: Transition, counted: bool) -> None:

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import json
 import logging
 import os
@@ -42,6 +41,7 @@ from aiohttp import web
 from realtime_machines.charts.call import CallDtmf, CallTimeouts
 from realtime_machines.record import Transition
 
+from ._aio import maybe_await
 from .calls import (
     Accept,
     CallControl,
@@ -449,11 +449,11 @@ class CallServer:
         self._follow(call, log)
         if self._on_call is not None:
             try:
-                await _maybe(self._on_call(call))
+                await maybe_await(self._on_call(call))
             except Exception:
                 logger.exception("call %s: on_call failed", call_id)
         try:
-            decision = await _maybe(self._decide(event))
+            decision = await maybe_await(self._decide(event))
             if not isinstance(decision, Accept | Reject | Refer):
                 raise TypeError(f"decide() must return Accept, Reject or Refer, not {decision!r}")
         except Exception as exc:
@@ -567,7 +567,7 @@ class CallServer:
             client.on("tool:call_done", tool)
             self._watch_chat(client, chat_log)
         if self._on_client is not None:
-            await _maybe(self._on_client(call, client))
+            await maybe_await(self._on_client(call, client))
 
     @staticmethod
     def _watch_chat(client: RealtimeClient, log: _CallLog) -> None:
@@ -612,12 +612,6 @@ class CallServer:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-
-async def _maybe(value: Any) -> Any:
-    if inspect.isawaitable(value):
-        return await value
-    return value
 
 
 async def run_call_server(

@@ -26,8 +26,8 @@ a sideband client on ``call_id``) and what it returns is closed when the call is
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -52,9 +52,10 @@ from realtime_machines.charts.call import (
 from realtime_machines.effects import CancelTimer, Effect, StartTimer
 from realtime_machines.record import Transition
 
+from ._aio import maybe_await
 from .config import DEFAULTS
 from .errors import RealtimeError, redact_text
-from .keys import _openai_error, _resolve_api_key
+from .keys import _post_api, _resolve_api_key
 from .transports.sideband import check_call_id
 from .webhooks.events import IncomingCall, parse_event, sip_header_values
 
@@ -74,12 +75,12 @@ __all__ = [
     "SipCall",
     "close_channel",
     "hang_up_quietly",
+    "open_sideband",
 ]
 
 logger = logging.getLogger(__name__)
 
 CALLS_PATH: Final = "/v1/realtime/calls"
-_PREVIEW: Final = 200
 _URI_SCHEMES: Final = ("tel:", "sip:", "sips:")
 
 #: What :meth:`SipCall.on` subscribes to: each transition (a ``Transition``), a DTMF key
@@ -244,40 +245,14 @@ class CallControl:
 
     async def _post(self, stage: str, call_id: str, body: Mapping[str, Any] | None) -> None:
         url = f"{self.base_url}{CALLS_PATH}/{check_call_id(call_id)}/{stage}"
-        headers = {"Authorization": f"Bearer {self._api_key}"}
-        data: str | None = None
-        if body is not None:
-            headers["Content-Type"] = "application/json"
-            data = json.dumps(body)
-        http = self._session()
-        try:
-            async with (
-                asyncio.timeout(self.timeout),
-                http.post(url, data=data, headers=headers) as response,
-            ):
-                status = response.status
-                text = await response.text()
-        except TimeoutError:
-            raise CallControlError(
-                stage, f"no answer within {self.timeout:g} s", call_id=call_id
-            ) from None
-        except aiohttp.ClientError as exc:
-            reason = redact_text(str(exc)) or type(exc).__name__
-            raise CallControlError(
-                stage, f"cannot reach {url}: {reason}", call_id=call_id
-            ) from None
-        if status >= 400:
-            try:
-                parsed: Any = json.loads(text)
-            except ValueError:
-                parsed = None
-            message, code = _openai_error(parsed)
-            if message is None:
-                message = text[:_PREVIEW] or "(empty body)"
-            raise CallControlError(
-                stage, f"HTTP {status}: {message}", call_id=call_id, status=status, code=code
-            )
-        logger.debug("%s %s: HTTP %s", stage, call_id, status)
+
+        def fail(message: str, status: int | None, code: str | None) -> CallControlError:
+            return CallControlError(stage, message, call_id=call_id, status=status, code=code)
+
+        answer = await _post_api(
+            self._session(), url, self._api_key, body, self.timeout, fail, name_url=False
+        )
+        logger.debug("%s %s: HTTP %s", stage, call_id, answer.status)
 
 
 # -- one call ---------------------------------------------------------------------------------
@@ -292,9 +267,7 @@ async def close_channel(call: SipCall, channel: object) -> None:
     for name in ("disconnect", "aclose", "close"):
         method = getattr(channel, name, None)
         if callable(method):
-            result = method()
-            if inspect.isawaitable(result):
-                await result
+            await maybe_await(method())
             return
 
 
@@ -662,7 +635,36 @@ async def _logged(awaitable: Awaitable[Any], call_id: str, name: str) -> None:
 # -- the sideband as a call's control channel -------------------------------------------------
 
 OnClient = Callable[["SipCall", "RealtimeClient"], "object | Awaitable[object]"]
+#: The client options a sideband's owner sets itself (``open_sideband``'s callers refuse them).
 _RESERVED_CLIENT_OPTIONS: Final = ("api_key", "token_provider", "base_url", "transport")
+
+
+async def open_sideband(
+    call_id: str,
+    *,
+    api_key: str,
+    base_url: str,
+    timeout: float,  # noqa: ASYNC109 - the connect's limit
+    options: Mapping[str, Any],
+    before_connect: Callable[[RealtimeClient], Awaitable[None]] | None = None,
+) -> RealtimeClient:
+    """A sideband client on ``call_id`` (:meth:`RealtimeClient.attach
+    <realtime_sdk.RealtimeClient.attach>` with ``options``), connected within ``timeout``
+    seconds; ``before_connect(client)`` runs first (hooks, observers). When anything fails the
+    client is disconnected and the error raised (``TimeoutError``: the connect took too long).
+    The core of :class:`SidebandAttach` and of the token server's ``POST /realtime/calls``."""
+    from .client import RealtimeClient
+
+    client = RealtimeClient.attach(call_id, api_key=api_key, base_url=base_url, **options)
+    try:
+        if before_connect is not None:
+            await before_connect(client)
+        async with asyncio.timeout(timeout):
+            await client.connect()
+    except BaseException:
+        await client.disconnect()
+        raise
+    return client
 
 
 class SidebandAttach:
@@ -719,24 +721,23 @@ class SidebandAttach:
         raise TypeError("a SidebandAttach holds an API key and cannot be pickled")
 
     async def __call__(self, call: SipCall) -> RealtimeClient:
-        from .client import RealtimeClient
-
         options = dict(self.options)
         their_on_event = options.pop("on_event", None)
 
         async def on_event(event: Mapping[str, Any]) -> None:
             call.handle_server_event(event)
             if their_on_event is not None:
-                result = their_on_event(event)
-                if inspect.isawaitable(result):
-                    await result
+                await maybe_await(their_on_event(event))
 
-        client = RealtimeClient.attach(
-            call.id, api_key=self._api_key, base_url=self.base_url, on_event=on_event, **options
-        )
         attached = False
 
-        def watch(step: Transition) -> None:
+        async def before_connect(client: RealtimeClient) -> None:
+            if self.on_client is not None:
+                await maybe_await(self.on_client(call, client))
+            # after the app's observers: they see the end first
+            client.model.subscribe(functools.partial(watch, client))
+
+        def watch(client: RealtimeClient, step: Transition) -> None:
             if step.chart != "connection" or step.target == step.source:
                 return
             if step.target == "ended":
@@ -754,22 +755,20 @@ class SidebandAttach:
                     call._spawn(hang_up_quietly(call))
 
         try:
-            if self.on_client is not None:
-                result = self.on_client(call, client)
-                if inspect.isawaitable(result):
-                    await result
-            client.model.subscribe(watch)  # after the app's observers: they see the end first
-            async with asyncio.timeout(self.connect_timeout):
-                await client.connect()
-        except BaseException as exc:
-            await client.disconnect()
-            if isinstance(exc, TimeoutError):
-                raise CallControlError(
-                    "attach",
-                    f"the sideband did not attach within {self.connect_timeout:g} s",
-                    call_id=call.id,
-                ) from None
-            raise
+            client = await open_sideband(
+                call.id,
+                api_key=self._api_key,
+                base_url=self.base_url,
+                timeout=self.connect_timeout,
+                options={**options, "on_event": on_event},
+                before_connect=before_connect,
+            )
+        except TimeoutError:
+            raise CallControlError(
+                "attach",
+                f"the sideband did not attach within {self.connect_timeout:g} s",
+                call_id=call.id,
+            ) from None
         attached = True
         return client
 

@@ -62,6 +62,7 @@ from realtime_machines.live import LiveChatOptions
 from realtime_machines.metrics import DEFAULT_WINDOW
 from realtime_machines.session import DEFAULT_RECORD_LIMIT
 
+from ._aio import maybe_await
 from .config import (
     NOT_GIVEN,
     apply_defaults,
@@ -160,10 +161,8 @@ class EffectEvent:
     error: BaseException | None = None
 
 
-async def _maybe_await(value: object) -> object:
-    if inspect.isawaitable(value):
-        return await value
-    return value
+#: The LiveClient's name for :func:`~realtime_sdk._aio.maybe_await`.
+_maybe_await = maybe_await
 
 
 class RealtimeClient:
@@ -979,7 +978,7 @@ class RealtimeClient:
         provider = self._token_provider
         if provider is None:
             raise TokenError("no token_provider: pass token_provider=...")
-        self._token = _header_token(await _maybe_await(provider()))
+        self._token = _header_token(await maybe_await(provider()))
         await self._signal("token_received")
 
     async def _open_microphone(self) -> None:
@@ -988,7 +987,7 @@ class RealtimeClient:
             await self._signal("microphone_unavailable", error="no microphone configured")
             return
         try:
-            track = await _maybe_await(factory())
+            track = await maybe_await(factory())
         except Exception as exc:
             self._report("get_user_media", exc, "warning", True)
             await self._signal("microphone_unavailable", error=str(exc) or type(exc).__name__)
@@ -996,7 +995,7 @@ class RealtimeClient:
         if track is None:
             await self._signal("microphone_unavailable", error="the microphone factory gave none")
             return
-        self._microphone = track  # type: ignore[assignment]
+        self._microphone = track
         await self._signal("microphone_ready")
 
     def _new_call(self) -> None:
@@ -1142,7 +1141,7 @@ class RealtimeClient:
                 return
             event = dict(result)
         if self._on_event is not None:
-            await _maybe_await(self._on_event(event))
+            await maybe_await(self._on_event(event))
         kind = event.get("type")
         if self._owns_playback and kind == "response.done":
             self._audio_pending(event)
@@ -1186,7 +1185,7 @@ class RealtimeClient:
             )
         for handler in list(self._handlers.get(notice.name, ())):
             try:
-                await _maybe_await(handler(notice))
+                await maybe_await(handler(notice))
             except Exception as exc:
                 self._report("data_channel", exc, "warning", True, {"handler": notice.name})
         for stream in self._streams:
@@ -1619,7 +1618,7 @@ class RealtimeClient:
             if tool is not None:
                 result = await tool.invoke(effect.arguments)
             elif handler is not None:
-                result = await _maybe_await(handler(call))
+                result = await maybe_await(handler(call))
             else:
                 known = ", ".join(self._tools) or "none"
                 raise LookupError(f"no tool named {effect.name!r} (tools: {known})")

@@ -13,7 +13,8 @@ import asyncio
 import json
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
 import aiohttp
@@ -70,42 +71,90 @@ def _openai_error(data: Any) -> tuple[str | None, str | None]:
     return None, None
 
 
-async def _post(
-    http: aiohttp.ClientSession, url: str, api_key: str, body: dict[str, Any], limit_s: float
-) -> dict[str, Any]:
-    headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
+#: ``fail(message, status, code)``: the caller's exception for a failed API request.
+_ApiFailure = Callable[[str, int | None, str | None], Exception]
+
+
+@dataclass(frozen=True, slots=True)
+class _ApiAnswer:
+    """A successful (HTTP < 400) answer of :func:`_post_api`."""
+
+    status: int
+    content_type: str
+    text: str
+
+    def json(self) -> Any:
+        """The body as JSON, ``None`` when it is not JSON."""
+        try:
+            return json.loads(self.text)
+        except ValueError:
+            return None
+
+
+async def _post_api(
+    http: aiohttp.ClientSession,
+    url: str,
+    api_key: str,
+    body: Mapping[str, Any] | None,
+    limit_s: float,
+    fail: _ApiFailure,
+    *,
+    name_url: bool = True,
+) -> _ApiAnswer:
+    """``POST url`` with the API key (and ``body`` as JSON, if any) within ``limit_s`` seconds.
+
+    No answer, an unreachable server or an HTTP error raises ``fail(message, status, code)``
+    (secrets masked; an HTTP error's message is OpenAI's, else the body's start). With
+    ``name_url`` the messages name the URL (and say a 401/403 refused the key); without, the
+    caller's exception gives the context (``HTTP 404: no such call``)."""
+    headers = {"Authorization": f"Bearer {api_key}"}
+    data: str | None = None
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+        data = json.dumps(body)
     try:
         async with (
             asyncio.timeout(limit_s),
-            http.post(url, data=json.dumps(body), headers=headers) as response,
+            http.post(url, data=data, headers=headers) as response,
         ):
-            status = response.status
-            content_type = response.content_type
-            text = await response.text()
+            answer = _ApiAnswer(response.status, response.content_type, await response.text())
     except TimeoutError:
-        raise TokenError(f"no answer from {url} within {limit_s:g} s") from None
+        where = f" from {url}" if name_url else ""
+        raise fail(f"no answer{where} within {limit_s:g} s", None, None) from None
     except aiohttp.ClientError as exc:
         reason = redact_text(str(exc)) or type(exc).__name__
-        raise TokenError(f"cannot reach {url}: {reason}") from None
-    try:
-        data: Any = json.loads(text)
-    except ValueError:
-        data = None
+        raise fail(f"cannot reach {url}: {reason}", None, None) from None
+    status = answer.status
     if status >= 400:
-        message, code = _openai_error(data)
+        message, code = _openai_error(answer.json())
         if message is None:
-            message = redact_text(text[:_PREVIEW]) or "(empty body)"
-        reason = "the API key was refused" if status in (401, 403) else "the request failed"
-        raise TokenError(
-            f"{url}: {reason} (HTTP {status}): {redact_text(message)}", status=status, code=code
-        )
+            message = redact_text(answer.text[:_PREVIEW]) or "(empty body)"
+        message = redact_text(message)
+        if name_url:
+            reason = "the API key was refused" if status in (401, 403) else "the request failed"
+            message = f"{url}: {reason} (HTTP {status}): {message}"
+        else:
+            message = f"HTTP {status}: {message}"
+        raise fail(message, status, code)
+    return answer
+
+
+def _token_error(message: str, status: int | None, code: str | None) -> TokenError:
+    return TokenError(message, status=status, code=code)
+
+
+async def _post(
+    http: aiohttp.ClientSession, url: str, api_key: str, body: dict[str, Any], limit_s: float
+) -> dict[str, Any]:
+    answer = await _post_api(http, url, api_key, body, limit_s, _token_error)
+    data = answer.json()
     if not isinstance(data, dict):
-        preview = redact_text(text[:_PREVIEW]) or "(empty body)"
+        preview = redact_text(answer.text[:_PREVIEW]) or "(empty body)"
+        kind = answer.content_type or "no content type"
         raise TokenError(
-            f"{url}: expected a JSON object, got {content_type or 'no content type'}: {preview!r}",
-            status=status,
+            f"{url}: expected a JSON object, got {kind}: {preview!r}", status=answer.status
         )
-    logger.debug("client secret minted by %s (HTTP %s)", url, status)
+    logger.debug("client secret minted by %s (HTTP %s)", url, answer.status)
     return data
 
 

@@ -14,10 +14,11 @@ the caller: the client decides how to report it.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final, Literal
+
+from ._aio import maybe_await
 
 __all__ = [
     "STOP",
@@ -55,12 +56,6 @@ OutgoingMiddleware = Callable[[dict[str, Any]], object | Awaitable[object]]
 """``(event) -> "stop" | mapping | None``, sync or async."""
 
 
-async def _resolve(result: object) -> object:
-    if inspect.isawaitable(result):
-        return await result
-    return result
-
-
 def _as_event(result: Mapping[str, Any]) -> dict[str, Any]:
     return result if isinstance(result, dict) else dict(result)
 
@@ -74,7 +69,7 @@ async def run_incoming(
     the last replacement).
     """
     for middleware in chain:
-        result = await _resolve(middleware(ctx))
+        result = await maybe_await(middleware(ctx))
         if isinstance(result, str) and result == STOP:
             return None
         if isinstance(result, Mapping):
@@ -87,7 +82,7 @@ async def run_outgoing(
 ) -> dict[str, Any] | None:
     """Run ``chain`` in order on ``event``; the event to send, or ``None`` when one stopped it."""
     for middleware in chain:
-        result = await _resolve(middleware(event))
+        result = await maybe_await(middleware(event))
         if isinstance(result, str) and result == STOP:
             return None
         if isinstance(result, Mapping):

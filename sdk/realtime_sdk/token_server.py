@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
@@ -43,6 +42,7 @@ from typing import TYPE_CHECKING, Any, Final
 import aiohttp
 from aiohttp import web
 
+from ._aio import maybe_await
 from .config import DEFAULTS, TOKEN_SERVER_PORT, normalize_session, thaw, warn_model_shutdowns
 from .errors import RealtimeError, TokenError, redact_text
 from .keys import _resolve_api_key, create_client_secret
@@ -92,7 +92,9 @@ def make_token_app(
     """
     key = _resolve_api_key(api_key)
     attach_options = dict(attach or {})
-    for reserved in ("api_key", "token_provider", "base_url", "transport"):
+    from .calls import _RESERVED_CLIENT_OPTIONS
+
+    for reserved in _RESERVED_CLIENT_OPTIONS:
         if reserved in attach_options:
             raise ValueError(f"attach= cannot set {reserved!r}: the token server sets it")
     attaching = attach is not None or on_call is not None
@@ -164,26 +166,29 @@ def make_token_app(
             return call_id
         if call_id in calls:
             return _bad(409, f"call {call_id!r} is attached already")
-        from .client import RealtimeClient
+        from .calls import open_sideband
 
-        client = RealtimeClient.attach(call_id, api_key=key, base_url=base_url, **attach_options)
-        calls[call_id] = client
-        try:
+        async def before_connect(client: RealtimeClient) -> None:
+            calls[call_id] = client  # a second POST while this one attaches is a 409
             if on_call is not None:
-                result = on_call(client)
-                if inspect.isawaitable(result):
-                    await result
-            async with asyncio.timeout(ATTACH_TIMEOUT):
-                await client.connect()
+                await maybe_await(on_call(client))
+
+        try:
+            client = await open_sideband(
+                call_id,
+                api_key=key,
+                base_url=base_url,
+                timeout=ATTACH_TIMEOUT,
+                options=attach_options,
+                before_connect=before_connect,
+            )
         except (RealtimeError, TimeoutError) as exc:
             calls.pop(call_id, None)
-            await client.disconnect()
             reason = str(exc) or f"no answer within {ATTACH_TIMEOUT:g} s"
             logger.warning("token server: could not attach to %s: %s", call_id, reason)
             return _bad(502, f"could not attach to call {call_id!r}: {redact_text(reason)}")
         except BaseException:
             calls.pop(call_id, None)
-            await client.disconnect()
             raise
 
         def on_transition(step: Any) -> None:

@@ -33,6 +33,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, overload
 
+from ._aio import maybe_await
+
 __all__ = ["FunctionTool", "ToolArgumentsError", "function_tool"]
 
 JSON = dict[str, Any]
@@ -93,10 +95,7 @@ class FunctionTool:
 
     async def invoke(self, arguments: Mapping[str, Any]) -> Any:
         """Call the function with the model's arguments (awaited when it is async)."""
-        result = self.function(**self.bind(arguments))
-        if inspect.isawaitable(result):
-            result = await result
-        return result
+        return await maybe_await(self.function(**self.bind(arguments)))
 
 
 @overload

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,8 @@ from typing import Any, NoReturn
 import numpy as np
 import numpy.typing as npt
 import pytest
+
+from realtime_sdk.webhooks.local_redis import LocalRedis, terminate
 
 MIC_TONE_HZ = 440
 PULSE_START_TIMEOUT = 10.0
@@ -88,16 +89,6 @@ class Pulse:
 
     def record_monitor(self) -> MonitorRecording:
         return MonitorRecording(self)
-
-
-def terminate(process: subprocess.Popen[Any]) -> None:
-    """SIGTERM, then SIGKILL after 5 s; wait for the end."""
-    process.terminate()
-    try:
-        process.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=5)
 
 
 class MonitorRecording:
@@ -266,15 +257,9 @@ def pulseaudio() -> Iterator[Pulse]:
 REDIS_START_TIMEOUT = 15.0
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-class RedisServer:
-    """A redis-server on 127.0.0.1 without persistence; :meth:`stop` ends it."""
+class RedisServer(LocalRedis):
+    """A redis-server on 127.0.0.1 without persistence; :meth:`stop` ends it. Not installed:
+    a skip, a failure under CI=true; not starting: a failure."""
 
     def __init__(self) -> None:
         binary = shutil.which("redis-server")
@@ -283,29 +268,10 @@ class RedisServer:
             if os.environ.get("CI", "").strip().lower() in {"true", "1"}:
                 pytest.fail(f"CI=true: {reason}", pytrace=False)
             pytest.skip(reason)
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        args = [binary, "--port", str(self.port), "--bind", "127.0.0.1"]
-        args += ["--save", "", "--appendonly", "no"]
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + REDIS_START_TIMEOUT
-        while not self.answers():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                pytest.fail(f"redis-server did not start on port {self.port}", pytrace=False)
-            time.sleep(0.02)
-
-    def answers(self) -> bool:
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as conn:
-                conn.sendall(b"PING\r\n")
-                return conn.recv(16).startswith(b"+PONG")
-        except OSError:
-            return False
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            terminate(self.process)
+            super().__init__(binary, start_timeout=REDIS_START_TIMEOUT)
+        except RuntimeError as exc:
+            pytest.fail(str(exc), pytrace=False)
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from realtime_sdk.calls import CallControl, CallControlError
 from realtime_sdk.emulator import Emulator, EmulatorConfig
 from realtime_sdk.emulator.testing import WsClient
 from realtime_sdk.errors import TokenError
@@ -276,3 +277,96 @@ def test_the_api_key_comes_from_the_environment_or_is_required(
 def test_expiry_is_checked(seconds: Any) -> None:
     with pytest.raises(ValueError, match=r"10\.\.7200"):
         api_key_token_provider(SECRET_KEY, expires_after_seconds=seconds)
+
+
+# ------------------------------------------- one POST helper, each caller's own messages
+
+
+async def both_fail(
+    handler: Handler, step: str, limit_s: float
+) -> tuple[str, TokenError, CallControlError]:
+    """A client-secrets request and a call-control ``step`` (``hangup`` or ``accept``) to
+    ``handler``: the base URL and each caller's error."""
+    app = web.Application()
+    app.router.add_post("/v1/realtime/client_secrets", handler)
+    app.router.add_post(f"/v1/realtime/calls/{{call_id}}/{step}", handler)
+    async with TestServer(app, host="127.0.0.1") as server:
+        base_url = str(server.make_url("")).rstrip("/")
+        with pytest.raises(TokenError) as token:
+            await api_key_token_provider(SECRET_KEY, base_url=base_url, timeout=limit_s)()
+        async with CallControl(SECRET_KEY, base_url=base_url, timeout=limit_s) as control:
+            request = (
+                control.hangup("rtc_abc")
+                if step == "hangup"
+                else control.accept("rtc_abc", {"type": "realtime"})
+            )
+            with pytest.raises(CallControlError) as call:
+                await request
+    return base_url, token.value, call.value
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "content_type", "said", "code"),
+    [
+        (
+            500,
+            f"upstream broke near {SECRET_KEY}",
+            "text/plain",
+            "upstream broke near sk-***",
+            None,
+        ),
+        (401, "", "text/plain", "(empty body)", None),
+        (
+            404,
+            '{"error": {"message": "no such call", "code": "not_found"}}',
+            "application/json",
+            "no such call",
+            "not_found",
+        ),
+    ],
+)
+def test_token_and_call_control_errors_keep_their_messages(
+    status: int, body: str, content_type: str, said: str, code: str | None
+) -> None:
+    """Keys and call control post through one helper; each error still reads as its own."""
+    seen: list[tuple[str, str | None, str | None]] = []
+
+    async def refuse(request: web.Request) -> web.Response:
+        text = await request.text()
+        seen.append((request.path, request.headers.get("Content-Type"), text or None))
+        return web.Response(status=status, text=body, content_type=content_type)
+
+    base_url, token, call = run(both_fail(refuse, "hangup", 3))
+    reason = "the API key was refused" if status == 401 else "the request failed"
+    url = f"{base_url}/v1/realtime/client_secrets"
+    assert str(token) == (
+        f"could not get an ephemeral key: {url}: {reason} (HTTP {status}): {said}"
+    )
+    assert (token.status, token.code) == (status, code)
+    assert str(call) == f"hangup call rtc_abc failed: HTTP {status}: {said}"
+    assert (call.stage, call.status, call.code, call.message) == (
+        "hangup",
+        status,
+        code,
+        f"HTTP {status}: {said}",
+    )
+    # the key's request is JSON; hangup has no body (and is not said to be JSON)
+    assert seen[0][0] == "/v1/realtime/client_secrets"
+    assert seen[0][1] == "application/json"
+    assert seen[1][0] == "/v1/realtime/calls/rtc_abc/hangup"
+    assert seen[1][1] != "application/json"
+    assert seen[1][2] is None
+    assert_no_key(str(token), str(call), repr(token), repr(call))
+
+
+def test_no_answer_is_said_by_each_caller() -> None:
+    async def never(request: web.Request) -> web.Response:
+        await asyncio.sleep(5)
+        return web.Response()
+
+    base_url, token, call = run(both_fail(never, "accept", 0.1))
+    url = f"{base_url}/v1/realtime/client_secrets"
+    assert str(token) == f"could not get an ephemeral key: no answer from {url} within 0.1 s"
+    assert token.status is None
+    assert str(call) == "accept call rtc_abc failed: no answer within 0.1 s"
+    assert call.status is None

@@ -56,8 +56,6 @@ CALL_STAGES: dict[str, str] = {
     "hanging_up": "hangup",
 }
 
-_FINAL = frozenset({"rejected", "referred", "ended", "failed"})
-
 
 class CallTimeouts:
     """Seconds each call-control request may take before it is a failure of that step."""
@@ -195,7 +193,8 @@ class CallChart(ModelChart):
     )
     dtmf = active.to(None, on="keep_digit")
 
-    terminal_states: ClassVar[frozenset[str]] = _FINAL
+    #: The states a call ends in: the chart's final states (set below the class).
+    terminal_states: ClassVar[frozenset[str]]
 
     def __init__(
         self,
@@ -279,3 +278,6 @@ class CallChart(ModelChart):
     def on_exit_state(self, state: Any) -> None:
         if state.id in CALL_STAGES:
             self.host.emit(CancelTimer(CALL_TIMER))
+
+
+_FINAL = CallChart.terminal_states = frozenset(state.id for state in CallChart.final_states)

@@ -23,12 +23,34 @@ from statemachine import State
 from .._chart import ChartHost, ModelChart
 from ..effects import CancelTimer, RunStep, StartTimer
 
-__all__ = ["HANDSHAKE_TIMER", "HandshakeChart", "handshake_chart"]
+__all__ = [
+    "HANDSHAKE_ENDS",
+    "HANDSHAKE_FRAME",
+    "HANDSHAKE_TIMER",
+    "HandshakeChart",
+    "handshake_chart",
+]
 
 HANDSHAKE_TIMER = "handshake"
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-_RESERVED = frozenset({"waiting", "open", "failed", "cancelled"})
+
+
+def _frame() -> dict[str, State]:
+    """The states every handshake chart has besides its steps (new ones for each class)."""
+    return {
+        "waiting": State("waiting", initial=True),
+        "open": State("open", final=True),
+        "failed": State("failed", final=True),
+        "cancelled": State("cancelled", final=True),
+    }
+
+
+#: The states of a handshake chart that are not steps: where it waits and where it ends (so
+#: they are not names a step may take).
+HANDSHAKE_FRAME: frozenset[str] = frozenset(_frame())
+#: The states that end a handshake: the final states of every handshake chart.
+HANDSHAKE_ENDS: frozenset[str] = frozenset(name for name, state in _frame().items() if state.final)
 
 
 class HandshakeChart(ModelChart):
@@ -83,23 +105,19 @@ def handshake_chart(kind: str, steps: Sequence[tuple[str, str]]) -> type[Handsha
         raise ValueError(f"a handshake kind is snake_case, got {kind!r}")
     states = [state for state, _stage in steps]
     for state in states:
-        if not isinstance(state, str) or not _NAME.match(state) or state in _RESERVED:
+        if not isinstance(state, str) or not _NAME.match(state) or state in HANDSHAKE_FRAME:
             raise ValueError(
-                f"a handshake step is a snake_case name other than {sorted(_RESERVED)}, "
+                f"a handshake step is a snake_case name other than {sorted(HANDSHAKE_FRAME)}, "
                 f"got {state!r}"
             )
     if len(set(states)) != len(states):
         raise ValueError(f"handshake steps must be distinct, got {states}")
-    waiting = State("waiting", initial=True)
-    opened = State("open", final=True)
-    failed = State("failed", final=True)
-    cancelled = State("cancelled", final=True)
+    frame = _frame()
+    waiting, opened, failed = frame["waiting"], frame["open"], frame["failed"]
+    cancelled = frame["cancelled"]
     step_states = [State(state.replace("_", " ")) for state in states]
     attrs: dict[str, Any] = {
-        "waiting": waiting,
-        "open": opened,
-        "failed": failed,
-        "cancelled": cancelled,
+        **frame,
         "stages": dict(steps),
         "__module__": __name__,
         "__doc__": f"The {kind} transport's handshake, one state per step.",

@@ -69,6 +69,7 @@ from realtime_machines import (
 )
 from realtime_machines.activity import SpeechActivity, SpeechSnapshot
 
+from .._aio import wait_until
 from ..audio import AudioError
 from ..client import RealtimeClient
 from ..config import DEFAULTS, NOT_GIVEN
@@ -464,10 +465,7 @@ async def chat_session(
     async def settle() -> None:
         """Wait until no answer is pending (or the connection is lost, or time is up)."""
         try:
-            async with asyncio.timeout(settle_timeout):
-                while not settled() and not lost.is_set():
-                    changed.clear()
-                    await changed.wait()
+            await wait_until(lambda: settled() or lost.is_set(), changed, settle_timeout, "end")
         except TimeoutError:
             printer.tell(f"realtime chat: no end of the answer within {settle_timeout:g} s.")
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import inspect
 import json
 import sys
 import time
@@ -47,6 +46,7 @@ from realtime_machines import (
     Transition,
 )
 
+from .._aio import maybe_await, wait_until
 from ..client import RealtimeClient, ToolCall
 from ..emulator import CallTool, Emulator, Faults, Say, Turn
 from ..emulator.brain import Brain, Output
@@ -228,6 +228,18 @@ class DemoResult:
             "seconds": round(self.seconds, 3),
         }
 
+    def closed_check(self, client: RealtimeClient) -> Check:
+        """The last step's check once the client has disconnected in time."""
+        status = client.status
+        return Check(self.STEPS[-1], status == "disconnected", f"status {status}")
+
+    def keep(self, client: RealtimeClient) -> None:
+        """Keep what the run made (after the disconnect)."""
+        self.chat = list(client.chat)
+        self.responses = dict(client.model.responses)
+        self.record = list(client.record)
+        self.metrics = client.metrics
+
 
 N = TypeVar("N", bound=Notice)
 
@@ -251,16 +263,11 @@ class _Notices:
 
     async def wait(self, kind: type[N], what: str, predicate: Callable[[N], bool]) -> N:
         """The first ``kind`` notice matching ``predicate``; ``TimeoutError`` names ``what``."""
-        try:
-            async with asyncio.timeout(self.timeout):
-                while True:
-                    for notice in self.of(kind):
-                        if predicate(notice):
-                            return notice
-                    self._changed.clear()
-                    await self._changed.wait()
-        except TimeoutError:
-            raise TimeoutError(f"no {what} within {self.timeout:g} s") from None
+
+        def first() -> N | None:
+            return next((n for n in self.of(kind) if predicate(n)), None)
+
+        return await wait_until(first, self._changed, self.timeout, what)
 
 
 class StepFailed(Exception):
@@ -341,9 +348,7 @@ async def run_demo(
         )
         wire.watch(client)
         if on_client is not None:
-            hooked = on_client(client)
-            if inspect.isawaitable(hooked):
-                await hooked
+            await maybe_await(on_client(client))
         notices = _Notices(client, step_timeout)
         checks = result.checks
         check = checker(checks)
@@ -515,21 +520,18 @@ def connected_detail(client: RealtimeClient, transport: str) -> str:
 
 
 async def finish_run(client: RealtimeClient, result: DemoResult, timeout: float) -> None:  # noqa: ASYNC109
-    """Disconnect (checked only when every earlier step passed) and keep what the run made."""
+    """Disconnect (the last step, checked by ``result.closed_check`` only when every earlier
+    step passed) and keep what the run made (``result.keep``)."""
     checks = result.checks
     try:
         async with asyncio.timeout(timeout):
             await client.disconnect()
     except TimeoutError:
-        checks.append(Check("disconnect", False, "disconnect timed out"))
+        checks.append(Check(result.STEPS[-1], False, "disconnect timed out"))
     else:
         if all(c.ok for c in checks) and len(checks) == len(result.STEPS) - 1:
-            status = client.status
-            checks.append(Check("disconnect", status == "disconnected", f"status {status}"))
-    result.chat = list(client.chat)
-    result.responses = dict(client.model.responses)
-    result.record = list(client.record)
-    result.metrics = client.metrics
+            checks.append(result.closed_check(client))
+    result.keep(client)
 
 
 def write_rows(chat: Sequence[ChatItem], out: TextIO) -> None:

@@ -33,6 +33,8 @@ from typing import Any, ClassVar, TextIO
 
 from realtime_machines.live import LiveChatOptions
 
+from .._aio import wait_until
+from ..client import RealtimeClient
 from ..emulator import CallTool, Emulator, EmulatorConfig, Say, Turn
 from ..emulator.audio import SpeechTrack, synthesize
 from ..emulator.brain import Output
@@ -49,6 +51,7 @@ from .demo import (
     StepFailed,
     checker,
     connect_checked,
+    finish_run,
     summarize_transitions,
     weather_sentence,
     write_checks,
@@ -122,6 +125,22 @@ class LiveDemoResult(DemoResult):
         del summary["responses"]
         return summary
 
+    def closed_check(self, client: RealtimeClient) -> Check:
+        """``close``: the session closed as asked (``close_requested``) and disconnected."""
+        assert isinstance(client, LiveClient)
+        live = client.model.session
+        closed = (
+            live.state == "closed"
+            and live.reason == "close_requested"
+            and client.status == "disconnected"
+        )
+        detail = f"session {live.state} ({live.reason}); usage {live.usage}; status {client.status}"
+        return Check(self.STEPS[-1], closed, detail)
+
+    def keep(self, client: RealtimeClient) -> None:
+        self.chat = list(client.chat)
+        self.record = list(client.record)
+
 
 class _Waiter:
     """Wakes on every convenience event and chat change of the client; waits time out."""
@@ -135,13 +154,7 @@ class _Waiter:
             client.on(name, lambda _n: self.changed.set())
 
     async def until(self, predicate: Callable[[], bool], what: str) -> None:
-        try:
-            async with asyncio.timeout(self.timeout):
-                while not predicate():
-                    self.changed.clear()
-                    await self.changed.wait()
-        except TimeoutError:
-            raise TimeoutError(f"no {what} within {self.timeout:g} s") from None
+        await wait_until(predicate, self.changed, self.timeout, what)
 
 
 async def run_live_demo(
@@ -278,29 +291,7 @@ async def run_live_demo(
         except TimeoutError as exc:
             checks.append(Check(step, False, str(exc)))
         finally:
-            try:
-                async with asyncio.timeout(step_timeout):
-                    await client.disconnect()
-            except TimeoutError:
-                checks.append(Check("close", False, "disconnect timed out"))
-            else:
-                if all(c.ok for c in checks) and len(checks) == len(LIVE_DEMO_STEPS) - 1:
-                    live = client.model.session
-                    check_close = (
-                        live.state == "closed"
-                        and live.reason == "close_requested"
-                        and client.status == "disconnected"
-                    )
-                    checks.append(
-                        Check(
-                            "close",
-                            check_close,
-                            f"session {live.state} ({live.reason}); usage {live.usage}; "
-                            f"status {client.status}",
-                        )
-                    )
-            result.chat = list(client.chat)
-            result.record = list(client.record)
+            await finish_run(client, result, step_timeout)
     result.seconds = time.monotonic() - started_at
     return result
 

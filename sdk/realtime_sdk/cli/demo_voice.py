@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import sys
 import time
@@ -56,6 +55,7 @@ import numpy.typing as npt
 
 from realtime_machines import AssistantDelta, Transition
 
+from .._aio import wait_until
 from ..audio import (
     FRAME_SAMPLES,
     SAMPLE_RATE,
@@ -233,13 +233,10 @@ async def _wait_changed(
     what: str,
 ) -> None:
     """Until ``condition()``; re-checked on every event and every 20 ms (device counters)."""
-    deadline = time.monotonic() + limit
-    while not condition():
-        if time.monotonic() > deadline:
-            raise _Timeout(f"no {what} within {limit:g} s")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(watch._changed.wait(), 0.02)
-        watch._changed.clear()
+    try:
+        await wait_until(condition, watch._changed, limit, what, recheck=0.02)
+    except TimeoutError as exc:
+        raise _Timeout(str(exc)) from None
 
 
 async def run_voice_demo(

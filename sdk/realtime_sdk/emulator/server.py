@@ -34,6 +34,7 @@ from typing import Any
 
 from aiohttp import BodyPartReader, WSMsgType, web
 
+from .._aio import wait_until
 from ..config import EMULATOR_API_KEY, EMULATOR_PORT
 from .audio import SpeechTrack
 from .brain import Brain, DeterministicBrain
@@ -198,6 +199,8 @@ class Emulator:
         #: GPT-Live sessions (``/v1/live/sessions``, see :mod:`.live`).
         self.live = LiveSessions(self)
         self.engines: list[Engine] = []
+        #: Set when a call or a session is forgotten (``wait_idle`` wakes on it).
+        self._released = asyncio.Event()
         self._secrets: dict[str, _Secret] = {}
         self._websockets: set[web.WebSocketResponse] = set()
         self._watchers: set[asyncio.Task[None]] = set()
@@ -264,15 +267,13 @@ class Emulator:
         emulator's side a moment after its client leaves, so a test or benchmark waits for
         this between runs that must not overlap. ``TimeoutError`` saying what is still open
         after ``timeout`` seconds."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while self.calls or self.engines:
-            if loop.time() >= deadline:
-                raise TimeoutError(
-                    f"the emulator is not idle after {timeout} s: {len(self.calls)} call(s) "
-                    f"and {len(self.engines)} session(s) still open"
-                )
-            await asyncio.sleep(0.01)
+        try:
+            await wait_until(lambda: not (self.calls or self.engines), self._released, timeout, "")
+        except TimeoutError:
+            raise TimeoutError(
+                f"the emulator is not idle after {timeout} s: {len(self.calls)} call(s) "
+                f"and {len(self.engines)} session(s) still open"
+            ) from None
 
     def _release_loopback(self) -> None:
         if self._loopback:
@@ -654,6 +655,7 @@ class Emulator:
             self.ended_calls += 1
         with contextlib.suppress(ValueError):
             self.engines.remove(call.engine)
+        self._released.set()
 
     async def _end_call(self, call: Call | SimulatedCall, reason: str = "call ended") -> None:
         await call.close(reason)
@@ -830,6 +832,7 @@ class Emulator:
             await engine.aclose()
             with contextlib.suppress(ValueError):
                 self.engines.remove(engine)
+            self._released.set()
         return ws
 
     async def _sideband(

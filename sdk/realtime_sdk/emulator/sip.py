@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Final
 import aiohttp
 from aiortc.mediastreams import MediaStreamError
 
+from .._aio import maybe_await
 from ..webhooks.signature import signed_headers
 from .audio import WS_RATE, SpeechTrack, synthesize
 from .calls import Sideband, Sidebands
@@ -309,9 +310,7 @@ class SimulatedCall:
 
     async def _end(self) -> None:
         if self.end is not None:
-            result = self.end(self)
-            if asyncio.iscoroutine(result):
-                await result
+            await maybe_await(self.end(self))
         else:
             await self.close()
 

@@ -39,7 +39,6 @@ Why these choices:
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import os
 import time
@@ -49,6 +48,7 @@ from typing import Final
 
 from aiohttp import web
 
+from .._aio import maybe_await
 from .events import WebhookEvent, WebhookPayloadError, parse_event
 from .replay import MemoryReplayStore, ReplayStore, ReplayStoreError
 from .signature import DEFAULT_TOLERANCE, WebhookSignatureError, check_secret, verify
@@ -301,9 +301,7 @@ class WebhookReceiver:
 
     async def _deliver(self, webhook_id: str, event: WebhookEvent) -> None:
         try:
-            result = self.on_event(event)
-            if inspect.isawaitable(result):
-                await result
+            await maybe_await(self.on_event(event))
         except asyncio.CancelledError:
             raise
         except Exception:
