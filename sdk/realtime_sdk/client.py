@@ -161,10 +161,6 @@ class EffectEvent:
     error: BaseException | None = None
 
 
-#: The LiveClient's name for :func:`~realtime_sdk._aio.maybe_await`.
-_maybe_await = maybe_await
-
-
 class RealtimeClient:
     """A Realtime session over WebRTC, driven by the charts of :mod:`realtime_machines`.
 

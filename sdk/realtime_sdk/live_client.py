@@ -66,10 +66,10 @@ from realtime_machines.live import (
 )
 from realtime_machines.session import DEFAULT_RECORD_LIMIT
 
+from ._aio import maybe_await
 from .client import (
     RealtimeClient,
     _init_signature,
-    _maybe_await,
     _StaticKey,
     build_transport,
     server_key,
@@ -601,7 +601,7 @@ class LiveClient(RealtimeClient):
             elif self._on_tool_call is not None:
                 from .client import ToolCall
 
-                result = await _maybe_await(
+                result = await maybe_await(
                     self._on_tool_call(ToolCall(call.tool_name, call.args, call.call_id))
                 )
             else:
@@ -646,7 +646,7 @@ class LiveClient(RealtimeClient):
         users = [row for row in self.model.chat if row.role == "user"]
         request = users[-1].text if users else ""
         try:
-            answer = await _maybe_await(handler(Delegation(delegation_id, target, request)))
+            answer = await maybe_await(handler(Delegation(delegation_id, target, request)))
         except Exception as exc:
             self._report("data_channel", exc, "warning", True, {"delegation_id": delegation_id})
             return
