@@ -4,7 +4,9 @@ Turn metrics are derived from the transition record by ``realtime_machines.metri
 installed version has it): a live client may expose them as ``client.metrics``, and
 ``turn_metrics(record)`` computes them from any record, a replayed trace's included. This
 module tries those in that order and turns the answer into plain JSON; when none is there (or
-it fails) the panel says "metrics unavailable" instead of breaking the page.
+it fails) the panel says "metrics unavailable" instead of breaking the page. A protocol without
+turn metrics (GPT-Live) gives the adapter a ``note``: it asks nothing, and the panel shows the
+note.
 """
 
 from __future__ import annotations
@@ -55,7 +57,8 @@ class MetricsAdapter:
 
     ``owner`` is what may carry live metrics (a client's ``metrics`` attribute); ``compute``
     overrides the record → metrics function (default: ``turn_metrics`` from
-    ``realtime_machines.metrics`` if importable).
+    ``realtime_machines.metrics`` if importable). ``note`` says why there are none to show
+    (a GPT-Live session): then neither is asked, and the panel shows the note.
     """
 
     def __init__(
@@ -63,20 +66,24 @@ class MetricsAdapter:
         owner: object | None = None,
         *,
         compute: Callable[[Sequence[Transition]], object] | None = None,
+        note: str | None = None,
     ) -> None:
+        if note is not None and (owner is not None or compute is not None):
+            raise ValueError("a MetricsAdapter with a note computes nothing: no owner or compute")
+        self.note = note
         self.owner = owner
-        self._compute = compute if compute is not None else _turn_metrics_function()
+        self._compute = None if note is not None else compute or _turn_metrics_function()
         self._failed = False
 
     @property
     def available(self) -> bool:
         # Asked of the owner's class: a ``metrics`` property is not computed just to ask.
         live = self.owner is not None and hasattr(type(self.owner), "metrics")
-        return not self._failed and (self._compute is not None or live)
+        return not self._failed and self.note is None and (self._compute is not None or live)
 
     def metrics(self, record: Sequence[Transition]) -> Any:
         """The metrics as JSON (live ones first, else computed from ``record``), or ``None``."""
-        if self._failed:
+        if self._failed or self.note is not None:
             return None
         try:
             live = getattr(self.owner, "metrics", None) if self.owner is not None else None

@@ -1,8 +1,9 @@
 """The inspector's web server (aiohttp): one static page, a JSON API and a Server-Sent Events
 stream, on 127.0.0.1 by default.
 
-Routes: ``GET /`` the page; ``GET /inspector.js`` its script; ``GET /api/info`` the mode, title
-and every chart's shape and SVG; live: ``GET /api/snapshot`` (states, log tail, chat, metrics,
+Routes: ``GET /`` the page; ``GET /inspector.js`` its script; ``GET /api/info`` the mode,
+protocol (``api``), title, every chart's shape and SVG, and whether there are metrics (or the
+note saying why not); live: ``GET /api/snapshot`` (states, log tail, chat, metrics,
 cursor) and ``GET /api/events?cursor=N`` (SSE: ``transitions`` batches, ``reset`` snapshots
 for a page that fell behind, ``chat``, ``metrics``); trace: ``GET /api/trace`` (every
 transition) and ``GET /api/at?position=N`` (chat and metrics after the first N transitions).
@@ -219,9 +220,11 @@ class Inspector:
             charts = await shapes_json(self.source.shapes(), dot=self._dot)
             self._info = {
                 "mode": self.source.mode,
+                "api": self.source.kind.api,
                 "title": self.source.title,
                 "charts": charts,
                 "metrics_available": self.source.metrics_adapter.available,
+                "metrics_note": self.source.metrics_adapter.note,
             }
         return web.json_response(self._info)
 

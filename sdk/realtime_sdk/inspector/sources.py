@@ -1,5 +1,7 @@
 """What the inspector shows: a live session (:class:`LiveSource`) or a recorded one
-(:class:`TraceSource`).
+(:class:`TraceSource`), of either protocol: a Realtime session or a GPT-Live one. What differs
+between the two (the session's charts, the chat projection, whether turn metrics exist) is a
+:class:`ModelKind`, :data:`REALTIME` or :data:`LIVE`, picked from the model or the record.
 
 A live source hears every transition through the session model's ``subscribe`` and does O(1)
 work for it on the client's path: the step goes into one bounded ring shared by every page, and
@@ -16,9 +18,11 @@ import itertools
 import json
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from realtime_machines._chart import ModelChart
 from realtime_machines.charts import (
     ALL_CHARTS,
     ConnectionChart,
@@ -28,21 +32,35 @@ from realtime_machines.charts import (
     ToolCallChart,
 )
 from realtime_machines.chat import ChatItem, project
+from realtime_machines.live import (
+    LIVE_CHARTS,
+    DelegationChart,
+    FixtureChart,
+    InputAudioChart,
+    LiveSessionChart,
+    LiveSessionModel,
+    SipLegChart,
+    project_live,
+)
 from realtime_machines.record import Transition
-from realtime_machines.replay import replay_lines
+from realtime_machines.replay import LiveReplayResult, replay_any
 from realtime_machines.session import SessionModel
 
 from .layout import ChartShape, Edge, Node, chart_shape
 from .metrics_panel import MetricsAdapter
 
 __all__ = [
+    "LIVE",
     "LOG_TAIL",
+    "REALTIME",
     "RING_SIZE",
     "LiveSource",
+    "ModelKind",
     "Source",
     "TraceSource",
     "chart_kind",
     "load_trace",
+    "model_kind",
     "observed_shape",
     "step_json",
 ]
@@ -52,6 +70,66 @@ RING_SIZE = 2048
 LOG_TAIL = 500
 """Transitions a snapshot carries for the log."""
 SESSION_CHARTS = (ConnectionChart, ResponseChart, PlaybackChart, ModeChart, ToolCallChart)
+"""A Realtime session's charts, in page order (the handshake goes after the connection)."""
+LIVE_SESSION_CHARTS = (
+    ConnectionChart,
+    LiveSessionChart,
+    DelegationChart,
+    InputAudioChart,
+    FixtureChart,
+)
+"""A GPT-Live session's charts, in page order (a SIP leg's is added when there is one)."""
+LIVE_METRICS_NOTE = (
+    "Turn metrics are not computed for GPT-Live sessions: Live has no responses to time "
+    "(its turns are inferred from transcript timing)."
+)
+
+Model = SessionModel | LiveSessionModel
+"""A session model the inspector can watch."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelKind:
+    """What the inspector needs to know of one protocol's session model."""
+
+    api: str
+    """``"realtime"`` or ``"live"`` (as ``RealtimeClient(api=...)``)."""
+    charts: tuple[type[ModelChart], ...]
+    """The session's charts, always drawn, in page order."""
+    project: Callable[[Iterable[Transition]], list[ChatItem]]
+    """The chat a record describes."""
+    metrics_note: str | None = None
+    """Why the panel shows no turn metrics for this protocol (``None``: it may show them)."""
+
+    def metrics_adapter(self, owner: object | None = None) -> MetricsAdapter:
+        """The metrics panel's adapter for a session of this protocol (``owner``: a client)."""
+        if self.metrics_note is not None:
+            return MetricsAdapter(note=self.metrics_note)
+        return MetricsAdapter(owner)
+
+
+REALTIME = ModelKind("realtime", SESSION_CHARTS, project)
+LIVE = ModelKind("live", LIVE_SESSION_CHARTS, project_live, LIVE_METRICS_NOTE)
+_KINDS = {kind.api: kind for kind in (REALTIME, LIVE)}
+_LIVE_ONLY_KINDS = frozenset(cls.chart_kind for cls in LIVE_CHARTS)
+
+
+def model_kind(api: str | ModelKind) -> ModelKind:
+    """:data:`REALTIME` or :data:`LIVE` by name (``ValueError`` for another)."""
+    if isinstance(api, ModelKind):
+        return api
+    kind = _KINDS.get(api) if isinstance(api, str) else None
+    if kind is None:
+        raise ValueError(f"api must be one of {sorted(_KINDS)}, got {api!r}")
+    return kind
+
+
+def _record_kind(record: Iterable[Transition]) -> ModelKind:
+    """:data:`LIVE` when the record names a chart only a Live session has, else Realtime."""
+    for step in record:
+        if chart_kind(step.chart) in _LIVE_ONLY_KINDS:
+            return LIVE
+    return REALTIME
 
 
 def chart_kind(name: str) -> str:
@@ -98,7 +176,8 @@ def _shapes(model_shapes: list[ChartShape], record: Iterable[Transition]) -> lis
     """The session's charts, then each other kind the record names: from its class when the
     model has one (a SIP call's ``call``), else from the transitions seen (a handshake)."""
     known = {shape.kind for shape in model_shapes}
-    classes = {cls.chart_kind: cls for cls in ALL_CHARTS}
+    charts: tuple[type[ModelChart], ...] = (*ALL_CHARTS, *LIVE_CHARTS)
+    classes = {cls.chart_kind: cls for cls in charts}
     extra: list[str] = []
     steps = list(record)
     for step in steps:
@@ -120,6 +199,7 @@ class Source(Protocol):
 
     mode: str
     title: str
+    kind: ModelKind
     metrics_adapter: MetricsAdapter
 
     def shapes(self) -> list[ChartShape]: ...
@@ -127,32 +207,38 @@ class Source(Protocol):
 
 class _HasModel(Protocol):
     @property
-    def model(self) -> SessionModel: ...
+    def model(self) -> Model: ...
 
 
 class LiveSource:
-    """A running session: a :class:`~realtime_sdk.RealtimeClient` (or a bare
-    :class:`~realtime_machines.session.SessionModel`), watched from now on."""
+    """A running session, watched from now on: a :class:`~realtime_sdk.RealtimeClient` or its
+    :class:`~realtime_machines.session.SessionModel`, or a GPT-Live client
+    (``RealtimeClient(api="live")``) or its
+    :class:`~realtime_machines.live.LiveSessionModel`. Which protocol it is (:attr:`kind`)
+    comes from the model."""
 
     mode = "live"
 
     def __init__(
         self,
-        session: _HasModel | SessionModel,
+        session: _HasModel | Model,
         *,
         title: str | None = None,
         ring_size: int = RING_SIZE,
     ) -> None:
         if ring_size < 1:
             raise ValueError(f"ring_size must be at least 1, got {ring_size!r}")
-        model = session if isinstance(session, SessionModel) else getattr(session, "model", None)
-        if not isinstance(model, SessionModel):
+        bare = isinstance(session, SessionModel | LiveSessionModel)
+        model = session if bare else getattr(session, "model", None)
+        if not isinstance(model, SessionModel | LiveSessionModel):
             raise TypeError(
-                f"LiveSource needs a RealtimeClient or a SessionModel, got {type(session).__name__}"
+                "LiveSource needs a RealtimeClient or a SessionModel (or a GPT-Live client or "
+                f"LiveSessionModel), got {type(session).__name__}"
             )
-        self.model = model
-        self.title = title or "live session"
-        self.metrics_adapter = MetricsAdapter(None if session is model else session)
+        self.model: Model = model
+        self.kind = LIVE if isinstance(model, LiveSessionModel) else REALTIME
+        self.title = title or ("GPT-Live session" if self.kind is LIVE else "live session")
+        self.metrics_adapter = self.kind.metrics_adapter(None if bare else session)
         self._ring: deque[Transition] = deque(maxlen=ring_size)
         self._count = 0  # transitions appended since the source was made
         self._facts = 0
@@ -253,24 +339,35 @@ class LiveSource:
         }
 
     def shapes(self) -> list[ChartShape]:
-        shapes = [chart_shape(cls) for cls in SESSION_CHARTS]
+        shapes = [chart_shape(cls) for cls in self.kind.charts]
         shapes.insert(1, chart_shape(self.model.handshake_class, "handshake"))
+        if isinstance(self.model, LiveSessionModel) and self.model.sip_leg is not None:
+            shapes.append(chart_shape(SipLegChart))
         return _shapes(shapes, self._ring)
 
 
 class TraceSource:
-    """A recorded session: its transitions, stepped through by the page's slider."""
+    """A recorded session: its transitions, stepped through by the page's slider. ``api``
+    says its protocol (``"realtime"``, ``"live"``, or ``None``: told from the charts the
+    record names)."""
 
     mode = "trace"
 
-    def __init__(self, record: Sequence[Transition], *, title: str = "trace") -> None:
+    def __init__(
+        self,
+        record: Sequence[Transition],
+        *,
+        title: str = "trace",
+        api: str | ModelKind | None = None,
+    ) -> None:
         self.record = list(record)
         self.title = title
-        self.metrics_adapter = MetricsAdapter()
+        self.kind = _record_kind(self.record) if api is None else model_kind(api)
+        self.metrics_adapter = self.kind.metrics_adapter()
         self.steps = [step for step in self.record if not step.is_fact]
 
     def shapes(self) -> list[ChartShape]:
-        return _shapes([chart_shape(cls) for cls in SESSION_CHARTS], self.steps)
+        return _shapes([chart_shape(cls) for cls in self.kind.charts], self.steps)
 
     def trace(self) -> dict[str, Any]:
         """Every transition (the slider's positions) and the charts' starting states."""
@@ -288,15 +385,17 @@ class TraceSource:
         upto = [step for step in self.record if bound is None or step.seq <= bound]
         return {
             "position": position,
-            "chat": _chat_json(project(upto)),
+            "chat": _chat_json(self.kind.project(upto)),
             "metrics": self.metrics_adapter.metrics(upto),
         }
 
 
 def load_trace(path: str | Path) -> TraceSource:
     """A :class:`TraceSource` from a file: a wire trace (``realtime demo --trace``: replayed
-    through a fresh model, time = line number) or a transition record (``realtime replay
-    --transitions``). ``OSError`` when it cannot be read, ``ValueError`` when it is neither."""
+    through a fresh model of its protocol, Realtime or GPT-Live as ``realtime replay`` tells
+    them apart) or a transition record (``realtime replay --transitions``; GPT-Live when it
+    names a Live chart). ``OSError`` when it cannot be read, ``ValueError`` when it is
+    neither."""
     path = Path(path)
     with path.open("rb") as fp:
         raw = fp.read()
@@ -322,8 +421,9 @@ def load_trace(path: str | Path) -> TraceSource:
             except ValueError as exc:
                 raise ValueError(f"{path}: line {number}: {exc}") from None
         return TraceSource(record, title=path.name)
-    result = replay_lines(lines)
+    result = replay_any(lines)
     if result.events == 0:
         reasons = "; ".join(f"line {b.number}: {b.reason}" for b in result.bad_lines[:3])
         raise ValueError(f"{path} holds no replayable events ({reasons})")
-    return TraceSource(result.session.record, title=path.name)
+    api = LIVE if isinstance(result, LiveReplayResult) else REALTIME
+    return TraceSource(result.session.record, title=path.name, api=api)

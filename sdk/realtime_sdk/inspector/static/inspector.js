@@ -18,7 +18,11 @@ const S = {
   position: 0,
   seq: 0,
   metricsAvailable: false,
+  metricsNote: null,  // why there are no turn metrics (GPT-Live), shown in their place
 };
+
+// What a per-instance chart's card says before its first instance.
+const NO_INSTANCE = { tool_call: "no call yet", delegation: "no delegation yet" };
 
 function kindOf(chart) { return chart.split(":")[0]; }
 
@@ -87,7 +91,7 @@ function highlight() {
       if (path) path.classList.add("taken");
     }
     card.dataset.state = state || "";
-    card.querySelector(".current").textContent = shown.idle && kind === "tool_call" ? "no call yet" : (state || "");
+    card.querySelector(".current").textContent = shown.idle && NO_INSTANCE[kind] ? NO_INSTANCE[kind] : (state || "");
     card.querySelector(".instance").textContent = shown.instance || "";
   }
   document.body.dataset.seq = String(S.seq);
@@ -289,6 +293,12 @@ function renderSessionMetrics(box, metrics) {
 function renderMetrics(metrics) {
   const box = $("#metrics");
   box.textContent = "";
+  if (S.metricsNote) {
+    box.className = "muted";
+    box.textContent = S.metricsNote;
+    box.dataset.available = "0";
+    return;
+  }
   if (metrics === null || metrics === undefined) {
     box.className = "muted";
     box.textContent = S.metricsAvailable ? "no turns yet" : "metrics unavailable";
@@ -392,9 +402,12 @@ async function main() {
     const info = await getJSON("api/info");
     S.mode = info.mode;
     S.metricsAvailable = info.metrics_available;
+    S.metricsNote = info.metrics_note || null;
     document.title = `inspector — ${info.title}`;
+    document.body.dataset.api = info.api;
     $("#title").textContent = info.title;
-    $("#mode").textContent = info.mode;
+    $("#mode").textContent = info.api === "live" ? `${info.mode} · GPT-Live` : info.mode;
+    if (S.metricsNote) renderMetrics(null);
     renderCharts(info.charts);
     $("#chart-filter").addEventListener("change", applyFilter);
     if (info.mode === "trace") await startTrace();
