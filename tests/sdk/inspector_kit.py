@@ -16,7 +16,7 @@ from realtime_sdk.emulator import CallTool, Faults, Say, ScriptedBrain
 from realtime_sdk.errors import NotConnectedError, SendError
 from realtime_sdk.live_client import LiveClient
 from realtime_sdk.trace import WireTrace
-from realtime_sdk.transports import LiveMemoryTransport, MemoryTransport
+from realtime_sdk.transports import MemoryTransport
 from tests.sdk.test_live_client import QUICK, WEATHER_DELEGATION
 from tests.sdk.test_live_memory import SILENCE, options, pcm_of
 
@@ -79,16 +79,16 @@ def live_client(trace: TextIO | None = None) -> LiveClient:
     the audio sent (:func:`live_until` sends silence)."""
     brain = ScriptedBrain([[CallTool("get_weather", {"city": "Paris"})], [Say(LIVE_ANSWER)]])
     wire = WireTrace(trace) if trace is not None else None
-    client = RealtimeClient(
-        api="live",
+    hooks: dict[str, Any] = dict(wire.client_options()) if wire is not None else {}
+    client = LiveClient(  # what RealtimeClient(api="live", ...) makes
         api_key="sk-test",
-        transport=LiveMemoryTransport(brain=brain, options=options(LIVE_QUESTION)),
+        transport="memory",
+        transport_options={"brain": brain, "options": options(LIVE_QUESTION)},
         silence=False,
         session={"delegation": WEATHER_DELEGATION},
         chat_options=QUICK,
-        **(wire.client_options() if wire is not None else {}),
+        **hooks,
     )
-    assert isinstance(client, LiveClient)
     if wire is not None:
         wire.watch(client)
 
