@@ -12,22 +12,34 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import Coroutine, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
-from realtime_machines.chat import project
+from realtime_machines.chat import ChatItem, project
+from realtime_machines.live import project_live
 from realtime_machines.record import Transition
 from realtime_sdk.client import RealtimeClient
 from realtime_sdk.emulator import Faults
 from realtime_sdk.inspector import Inspector, MetricsAdapter, load_trace
-from tests.sdk.inspector_kit import gated_tool, memory_client, states_after, write_demo_trace
+from realtime_sdk.live_client import LiveClient
+from tests.sdk.inspector_kit import (
+    LIVE_ANSWER,
+    gated_tool,
+    live_client,
+    live_round,
+    memory_client,
+    states_after,
+    write_demo_trace,
+    write_live_trace,
+)
 from tests.sdk.test_transports import until
 
 CHROMIUM = "/usr/lib/chromium/chromium"
+LIVE_CARDS = ("connection", "handshake", "live_session", "delegation", "input_audio", "fixture")
 WAIT_MS = 10_000
 T = TypeVar("T")
 
@@ -262,6 +274,7 @@ def check_position(
     steps: list[Transition],
     initial: dict[str, str],
     record: list[Transition],
+    projection: Callable[[list[Transition]], list[ChatItem]] = project,
 ) -> None:
     page.wait_for_function(
         f"document.body.dataset.position === '{position}' && "
@@ -272,7 +285,7 @@ def check_position(
     assert highlighted(page) == expected
     assert log_seqs(page) == [s.seq for s in steps[:position]]
     bound = steps[position - 1].seq if position else steps[0].seq - 1
-    chat = project([s for s in record if s.seq <= bound])
+    chat = projection([s for s in record if s.seq <= bound])
     texts = page.eval_on_selector_all("#chat .msg .text", "rs => rs.map(r => r.textContent)")
     assert texts == [item.text for item in chat]
 
@@ -364,6 +377,81 @@ def test_the_metrics_panel_shows_the_turns_at_the_slider_position(
             assert summary == (["response created"] if expected["turns"] else [])
     finally:
         loop.call(inspector.close())
+
+
+def test_a_gpt_live_session_live_and_its_trace_with_the_slider(
+    page: Any, loop: LoopThread, tmp_path: Path
+) -> None:
+    """The Live session chart's highlighted state follows a Live session in memory; then the
+    slider steps through the wire trace of another."""
+    client: LiveClient = loop.call(_live_client())
+    inspector: Inspector = loop.call(client.inspect())
+    initial = {shape.kind: shape.initial or "" for shape in inspector.source.shapes()}
+
+    def follow_live() -> None:
+        steps = [s for s in client.record if not s.is_fact]
+        wait_seq(page, steps[-1].seq)
+        expected = states_after(steps, initial)
+        assert highlighted(page) == expected
+        assert shown_states(page) == expected
+        assert log_seqs(page) == [s.seq for s in steps]
+
+    try:
+        page.goto(inspector.url)
+        page.wait_for_selector("body[data-live='1']", timeout=WAIT_MS)
+        assert page.get_attribute("body", "data-api") == "live"
+        cards = page.eval_on_selector_all("#charts .chart", "cs => cs.map(c => c.dataset.kind)")
+        assert cards == list(LIVE_CARDS)
+        assert highlighted(page)["live_session"] == "idle"
+        assert page.text_content("#chart-delegation .current") == "no delegation yet"
+        assert "not computed for GPT-Live" in (page.text_content("#metrics") or "")
+
+        loop.call(client.connect())
+        follow_live()
+        assert highlighted(page)["live_session"] == "started"
+        loop.call(live_round(client))  # spoken, delegated, answered; muted and unmuted
+        follow_live()
+        assert highlighted(page)["delegation"] == "done"
+        assert highlighted(page)["input_audio"] == "unmuted"
+        page.wait_for_function(
+            f"document.querySelector('#chat').innerText.includes({LIVE_ANSWER!r})",
+            timeout=WAIT_MS,
+        )
+        loop.call(client.disconnect())
+        follow_live()
+        assert highlighted(page)["live_session"] == "closed"
+        assert "not computed for GPT-Live" in (page.text_content("#metrics") or "")
+    finally:
+        if client.status != "disconnected":
+            loop.call(client.disconnect())
+        loop.call(inspector.close())
+
+    path = tmp_path / "live.jsonl"
+    loop.call(write_live_trace(path))
+    source = load_trace(path)
+    steps = source.steps
+    initial = {shape.kind: shape.initial or "" for shape in source.shapes()}
+    trace = Inspector(source)
+    loop.call(trace.start())
+    try:
+        page.goto(trace.url)
+        page.wait_for_selector("body[data-ready='1']", timeout=WAIT_MS)
+        assert page.get_attribute("#slider", "max") == str(len(steps))
+        started = next(i for i, s in enumerate(steps, 1) if s.target == "started")
+        for position in (0, started, len(steps) // 2, len(steps)):
+            set_slider(page, position)
+            check_position(page, position, steps, initial, source.record, project_live)
+        assert highlighted(page)["live_session"] == "closed"
+        page.click("#prev")
+        check_position(page, len(steps) - 1, steps, initial, source.record, project_live)
+        assert highlighted(page)["live_session"] == "closing"
+        assert "not computed for GPT-Live" in (page.text_content("#metrics") or "")
+    finally:
+        loop.call(trace.close())
+
+
+async def _live_client() -> LiveClient:
+    return live_client()  # made on the loop thread, where it runs
 
 
 async def _gate(client: RealtimeClient) -> asyncio.Event:
