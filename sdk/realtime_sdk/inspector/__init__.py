@@ -1,5 +1,6 @@
 """A live inspector in the browser: each chart's diagram with its current state, the transition
-log (filtered by chart), the chat and the turn metrics, for a running client or a recorded trace.
+log (filtered by chart), the chat and the turn metrics, for a running client or a recorded trace,
+of a Realtime session or a GPT-Live one (``RealtimeClient(api="live")``; no turn metrics).
 
 ::
 
