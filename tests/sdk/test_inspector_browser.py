@@ -10,6 +10,7 @@ tests skip locally and fail under ``CI=true`` (scripts/_bootstrap.sh installs Ch
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import threading
 from collections.abc import Callable, Coroutine, Iterator, Sequence
@@ -24,7 +25,7 @@ from realtime_machines.live import project_live
 from realtime_machines.record import Transition
 from realtime_sdk.client import RealtimeClient
 from realtime_sdk.emulator import Faults
-from realtime_sdk.inspector import Inspector, MetricsAdapter, load_trace
+from realtime_sdk.inspector import Inspector, MetricsAdapter, TraceSource, load_trace
 from realtime_sdk.live_client import LiveClient
 from tests.sdk.inspector_kit import (
     LIVE_ANSWER,
@@ -236,16 +237,28 @@ def test_the_page_loads_and_follows_a_live_session_step_by_step(
         loop.call(inspector.close())
 
 
-def test_the_slider_replays_a_trace(page: Any, loop: LoopThread, trace_file: Path) -> None:
-    source = load_trace(trace_file)
-    steps = source.steps
+@contextlib.contextmanager
+def slider_page(
+    page: Any, loop: LoopThread, path: Path
+) -> Iterator[tuple[TraceSource, dict[str, str]]]:
+    """The trace at ``path`` served and open in ``page`` (its slider checked): yields the
+    source and each chart kind's initial state; the server stops after."""
+    source = load_trace(path)
     initial = {shape.kind: shape.initial or "" for shape in source.shapes()}
     inspector = Inspector(source)
     loop.call(inspector.start())
     try:
         page.goto(inspector.url)
         page.wait_for_selector("body[data-ready='1']", timeout=WAIT_MS)
-        assert page.get_attribute("#slider", "max") == str(len(steps))
+        assert page.get_attribute("#slider", "max") == str(len(source.steps))
+        yield source, initial
+    finally:
+        loop.call(inspector.close())
+
+
+def test_the_slider_replays_a_trace(page: Any, loop: LoopThread, trace_file: Path) -> None:
+    with slider_page(page, loop, trace_file) as (source, initial):
+        steps = source.steps
         for position in (0, 3, len(steps) // 2, len(steps)):
             set_slider(page, position)
             check_position(page, position, steps, initial, source.record)
@@ -256,8 +269,6 @@ def test_the_slider_replays_a_trace(page: Any, loop: LoopThread, trace_file: Pat
         page.click("#prev")
         page.click("#prev")
         check_position(page, 3, steps, initial, source.record)
-    finally:
-        loop.call(inspector.close())
 
 
 def set_slider(page: Any, position: int) -> None:
@@ -386,12 +397,12 @@ def test_a_gpt_live_session_live_and_its_trace_with_the_slider(
     slider steps through the wire trace of another."""
     client: LiveClient = loop.call(_live_client())
     inspector: Inspector = loop.call(client.inspect())
-    initial = {shape.kind: shape.initial or "" for shape in inspector.source.shapes()}
+    live_initial = {shape.kind: shape.initial or "" for shape in inspector.source.shapes()}
 
     def follow_live() -> None:
         steps = [s for s in client.record if not s.is_fact]
         wait_seq(page, steps[-1].seq)
-        expected = states_after(steps, initial)
+        expected = states_after(steps, live_initial)
         assert highlighted(page) == expected
         assert shown_states(page) == expected
         assert log_seqs(page) == [s.seq for s in steps]
@@ -428,15 +439,8 @@ def test_a_gpt_live_session_live_and_its_trace_with_the_slider(
 
     path = tmp_path / "live.jsonl"
     loop.call(write_live_trace(path))
-    source = load_trace(path)
-    steps = source.steps
-    initial = {shape.kind: shape.initial or "" for shape in source.shapes()}
-    trace = Inspector(source)
-    loop.call(trace.start())
-    try:
-        page.goto(trace.url)
-        page.wait_for_selector("body[data-ready='1']", timeout=WAIT_MS)
-        assert page.get_attribute("#slider", "max") == str(len(steps))
+    with slider_page(page, loop, path) as (source, initial):
+        steps = source.steps
         started = next(i for i, s in enumerate(steps, 1) if s.target == "started")
         for position in (0, started, len(steps) // 2, len(steps)):
             set_slider(page, position)
@@ -446,8 +450,6 @@ def test_a_gpt_live_session_live_and_its_trace_with_the_slider(
         check_position(page, len(steps) - 1, steps, initial, source.record, project_live)
         assert highlighted(page)["live_session"] == "closing"
         assert "not computed for GPT-Live" in (page.text_content("#metrics") or "")
-    finally:
-        loop.call(trace.close())
 
 
 async def _live_client() -> LiveClient:
