@@ -821,6 +821,14 @@ class LiveClient(RealtimeClient):
     def _unsupported(self, attempted: str, instead: str) -> NoReturn:
         raise LiveUnsupportedError(attempted, instead)
 
+    @property
+    def metrics(self) -> NoReturn:
+        self._unsupported(
+            "client.metrics",
+            "turn metrics are computed for Realtime sessions (Live has no response lifecycle "
+            "on its wire); client.chat holds Live's turns, timed from the transcripts",
+        )
+
     async def cancel_response(self) -> None:
         self._unsupported(
             "cancel_response()",

@@ -274,6 +274,8 @@ def test_what_live_does_not_allow_is_refused_with_the_field_or_the_call(run: Run
         run(client.ask("hi"))
     with pytest.raises(LiveUnsupportedError, match="set_mode"):
         run(client.set_mode("voice"))
+    with pytest.raises(LiveUnsupportedError, match=r"client\.metrics.*Realtime sessions"):
+        client.metrics  # noqa: B018
     with pytest.raises(LiveConfigError, match=r"session\.type"):
         LiveClient(api_key="sk-test", session={"type": "realtime"})
     with pytest.raises(TypeError, match="greet_enabled"):
