@@ -345,23 +345,27 @@ def timed_traffic(model: SessionModel, steps: list[Step], copies: int, gaps: lis
     return t
 
 
+#: Random traffic: a mutated recorded session, copied with fresh ids, on a random clock.
+TRAFFIC = {
+    "steps": mutated_sessions(max_mutations=4),
+    "copies": st.integers(1, 5),
+    "gaps": st.lists(st.floats(0.0, 2.0), min_size=1, max_size=20),
+}
+
+
 @settings(max_examples=60, deadline=None)
-@given(
-    steps=mutated_sessions(max_mutations=4),
-    copies=st.integers(1, 4),
-    gaps=st.lists(st.floats(0.0, 2.0), min_size=1, max_size=20),
-    window=st.integers(1, 3),
-)
+@given(**TRAFFIC, window=st.integers(1, 3), batch=st.integers(1, 8))
 def test_attached_fed_and_batch_trackers_agree_under_random_traffic(
-    steps: list[Step], copies: int, gaps: list[float], window: int
+    steps: list[Step], copies: int, gaps: list[float], window: int, batch: int
 ) -> None:
-    """``attach`` subscribes to the events the tracker reads (a live view that changes as
-    responses start and get their first text): it must measure exactly what feeding it every
-    transition does, and what the batch function gives for the record."""
+    """``attach`` takes the events the tracker reads into a list and processes them in batches
+    (when read, or past its batch size): it must measure exactly what feeding it every
+    transition at once does, and what the batch function gives for the record."""
     if not steps:
         return
     model = SessionModel(record_limit=None)
-    attached = MetricsTracker(window=window, prices=PRICES)
+    seen: list[TurnMetrics] = []
+    attached = MetricsTracker(window=window, prices=PRICES, batch=batch, on_turn=seen.append)
     fed = MetricsTracker(window=window, prices=PRICES)
     attached.attach(model)
     model.subscribe(fed.feed)
@@ -369,17 +373,13 @@ def test_attached_fed_and_batch_trackers_agree_under_random_traffic(
     for tracker in (attached, fed):
         tracker.finish(end)
     assert attached.result().to_json() == fed.result().to_json()
-    batch = turn_metrics(model.record, window=window, prices=PRICES)
-    assert batch.to_json() == fed.result().to_json()
+    assert [t.index for t in seen] == list(range(fed.turn_count))  # each turn once, in order
+    whole = turn_metrics(model.record, window=window, prices=PRICES)
+    assert whole.to_json() == fed.result().to_json()
 
 
 @settings(max_examples=60, deadline=None)
-@given(
-    steps=mutated_sessions(max_mutations=4),
-    copies=st.integers(1, 5),
-    gaps=st.lists(st.floats(0.0, 2.0), min_size=1, max_size=20),
-    window=st.integers(1, 4),
-)
+@given(**TRAFFIC, window=st.integers(1, 4))
 def test_the_summary_and_usage_cover_the_turns_that_left_the_window(
     steps: list[Step], copies: int, gaps: list[float], window: int
 ) -> None:
