@@ -638,7 +638,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("realtime", "live"),
         default="realtime",
         help="the protocol: Realtime (default) or GPT-Live (/v1/live/sessions: started, a "
-        "text and a spoken exchange, a delegated tool, mute, close; webrtc or websocket)",
+        "text and a spoken exchange, a delegated tool, mute, close; on every transport)",
     )
     demo.add_argument(
         "--transport",
@@ -728,7 +728,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("realtime", "live"),
         default="realtime",
         help="the protocol: Realtime (default) or GPT-Live (typed lines are instructions "
-        "appends; webrtc or websocket)",
+        "appends; /mute and /unmute; with --voice the microphone and speaker)",
     )
     chat.add_argument(
         "--model", default=None, help="the model (gpt-realtime-2.1; with --api live gpt-live-1.1)"
