@@ -371,3 +371,124 @@ def test_chat_voice_user_interrupts_a_long_spoken_answer(
         assert len(truncates) == 1
         assert truncates[0]["item_id"] == story_item["id"]
         assert abs(truncates[0]["audio_end_ms"] - story_ms) <= TRUNCATE_TOLERANCE_MS
+
+
+def wait_for_text(path: Path, text: str, timeout: float = 20.0) -> None:
+    """Until ``text`` is in the file at ``path`` (a subprocess's standard error)."""
+    deadline = time.monotonic() + timeout
+    while text not in path.read_text(encoding="utf-8"):
+        assert time.monotonic() < deadline, f"no {text!r} in {path.read_text(encoding='utf-8')}"
+        time.sleep(0.05)
+
+
+def test_chat_api_live_voice_hears_the_user_and_answers_aloud(
+    pulseaudio: Pulse, tmp_path: Path
+) -> None:
+    """``realtime chat --api live --voice`` on the emulator's Live engine in memory: the
+    user's synthesised question, spoken into the room (which the default microphone hears), is
+    transcribed (the emulator hears every utterance as "Hello.") and answered; the answer is
+    heard on the speaker, whose monitor records the assistant alone: one stretch of sound, as
+    long as the answer's speech (played to its end: the assistant's own voice, back in the
+    microphone through the room, did not barge in on it). ``/mute`` is acknowledged."""
+    question = write_wav(
+        tmp_path / "question.wav", user_voice("What is the capital of France?"), SAMPLE_RATE
+    )
+    err_path = tmp_path / "stderr.txt"
+    trace = tmp_path / "trace.jsonl"
+    with (
+        user_in_the_room(pulseaudio) as room,
+        err_path.open("w", encoding="utf-8") as err_file,
+    ):
+        recording = pulseaudio.record_monitor()  # the assistant alone
+        args = ("--api", "live", "--trace", str(trace))
+        with VoiceChat("memory", err_file, *args) as chat:
+            seen = chat.seen
+            wait_for_text(err_path, "started.")
+            subprocess.run(
+                ["paplay", f"--device={room}", str(question)], env=_env(), check=True, timeout=20
+            )
+
+            def answered() -> bool:
+                if "you: Hello.\n" not in seen:
+                    return False
+                rest = seen[seen.index("you: Hello.\n") :]
+                speaking = "* assistant speaking\n"
+                return speaking in rest and "* assistant quiet\n" in rest[rest.index(speaking) :]
+
+            chat.wait(answered, "the answer heard")
+            chat.type("/mute")
+            wait_for_text(err_path, "muted\n")
+            code = chat.quit()
+        played = recording.stop()
+    err = err_path.read_text(encoding="utf-8")
+    assert code == 0, "".join(seen) + err
+    assert "the emulator's Live engine in memory" in err
+    said = "You said: Hello."
+    assert [s for s in seen if s.startswith("assistant")] == [f"assistant: {said}\n"], seen
+    assert "* assistant interrupted\n" not in seen
+    sent = [e["type"] for e in trace_events(trace, "sent")]
+    assert sent[0] == "session.start"
+    assert "session.input_audio.mute" in sent
+    stretches = audible_stretches(played)
+    assert len(stretches) == 1, stretches
+    heard_ms = stretches[0][1] - stretches[0][0]
+    full_ms = len(synthesize(said)) * 1000 // 24_000
+    assert full_ms - 300 <= heard_ms <= full_ms + 300, (heard_ms, full_ms)
+
+
+def test_chat_api_live_voice_user_barges_in_on_a_long_answer(
+    pulseaudio: Pulse, tmp_path: Path
+) -> None:
+    """Live's barge-in in ``realtime chat --api live --voice`` (in memory): a typed line makes
+    the assistant repeat it (a long answer); about a second into it the user speaks into the
+    room, louder than the speaker's echo (``user_voice``, as in the Realtime barge-in test
+    above). The server cuts the assistant (Live has no cancel or truncate: the client sends
+    neither); the chat's turn rule marks the turn interrupted and the client's player drops
+    what it still held: the speaker's monitor records the long answer cut well before its
+    end, then the answer to the user's question played whole."""
+    line = "Please tell me, slowly and in full, about the old city, its bridges and its river."
+    question = write_wav(
+        tmp_path / "question.wav", user_voice("What is the capital of France?"), SAMPLE_RATE
+    )
+    err_path = tmp_path / "stderr.txt"
+    trace = tmp_path / "trace.jsonl"
+    with (
+        user_in_the_room(pulseaudio) as room,
+        err_path.open("w", encoding="utf-8") as err_file,
+    ):
+        recording = pulseaudio.record_monitor()  # the assistant alone
+        args = ("--api", "live", "--trace", str(trace))
+        with VoiceChat("memory", err_file, *args) as chat:
+            seen = chat.seen
+
+            def heard_ms() -> int:
+                stretches = audible_stretches(recording.samples_so_far())
+                return stretches[0][1] - stretches[0][0] if stretches else 0
+
+            wait_for_text(err_path, "started.")
+            chat.type(line)
+            chat.wait(lambda: heard_ms() >= 800, "0.8 s of the long answer played")
+            subprocess.run(
+                ["paplay", f"--device={room}", str(question)], env=_env(), check=True, timeout=20
+            )
+            answer = "assistant: You said: Hello.\n"
+            chat.wait(lambda: answer in seen and seen[-1] == "* assistant quiet\n", "answer")
+            code = chat.quit()
+        played = recording.stop()
+    err = err_path.read_text(encoding="utf-8")
+    assert code == 0, "".join(seen) + err
+    assert "* assistant interrupted\n" in seen, seen
+    cut = seen.index("* assistant interrupted\n")
+    assert seen[0].startswith("assistant: You said: Please")  # cut: never the whole line
+    assert [s for s in seen if s.startswith("assistant:")] == [seen[0], answer]
+    assert cut < seen.index("you: Hello.\n") < seen.index(answer)
+    sent = {e["type"] for e in trace_events(trace, "sent")}
+    assert sent == {"session.start", "session.instructions.append", "session.close"}
+    stretches = audible_stretches(played)
+    assert len(stretches) == 2, stretches
+    long_ms = stretches[0][1] - stretches[0][0]
+    full_ms = len(synthesize(f"You said: {line}")) * 1000 // 24_000
+    assert 800 <= long_ms < full_ms - 1000, (long_ms, full_ms)  # cut well before its end
+    answer_ms = stretches[1][1] - stretches[1][0]
+    said_ms = len(synthesize("You said: Hello.")) * 1000 // 24_000
+    assert said_ms - 300 <= answer_ms <= said_ms + 300, (answer_ms, said_ms)

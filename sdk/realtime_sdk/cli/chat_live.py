@@ -13,9 +13,10 @@ With ``--voice`` (:func:`run_live_chat` with ``voice=True``) the session talks t
 default microphone (behind an :class:`~realtime_sdk.audio.EchoGuard`) and speaker instead of
 silence: standard output shows the user's turns as transcribed (``you: …``), the assistant's
 transcript as it streams (``assistant: …``) and, from what the speaker plays, ``* assistant
-speaking`` / ``* assistant quiet`` (Live has no speaking state on the wire);
-``* assistant interrupted`` when the user barged in (the server cut the assistant; over
-WebSocket and memory the client's player drops what it still held). Typed lines are still
+speaking`` / ``* assistant quiet`` (Live has no speaking state on the wire; shown once the
+assistant's line ends, never inside it); ``* assistant interrupted`` when the user barged in
+(the server cut the assistant; over WebSocket and memory the client's player drops what it
+still held: Live has no cancel or truncate to send). Typed lines are still
 instructions. ``/mute`` / ``/unmute`` are Live's acknowledged mute (the model hears silence).
 What Realtime's chat has and Live has not is refused with the reason (:data:`LIVE_REFUSED`):
 ``/cancel`` (no cancel: the model stops when spoken over), ``/voice`` / ``/text`` (a Live
@@ -75,13 +76,21 @@ WEATHER_FUNCTION = {
 
 
 class _Lines:
-    """The conversation on ``out``: the assistant's turn streams on one line; a note
-    (``you: …``, ``* assistant speaking``) ends an open line first, and the turn's next delta
-    opens a new ``assistant:`` line (as Realtime's voice chat does)."""
+    """The conversation on ``out``: the assistant's turn streams on one line. A note
+    (``you: …``) ends an open line first (the turn's next delta opens a new ``assistant:``
+    line); a status (``* assistant speaking``, from the speaker, a moment behind the
+    transcript) waits for the open line to end, so it never splits it."""
 
     def __init__(self, out: TextIO) -> None:
         self.out = out
         self.open: str | None = None
+        self.held: list[str] = []
+
+    def status(self, text: str) -> None:
+        if self.open is None:
+            self.note(text)
+        else:
+            self.held.append(text)
 
     def delta(self, notice: AssistantDelta) -> None:
         if self.open != notice.response_id:  # the turn's id
@@ -92,11 +101,9 @@ class _Lines:
         self.out.flush()
 
     def completed(self, notice: AssistantCompleted) -> None:
-        if self.open == notice.response_id:
+        if self.open == notice.response_id:  # (a turn cut by a note: the note said so)
             self.out.write("" if notice.status == "done" else f"  ({notice.status})")
             self.end()
-        elif notice.status != "done":
-            self.note(f"  ({notice.status})")
         self.out.flush()
 
     def note(self, text: str) -> None:
@@ -105,10 +112,13 @@ class _Lines:
         self.out.flush()
 
     def end(self) -> None:
-        """End the open line, if any."""
+        """End the open line, if any, then write the statuses it held."""
         if self.open is not None:
             self.out.write("\n")
             self.open = None
+        for text in self.held:
+            self.out.write(text + "\n")
+        self.held.clear()
 
 
 async def watch_speaker(audible: Callable[[], float], note: Callable[[str], None]) -> None:
@@ -174,7 +184,9 @@ async def live_chat_session(
     err.flush()
     watcher: asyncio.Future[None] | None = None
     if speaker is not None:
-        watcher = asyncio.ensure_future(watch_speaker(lambda: speaker.last_audible_at, shown.note))
+        watcher = asyncio.ensure_future(
+            watch_speaker(lambda: speaker.last_audible_at, shown.status)
+        )
     try:
         async for raw in lines:
             line = raw.strip()
