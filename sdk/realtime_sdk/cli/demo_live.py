@@ -71,6 +71,7 @@ __all__ = [
     "LIVE_DEMO_TRANSPORTS",
     "LiveDemoBrain",
     "LiveDemoResult",
+    "embedded_live",
     "main",
     "print_live_demo",
     "run_live_demo",
