@@ -20,7 +20,7 @@ import threading
 import time
 import wave
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -30,7 +30,7 @@ import pytest
 from realtime_sdk.audio import SAMPLE_RATE
 from realtime_sdk.cli.demo_voice import TRUNCATE_TOLERANCE_MS, user_voice
 from realtime_sdk.emulator.audio import synthesize
-from tests.sdk.conftest import Pulse
+from tests.sdk.conftest import MonitorRecording, Pulse
 
 pytestmark = pytest.mark.usefixtures("pulseaudio")
 
@@ -381,6 +381,56 @@ def wait_for_text(path: Path, text: str, timeout: float = 20.0) -> None:
         time.sleep(0.05)
 
 
+class LiveVoiceChat:
+    """``realtime chat --api live --voice --transport memory --trace FILE`` in a room
+    (``user_in_the_room``), the speaker's monitor recorded (the assistant alone), the session
+    started; :meth:`speak` plays the user's question into the room. After the ``with``:
+    :attr:`played` (what the speaker played), :attr:`err` and the trace's events."""
+
+    def __init__(self, pulse: Pulse, tmp_path: Path) -> None:
+        self.pulse = pulse
+        self.question = write_wav(
+            tmp_path / "question.wav", user_voice("What is the capital of France?"), SAMPLE_RATE
+        )
+        self.err_path = tmp_path / "stderr.txt"
+        self.trace = tmp_path / "trace.jsonl"
+        self.played = np.zeros(0, dtype=np.int16)
+        self._stack = ExitStack()
+
+    def __enter__(self) -> tuple[VoiceChat, MonitorRecording]:
+        with ExitStack() as stack:  # unwound if the session does not start
+            self.room = stack.enter_context(user_in_the_room(self.pulse))
+            err_file = stack.enter_context(self.err_path.open("w", encoding="utf-8"))
+            self.recording = self.pulse.record_monitor()
+            stack.callback(self._stop_recording)
+            args = ("--api", "live", "--trace", str(self.trace))
+            chat = stack.enter_context(VoiceChat("memory", err_file, *args))
+            wait_for_text(self.err_path, "started.")
+            self._stack = stack.pop_all()
+        return chat, self.recording
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self._stack.__exit__(*exc_info)
+
+    def _stop_recording(self) -> None:
+        self.played = self.recording.stop()
+
+    def speak(self) -> None:
+        subprocess.run(
+            ["paplay", f"--device={self.room}", str(self.question)],
+            env=_env(),
+            check=True,
+            timeout=20,
+        )
+
+    @property
+    def err(self) -> str:
+        return self.err_path.read_text(encoding="utf-8")
+
+    def sent(self) -> list[str]:
+        return [e["type"] for e in trace_events(self.trace, "sent")]
+
+
 def test_chat_api_live_voice_hears_the_user_and_answers_aloud(
     pulseaudio: Pulse, tmp_path: Path
 ) -> None:
@@ -390,46 +440,31 @@ def test_chat_api_live_voice_hears_the_user_and_answers_aloud(
     heard on the speaker, whose monitor records the assistant alone: one stretch of sound, as
     long as the answer's speech (played to its end: the assistant's own voice, back in the
     microphone through the room, did not barge in on it). ``/mute`` is acknowledged."""
-    question = write_wav(
-        tmp_path / "question.wav", user_voice("What is the capital of France?"), SAMPLE_RATE
-    )
-    err_path = tmp_path / "stderr.txt"
-    trace = tmp_path / "trace.jsonl"
-    with (
-        user_in_the_room(pulseaudio) as room,
-        err_path.open("w", encoding="utf-8") as err_file,
-    ):
-        recording = pulseaudio.record_monitor()  # the assistant alone
-        args = ("--api", "live", "--trace", str(trace))
-        with VoiceChat("memory", err_file, *args) as chat:
-            seen = chat.seen
-            wait_for_text(err_path, "started.")
-            subprocess.run(
-                ["paplay", f"--device={room}", str(question)], env=_env(), check=True, timeout=20
-            )
+    session = LiveVoiceChat(pulseaudio, tmp_path)
+    with session as (chat, _recording):
+        seen = chat.seen
+        session.speak()
 
-            def answered() -> bool:
-                if "you: Hello.\n" not in seen:
-                    return False
-                rest = seen[seen.index("you: Hello.\n") :]
-                speaking = "* assistant speaking\n"
-                return speaking in rest and "* assistant quiet\n" in rest[rest.index(speaking) :]
+        def answered() -> bool:
+            if "you: Hello.\n" not in seen:
+                return False
+            rest = seen[seen.index("you: Hello.\n") :]
+            speaking = "* assistant speaking\n"
+            return speaking in rest and "* assistant quiet\n" in rest[rest.index(speaking) :]
 
-            chat.wait(answered, "the answer heard")
-            chat.type("/mute")
-            wait_for_text(err_path, "muted\n")
-            code = chat.quit()
-        played = recording.stop()
-    err = err_path.read_text(encoding="utf-8")
-    assert code == 0, "".join(seen) + err
-    assert "the emulator's Live engine in memory" in err
+        chat.wait(answered, "the answer heard")
+        chat.type("/mute")
+        wait_for_text(session.err_path, "muted\n")
+        code = chat.quit()
+    assert code == 0, "".join(seen) + session.err
+    assert "the emulator's Live engine in memory" in session.err
     said = "You said: Hello."
     assert [s for s in seen if s.startswith("assistant")] == [f"assistant: {said}\n"], seen
     assert "* assistant interrupted\n" not in seen
-    sent = [e["type"] for e in trace_events(trace, "sent")]
+    sent = session.sent()
     assert sent[0] == "session.start"
     assert "session.input_audio.mute" in sent
-    stretches = audible_stretches(played)
+    stretches = audible_stretches(session.played)
     assert len(stretches) == 1, stretches
     heard_ms = stretches[0][1] - stretches[0][0]
     full_ms = len(synthesize(said)) * 1000 // 24_000
@@ -447,44 +482,32 @@ def test_chat_api_live_voice_user_barges_in_on_a_long_answer(
     what it still held: the speaker's monitor records the long answer cut well before its
     end, then the answer to the user's question played whole."""
     line = "Please tell me, slowly and in full, about the old city, its bridges and its river."
-    question = write_wav(
-        tmp_path / "question.wav", user_voice("What is the capital of France?"), SAMPLE_RATE
-    )
-    err_path = tmp_path / "stderr.txt"
-    trace = tmp_path / "trace.jsonl"
-    with (
-        user_in_the_room(pulseaudio) as room,
-        err_path.open("w", encoding="utf-8") as err_file,
-    ):
-        recording = pulseaudio.record_monitor()  # the assistant alone
-        args = ("--api", "live", "--trace", str(trace))
-        with VoiceChat("memory", err_file, *args) as chat:
-            seen = chat.seen
+    answer = "assistant: You said: Hello.\n"
+    session = LiveVoiceChat(pulseaudio, tmp_path)
+    with session as (chat, recording):
+        seen = chat.seen
 
-            def heard_ms() -> int:
-                stretches = audible_stretches(recording.samples_so_far())
-                return stretches[0][1] - stretches[0][0] if stretches else 0
+        def heard_ms() -> int:
+            stretches = audible_stretches(recording.samples_so_far())
+            return stretches[0][1] - stretches[0][0] if stretches else 0
 
-            wait_for_text(err_path, "started.")
-            chat.type(line)
-            chat.wait(lambda: heard_ms() >= 800, "0.8 s of the long answer played")
-            subprocess.run(
-                ["paplay", f"--device={room}", str(question)], env=_env(), check=True, timeout=20
-            )
-            answer = "assistant: You said: Hello.\n"
-            chat.wait(lambda: answer in seen and seen[-1] == "* assistant quiet\n", "answer")
-            code = chat.quit()
-        played = recording.stop()
-    err = err_path.read_text(encoding="utf-8")
-    assert code == 0, "".join(seen) + err
+        chat.type(line)
+        chat.wait(lambda: heard_ms() >= 800, "0.8 s of the long answer played")
+        session.speak()
+        chat.wait(lambda: answer in seen and seen[-1] == "* assistant quiet\n", "answer")
+        code = chat.quit()
+    assert code == 0, "".join(seen) + session.err
     assert "* assistant interrupted\n" in seen, seen
     cut = seen.index("* assistant interrupted\n")
     assert seen[0].startswith("assistant: You said: Please")  # cut: never the whole line
     assert [s for s in seen if s.startswith("assistant:")] == [seen[0], answer]
     assert cut < seen.index("you: Hello.\n") < seen.index(answer)
-    sent = {e["type"] for e in trace_events(trace, "sent")}
-    assert sent == {"session.start", "session.instructions.append", "session.close"}
-    stretches = audible_stretches(played)
+    assert set(session.sent()) == {
+        "session.start",
+        "session.instructions.append",
+        "session.close",
+    }
+    stretches = audible_stretches(session.played)
     assert len(stretches) == 2, stretches
     long_ms = stretches[0][1] - stretches[0][0]
     full_ms = len(synthesize(f"You said: {line}")) * 1000 // 24_000
