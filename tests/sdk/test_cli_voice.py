@@ -20,7 +20,7 @@ import threading
 import time
 import wave
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -30,7 +30,7 @@ import pytest
 from realtime_sdk.audio import SAMPLE_RATE
 from realtime_sdk.cli.demo_voice import TRUNCATE_TOLERANCE_MS, user_voice
 from realtime_sdk.emulator.audio import synthesize
-from tests.sdk.conftest import Pulse
+from tests.sdk.conftest import MonitorRecording, Pulse
 
 pytestmark = pytest.mark.usefixtures("pulseaudio")
 
@@ -371,3 +371,147 @@ def test_chat_voice_user_interrupts_a_long_spoken_answer(
         assert len(truncates) == 1
         assert truncates[0]["item_id"] == story_item["id"]
         assert abs(truncates[0]["audio_end_ms"] - story_ms) <= TRUNCATE_TOLERANCE_MS
+
+
+def wait_for_text(path: Path, text: str, timeout: float = 20.0) -> None:
+    """Until ``text`` is in the file at ``path`` (a subprocess's standard error)."""
+    deadline = time.monotonic() + timeout
+    while text not in path.read_text(encoding="utf-8"):
+        assert time.monotonic() < deadline, f"no {text!r} in {path.read_text(encoding='utf-8')}"
+        time.sleep(0.05)
+
+
+class LiveVoiceChat:
+    """``realtime chat --api live --voice --transport memory --trace FILE`` in a room
+    (``user_in_the_room``), the speaker's monitor recorded (the assistant alone), the session
+    started; :meth:`speak` plays the user's question into the room. After the ``with``:
+    :attr:`played` (what the speaker played), :attr:`err` and the trace's events."""
+
+    def __init__(self, pulse: Pulse, tmp_path: Path) -> None:
+        self.pulse = pulse
+        self.question = write_wav(
+            tmp_path / "question.wav", user_voice("What is the capital of France?"), SAMPLE_RATE
+        )
+        self.err_path = tmp_path / "stderr.txt"
+        self.trace = tmp_path / "trace.jsonl"
+        self.played = np.zeros(0, dtype=np.int16)
+        self._stack = ExitStack()
+
+    def __enter__(self) -> tuple[VoiceChat, MonitorRecording]:
+        with ExitStack() as stack:  # unwound if the session does not start
+            self.room = stack.enter_context(user_in_the_room(self.pulse))
+            err_file = stack.enter_context(self.err_path.open("w", encoding="utf-8"))
+            self.recording = self.pulse.record_monitor()
+            stack.callback(self._stop_recording)
+            args = ("--api", "live", "--trace", str(self.trace))
+            chat = stack.enter_context(VoiceChat("memory", err_file, *args))
+            wait_for_text(self.err_path, "started.")
+            self._stack = stack.pop_all()
+        return chat, self.recording
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self._stack.__exit__(*exc_info)
+
+    def _stop_recording(self) -> None:
+        self.played = self.recording.stop()
+
+    def speak(self) -> None:
+        subprocess.run(
+            ["paplay", f"--device={self.room}", str(self.question)],
+            env=_env(),
+            check=True,
+            timeout=20,
+        )
+
+    @property
+    def err(self) -> str:
+        return self.err_path.read_text(encoding="utf-8")
+
+    def sent(self) -> list[str]:
+        return [e["type"] for e in trace_events(self.trace, "sent")]
+
+
+def test_chat_api_live_voice_hears_the_user_and_answers_aloud(
+    pulseaudio: Pulse, tmp_path: Path
+) -> None:
+    """``realtime chat --api live --voice`` on the emulator's Live engine in memory: the
+    user's synthesised question, spoken into the room (which the default microphone hears), is
+    transcribed (the emulator hears every utterance as "Hello.") and answered; the answer is
+    heard on the speaker, whose monitor records the assistant alone: one stretch of sound, as
+    long as the answer's speech (played to its end: the assistant's own voice, back in the
+    microphone through the room, did not barge in on it). ``/mute`` is acknowledged."""
+    session = LiveVoiceChat(pulseaudio, tmp_path)
+    with session as (chat, _recording):
+        seen = chat.seen
+        session.speak()
+
+        def answered() -> bool:
+            if "you: Hello.\n" not in seen:
+                return False
+            rest = seen[seen.index("you: Hello.\n") :]
+            speaking = "* assistant speaking\n"
+            return speaking in rest and "* assistant quiet\n" in rest[rest.index(speaking) :]
+
+        chat.wait(answered, "the answer heard")
+        chat.type("/mute")
+        wait_for_text(session.err_path, "muted\n")
+        code = chat.quit()
+    assert code == 0, "".join(seen) + session.err
+    assert "the emulator's Live engine in memory" in session.err
+    said = "You said: Hello."
+    assert [s for s in seen if s.startswith("assistant")] == [f"assistant: {said}\n"], seen
+    assert "* assistant interrupted\n" not in seen
+    sent = session.sent()
+    assert sent[0] == "session.start"
+    assert "session.input_audio.mute" in sent
+    stretches = audible_stretches(session.played)
+    assert len(stretches) == 1, stretches
+    heard_ms = stretches[0][1] - stretches[0][0]
+    full_ms = len(synthesize(said)) * 1000 // 24_000
+    assert full_ms - 300 <= heard_ms <= full_ms + 300, (heard_ms, full_ms)
+
+
+def test_chat_api_live_voice_user_barges_in_on_a_long_answer(
+    pulseaudio: Pulse, tmp_path: Path
+) -> None:
+    """Live's barge-in in ``realtime chat --api live --voice`` (in memory): a typed line makes
+    the assistant repeat it (a long answer); about a second into it the user speaks into the
+    room, louder than the speaker's echo (``user_voice``, as in the Realtime barge-in test
+    above). The server cuts the assistant (Live has no cancel or truncate: the client sends
+    neither); the chat's turn rule marks the turn interrupted and the client's player drops
+    what it still held: the speaker's monitor records the long answer cut well before its
+    end, then the answer to the user's question played whole."""
+    line = "Please tell me, slowly and in full, about the old city, its bridges and its river."
+    answer = "assistant: You said: Hello.\n"
+    session = LiveVoiceChat(pulseaudio, tmp_path)
+    with session as (chat, recording):
+        seen = chat.seen
+
+        def heard_ms() -> int:
+            stretches = audible_stretches(recording.samples_so_far())
+            return stretches[0][1] - stretches[0][0] if stretches else 0
+
+        chat.type(line)
+        chat.wait(lambda: heard_ms() >= 800, "0.8 s of the long answer played")
+        session.speak()
+        chat.wait(lambda: answer in seen and seen[-1] == "* assistant quiet\n", "answer")
+        code = chat.quit()
+    assert code == 0, "".join(seen) + session.err
+    assert "* assistant interrupted\n" in seen, seen
+    cut = seen.index("* assistant interrupted\n")
+    assert seen[0].startswith("assistant: You said: Please")  # cut: never the whole line
+    assert [s for s in seen if s.startswith("assistant:")] == [seen[0], answer]
+    assert cut < seen.index("you: Hello.\n") < seen.index(answer)
+    assert set(session.sent()) == {
+        "session.start",
+        "session.instructions.append",
+        "session.close",
+    }
+    stretches = audible_stretches(session.played)
+    assert len(stretches) == 2, stretches
+    long_ms = stretches[0][1] - stretches[0][0]
+    full_ms = len(synthesize(f"You said: {line}")) * 1000 // 24_000
+    assert 800 <= long_ms < full_ms - 1000, (long_ms, full_ms)  # cut well before its end
+    answer_ms = stretches[1][1] - stretches[1][0]
+    said_ms = len(synthesize("You said: Hello.")) * 1000 // 24_000
+    assert said_ms - 300 <= answer_ms <= said_ms + 300, (answer_ms, said_ms)

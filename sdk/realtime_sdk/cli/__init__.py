@@ -11,12 +11,13 @@ printing its base URL on the first line, until interrupted.
 ``realtime demo [--transport webrtc|websocket|memory] [--trace FILE] [--json] [--metrics]`` runs
 a scripted, checked session against an embedded emulator over loopback WebRTC, WebSocket or in
 memory (:mod:`realtime_sdk.cli.demo`; ``--metrics`` prints its turn metrics); with ``--api
-live`` a GPT-Live one over WebRTC or WebSocket (:mod:`realtime_sdk.cli.demo_live`);
+live`` a GPT-Live one over WebRTC, WebSocket or in memory (:mod:`realtime_sdk.cli.demo_live`);
 ``realtime demo --voice [--transport T] [--speech-device DEVICE] [--json]`` runs one spoken turn
 and one barge-in through the default audio devices (:mod:`realtime_sdk.cli.demo_voice`).
 ``realtime chat [--model M] [--no-greet] [--voice] [--transport T]`` is a text (or, with
 ``--voice``, spoken) REPL: against OpenAI when ``OPENAI_API_KEY`` is set, otherwise against an
-embedded emulator (:mod:`realtime_sdk.cli.chat_repl`).
+embedded emulator (:mod:`realtime_sdk.cli.chat_repl`); with ``--api live`` on a GPT-Live
+session, typed or spoken (:mod:`realtime_sdk.cli.chat_live`).
 ``realtime token-server [--host H] [--port P] [--api-key KEY] [--base-url URL] [--tools
 MODULE:ATTR] [--instructions TEXT]`` hands out ephemeral keys (:mod:`realtime_sdk.token_server`),
 printing its base URL on the first line; with ``--tools`` / ``--instructions`` it also attaches
@@ -638,7 +639,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("realtime", "live"),
         default="realtime",
         help="the protocol: Realtime (default) or GPT-Live (/v1/live/sessions: started, a "
-        "text and a spoken exchange, a delegated tool, mute, close; webrtc or websocket)",
+        "text and a spoken exchange, a delegated tool, mute, close; on every transport)",
     )
     demo.add_argument(
         "--transport",
@@ -728,7 +729,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("realtime", "live"),
         default="realtime",
         help="the protocol: Realtime (default) or GPT-Live (typed lines are instructions "
-        "appends; webrtc or websocket)",
+        "appends; /mute and /unmute; with --voice the microphone and speaker)",
     )
     chat.add_argument(
         "--model", default=None, help="the model (gpt-realtime-2.1; with --api live gpt-live-1.1)"

@@ -743,9 +743,6 @@ def main(args: argparse.Namespace) -> int:
     """The ``realtime chat`` subcommand (``--api live``: :mod:`realtime_sdk.cli.chat_live`)."""
     voice = bool(getattr(args, "voice", False))
     live = getattr(args, "api", "realtime") == "live"
-    if live and voice:
-        print("realtime chat: --voice is not available with --api live yet.", file=sys.stderr)
-        return 2
     trace_path: str | None = getattr(args, "trace", None)
     try:
         # Line-buffered: a trace of a session that is killed still holds what happened.
@@ -764,6 +761,7 @@ def main(args: argparse.Namespace) -> int:
                     emulator=bool(getattr(args, "emulator", False)),
                     transport=getattr(args, "transport", "webrtc"),
                     trace=fp,
+                    voice=voice,
                 )
             )
         return asyncio.run(

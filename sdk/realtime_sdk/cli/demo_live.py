@@ -2,7 +2,9 @@
 
 One :class:`~realtime_sdk.live_client.LiveClient` (``RealtimeClient(api="live")``) connects
 to an in-process :class:`~realtime_sdk.emulator.Emulator`'s ``/v1/live/sessions`` over
-loopback WebRTC (the default) or WebSocket and plays seven steps, each checked:
+loopback WebRTC (the default) or WebSocket, or to the emulator's Live engine in this process
+(``transport="memory"``: a :class:`~realtime_sdk.transports.LiveMemoryTransport`, no socket and
+no server), and plays seven steps, each checked:
 
 1. **connect** — the handshake, ending with ``starting_session``;
 2. **started** — ``session.started``: the session id and the Live session chart ``started``;
@@ -18,16 +20,21 @@ loopback WebRTC (the default) or WebSocket and plays seven steps, each checked:
 
 The emulator cannot recognise speech: its transcription returns the script's next line for
 each utterance its voice activity detection hears, as a recogniser would.
+
+Every step runs in memory too: none is about the wire itself. What differs is only what the
+connect step shows (the handshake is ``attaching → starting_session``: no SDP exchange or socket
+upgrade) and where the session runs (no base URL).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, TextIO
 
@@ -35,11 +42,12 @@ from realtime_machines.live import LiveChatOptions
 
 from .._aio import wait_until
 from ..client import RealtimeClient
-from ..emulator import CallTool, Emulator, EmulatorConfig, Say, Turn
+from ..emulator import CallTool, Emulator, EmulatorConfig, LiveOptions, Say, Turn
 from ..emulator.audio import SpeechTrack, synthesize
 from ..emulator.brain import Output
 from ..live_client import LiveClient
 from ..trace import WireTrace
+from ..transports.live_memory import LiveMemoryTransport
 from .demo import (
     ANSWER,
     GREETING,
@@ -63,6 +71,7 @@ __all__ = [
     "LIVE_DEMO_TRANSPORTS",
     "LiveDemoBrain",
     "LiveDemoResult",
+    "embedded_live",
     "main",
     "print_live_demo",
     "run_live_demo",
@@ -78,7 +87,8 @@ LIVE_DEMO_STEPS: tuple[str, ...] = (
     "close",
 )
 """The checks of a Live demo run, in order."""
-LIVE_DEMO_TRANSPORTS: tuple[str, ...] = ("webrtc", "websocket")
+LIVE_DEMO_TRANSPORTS: tuple[str, ...] = ("webrtc", "websocket", "memory")
+"""The transports ``realtime demo --api live --transport`` runs on."""
 MS_PER_CHAR = 15.0
 """The emulator's speech pace: quick, so the demo takes seconds."""
 GREET = "Greet the user in one sentence."
@@ -163,28 +173,20 @@ async def run_live_demo(
     step_timeout: float = 15.0,
     transport: str = "webrtc",
 ) -> LiveDemoResult:
-    """Run the scripted Live session over ``transport`` (``"webrtc"`` or ``"websocket"``);
-    every wait is bounded by ``step_timeout`` seconds. Never raises for a failed step: its
-    :class:`~realtime_sdk.cli.demo.Check` says what went wrong and the later steps are not
-    run."""
-    if transport not in LIVE_DEMO_TRANSPORTS:
-        raise ValueError(
-            f"unknown Live demo transport {transport!r}: choose one of "
-            f"{', '.join(LIVE_DEMO_TRANSPORTS)}"
-        )
+    """Run the scripted Live session over ``transport`` (one of
+    :data:`LIVE_DEMO_TRANSPORTS`); every wait is bounded by ``step_timeout`` seconds. Never
+    raises for a failed step: its :class:`~realtime_sdk.cli.demo.Check` says what went wrong
+    and the later steps are not run."""
     started_at = time.monotonic()
     wire = WireTrace(trace, keep=True)  # the checks read it back
     heard = iter([QUESTION, WEATHER_QUESTION])
-    config = EmulatorConfig(ms_per_char=MS_PER_CHAR, transcribe=lambda _pcm: next(heard, ""))
     mic = SpeechTrack()
     ran: list[dict[str, Any]] = []
-    async with Emulator(config=config, brain=LiveDemoBrain()) as emu:
-        result = LiveDemoResult(base_url=emu.base_url, transport=transport, trace=wire)
+    config = EmulatorConfig(ms_per_char=MS_PER_CHAR, transcribe=lambda _pcm: next(heard, ""))
+    async with embedded_live(transport, config) as (where, options):
+        result = LiveDemoResult(base_url=where, transport=transport, trace=wire)
         client = LiveClient(
-            api_key=emu.api_key,
-            base_url=emu.base_url,
-            transport=transport,
-            ice_servers=[],
+            **options,
             session={
                 "model": "gpt-live-1.1",
                 "instructions": "You are the demo assistant. Be brief.",
@@ -223,7 +225,7 @@ async def run_live_demo(
             check(
                 step,
                 client.status == "connected" and handshake is not None,
-                f"connected over loopback {transport}; handshake {' → '.join(steps)}",
+                f"connected {_WIRES[transport]}; handshake {' → '.join(steps)}",
             )
 
             step = "started"
@@ -296,12 +298,59 @@ async def run_live_demo(
     return result
 
 
+_WIRES = {
+    "webrtc": "over loopback webrtc",
+    "websocket": "over loopback websocket",
+    "memory": "in memory",
+}
+
+
+@contextlib.asynccontextmanager
+async def embedded_live(
+    transport: str, config: EmulatorConfig
+) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    """The demo's voice model (:class:`LiveDemoBrain`, speaking and hearing as ``config``
+    says: ``ms_per_char``, ``transcribe``, ``session_ttl_s``) on ``transport``: yields where
+    it runs (a base URL, or ``"memory"``) and the :class:`LiveClient` options that reach it.
+    An emulator runs on 127.0.0.1 for WebRTC and WebSocket until the block ends; in memory
+    the client gets a :class:`LiveMemoryTransport` (no socket, no key to check). Also the
+    embedded session of ``realtime chat --api live``."""
+    if transport not in LIVE_DEMO_TRANSPORTS:
+        raise ValueError(
+            f"unknown Live demo transport {transport!r}: choose one of "
+            f"{', '.join(LIVE_DEMO_TRANSPORTS)}"
+        )
+    if transport == "memory":
+        options = LiveOptions(
+            ms_per_char=config.ms_per_char,
+            transcribe=config.transcribe,
+            session_ttl_s=config.session_ttl_s,
+        )
+        memory = LiveMemoryTransport(brain=LiveDemoBrain(), options=options)
+        yield "memory", {"api_key": "sk-memory", "transport": memory}
+        return
+    async with Emulator(config=config, brain=LiveDemoBrain()) as emu:
+        yield (
+            emu.base_url,
+            {
+                "api_key": emu.api_key,
+                "base_url": emu.base_url,
+                "transport": transport,
+                "ice_servers": [],
+            },
+        )
+
+
 def print_live_demo(result: LiveDemoResult, out: TextIO) -> None:
     """The human-readable report: chat (inferred turns), transitions, checks."""
-    out.write(
-        f"GPT-Live demo session against the embedded emulator at {result.base_url} "
-        f"(loopback {result.transport})\n\nChat\n"
-    )
+    if result.transport == "memory":
+        out.write("GPT-Live demo session against the emulator's Live engine, in memory\n")
+    else:
+        out.write(
+            f"GPT-Live demo session against the embedded emulator at {result.base_url} "
+            f"(loopback {result.transport})\n"
+        )
+    out.write("\nChat\n")
     write_rows(result.chat, out)
     summaries = summarize_transitions(result.record)
     out.write(f"\nTransitions ({sum(s.count for s in summaries)})\n")
@@ -312,12 +361,12 @@ def print_live_demo(result: LiveDemoResult, out: TextIO) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    """``realtime demo --api live [--transport webrtc|websocket] [--trace FILE] [--json]``:
-    0 when every check passed, else 1."""
+    """``realtime demo --api live [--transport webrtc|websocket|memory] [--trace FILE]
+    [--json]``: 0 when every check passed, else 1."""
     transport = getattr(args, "transport", "webrtc")
     if transport not in LIVE_DEMO_TRANSPORTS:
         print(
-            f"realtime demo: --api live runs over {' or '.join(LIVE_DEMO_TRANSPORTS)}, "
+            f"realtime demo: --api live runs over {', '.join(LIVE_DEMO_TRANSPORTS)}, "
             f"not {transport}.",
             file=sys.stderr,
         )
