@@ -151,6 +151,15 @@ class _StaticKey:
 
 
 @dataclass(frozen=True, slots=True)
+class _CallEnd:
+    """The transport's end of the call (``on_lost`` / ``on_ended``), queued in the inbox
+    behind the server events that came before it."""
+
+    act: Callable[[str], None]
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class EffectEvent:
     """What :meth:`RealtimeClient.on_effect` observers receive: an effect that ``started``,
     ``finished`` (its handler returned; a connect step runs on after that, as its own task)
@@ -385,7 +394,7 @@ class RealtimeClient:
         self._player: LocalPlayback | None = None
         self._token: str | None = None
         self.call_id: str | None = None
-        self._inbox: asyncio.Queue[str] | None = None
+        self._inbox: asyncio.Queue[str | _CallEnd] | None = None
         self._consumer: asyncio.Task[None] | None = None
         self._watchdog: asyncio.Task[None] | None = None
         self._timers: dict[str, asyncio.TimerHandle] = {}
@@ -1005,7 +1014,7 @@ class RealtimeClient:
         self._transport = transport
         if not self._microphone_enabled:  # muted before this call (or a lost one) began
             transport.set_microphone(False)
-        inbox: asyncio.Queue[str] = asyncio.Queue()
+        inbox: asyncio.Queue[str | _CallEnd] = asyncio.Queue()
         self._inbox = inbox
         self._consumer = asyncio.get_running_loop().create_task(self._consume(inbox))
         session = self._with_tools(normalize_session(self.options["session"]))
@@ -1015,8 +1024,10 @@ class RealtimeClient:
             model=str(session.get("model") or self.options["model"]),
             events=TransportEvents(
                 on_message=inbox.put_nowait,
-                on_lost=self._transport_lost,
-                on_ended=self._transport_ended,
+                # The wire's end is taken in order, after the events that came before it (the
+                # last of which may say why: a Live session.closed, a sideband's hang-up).
+                on_lost=lambda reason: inbox.put_nowait(_CallEnd(self._transport_lost, reason)),
+                on_ended=lambda reason: inbox.put_nowait(_CallEnd(self._transport_ended, reason)),
             ),
             session=session,
             microphone=self._microphone,
@@ -1097,9 +1108,12 @@ class RealtimeClient:
     # ---------------------------------------------------------------------------------------
     # Receiving
     # ---------------------------------------------------------------------------------------
-    async def _consume(self, inbox: asyncio.Queue[str]) -> None:
+    async def _consume(self, inbox: asyncio.Queue[str | _CallEnd]) -> None:
         while True:
             text = await inbox.get()
+            if isinstance(text, _CallEnd):
+                text.act(text.reason)
+                continue
             try:
                 await self._handle(text)
             except Exception as exc:

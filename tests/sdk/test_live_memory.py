@@ -372,8 +372,10 @@ def test_mute_and_unmute_are_acknowledged_and_the_engine_hears_silence(run: Runn
 
 
 def test_disconnect_closes_the_session_then_the_call(run: Runner) -> None:
+    reports: list[Any] = []
+
     async def main() -> tuple[Session, LiveMemoryTransport]:
-        session = Session()
+        session = Session(on_error=reports.append)
         await session.client.connect()
         transport = session.client.transport
         assert isinstance(transport, LiveMemoryTransport)
@@ -390,6 +392,12 @@ def test_disconnect_closes_the_session_then_the_call(run: Runner) -> None:
     assert transport.engine.ended == "close_requested"
     assert transport.lost is not None  # the engine ended the call after session.closed
     assert [e["type"] for e in transport.engine.received][-1] == "session.close"
+    # The wire's end after session.closed is taken after that event: a clean hang-up, never
+    # a lost call (it used to pass through ``error``, reported as critical).
+    moves = [(s.source, s.target) for s in session.client.record if s.chart == "connection"]
+    assert moves[-2:] == [("connected", "disconnecting"), ("disconnecting", "disconnected")]
+    assert "error" not in {target for _source, target in moves}
+    assert reports == []
 
 
 def test_the_session_expiring_ends_the_call_with_the_reason(run: Runner) -> None:
