@@ -313,12 +313,13 @@ class ResponseMetrics:
     first_audio: float | None = None
     done: float | None = None
     status: str = "in_progress"
-    #: ``response.done``'s ``usage`` as it came (parsed on demand: :attr:`usage`).
-    usage_data: Mapping[str, Any] | None = None
+    #: ``response.done``'s token counts, in :class:`Usage`'s field order (read at
+    #: ``response.done``: the event's own objects are not kept).
+    tokens: tuple[int, ...] = (0,) * 8
 
     @property
     def usage(self) -> Usage:
-        return Usage.from_response(self.usage_data)
+        return Usage(*self.tokens) if any(self.tokens) else _NO_USAGE
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -991,8 +992,9 @@ class MetricsTracker:
             turn.done = time
         status = step.data.get("status")
         response.status = status if isinstance(status, str) else "failed"
-        usage = step.data.get("usage")
-        response.usage_data = usage if type(usage) is dict or isinstance(usage, Mapping) else None
+        counts = [0] * 8
+        _tally(counts, step.data.get("usage"))
+        response.tokens = tuple(counts)
 
     def _on_lane(self, step: Transition) -> None:
         if step.chart != "response":  # another chart's event of the same name
@@ -1111,7 +1113,8 @@ class MetricsTracker:
             _turn_values(_add, self._stats, oldest)
             before = self._usage_before
             for response in oldest.responses:
-                _tally(before, response.usage_data)
+                for i, count in enumerate(response.tokens):
+                    before[i] += count
         turns.append(metrics)
         if self.on_turn is not None:
             self.on_turn(metrics)
