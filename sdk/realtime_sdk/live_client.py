@@ -297,6 +297,9 @@ class LiveClient(RealtimeClient):
         #: The player's key for the assistant's audio since the last cut (Live audio has no
         #: response or item id): a cut starts a new one, so later speech is not dropped.
         self._speech = 0
+        #: Set whenever the player starts or stops playing the assistant (``assistant_audible``
+        #: changed): what to wait on instead of polling it.
+        self.audible_changed = asyncio.Event()
         #: The output audio's decoder for the current speech (a format other than PCM16
         #: 24 kHz): one stream per speech, so deltas meet without a seam at their borders.
         self._decoder: tuple[int, Mapping[str, Any], AudioDecoder] | None = None
@@ -569,7 +572,8 @@ class LiveClient(RealtimeClient):
         self, event: Literal["started", "stopped", "cleared"], response_id: str | None
     ) -> None:
         """Nothing to feed: Live has no Playback chart (the server owns turn-taking);
-        :attr:`assistant_audible` reads the player itself."""
+        :attr:`assistant_audible` reads the player itself, and :attr:`audible_changed` is set."""
+        self.audible_changed.set()
 
     @property
     def assistant_audible(self) -> bool:

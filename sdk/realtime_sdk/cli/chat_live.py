@@ -30,7 +30,6 @@ import asyncio
 import contextlib
 import os
 import sys
-import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TextIO
 
@@ -61,8 +60,6 @@ LIVE_REFUSED: dict[str, str] = {
     "/mute and /unmute decide when it hears you",
 }
 """Realtime chat commands a Live session has no counterpart for, each with the reason."""
-SPEAKING_GAP_S = 0.4
-"""Quiet on the speaker this long: ``* assistant quiet`` (pauses between words are shorter)."""
 WEATHER_FUNCTION = {
     "type": "function",
     "name": "get_weather",
@@ -121,19 +118,18 @@ class _Lines:
         self.held.clear()
 
 
-async def watch_speaker(audible: Callable[[], float], note: Callable[[str], None]) -> None:
-    """``* assistant speaking`` / ``* assistant quiet`` from the speaker: ``audible()`` is when
-    it last played an audible block (``time.monotonic()``, 0.0: never); checked every 50 ms
-    until cancelled. Display only: nothing waits on it."""
+async def watch_speaker(client: LiveClient, note: Callable[[str], None]) -> None:
+    """``* assistant speaking`` / ``* assistant quiet`` as the client's player starts and
+    stops playing the assistant (:attr:`LiveClient.audible_changed`), until cancelled.
+    Display only: nothing waits on it."""
     speaking = False
     while True:
-        now = time.monotonic()
-        last = audible()
-        playing = last > 0.0 and now - last < SPEAKING_GAP_S
+        client.audible_changed.clear()
+        playing = client.assistant_audible
         if playing != speaking:
             speaking = playing
             note(f"* assistant {'speaking' if playing else 'quiet'}")
-        await asyncio.sleep(0.05)
+        await client.audible_changed.wait()
 
 
 async def live_chat_session(
@@ -184,9 +180,7 @@ async def live_chat_session(
     err.flush()
     watcher: asyncio.Future[None] | None = None
     if speaker is not None:
-        watcher = asyncio.ensure_future(
-            watch_speaker(lambda: speaker.last_audible_at, shown.status)
-        )
+        watcher = asyncio.ensure_future(watch_speaker(client, shown.status))
     try:
         async for raw in lines:
             line = raw.strip()
