@@ -80,7 +80,8 @@ def test_reject_and_refer_carry_their_bodies() -> None:
     chart, host = run(("reject", {"status_code": 486}), ("step_done", {}))
     assert chart.state == "rejected"
     assert RejectCall(486) in effects(host)
-    assert AttachSideband() not in effects(host)
+    assert AttachSideband() not in effects(host)  # never active: no channel to open
+    assert effects(host)[-1] == DetachSideband()  # (the shell has none to close)
     chart, host = run(("accept", {}), ("step_done", {}), ("refer", {"target_uri": "sip:a@b"}))
     assert chart.state == "referring"
     chart.send("step_done")
@@ -114,7 +115,7 @@ def test_a_failed_or_stalled_step_names_its_stage(stage: str) -> None:
 def test_the_caller_can_hang_up_before_any_decision() -> None:
     chart, host = run(("remote_hangup", {"reason": "ring timeout"}))
     assert (chart.state, chart.ended_by, chart.end_reason) == ("ended", "caller", "ring timeout")
-    assert effects(host) == []
+    assert effects(host) == [DetachSideband()]  # no request was made; the end lets go of all
 
 
 def test_dtmf_is_kept_only_on_an_active_call() -> None:
@@ -161,8 +162,12 @@ def test_random_sequences_keep_the_chart_sound(moves: list[tuple[str, dict[str, 
         if running is not None:
             assert chart.state == running  # left only by its outcome, a timeout or the caller
     # every request started is finished (or timed out, failed, overtaken by the caller)
+    detaches = [
+        entry for entry in host.log if entry[0] == "effect" and entry[1] == DetachSideband()
+    ]
     if chart.state in finals:
         assert running is None
-        assert not chart.attached
+    # the control channel is let go once, when (and only when) the call is over
+    assert len(detaches) == (1 if chart.state in finals else 0)
     assert chart.is_over == (chart.state in finals)
     assert finals == set(CallChart.terminal_states)

@@ -130,7 +130,8 @@ class AttachSideband(Effect):
 
 @dataclass(frozen=True, slots=True)
 class DetachSideband(Effect):
-    """Close the control channel: the call is over."""
+    """The call is over: close its control channel if one was opened (a call that never became
+    active has none: the shell knows what it holds)."""
 
     kind: ClassVar[str] = "detach_sideband"
 
@@ -218,7 +219,6 @@ class CallChart(ModelChart):
         self.end_reason: str | None = None
         #: DTMF keys pressed on the active call, in order.
         self.digits: list[str] = []
-        self.attached = False
         name = f"call:{call_id}" if call_id else None
         super().__init__(host, name=name, reference_engine=reference_engine)
 
@@ -269,10 +269,8 @@ class CallChart(ModelChart):
         if state == "hanging_up":
             self.host.emit(HangupCall())
         elif state == "active":
-            self.attached = True
             self.host.emit(AttachSideband())
-        elif state in _FINAL and self.attached:
-            self.attached = False
+        elif state in _FINAL:  # whichever way it ended, a channel opened for it goes
             self.host.emit(DetachSideband())
 
     def on_exit_state(self, state: Any) -> None:
