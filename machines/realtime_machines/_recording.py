@@ -88,6 +88,8 @@ class ModelRecord:
         #: (observer, the events it asked for or ``None`` for all), in subscription order; a
         #: tuple replaced on (un)subscribe, so an observer may unsubscribe while it is called.
         self._observers: tuple[tuple[Observer, Container[str] | None], ...] = ()
+        #: Called right before the record is compacted (see :meth:`on_compact`).
+        self._compacting: tuple[Callable[[], None], ...] = ()
         self._notices: list[Notice] = []
 
     # -- the clock and the chat ---------------------------------------------------------------
@@ -150,6 +152,8 @@ class ModelRecord:
         self._record_cap = cap
         if len(self.record) <= cap:
             return
+        for reader in self._compacting:
+            reader()
         last = self.record[-1]
         snapshot = Transition(
             last.seq, last.time, "chat", "snapshot", None, None, self._chat.snapshot()
@@ -176,6 +180,18 @@ class ModelRecord:
             self._observers = tuple(e for e in self._observers if e is not entry)
 
         return unsubscribe
+
+    def on_compact(self, reader: Callable[[], None]) -> Callable[[], None]:
+        """Call ``reader`` right before the record is compacted, while it still holds every step
+        since the last compaction (a reader that follows :attr:`record` by its position reads
+        the steps it has not read yet); after it the record holds one ``snapshot`` step, and the
+        steps after it follow. Return the function that stops it."""
+        self._compacting = (*self._compacting, reader)
+
+        def stop() -> None:
+            self._compacting = tuple(r for r in self._compacting if r is not reader)
+
+        return stop
 
     def take_effects(self) -> list[Effect]:
         """Remove and return the effects the charts asked for, in order."""

@@ -109,13 +109,9 @@ _FACTS = frozenset(
         "delta",
     }
 )
-#: Every event an attached tracker takes (:meth:`MetricsTracker.attach`).
+#: The events a tracker reads (:meth:`MetricsTracker.attach` subscribes to these on a model
+#: that keeps no record).
 _EVENTS = _CHART_EVENTS | _FACTS
-#: The events at which an attached tracker looks at its backlog: about one per turn (or
-#: connect), so that it stays within ``batch`` transitions plus one turn's.
-_CHECKPOINTS = frozenset({"response_started", "input_sent", "speech_stopped", "connect", "retry"})
-#: Transitions an attached tracker holds before it processes them (see ``batch``).
-DEFAULT_BATCH = 256
 
 _NO_DETAILS: Mapping[str, Any] = {}
 
@@ -146,9 +142,8 @@ class Usage:
     @classmethod
     def from_response(cls, usage: object) -> Usage:
         """The usage object of ``response.done``'s ``response`` (anything else counts zero)."""
-        counts = [0] * 8
-        _tally(counts, usage)
-        return cls(*counts) if any(counts) else _NO_USAGE
+        tokens = _tokens(usage)
+        return cls(*tokens) if any(tokens) else _NO_USAGE
 
     def __add__(self, other: Usage) -> Usage:
         if other is _NO_USAGE:
@@ -196,11 +191,11 @@ class Usage:
 _NO_USAGE = Usage()
 
 
-def _tally(counts: list[int], usage: object) -> None:
-    """Add the token counts of a ``response.done`` usage object to ``counts`` (in
-    :class:`Usage`'s field order); anything that is not a count ≥ 0 counts zero."""
+def _tokens(usage: object) -> tuple[int, ...]:
+    """The token counts of a ``response.done`` usage object, in :class:`Usage`'s field order;
+    anything that is not a whole count ≥ 0 counts zero."""
     if type(usage) is not dict and not isinstance(usage, Mapping):
-        return
+        return _NO_TOKENS
     inputs = usage.get("input_token_details")
     outputs = usage.get("output_token_details")
     if type(inputs) is not dict:  # what JSON gives is a dict: the Mapping check only if not
@@ -211,7 +206,7 @@ def _tally(counts: list[int], usage: object) -> None:
     if type(cached) is not dict:
         cached = _details(cached)
     get_in, get_cached, get_out = inputs.get, cached.get, outputs.get
-    values = (
+    values: tuple[Any, ...] = (
         get_in("text_tokens"),
         get_in("audio_tokens"),
         get_in("image_tokens"),
@@ -221,9 +216,14 @@ def _tally(counts: list[int], usage: object) -> None:
         get_out("text_tokens"),
         get_out("audio_tokens"),
     )
-    for i, value in enumerate(values):
-        if value.__class__ is int and value > 0:
-            counts[i] += value
+    # The usual case checked in C (every value an int, none below zero), the rest one by one.
+    if tuple(map(type, values)) == _EIGHT_INTS and min(values) >= 0:
+        return values
+    return tuple(v if type(v) is int and v > 0 else 0 for v in values)
+
+
+_NO_TOKENS: tuple[int, ...] = (0,) * 8
+_EIGHT_INTS = (int,) * 8
 
 
 def _usage_of(responses: Iterable[ResponseMetrics]) -> Usage:
@@ -642,9 +642,16 @@ class _Turn:
 
 
 class _Observable(Protocol):
+    """What :meth:`MetricsTracker.attach` follows: a model's record, or its transitions."""
+
+    record: list[Transition]
+    keep_record: bool
+
     def subscribe(
         self, observer: Callable[[Transition], None], *, events: Container[str] | None = ...
     ) -> Callable[[], None]: ...
+
+    def on_compact(self, reader: Callable[[], None]) -> Callable[[], None]: ...
 
 
 class MetricsTracker:
@@ -656,34 +663,37 @@ class MetricsTracker:
     its connect ends. ``prices`` prices the usage (no prices: no cost).
     Memory is bounded: the last ``window`` turns and connects are kept, with a running summary.
 
-    An attached tracker takes the transitions it reads into a list (the model appends them: no
-    Python call per transition) and processes them in a batch: when it is read (``result()``,
-    ``turns``, ``summary()`` ...), when :meth:`flush` is called (a client does when its inbox
-    is empty, so a quiet session gets its ``on_turn`` at once and a busy one in batches), or
-    when more than ``batch`` wait (looked at about once per turn). Processing in batches keeps
-    the tracker's code and data out of the model's way: it costs about half as much.
+    An attached tracker reads the model's own record: the model does nothing for it per
+    transition. It processes the steps it has not read yet in a batch: when it is read
+    (``result()``, ``turns``, ``summary()`` ...), when :meth:`flush` is called (a client does
+    whenever its inbox is empty, so a quiet session gets its ``on_turn`` at once and a busy one
+    in batches), and right before the model compacts its record. A model that keeps no record
+    (``keep_record=False`` or ``record_limit=0``) is followed transition by transition instead.
+    ``on_turn`` and ``on_connect`` may be called while the model compacts its record, in the
+    middle of an event: they may read the tracker but must not feed the model.
     """
 
     NAME: ClassVar[str] = "metrics"
 
     __slots__ = (
+        "_carry",
         "_charts",
         "_connect_started",
         "_connect_steps",
         "_connects",
+        "_cursor",
         "_entered",
         "_flushing",
         "_handlers",
         "_lane",
-        "_pending",
         "_playback",
+        "_record",
         "_stats",
         "_turn",
         "_turn_count",
         "_turns",
         "_untexted",
         "_usage_before",
-        "batch",
         "on_connect",
         "on_turn",
         "prices",
@@ -697,24 +707,25 @@ class MetricsTracker:
         window: int = DEFAULT_WINDOW,
         on_turn: Callable[[TurnMetrics], object] | None = None,
         on_connect: Callable[[ConnectMetrics], object] | None = None,
-        batch: int = DEFAULT_BATCH,
     ) -> None:
         if isinstance(window, bool) or not isinstance(window, int) or window < 1:
             raise ValueError(f"window must be a whole number ≥ 1, got {window!r}")
-        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-            raise ValueError(f"batch must be a whole number ≥ 1, got {batch!r}")
         if prices is not None and not isinstance(prices, Prices):
             raise TypeError(f"prices must be a Prices, got {type(prices).__name__}")
         self.prices = prices
         self.window = window
         self.on_turn = on_turn
         self.on_connect = on_connect
-        self.batch = batch
         self._turns: deque[TurnMetrics] = deque(maxlen=window)
         self._connects: deque[ConnectMetrics] = deque(maxlen=window)
         self._turn_count = 0
-        #: What an attached model gave and the tracker has not processed yet.
-        self._pending: list[Transition] = []
+        #: The record of the model it is attached to, and the position of the first step in it
+        #: not read yet.
+        self._record: list[Transition] | None = None
+        self._cursor = 0
+        #: Steps read but not processed yet (taken from a record about to be compacted while
+        #: the tracker was processing, or left by a callback that raised).
+        self._carry: list[Transition] = []
         self._flushing = False
         #: The tokens of the turns that left the window (in :class:`Usage`'s field order).
         self._usage_before = [0] * 8
@@ -764,45 +775,81 @@ class MetricsTracker:
     # -- feeding -------------------------------------------------------------------------------
     def attach(self, model: _Observable) -> Callable[[], None]:
         """Follow ``model``'s transitions from now on (processed in batches: see the class);
-        return the function that stops it (processing what it took)."""
-        stops = (
-            model.subscribe(self._pending.append, events=_EVENTS),
-            model.subscribe(self._checkpoint, events=_CHECKPOINTS),
-        )
+        return the function that stops it (processing what it has not yet)."""
+        if self._record is not None:
+            raise RuntimeError("this tracker is attached to a model already")
+        if not model.keep_record:
+            unsubscribe = model.subscribe(self.feed, events=_EVENTS)
 
-        def stop() -> None:
-            for unsubscribe in stops:
+            def unfollow() -> None:
                 unsubscribe()
-            self.flush()
 
-        return stop
+        else:
+            record = self._record = model.record
+            self._cursor = len(record)
+            stop_reading = model.on_compact(self._compacting)
 
-    def _checkpoint(self, step: Transition) -> None:
-        if len(self._pending) > self.batch:
-            self.flush()
+            def unfollow() -> None:
+                if self._record is record:
+                    stop_reading()
+                    self.flush()
+                    self._record = None
+
+        return unfollow
+
+    def _compacting(self) -> None:
+        """The model is about to compact its record: take the steps not read yet, then
+        read on after the snapshot that will stand for the rest."""
+        record = self._record
+        if record is None:
+            return
+        self._carry += record[self._cursor :]
+        self._cursor = len(record)
+        try:
+            self.flush()  # (while processing already, the batch under way takes them next)
+        finally:
+            self._cursor = 1  # the snapshot's place: the steps after it are new
 
     def flush(self) -> None:
-        """Process the transitions an attached model gave since the last flush (``on_turn``
-        and ``on_connect`` are called from here)."""
-        pending = self._pending
-        if not pending or self._flushing:
+        """Process the steps of the attached model's record not read yet (``on_turn`` and
+        ``on_connect`` are called from here)."""
+        if self._flushing:
             return
         self._flushing = True
-        get = self._handlers.get  # "delta" is in it only while a response awaits its text
-        done = 0
         try:
-            for step in pending:  # a handler's callback may add more: they are taken too
-                done += 1
+            while True:
+                record, steps = self._record, self._carry
+                if record is not None and len(record) > self._cursor:
+                    new = record[self._cursor :]
+                    self._cursor = len(record)
+                    if steps:
+                        steps += new
+                    else:
+                        steps = new
+                elif not steps:
+                    return
+                self._carry = []
+                self._process(steps)
+        finally:
+            self._flushing = False
+
+    def _process(self, steps: list[Transition]) -> None:
+        get = self._handlers.get  # "delta" is in it only while a response awaits its text
+        step = None
+        try:
+            for step in steps:
                 handler = get(step.event)
                 if handler is not None:
                     handler(step)
-        finally:
-            del pending[:done]
-            self._flushing = False
+        except BaseException:
+            # The steps after the one that raised are processed at the next flush.
+            done = next(i for i, taken in enumerate(steps) if taken is step)
+            self._carry[:0] = steps[done + 1 :]
+            raise
 
     def feed(self, step: Transition) -> None:
         """Take one transition now (any transition: those it does not read cost a lookup)."""
-        if self._pending:
+        if self._record is not None or self._carry:
             self.flush()
         handler = self._handlers.get(step.event)
         if handler is not None:
@@ -992,9 +1039,7 @@ class MetricsTracker:
             turn.done = time
         status = step.data.get("status")
         response.status = status if isinstance(status, str) else "failed"
-        counts = [0] * 8
-        _tally(counts, step.data.get("usage"))
-        response.tokens = tuple(counts)
+        response.tokens = _tokens(step.data.get("usage"))
 
     def _on_lane(self, step: Transition) -> None:
         if step.chart != "response":  # another chart's event of the same name

@@ -354,28 +354,50 @@ TRAFFIC = {
 
 
 @settings(max_examples=60, deadline=None)
-@given(**TRAFFIC, window=st.integers(1, 3), batch=st.integers(1, 8))
+@given(
+    **TRAFFIC,
+    window=st.integers(1, 3),
+    record_limit=st.sampled_from([None, 0, 1, 2, 5, 30]),
+    reads=st.integers(1, 50),
+)
 def test_attached_fed_and_batch_trackers_agree_under_random_traffic(
-    steps: list[Step], copies: int, gaps: list[float], window: int, batch: int
+    steps: list[Step],
+    copies: int,
+    gaps: list[float],
+    window: int,
+    record_limit: int | None,
+    reads: int,
 ) -> None:
-    """``attach`` takes the events the tracker reads into a list and processes them in batches
-    (when read, or past its batch size): it must measure exactly what feeding it every
-    transition at once does, and what the batch function gives for the record."""
+    """``attach`` reads the model's record in batches (when read, and before the model compacts
+    the record; a model that keeps no record is followed step by step): it must measure
+    exactly what feeding it every transition at once does, and what the batch function gives
+    for the whole record, however small the record's bound and wherever it is read."""
     if not steps:
         return
-    model = SessionModel(record_limit=None)
+    model = SessionModel(record_limit=record_limit)
     seen: list[TurnMetrics] = []
-    attached = MetricsTracker(window=window, prices=PRICES, batch=batch, on_turn=seen.append)
+    attached = MetricsTracker(window=window, prices=PRICES, on_turn=seen.append)
     fed = MetricsTracker(window=window, prices=PRICES)
     attached.attach(model)
     model.subscribe(fed.feed)
+    whole: list[Any] = []
+    model.subscribe(whole.append)
+    count = 0
+
+    def read_now_and_then(step: Any) -> None:
+        nonlocal count
+        count += 1
+        if count % reads == 0:
+            attached.flush()
+
+    model.subscribe(read_now_and_then)
     end = timed_traffic(model, steps, copies, gaps)
     for tracker in (attached, fed):
         tracker.finish(end)
     assert attached.result().to_json() == fed.result().to_json()
     assert [t.index for t in seen] == list(range(fed.turn_count))  # each turn once, in order
-    whole = turn_metrics(model.record, window=window, prices=PRICES)
-    assert whole.to_json() == fed.result().to_json()
+    batch = turn_metrics(whole, window=window, prices=PRICES)
+    assert batch.to_json() == fed.result().to_json()
 
 
 @settings(max_examples=60, deadline=None)
@@ -415,3 +437,91 @@ def test_unsubscribing_the_attached_tracker_stops_it() -> None:
     spoken_turn(s, 2, 10.0, gaps=GAPS)
     assert late.turn_count == 1
     assert s.tracker.turn_count == 2
+
+
+def test_the_attached_tracker_reads_on_across_compactions_of_the_record() -> None:
+    """A record bounded to a few steps is compacted many times in a turn: the tracker takes
+    the steps before each compaction, so it measures every turn as a whole record would."""
+    small = Timed()
+    small.model = SessionModel(transport="webrtc", record_limit=2)
+    small.tracker = MetricsTracker()
+    small.tracker.attach(small.model)
+    big = Timed()
+    for s in (small, big):
+        for n in range(4):
+            spoken_turn(s, n, n * 10.0, gaps=GAPS)
+    assert len(small.model.record) < 30
+    assert small.tracker.result().to_json() == big.tracker.result().to_json()
+    assert small.tracker.turn_count == 4
+
+
+def test_a_callback_that_raises_loses_no_step() -> None:
+    """``on_turn`` raising propagates out of the read that ran it; the steps after the one
+    that ended the turn wait for the next read."""
+    s = Timed()
+    failing = [True]
+    turns: list[TurnMetrics] = []
+
+    def on_turn(turn: TurnMetrics) -> None:
+        turns.append(turn)
+        if failing[0]:
+            raise RuntimeError("the app's callback failed")
+
+    tracker = MetricsTracker(on_turn=on_turn)
+    tracker.attach(s.model)
+    spoken_turn(s, 1, 0.0, gaps=GAPS)
+    s.at(9.0, speech_stopped("item_user_x"))
+    with pytest.raises(RuntimeError, match="callback failed"):
+        tracker.flush()
+    failing[0] = False
+    spoken_turn(s, 2, 10.0, gaps=GAPS)
+    tracker.flush()
+    assert [t.index for t in turns] == [0, 1]
+    assert tracker.result().to_json() == s.tracker.result().to_json()
+
+
+def test_a_callback_that_drives_the_model_through_a_compaction_loses_no_step() -> None:
+    """``on_turn`` feeding the model while the tracker processes (and the model compacting its
+    record meanwhile): what it fed is read after the batch under way."""
+    model = SessionModel(transport="webrtc", record_limit=20)
+    fed = MetricsTracker()
+    model.subscribe(fed.feed)
+    driven = [False]
+    inside = [False]
+    compacted_inside: list[bool] = []
+    model.on_compact(lambda: compacted_inside.append(inside[0]))
+
+    def on_turn(turn: TurnMetrics) -> None:
+        if not driven[0]:
+            driven[0] = inside[0] = True
+            for n in range(2, 10):
+                rid = f"resp_more_{n}"
+                model.receive(speech_stopped(f"item_more_{n}"), time=20.0 + n)
+                model.receive(created(rid), time=20.5 + n)
+                model.receive(done(rid, usage=USAGE), time=20.8 + n)
+            inside[0] = False
+
+    tracker = MetricsTracker(on_turn=on_turn)
+    tracker.attach(model)
+    for t, event in (
+        (1.0, speech_stopped("item_u1")),
+        (1.5, created("resp_1")),
+        (2.0, done("resp_1", usage=USAGE)),
+        (9.0, speech_stopped("item_u2")),
+    ):
+        model.receive(event, time=t)
+    tracker.flush()
+    assert driven[0]
+    assert compacted_inside[0] is True
+    tracker.finish(30.0)
+    fed.finish(30.0)
+    # resp_1's turn, then (the second speech closed with no response) the eight fed meanwhile
+    assert tracker.turn_count == fed.turn_count == 9
+    assert tracker.result().to_json() == fed.result().to_json()
+
+
+def test_a_tracker_follows_one_model() -> None:
+    tracker = MetricsTracker()
+    tracker.attach(SessionModel())
+    with pytest.raises(RuntimeError, match="attached to a model already"):
+        tracker.attach(SessionModel())
