@@ -39,9 +39,10 @@ from __future__ import annotations
 
 import statistics
 from collections import deque
-from collections.abc import Callable, Container, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from operator import attrgetter, itemgetter
+from typing import Any, ClassVar, Protocol, cast
 
 from .charts.connection import ConnectionChart
 from .charts.handshake import HANDSHAKE_FRAME
@@ -117,8 +118,6 @@ _NO_DETAILS: Mapping[str, Any] = {}
 
 
 def _details(value: object) -> Mapping[str, Any]:
-    if type(value) is dict:  # what JSON gives: skip the Mapping ABC's slower check
-        return value
     return value if isinstance(value, Mapping) else _NO_DETAILS
 
 
@@ -194,35 +193,50 @@ _NO_USAGE = Usage()
 def _tokens(usage: object) -> tuple[int, ...]:
     """The token counts of a ``response.done`` usage object, in :class:`Usage`'s field order;
     anything that is not a whole count ≥ 0 counts zero."""
-    if type(usage) is not dict and not isinstance(usage, Mapping):
+    try:  # the usual case: every count there, an int ≥ 0 (checked in C)
+        inputs = usage["input_token_details"]  # type: ignore[index]
+        cached = inputs["cached_tokens_details"]
+        outputs = usage["output_token_details"]  # type: ignore[index]
+        values: tuple[int, ...] = (
+            inputs["text_tokens"],
+            inputs["audio_tokens"],
+            inputs["image_tokens"],
+            cached["text_tokens"],
+            cached["audio_tokens"],
+            cached["image_tokens"],
+            outputs["text_tokens"],
+            outputs["audio_tokens"],
+        )
+        if tuple(map(type, values)) == _EIGHT_INTS and min(values) >= 0:
+            return values
+    except (LookupError, TypeError):
+        pass
+    return _checked_tokens(usage)
+
+
+def _checked_tokens(usage: object) -> tuple[int, ...]:
+    """:func:`_tokens` one value at a time (a missing or wrong part counts zero)."""
+    if not isinstance(usage, Mapping):
         return _NO_TOKENS
-    inputs = usage.get("input_token_details")
-    outputs = usage.get("output_token_details")
-    if type(inputs) is not dict:  # what JSON gives is a dict: the Mapping check only if not
-        inputs = _details(inputs)
-    if type(outputs) is not dict:
-        outputs = _details(outputs)
-    cached = inputs.get("cached_tokens_details")
-    if type(cached) is not dict:
-        cached = _details(cached)
-    get_in, get_cached, get_out = inputs.get, cached.get, outputs.get
-    values: tuple[Any, ...] = (
-        get_in("text_tokens"),
-        get_in("audio_tokens"),
-        get_in("image_tokens"),
-        get_cached("text_tokens"),
-        get_cached("audio_tokens"),
-        get_cached("image_tokens"),
-        get_out("text_tokens"),
-        get_out("audio_tokens"),
+    inputs = _details(usage.get("input_token_details"))
+    outputs = _details(usage.get("output_token_details"))
+    cached = _details(inputs.get("cached_tokens_details"))
+    values = (
+        inputs.get("text_tokens"),
+        inputs.get("audio_tokens"),
+        inputs.get("image_tokens"),
+        cached.get("text_tokens"),
+        cached.get("audio_tokens"),
+        cached.get("image_tokens"),
+        outputs.get("text_tokens"),
+        outputs.get("audio_tokens"),
     )
-    # The usual case checked in C (every value an int, none below zero), the rest one by one.
-    if tuple(map(type, values)) == _EIGHT_INTS and min(values) >= 0:
-        return values
     return tuple(v if type(v) is int and v > 0 else 0 for v in values)
 
 
 _NO_TOKENS: tuple[int, ...] = (0,) * 8
+_EVENT = attrgetter("event")
+_FIRST = itemgetter(0)
 _EIGHT_INTS = (int,) * 8
 
 
@@ -834,13 +848,17 @@ class MetricsTracker:
             self._flushing = False
 
     def _process(self, steps: list[Transition]) -> None:
-        get = self._handlers.get  # "delta" is in it only while a response awaits its text
+        # Each step's handler looked up as the loop comes to it (a handler may change them:
+        # "delta" is in them only while a response awaits its text), and the steps with none
+        # left out, without a line of Python for them: most of the record is not read.
+        handled = cast(
+            "Iterator[tuple[Callable[[Transition], None], Transition]]",
+            filter(_FIRST, zip(map(self._handlers.get, map(_EVENT, steps)), steps, strict=True)),
+        )
         step = None
         try:
-            for step in steps:
-                handler = get(step.event)
-                if handler is not None:
-                    handler(step)
+            for handler, step in handled:
+                handler(step)
         except BaseException:
             # The steps after the one that raised are processed at the next flush.
             done = next(i for i, taken in enumerate(steps) if taken is step)
