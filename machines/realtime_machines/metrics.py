@@ -493,6 +493,23 @@ def _add(stats: dict[str, list[float]], name: str, value: float | None) -> None:
         running[3] = value
 
 
+def _add_all(stats: dict[str, list[float]], name: str, values: list[float]) -> None:
+    """:func:`_add` each of ``values`` (in one go)."""
+    if not values:
+        return
+    count, total, low, high = len(values), sum(values), min(values), max(values)
+    running = stats.get(name)
+    if running is None:
+        stats[name] = [count, total, low, high]
+        return
+    running[0] += count
+    running[1] += total
+    if low < running[2]:
+        running[2] = low
+    if high > running[3]:
+        running[3] = high
+
+
 _Put = Callable[[dict[str, list[float]], str, "float | None"], None]
 
 
@@ -675,7 +692,9 @@ class MetricsTracker:
     ``on_turn`` is called with each :class:`TurnMetrics` as its turn ends (settled, or closed by
     the next input or the end of the call), ``on_connect`` with each :class:`ConnectMetrics` as
     its connect ends. ``prices`` prices the usage (no prices: no cost).
-    Memory is bounded: the last ``window`` turns and connects are kept, with a running summary.
+    Memory is bounded: the last ``window`` turns and connects are kept, with a running summary
+    (the turns that left the window are added to it ``window`` at a time: at most twice
+    ``window`` turns are held).
 
     An attached tracker reads the model's own record: the model does nothing for it per
     transition. It processes the steps it has not read yet in a batch: when it is read
@@ -700,6 +719,7 @@ class MetricsTracker:
         "_flushing",
         "_handlers",
         "_lane",
+        "_leaving",
         "_playback",
         "_record",
         "_stats",
@@ -745,6 +765,9 @@ class MetricsTracker:
         self._usage_before = [0] * 8
         #: Running ``[count, total, min, max]`` per measure, of the values that left the window.
         self._stats: dict[str, list[float]] = {}
+        #: Turns that left the window and are not in the running totals yet (folded in all at
+        #: once, when there are ``window`` of them or the totals are read).
+        self._leaving: list[TurnMetrics] = []
         self._turn: _Turn | None = None
         #: The started responses whose first text delta has not come yet.
         self._untexted: set[str] = set()
@@ -911,6 +934,7 @@ class MetricsTracker:
     def usage(self) -> Usage:
         """The tokens of every ended turn."""
         self.flush()
+        self._fold()
         usage = Usage(*self._usage_before)
         for turn in self._turns:
             usage = usage + turn.usage
@@ -920,6 +944,7 @@ class MetricsTracker:
         """Per measure (those with values, in :data:`MEASURES` order, then the connect steps
         by name): its :class:`Stat` (median and p90 over the turns and connects kept)."""
         self.flush()
+        self._fold()
         recent = self._window_values()
         found = recent.keys() | self._stats.keys()
         names = [n for n in MEASURES if n in found]
@@ -1172,15 +1197,33 @@ class MetricsTracker:
         turns = self._turns
         if len(turns) == self.window:
             # The oldest turn leaves the window: its values and tokens go to the running totals.
-            oldest = turns[0]
-            _turn_values(_add, self._stats, oldest)
-            before = self._usage_before
-            for response in oldest.responses:
-                for i, count in enumerate(response.tokens):
-                    before[i] += count
+            leaving = self._leaving
+            leaving.append(turns[0])
+            if len(leaving) >= self.window:
+                self._fold()
         turns.append(metrics)
         if self.on_turn is not None:
             self.on_turn(metrics)
+
+    def _fold(self) -> None:
+        """Add the values and tokens of the turns that left the window to the running totals
+        (a measure at a time over all of them: mostly in C)."""
+        leaving = self._leaving
+        if not leaving:
+            return
+        stats = self._stats
+        for name in _TURN_MEASURES:
+            _add_all(stats, name, [v for v in map(attrgetter(name), leaving) if v is not None])
+        tools = [tool for turn in leaving for tool in turn.tools]
+        if tools:
+            latencies = [t.latency for t in tools if t.latency is not None]
+            _add_all(stats, "tool_latency", latencies)
+        tokens = [response.tokens for turn in leaving for response in turn.responses]
+        if tokens:
+            before = self._usage_before
+            for i, total in enumerate(map(sum, zip(*tokens, strict=True))):
+                before[i] += total
+        leaving.clear()
 
     # -- connects ------------------------------------------------------------------------------
     def _on_connection(self, step: Transition) -> None:

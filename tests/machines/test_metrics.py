@@ -3,6 +3,7 @@ came, usage and cost, the bounded incremental tracker, and batch == incremental.
 
 from __future__ import annotations
 
+import gc
 import re
 from typing import Any
 
@@ -526,3 +527,24 @@ def test_a_tracker_follows_one_model() -> None:
     tracker.attach(SessionModel())
     with pytest.raises(RuntimeError, match="attached to a model already"):
         tracker.attach(SessionModel())
+
+
+def test_a_long_session_holds_at_most_twice_the_window_of_turns() -> None:
+    """Memory stays flat: the turns that leave the window are folded into the running summary
+    a window at a time, so no more than twice the window are alive, however many turns."""
+    model = SessionModel(transport="webrtc")
+    tracker = MetricsTracker(window=3)  # no callback keeping its turns
+    tracker.attach(model)
+    alive = []
+    for n in range(40):
+        model.receive(speech_stopped(f"u{n}"), time=n * 10.0)
+        model.receive(created(f"r{n}"), time=n * 10.0 + 0.5)
+        model.receive(done(f"r{n}", usage=USAGE), time=n * 10.0 + 0.5)
+        model.take_effects()
+        tracker.flush()
+        gc.collect()
+        alive.append(sum(isinstance(o, TurnMetrics) for o in gc.get_objects()))
+    assert max(alive) <= 2 * 3
+    assert tracker.turn_count == 40
+    assert tracker.usage.total_tokens == 40 * Usage.from_response(USAGE).total_tokens
+    assert tracker.summary()["response_created"].count == 40
