@@ -40,7 +40,7 @@ from __future__ import annotations
 import statistics
 from collections import deque
 from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from operator import attrgetter, itemgetter
 from typing import Any, ClassVar, Protocol, cast
 
@@ -327,13 +327,18 @@ class ResponseMetrics:
     first_audio: float | None = None
     done: float | None = None
     status: str = "in_progress"
-    #: ``response.done``'s token counts, in :class:`Usage`'s field order (read at
-    #: ``response.done``: the event's own objects are not kept).
-    tokens: tuple[int, ...] = (0,) * 8
+    #: ``response.done``'s ``usage`` object as it came (its counts are read when asked for:
+    #: a tracker processing a batch of old transitions would pay a cache miss for each).
+    usage_data: object = field(default=None, repr=False)
+
+    @property
+    def tokens(self) -> tuple[int, ...]:
+        """The token counts, in :class:`Usage`'s field order."""
+        return _NO_TOKENS if self.usage_data is None else _tokens(self.usage_data)
 
     @property
     def usage(self) -> Usage:
-        return Usage(*self.tokens) if any(self.tokens) else _NO_USAGE
+        return _NO_USAGE if self.usage_data is None else Usage.from_response(self.usage_data)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -715,6 +720,7 @@ class MetricsTracker:
         "_connect_steps",
         "_connects",
         "_cursor",
+        "_delta",
         "_entered",
         "_flushing",
         "_handlers",
@@ -776,6 +782,7 @@ class MetricsTracker:
         self._connect_started: float | None = None
         self._connect_steps: list[StepMetrics] = []
         self._entered: dict[str, tuple[str, float]] = {}
+        self._delta = self._on_delta
         # One dict lookup per transition, by event name: the facts this tracker reads, and
         # the events of the charts it follows (dispatched by chart); the rest costs a miss.
         self._handlers: dict[str, Callable[[Transition], None]] = dict.fromkeys(
@@ -987,16 +994,19 @@ class MetricsTracker:
         self._open("speech", step.time, item_id if isinstance(item_id, str) else None)
 
     def _on_input_sent(self, step: Transition) -> None:
-        kind = step.data.get("kind")
+        data = step.data
         turn = self._turn
-        if kind == "audio" and turn is not None and turn.trigger == "speech" and not turn.responses:
+        if data.get("kind") != "audio":
+            trigger = "message"
+        elif turn is not None and turn.trigger == "speech" and not turn.responses:
             return  # the commit of the speech that already started this turn
-        item_id = step.data.get("item_id")
-        self._open(
-            "audio" if kind == "audio" else "message",
-            step.time,
-            item_id if isinstance(item_id, str) else None,
-        )
+        else:
+            trigger = "audio"
+        item_id = data.get("item_id")
+        time = step.time
+        if turn is not None:
+            self._close(turn, time, settled=False)
+        self._turn = _Turn(trigger, time, item_id if isinstance(item_id, str) else None)
 
     def _on_transcript(self, step: Transition) -> None:
         turn = self._turn
@@ -1009,22 +1019,22 @@ class MetricsTracker:
         response_id = step.data.get("response_id")
         if not isinstance(response_id, str):
             return
+        time = step.time
         turn = self._turn
         if turn is None:
-            turn = self._open("server", step.time)
+            turn = self._turn = _Turn("server", time)
         turn.follow_up = False
-        time = step.time
         responses = turn.responses
-        again = response_id in responses
-        responses[response_id] = ResponseMetrics(response_id, time)
-        if again:
+        if response_id in responses:
+            responses[response_id] = ResponseMetrics(response_id, time)
             turn.span()
         else:
+            responses[response_id] = ResponseMetrics(response_id, time)
             turn.open_responses += 1
             if turn.created is None:
                 turn.created = time
         self._untexted.add(response_id)
-        self._handlers["delta"] = self._on_delta  # until its first text delta
+        self._handlers["delta"] = self._delta  # until its first text delta
 
     def _response(self, step: Transition) -> tuple[_Turn, ResponseMetrics] | None:
         turn = self._turn
@@ -1034,29 +1044,25 @@ class MetricsTracker:
         response = turn.responses.get(response_id) if isinstance(response_id, str) else None
         return None if response is None else (turn, response)
 
-    def _texted(self, response_id: str) -> None:
-        untexted = self._untexted
-        untexted.discard(response_id)
-        if not untexted:
-            self._handlers.pop("delta", None)
-
     def _on_delta(self, step: Transition) -> None:
         # The hot path: only a response's first text delta counts. Once every started response
-        # has had its first, the tracker stops listening to deltas (``feed`` then costs a dict
-        # miss) until the next response starts.
+        # has had its first, the tracker stops listening to deltas (they cost a dict miss,
+        # in C) until the next response starts.
         response_id = step.data.get("response_id")
         untexted = self._untexted
         if response_id not in untexted:
             return
-        self._texted(response_id)
+        untexted.discard(response_id)
+        if not untexted:
+            self._handlers.pop("delta", None)
         turn = self._turn
         if turn is None:
             return
         response = turn.responses.get(response_id)
         if response is not None and response.first_text is None:
-            response.first_text = step.time
+            time = response.first_text = step.time
             if turn.first_text is None:
-                turn.first_text = step.time - turn.started
+                turn.first_text = time - turn.started
 
     def _on_audio(self, step: Transition) -> None:
         found = self._response(step)
@@ -1070,19 +1076,27 @@ class MetricsTracker:
             turn.first_audio = time - turn.started
 
     def _on_response_finished(self, step: Transition) -> None:
-        found = self._response(step)
-        if found is None:
+        turn = self._turn
+        if turn is None:
             return
-        turn, response = found
-        self._texted(response.response_id)
+        data = step.data
+        response_id = data.get("response_id")
+        response = turn.responses.get(response_id) if isinstance(response_id, str) else None
+        if response is None:
+            return
+        untexted = self._untexted
+        if response_id in untexted:
+            untexted.discard(response_id)
+            if not untexted:
+                self._handlers.pop("delta", None)
         if response.done is None:
             turn.open_responses -= 1
         time = response.done = step.time
         if turn.done is None or time > turn.done:
             turn.done = time
-        status = step.data.get("status")
+        status = data.get("status")
         response.status = status if isinstance(status, str) else "failed"
-        response.tokens = _tokens(step.data.get("usage"))
+        response.usage_data = data.get("usage")
 
     def _on_lane(self, step: Transition) -> None:
         if step.chart != "response":  # another chart's event of the same name
@@ -1172,9 +1186,11 @@ class MetricsTracker:
         if not turn.responses:
             return  # input with no response (context, a refused create): no turn to speak of
         responses = tuple(turn.responses.values())
-        if self._untexted:
-            for r in responses:
-                self._texted(r.response_id)
+        untexted = self._untexted
+        if untexted:
+            untexted.difference_update(turn.responses)
+            if not untexted:
+                self._handlers.pop("delta", None)
         start = turn.started
         created, done = turn.created, turn.done
         metrics = TurnMetrics(
