@@ -39,10 +39,11 @@ from __future__ import annotations
 
 import statistics
 from collections import deque
-from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from operator import attrgetter, itemgetter
-from typing import Any, ClassVar, Protocol, cast
+from itertools import compress
+from operator import attrgetter
+from typing import Any, ClassVar, Protocol
 
 from .charts.connection import ConnectionChart
 from .charts.handshake import HANDSHAKE_FRAME
@@ -236,7 +237,6 @@ def _checked_tokens(usage: object) -> tuple[int, ...]:
 
 _NO_TOKENS: tuple[int, ...] = (0,) * 8
 _EVENT = attrgetter("event")
-_FIRST = itemgetter(0)
 _EIGHT_INTS = (int,) * 8
 
 
@@ -878,17 +878,14 @@ class MetricsTracker:
             self._flushing = False
 
     def _process(self, steps: list[Transition]) -> None:
-        # Each step's handler looked up as the loop comes to it (a handler may change them:
-        # "delta" is in them only while a response awaits its text), and the steps with none
-        # left out, without a line of Python for them: most of the record is not read.
-        handled = cast(
-            "Iterator[tuple[Callable[[Transition], None], Transition]]",
-            filter(_FIRST, zip(map(self._handlers.get, map(_EVENT, steps)), steps, strict=True)),
-        )
+        # Whether a step has a handler is asked as the loop comes to it (a handler may change
+        # them: "delta" is in them only while a response awaits its text), and the steps with
+        # none are left out in C: most of the record is not read.
+        handlers = self._handlers
         step = None
         try:
-            for handler, step in handled:
-                handler(step)
+            for step in compress(steps, map(handlers.__contains__, map(_EVENT, steps))):
+                handlers[step.event](step)
         except BaseException:
             # The steps after the one that raised are processed at the next flush.
             done = next(i for i, taken in enumerate(steps) if taken is step)
