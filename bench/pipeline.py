@@ -25,7 +25,7 @@ so that the collector's passes measure the model's objects, not the benchmark's
   vs ``json.loads`` of its line, over the whole stream;
 * **metrics tracker** — the long-session pass again with a
   :class:`~realtime_machines.metrics.MetricsTracker` attached to the model as every live client
-  runs one (each ended turn a ``metrics:turn`` notice; what it holds processed inside the
+  runs one (each ended turn a ``metrics:turn`` notice; what it has not read processed inside the
   timing), next to the pass without it, the fastest of three of each per round: the ratio is
   what the turn metrics add per event (issue 11 item 6 asks for at most 5 %; reported, never a
   pass/fail). ``--metrics-only`` measures just this, as the median of ``--rounds`` per-pair
@@ -195,7 +195,7 @@ def _tracked_pass(lines: Sequence[Line], *, metrics: bool) -> float:
         tracker.attach(model)
     start = time.perf_counter()
     _feed(model, lines, 0.0, json.loads)
-    tracker.flush()  # what it holds is processed inside the timing
+    tracker.flush()  # the steps it has not read yet are processed inside the timing
     elapsed = time.perf_counter() - start
     if metrics and not tracker.turn_count:
         raise SystemExit("the metrics tracker measured no turn: the benchmark stream is wrong")
