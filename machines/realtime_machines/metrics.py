@@ -236,6 +236,10 @@ def _checked_tokens(usage: object) -> tuple[int, ...]:
 
 
 _NO_TOKENS: tuple[int, ...] = (0,) * 8
+#: Turns that left the window are folded into the running summary this many at a time (or a
+#: window's worth, if the window is smaller): few enough that the garbage collector does not
+#: keep walking them, enough that folding runs mostly in C.
+_FOLD_EVERY = 64
 _EVENT = attrgetter("event")
 _EIGHT_INTS = (int,) * 8
 
@@ -698,8 +702,9 @@ class MetricsTracker:
     the next input or the end of the call), ``on_connect`` with each :class:`ConnectMetrics` as
     its connect ends. ``prices`` prices the usage (no prices: no cost).
     Memory is bounded: the last ``window`` turns and connects are kept, with a running summary
-    (the turns that left the window are added to it ``window`` at a time: at most twice
-    ``window`` turns are held).
+    (the turns that left the window are added to it 64 at a time, or ``window`` at a time if
+    that is smaller: at most ``window`` + 64 turns, and never more than twice ``window``, are
+    held).
 
     An attached tracker reads the model's own record: the model does nothing for it per
     transition. It processes the steps it has not read yet in a batch: when it is read
@@ -772,7 +777,7 @@ class MetricsTracker:
         #: Running ``[count, total, min, max]`` per measure, of the values that left the window.
         self._stats: dict[str, list[float]] = {}
         #: Turns that left the window and are not in the running totals yet (folded in all at
-        #: once, when there are ``window`` of them or the totals are read).
+        #: once: see ``_FOLD_EVERY``, or when the totals are read).
         self._leaving: list[TurnMetrics] = []
         self._turn: _Turn | None = None
         #: The started responses whose first text delta has not come yet.
@@ -799,7 +804,7 @@ class MetricsTracker:
                 "call_started": self._on_call_started,
                 # The events of every turn, straight to their chart's handler (which passes
                 # another chart's event of the same name on to _on_chart).
-                "request": self._on_lane,
+                "request": self._on_request,
                 "created": self._on_lane,
                 "finished": self._on_lane,
                 "started": self._on_playback,
@@ -1095,6 +1100,18 @@ class MetricsTracker:
         response.status = status if isinstance(status, str) else "failed"
         response.usage_data = data.get("usage")
 
+    def _on_request(self, step: Transition) -> None:
+        if step.chart != "response":  # another chart's event of the same name
+            self._on_chart(step)
+            return
+        if step.target is None:
+            return
+        if self._turn is None:
+            self._lane = step.target
+            self._turn = _Turn("request", step.time)
+        else:
+            self._on_lane(step)
+
     def _on_lane(self, step: Transition) -> None:
         if step.chart != "response":  # another chart's event of the same name
             self._on_chart(step)
@@ -1103,10 +1120,8 @@ class MetricsTracker:
         if target is None:
             return
         self._lane = target
-        turn = self._turn
-        if step.event == "request" and turn is None:
-            self._open("request", step.time)
-        elif target in _LANE_IDLE:
+        if target in _LANE_IDLE:
+            turn = self._turn
             if turn is not None and step.source in _LANE_ASKING:
                 turn.follow_up = False  # the create was refused or given up: none will come
             self._settle(step.time)
@@ -1212,7 +1227,7 @@ class MetricsTracker:
             # The oldest turn leaves the window: its values and tokens go to the running totals.
             leaving = self._leaving
             leaving.append(turns[0])
-            if len(leaving) >= self.window:
+            if len(leaving) >= _FOLD_EVERY or len(leaving) >= self.window:
                 self._fold()
         turns.append(metrics)
         if self.on_turn is not None:

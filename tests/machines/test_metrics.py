@@ -548,3 +548,31 @@ def test_a_long_session_holds_at_most_twice_the_window_of_turns() -> None:
     assert tracker.turn_count == 40
     assert tracker.usage.total_tokens == 40 * Usage.from_response(USAGE).total_tokens
     assert tracker.summary()["response_created"].count == 40
+
+
+def test_a_large_window_folds_its_leavers_64_at_a_time() -> None:
+    """With a window larger than 64, the turns that leave it are folded 64 at a time: the
+    summary and usage still cover every turn, and no more than the window plus 64 are held."""
+    model = SessionModel(transport="webrtc", record_limit=None)
+    kept = MetricsTracker(window=70, prices=PRICES)
+    kept.attach(model)
+    alive = []
+    for n in range(300):
+        model.receive(speech_stopped(f"u{n}"), time=n * 10.0)
+        model.receive(created(f"r{n}"), time=n * 10.0 + 0.1 + (n % 37) / 100)
+        model.receive(done(f"r{n}", usage=USAGE), time=n * 10.0 + 1.0 + (n % 11) / 10)
+        model.take_effects()
+        kept.flush()
+        if n % 25 == 0:
+            gc.collect()
+            alive.append(sum(isinstance(o, TurnMetrics) for o in gc.get_objects()))
+    assert max(alive) <= 70 + 64
+    whole = turn_metrics(model.record, window=100_000, prices=PRICES)
+    got = kept.result()
+    assert got.turn_count == whole.turn_count == 300
+    assert got.usage == whole.usage
+    assert got.cost == pytest.approx(whole.cost)
+    for name in ("response_created", "response_done"):
+        stat, want = got.summary[name], whole.summary[name]
+        assert (stat.count, stat.min, stat.max) == (want.count, want.min, want.max)
+        assert stat.mean == pytest.approx(want.mean)
