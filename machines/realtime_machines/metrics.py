@@ -719,6 +719,7 @@ class MetricsTracker:
     NAME: ClassVar[str] = "metrics"
 
     __slots__ = (
+        "_attached",
         "_carry",
         "_charts",
         "_connect_started",
@@ -767,6 +768,7 @@ class MetricsTracker:
         #: The record of the model it is attached to, and the position of the first step in it
         #: not read yet.
         self._record: list[Transition] | None = None
+        self._attached = False
         self._cursor = 0
         #: Steps read but not processed yet (taken from a record about to be compacted while
         #: the tracker was processing, or left by a callback that raised).
@@ -825,13 +827,16 @@ class MetricsTracker:
     def attach(self, model: _Observable) -> Callable[[], None]:
         """Follow ``model``'s transitions from now on (processed in batches: see the class);
         return the function that stops it (processing what it has not yet)."""
-        if self._record is not None:
+        if self._attached:
             raise RuntimeError("this tracker is attached to a model already")
+        self._attached = True
         if not model.keep_record:
             unsubscribe = model.subscribe(self.feed, events=_EVENTS)
 
             def unfollow() -> None:
-                unsubscribe()
+                if self._attached:
+                    unsubscribe()
+                    self._attached = False
 
         else:
             record = self._record = model.record
@@ -839,10 +844,11 @@ class MetricsTracker:
             stop_reading = model.on_compact(self._compacting)
 
             def unfollow() -> None:
-                if self._record is record:
+                if self._attached:
                     stop_reading()
                     self.flush()
                     self._record = None
+                    self._attached = False
 
         return unfollow
 

@@ -522,11 +522,35 @@ def test_a_callback_that_drives_the_model_through_a_compaction_loses_no_step() -
     assert tracker.result().to_json() == fed.result().to_json()
 
 
-def test_a_tracker_follows_one_model() -> None:
+def test_a_tracker_follows_one_model_at_a_time() -> None:
     tracker = MetricsTracker()
-    tracker.attach(SessionModel())
+    first = Timed()
+    stop = tracker.attach(first.model)
     with pytest.raises(RuntimeError, match="attached to a model already"):
         tracker.attach(SessionModel())
+    spoken_turn(first, 1, 0.0, gaps=GAPS)
+    stop()  # processes what it had not read, then lets go of the model
+    second = Timed()
+    tracker.attach(second.model)
+    spoken_turn(first, 2, 10.0, gaps=GAPS)  # no longer followed
+    spoken_turn(second, 3, 20.0, gaps=GAPS)
+    assert [t.started for t in tracker.turns] == [1.0, 21.0]
+
+
+def test_a_model_that_keeps_no_record_is_followed_step_by_step() -> None:
+    s = Timed()
+    s.model = SessionModel(transport="webrtc", record_limit=0)
+    assert not s.model.keep_record
+    turns: list[TurnMetrics] = []
+    tracker = MetricsTracker(on_turn=turns.append)
+    stop = tracker.attach(s.model)
+    spoken_turn(s, 1, 0.0, gaps=GAPS)
+    assert len(turns) == 1  # at once: nothing waits for a read
+    with pytest.raises(RuntimeError, match="attached to a model already"):
+        tracker.attach(s.model)
+    stop()
+    spoken_turn(s, 2, 10.0, gaps=GAPS)
+    assert tracker.turn_count == 1
 
 
 def test_a_long_session_holds_at_most_twice_the_window_of_turns() -> None:
