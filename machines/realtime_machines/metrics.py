@@ -1110,13 +1110,17 @@ class MetricsTracker:
         if step.chart != "response":  # another chart's event of the same name
             self._on_chart(step)
             return
-        if step.target is None:
+        target = step.target
+        if target is None:
             return
-        if self._turn is None:
-            self._lane = step.target
+        self._lane = target
+        turn = self._turn
+        if turn is None:
             self._turn = _Turn("request", step.time)
-        else:
-            self._on_lane(step)
+        elif target in _LANE_IDLE:
+            if step.source in _LANE_ASKING:
+                turn.follow_up = False  # the create was refused or given up: none will come
+            self._settle(step.time)
 
     def _on_lane(self, step: Transition) -> None:
         if step.chart != "response":  # another chart's event of the same name
