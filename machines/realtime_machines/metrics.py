@@ -806,7 +806,7 @@ class MetricsTracker:
                 "call_started": self._on_call_started,
                 # The events of every turn, straight to their chart's handler (which passes
                 # another chart's event of the same name on to _on_chart).
-                "request": self._on_request,
+                "request": self._on_lane,
                 "created": self._on_lane,
                 "finished": self._on_lane,
                 "started": self._on_playback,
@@ -1011,10 +1011,7 @@ class MetricsTracker:
         else:
             trigger = "audio"
         item_id = data.get("item_id")
-        time = step.time
-        if turn is not None:
-            self._close(turn, time, settled=False)
-        self._turn = _Turn(trigger, time, item_id if isinstance(item_id, str) else None)
+        self._open(trigger, step.time, item_id if isinstance(item_id, str) else None)
 
     def _on_transcript(self, step: Transition) -> None:
         turn = self._turn
@@ -1106,22 +1103,6 @@ class MetricsTracker:
         response.status = status if isinstance(status, str) else "failed"
         response.usage_data = data.get("usage")
 
-    def _on_request(self, step: Transition) -> None:
-        if step.chart != "response":  # another chart's event of the same name
-            self._on_chart(step)
-            return
-        target = step.target
-        if target is None:
-            return
-        self._lane = target
-        turn = self._turn
-        if turn is None:
-            self._turn = _Turn("request", step.time)
-        elif target in _LANE_IDLE:
-            if step.source in _LANE_ASKING:
-                turn.follow_up = False  # the create was refused or given up: none will come
-            self._settle(step.time)
-
     def _on_lane(self, step: Transition) -> None:
         if step.chart != "response":  # another chart's event of the same name
             self._on_chart(step)
@@ -1130,8 +1111,10 @@ class MetricsTracker:
         if target is None:
             return
         self._lane = target
-        if target in _LANE_IDLE:
-            turn = self._turn
+        turn = self._turn
+        if turn is None and step.event == "request":
+            self._turn = _Turn("request", step.time)
+        elif target in _LANE_IDLE:
             if turn is not None and step.source in _LANE_ASKING:
                 turn.follow_up = False  # the create was refused or given up: none will come
             self._settle(step.time)

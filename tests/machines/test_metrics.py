@@ -103,6 +103,15 @@ def spoken_turn(s: Timed, n: int, t0: float, *, gaps: tuple[float, ...]) -> dict
 
 TIMES = ("stopped", "transcript", "created", "audio", "audible", "text", "done", "stopped_audio")
 GAPS = (1.0, 1.25, 1.5, 1.75, 1.8, 1.9, 2.5, 4.0)
+#: Dollars per 1,000,000 tokens (an example table; the SDK ships none).
+PRICES = Prices(
+    text_input=4.0,
+    text_cached_input=0.4,
+    text_output=16.0,
+    audio_input=32.0,
+    audio_cached_input=0.4,
+    audio_output=64.0,
+)
 
 
 def test_a_spoken_turn_measures_each_step_from_the_end_of_speech() -> None:
@@ -207,14 +216,7 @@ def test_a_new_input_closes_the_open_turn_unsettled() -> None:
 
 
 def test_usage_and_cost_from_a_price_table() -> None:
-    prices = Prices(
-        text_input=4.0,
-        text_cached_input=0.4,
-        text_output=16.0,
-        audio_input=32.0,
-        audio_cached_input=0.4,
-        audio_output=64.0,
-    )
+    prices = PRICES
     usage = Usage.from_response(USAGE)
     assert (usage.input_tokens, usage.output_tokens) == (200, 100)
     expected = (
@@ -303,14 +305,6 @@ def test_connect_steps_are_timed_from_the_charts() -> None:
 
 
 # -- the tracker attached with its event filter, and its window, under random traffic ----------
-PRICES = Prices(
-    text_input=4.0,
-    text_cached_input=0.4,
-    text_output=16.0,
-    audio_input=32.0,
-    audio_cached_input=0.4,
-    audio_output=64.0,
-)
 
 
 _ID = re.compile(r"^(?:resp|item|call|event)_")
@@ -553,12 +547,18 @@ def test_a_model_that_keeps_no_record_is_followed_step_by_step() -> None:
     assert tracker.turn_count == 1
 
 
+def _alive_turns() -> int:
+    gc.collect()
+    return sum(isinstance(o, TurnMetrics) for o in gc.get_objects())
+
+
 def test_a_long_session_holds_at_most_twice_the_window_of_turns() -> None:
     """Memory stays flat: the turns that leave the window are folded into the running summary
     a window at a time, so no more than twice the window are alive, however many turns."""
     model = SessionModel(transport="webrtc")
     tracker = MetricsTracker(window=3)  # no callback keeping its turns
     tracker.attach(model)
+    before = _alive_turns()  # other tests' turns may still be alive
     alive = []
     for n in range(40):
         model.receive(speech_stopped(f"u{n}"), time=n * 10.0)
@@ -566,8 +566,7 @@ def test_a_long_session_holds_at_most_twice_the_window_of_turns() -> None:
         model.receive(done(f"r{n}", usage=USAGE), time=n * 10.0 + 0.5)
         model.take_effects()
         tracker.flush()
-        gc.collect()
-        alive.append(sum(isinstance(o, TurnMetrics) for o in gc.get_objects()))
+        alive.append(_alive_turns() - before)
     assert max(alive) <= 2 * 3
     assert tracker.turn_count == 40
     assert tracker.usage.total_tokens == 40 * Usage.from_response(USAGE).total_tokens
@@ -580,6 +579,7 @@ def test_a_large_window_folds_its_leavers_64_at_a_time() -> None:
     model = SessionModel(transport="webrtc", record_limit=None)
     kept = MetricsTracker(window=70, prices=PRICES)
     kept.attach(model)
+    before = _alive_turns()
     alive = []
     for n in range(300):
         model.receive(speech_stopped(f"u{n}"), time=n * 10.0)
@@ -588,8 +588,7 @@ def test_a_large_window_folds_its_leavers_64_at_a_time() -> None:
         model.take_effects()
         kept.flush()
         if n % 25 == 0:
-            gc.collect()
-            alive.append(sum(isinstance(o, TurnMetrics) for o in gc.get_objects()))
+            alive.append(_alive_turns() - before)
     assert max(alive) <= 70 + 64
     whole = turn_metrics(model.record, window=100_000, prices=PRICES)
     got = kept.result()
