@@ -331,18 +331,13 @@ class ResponseMetrics:
     first_audio: float | None = None
     done: float | None = None
     status: str = "in_progress"
-    #: ``response.done``'s ``usage`` object as it came (its counts are read when asked for:
-    #: a tracker processing a batch of old transitions would pay a cache miss for each).
-    usage_data: object = field(default=None, repr=False)
-
-    @property
-    def tokens(self) -> tuple[int, ...]:
-        """The token counts, in :class:`Usage`'s field order."""
-        return _NO_TOKENS if self.usage_data is None else _tokens(self.usage_data)
+    #: The token counts of ``response.done``'s ``usage``, in :class:`Usage`'s field order.
+    tokens: tuple[int, ...] = field(default=(0,) * 8, repr=False)
 
     @property
     def usage(self) -> Usage:
-        return _NO_USAGE if self.usage_data is None else Usage.from_response(self.usage_data)
+        tokens = self.tokens
+        return Usage(*tokens) if any(tokens) else _NO_USAGE
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -1101,7 +1096,9 @@ class MetricsTracker:
             turn.done = time
         status = data.get("status")
         response.status = status if isinstance(status, str) else "failed"
-        response.usage_data = data.get("usage")
+        usage = data.get("usage")
+        if usage is not None:
+            response.tokens = _tokens(usage)
 
     def _on_lane(self, step: Transition) -> None:
         if step.chart != "response":  # another chart's event of the same name

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import re
+import weakref
 from typing import Any
 
 import pytest
@@ -25,7 +26,7 @@ from tests.machines.kit import (
 from tests.machines.strategies import Step, mutated_sessions
 from tests.machines.test_engines import apply
 
-USAGE = {
+USAGE: dict[str, Any] = {
     "total_tokens": 300,
     "input_tokens": 200,
     "output_tokens": 100,
@@ -599,3 +600,30 @@ def test_a_large_window_folds_its_leavers_64_at_a_time() -> None:
         stat, want = got.summary[name], whole.summary[name]
         assert (stat.count, stat.min, stat.max) == (want.count, want.min, want.max)
         assert stat.mean == pytest.approx(want.mean)
+
+
+class _Details(dict[str, Any]):
+    """A usage part that can be watched with a weak reference."""
+
+
+def test_a_tracker_keeps_the_token_counts_not_the_usage_object() -> None:
+    """A kept turn holds its responses' token counts; once the model is gone, nothing of the
+    ``response.done`` usage object is alive, and the usage and cost are still whole."""
+    model = SessionModel(transport="webrtc", record_limit=None)
+    tracker = MetricsTracker(prices=PRICES)
+    stop = tracker.attach(model)
+    inputs = _Details(USAGE["input_token_details"])
+    watched = weakref.ref(inputs)
+    model.receive(speech_stopped("u1"), time=1.0)
+    model.receive(created("r1"), time=1.5)
+    model.receive(done("r1", usage={**USAGE, "input_token_details": inputs}), time=2.0)
+    model.take_effects()
+    del inputs
+    stop()  # read what is left, and let go of the model's record
+    del model, stop
+    gc.collect()
+    assert watched() is None
+    (turn,) = tracker.turns
+    assert turn.responses[0].tokens == (120, 80, 0, 50, 20, 0, 30, 70)
+    assert turn.usage == Usage.from_response(USAGE)
+    assert tracker.result().cost == pytest.approx(PRICES.cost(Usage.from_response(USAGE)))

@@ -60,11 +60,16 @@ class Checker:
         self.completed: list[str] = []
 
     # -- references ------------------------------------------------------------------------
-    def _streaming(self, call_id: object) -> bool:
+    def _streaming(self, call_id: object, response_id: object = None) -> bool:
+        """Whether the call takes arguments: it streams, or it is new (a new call of a response
+        that is over is abandoned at once: its arguments will never be done)."""
         if not isinstance(call_id, str):
             return False
         chart = self.session.tool_calls.get(call_id)
-        return chart is None or chart.state == "streaming"
+        if chart is None:
+            over = isinstance(response_id, str) and self.session.responses.get(response_id)
+            return over not in TERMINAL
+        return chart.state == "streaming"
 
     def _reference(self, raw: object) -> None:
         event = wire.normalize(raw)
@@ -72,9 +77,13 @@ class Checker:
             return
         kind = event.type
         data: Any = event
-        if kind == "response.function_call_arguments.delta" and self._streaming(data.call_id):
+        if kind == "response.function_call_arguments.delta" and self._streaming(
+            data.call_id, data.response_id
+        ):
             self.arguments[data.call_id] = self.arguments.get(data.call_id, "") + data.delta
-        elif kind == "response.function_call_arguments.done" and self._streaming(data.call_id):
+        elif kind == "response.function_call_arguments.done" and self._streaming(
+            data.call_id, data.response_id
+        ):
             self.arguments[data.call_id] = data.arguments
         elif kind in ASSISTANT_DELTAS or (
             kind == "conversation.item.input_audio_transcription.delta" and data.delta
@@ -221,3 +230,23 @@ def test_unmutated_recordings_pass_the_checker() -> None:
     for steps in BASES.values():
         checker = run(steps)
         assert checker.session.chat
+
+
+def test_a_late_arguments_delta_of_a_finished_response_starts_no_arguments() -> None:
+    """Found by the property above: a call first heard of in an arguments delta after its
+    response's ``response.done`` is abandoned at once, and the delta adds nothing to it."""
+    done = {
+        "type": "response.done",
+        "response": {"object": "realtime.response", "id": "resp_1", "status": "completed"},
+    }
+    delta = {
+        "type": "response.function_call_arguments.delta",
+        "response_id": "resp_1",
+        "item_id": "item_1",
+        "output_index": 0,
+        "call_id": "call_1",
+        "delta": "{",
+    }
+    checker = run([("recv", done), ("recv", delta)])
+    chart = checker.session.tool_calls["call_1"]
+    assert (chart.state, chart.arguments_text) == ("abandoned", "")
