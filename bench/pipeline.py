@@ -36,7 +36,8 @@ so that the collector's passes measure the model's objects, not the benchmark's
   (docs/performance.md has the figures).
   Where a process cannot fork or pin to a CPU, back-to-back pairs are used (the fastest of three
   of each per round). ``--metrics-only`` measures just this, both ways, as medians of
-  ``--rounds``;
+  ``--rounds``; ``--calibrate N`` checks the side-by-side measurement against a known cost (a
+  busy loop of ``N`` iterations after each event in place of the tracker) and what it predicts;
 * **the CLI** — ``realtime replay FILE --json`` on the stream written to a file, in a fresh
   process each time, timed from process start to exit (interpreter start, imports, reading,
   parsing, the model and the printed summary), next to a process that only ``json.loads``
@@ -61,6 +62,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import timeit
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -251,11 +253,40 @@ def _await_byte(fd: int, what: str) -> bytes:
     return os.read(fd, 1)
 
 
+def busy(iterations: int) -> int:
+    """A known cost for ``--calibrate``: a loop of ``iterations`` additions."""
+    total = 0
+    for i in range(iterations):
+        total += i
+    return total
+
+
+def _feed_busy(
+    model: SessionModel, lines: Sequence[Line], t0: float, loads: Loads, iterations: int
+) -> float:
+    """:func:`_feed`, with ``busy(iterations)`` after each event."""
+    receive, send, outbox = model.receive, model.send, model.outbox
+    t = t0
+    for sent, text, _kind in lines:
+        t += 0.001
+        data = loads(text)["data"]
+        if sent:
+            send(data, time=t)
+        else:
+            receive(data, time=t)
+        if outbox:
+            model.take_effects()
+        busy(iterations)
+    return t
+
+
 def _alternate_child(
-    lines: Sequence[Line], metrics: bool, chunk: int, go: int, done: int, cpu: int
+    lines: Sequence[Line], metrics: bool, chunk: int, go: int, done: int, cpu: int, extra: int
 ) -> None:
     """One side of :func:`pass_metrics_alternating`: feed a chunk each time it is told to;
-    at the end, write the seconds spent feeding (and the turns measured) to ``done``."""
+    at the end, write the seconds spent feeding (and the turns measured) to ``done``. With
+    ``extra``, the side with "metrics" runs ``busy(extra)`` after each event instead of a
+    tracker."""
     os.sched_setaffinity(0, {cpu})
     # Touch every line once before timing: the forked child's first write to a page it shares
     # with the parent (a reference count) copies the page, which is the fork's cost, not the
@@ -263,7 +294,8 @@ def _alternate_child(
     for _sent, _text, _kind in lines:
         pass
     gc.collect()
-    model, tracker = _tracked_model(metrics)
+    model, tracker = _tracked_model(metrics and not extra)
+    burning = metrics and extra > 0
     clock = time.perf_counter
     spent = t = 0.0
     for start in range(0, len(lines), chunk):
@@ -271,23 +303,28 @@ def _alternate_child(
             return
         part = lines[start : start + chunk]
         began = clock()
-        t = _feed(model, part, t, json.loads)
+        if burning:
+            t = _feed_busy(model, part, t, json.loads, extra)
+        else:
+            t = _feed(model, part, t, json.loads)
         if start + chunk >= len(lines):
             tracker.flush()  # what it has not read yet is processed inside the timing
         spent += clock() - began
         os.write(done, b"d")
-    os.write(done, json.dumps([spent, tracker.turn_count]).encode() + b"\n")
+    turns = 1 if burning else tracker.turn_count
+    os.write(done, json.dumps([spent, turns]).encode() + b"\n")
 
 
 def pass_metrics_alternating(
-    lines: Sequence[Line], chunk: int = ALTERNATE_EVENTS
+    lines: Sequence[Line], chunk: int = ALTERNATE_EVENTS, *, extra: int = 0
 ) -> tuple[float, float]:
     """(pipeline s, pipeline + metrics tracker s), measured side by side: two processes (forked
     with the prepared stream), one running the long-session pass without a tracker and one with
     it, both pinned to the same CPU and taking turns ``chunk`` events at a time (which one goes
     first flips every turn). Each has its own heap and garbage collector, as a session has; a
     slow spell of the machine falls on both, since neither is ever more than one turn ahead.
-    Each process times only its own feeding."""
+    Each process times only its own feeding. ``extra`` replaces the tracker with a busy loop of
+    that many iterations after each event (``--calibrate``)."""
     cpu = max(os.sched_getaffinity(0))
     sides: list[tuple[int, int, int]] = []  # (pid, go write end, done read end)
     try:
@@ -300,7 +337,7 @@ def pass_metrics_alternating(
                 try:
                     os.close(go_w)
                     os.close(done_r)
-                    _alternate_child(lines, metrics, chunk, go_r, done_w, cpu)
+                    _alternate_child(lines, metrics, chunk, go_r, done_w, cpu, extra)
                 except BaseException as exc:  # reported by the parent as a missing result
                     print(f"alternating benchmark: {exc!r}", file=sys.stderr, flush=True)
                     code = 1
@@ -814,6 +851,33 @@ def metrics_only(events: int, rounds: int) -> str:
     return "\n".join(out)
 
 
+def calibrate(events: int, rounds: int, iterations: int) -> str:
+    """``--calibrate N``: side by side with a known cost in place of the tracker (a busy loop of
+    ``N`` iterations after each event), next to what that cost predicts: the loop's own time (the
+    fastest of many calls, timed beforehand) times the events, over the side-by-side pass
+    without it. (On a machine whose speed changes, the loop and the model need not slow down
+    alike, so the prediction holds best when the machine stays at one speed.)"""
+    if not can_alternate():
+        return "--calibrate needs fork and sched_setaffinity"
+    lines = [line for copy in build_stream(load_sessions(), events) for line in copy]
+    gc.collect()
+    gc.freeze()
+    loop = min(timeit.repeat(lambda: busy(iterations), number=2_000, repeat=7)) / 2_000
+    measured, predicted = [], []
+    for _ in range(rounds):
+        gc.collect()
+        without, with_loop = pass_metrics_alternating(lines, extra=iterations)
+        measured.append(with_loop / without)
+        predicted.append(1 + loop * len(lines) / without)
+    quartiles = statistics.quantiles(measured, n=4) if len(measured) > 1 else [measured[0]] * 3
+    return (
+        f"calibration over {len(lines):,} events, median of {rounds}: a busy loop of "
+        f"{loop * 1e6:.3f} µs after each event predicts ×{statistics.median(predicted):.3f}; "
+        f"side by side measured ×{statistics.median(measured):.3f} "
+        f"(quartiles ×{quartiles[0]:.3f}–×{quartiles[2]:.3f})"
+    )
+
+
 def render(res: dict[str, Any]) -> str:
     js, lo, se = res["json_loads"], res["long_session"], res["sessions"]
     de, sc, req = res["deltas"], res["chat_scaling"], res["requirements"]
@@ -967,6 +1031,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="only the metrics tracker's cost: the model pass with and without it",
     )
+    parser.add_argument(
+        "--calibrate",
+        type=int,
+        metavar="N",
+        help="check the side-by-side measurement against a known cost: a busy loop of N "
+        "iterations after each event in place of the tracker",
+    )
     args = parser.parse_args(argv)
     if args.events < 1 or args.rounds < 1:
         parser.error("--events and --rounds must be positive")
@@ -975,6 +1046,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.metrics_only:
         print(metrics_only(args.events, args.rounds))
+        return 0
+    if args.calibrate is not None:
+        if args.calibrate < 1:
+            parser.error("--calibrate takes a positive number of iterations")
+        print(calibrate(args.events, args.rounds, args.calibrate))
         return 0
 
     def progress(message: str) -> None:
