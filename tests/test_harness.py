@@ -110,3 +110,15 @@ def test_zz_release():
     result = pytester.runpytest(*INNER_ARGS)
     result.assert_outcomes(passed=3, errors=1)
     result.stdout.fnmatch_lines(["*test left non-daemon threads running: 'leaky'*"])
+
+
+def test_property_tests_try_the_same_examples_under_ci() -> None:
+    """Under CI the hypothesis profile is derandomized (a stop is judged on the code, not on
+    the examples a run drew); locally each run draws new ones."""
+    from hypothesis import settings
+
+    from tests.conftest import ci_enabled
+
+    current = settings.default
+    assert current is not None
+    assert current.derandomize is ci_enabled()
