@@ -184,6 +184,9 @@ class RealtimeClient:
 
     api: ClassVar[str] = "realtime"
     """The protocol: ``"realtime"`` (``"live"`` on a :class:`~realtime_sdk.LiveClient`)."""
+    measures_turns: ClassVar[bool] = True
+    """Whether :attr:`metrics_tracker` follows the model (``client.metrics``, ``metrics:turn``):
+    not on Live, whose wire has no response lifecycle."""
 
     def __new__(cls, *args: Any, api: str = "realtime", **kwargs: Any) -> RealtimeClient:
         if api == "live" and cls is RealtimeClient:
@@ -342,7 +345,7 @@ class RealtimeClient:
         steps = self._template.steps
         step_timeouts = dict(timeout_options)
         by_option = self._template.timeout_options  # WebRTC's: "peer", "sdp"...
-        self.model = SessionModel(
+        self.model = self._new_model(
             chat_options=chat,
             transport="websocket" if self._template.owns_playback else "webrtc",
             handshake_kind=self._template.kind,
@@ -383,7 +386,8 @@ class RealtimeClient:
         self.metrics_tracker = MetricsTracker(
             prices=prices, window=metrics_window, on_turn=self._turn_measured
         )
-        self.metrics_tracker.attach(self.model)
+        if self.measures_turns:
+            self.metrics_tracker.attach(self.model)
 
         self._transport: Transport | None = None
         self._context: ConnectContext | None = None
@@ -412,6 +416,12 @@ class RealtimeClient:
         self._connection_changed = asyncio.Event()
         self._chat_version = -1
         self._turns: list[asyncio.Queue[Notice | None]] = []
+
+    def _new_model(self, **options: Any) -> SessionModel:
+        """The session model this client drives, from the Realtime model's options (a client
+        of another API builds its own model here instead, and the client subscribes to it and
+        attaches its metrics tracker to it)."""
+        return SessionModel(**options)
 
     @classmethod
     def attach(

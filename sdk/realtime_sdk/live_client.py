@@ -195,6 +195,7 @@ class LiveClient(RealtimeClient):
     """
 
     api: ClassVar[str] = "live"
+    measures_turns: ClassVar[bool] = False
     model: LiveSessionModel
 
     def __init__(
@@ -248,6 +249,9 @@ class LiveClient(RealtimeClient):
         template = _live_transport(transport, transport_options, rtc)
         if microphone is None and silence and template.carries_audio:
             microphone = _silence
+        # What _new_model needs, which super().__init__ calls: the Live model is the only one
+        # this client builds.
+        self._live_model = (template, chat_options, start_timeout, close_timeout, record_limit)
         super().__init__(
             token_provider=token_provider,
             transport=template,
@@ -262,34 +266,6 @@ class LiveClient(RealtimeClient):
             **options,
         )
         self._on_delegation = on_delegation
-        timeouts: Mapping[str, float] = self.options["timeouts"]
-        reconnect: Mapping[str, Any] = self.options["reconnect"]
-        by_option = template.timeout_options
-        steps = template.steps
-        self.model = LiveSessionModel(
-            chat_options=chat_options,
-            connection_timeouts=ConnectionTimeouts(
-                fetching_token=timeouts["token"],
-                opening_microphone=timeouts["microphone"],
-                disconnecting=timeouts["hangup"],
-            ),
-            handshake_kind=template.kind,
-            handshake_steps=[(step.state, step.stage) for step in steps],
-            handshake_timeouts={
-                step.state: float(timeouts.get(by_option.get(step.state, ""), step.timeout))
-                for step in steps
-            },
-            allow_connect_without_microphone=bool(self.options["allow_connect_without_mic"]),
-            reconnect_attempts=int(reconnect["attempts"]),
-            reconnect_delay=float(reconnect["backoff_initial"]),
-            reconnect_backoff=float(reconnect["backoff_factor"]),
-            reconnect_delay_max=float(reconnect["backoff_max"]),
-            start_timeout=start_timeout,
-            close_timeout=close_timeout,
-            record_limit=record_limit,
-            time=time.time(),
-        )
-        self.model.subscribe(self._observe)
         self._session_changed = asyncio.Event()
         #: Delegations whose function outputs were submitted and await ``response.create``.
         self._to_continue: set[str] = set()
@@ -323,6 +299,37 @@ class LiveClient(RealtimeClient):
         token_provider = server_key(api_key, token_provider, "attach()")
         sideband = LiveSidebandTransport(session_id=session_id, **dict(transport_options or {}))
         return cls(token_provider=token_provider, transport=sideband, **options)
+
+    def _new_model(self, **realtime_options: Any) -> LiveSessionModel:  # type: ignore[override]
+        """The Live session model (the Realtime model's options do not apply to it)."""
+        template, chat_options, start_timeout, close_timeout, record_limit = self._live_model
+        timeouts: Mapping[str, float] = self.options["timeouts"]
+        reconnect: Mapping[str, Any] = self.options["reconnect"]
+        by_option = template.timeout_options
+        steps = template.steps
+        return LiveSessionModel(
+            chat_options=chat_options,
+            connection_timeouts=ConnectionTimeouts(
+                fetching_token=timeouts["token"],
+                opening_microphone=timeouts["microphone"],
+                disconnecting=timeouts["hangup"],
+            ),
+            handshake_kind=template.kind,
+            handshake_steps=[(step.state, step.stage) for step in steps],
+            handshake_timeouts={
+                step.state: float(timeouts.get(by_option.get(step.state, ""), step.timeout))
+                for step in steps
+            },
+            allow_connect_without_microphone=bool(self.options["allow_connect_without_mic"]),
+            reconnect_attempts=int(reconnect["attempts"]),
+            reconnect_delay=float(reconnect["backoff_initial"]),
+            reconnect_backoff=float(reconnect["backoff_factor"]),
+            reconnect_delay_max=float(reconnect["backoff_max"]),
+            start_timeout=start_timeout,
+            close_timeout=close_timeout,
+            record_limit=record_limit,
+            time=time.time(),
+        )
 
     def __repr__(self) -> str:
         return (

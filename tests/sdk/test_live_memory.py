@@ -15,11 +15,12 @@ from typing import Any
 import numpy as np
 import pytest
 
+from realtime_machines.live import LiveSessionModel
 from realtime_sdk import RealtimeClient
 from realtime_sdk.emulator import CallTool, Faults, LiveOptions, Say, ScriptedBrain
 from realtime_sdk.emulator.audio import SpeechTrack, synthesize
 from realtime_sdk.errors import NotConnectedError, SendError
-from realtime_sdk.live_client import LiveClient
+from realtime_sdk.live_client import LiveClient, LiveUnsupportedError
 from realtime_sdk.transports import LiveMemoryTransport, MemoryTransport, TransportEvents
 from realtime_sdk.transports.base import ConnectContext
 from realtime_sdk.transports.live import LiveWebSocketTransport
@@ -606,3 +607,32 @@ def test_wire_faults_after_the_start_and_a_vanishing_engine(run: Runner) -> None
     assert len(speech) == 1  # the first delta, then silence: no more events, no close
     assert kinds[-1] == speech[0]
     assert still  # liveness stopped moving; the mute was never answered
+
+
+def test_the_live_client_builds_and_drives_only_its_live_model(
+    run: Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A LiveClient builds its Live model and no Realtime model beside it; the Realtime turn
+    metrics do not follow it (``client.metrics`` says why)."""
+
+    def no_realtime_model(**options: Any) -> None:
+        raise AssertionError("a LiveClient built a Realtime SessionModel")
+
+    monkeypatch.setattr("realtime_sdk.client.SessionModel", no_realtime_model)
+
+    async def main() -> tuple[LiveClient, list[str]]:
+        session = Session()
+        client = session.client
+        await client.connect()
+        states = [client.model.session.state]
+        await client.disconnect()
+        return client, states
+
+    client, states = run(main(), timeout=30)
+    assert isinstance(client.model, LiveSessionModel)
+    assert states == ["started"]
+    assert client.model.session.state == "closed"
+    assert not client.measures_turns
+    assert client.metrics_tracker.turn_count == 0
+    with pytest.raises(LiveUnsupportedError, match=r"client\.metrics"):
+        _ = client.metrics
