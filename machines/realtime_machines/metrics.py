@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import statistics
 from collections import deque
-from collections.abc import Callable, Container, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, KeysView, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import compress
 from operator import attrgetter
@@ -97,23 +97,6 @@ _CHART_EVENTS = frozenset(
     for event in chart.handled_in()
 ) | {"start", "step_done", "step_failed", "timed_out", "cancel"}
 
-
-#: The facts the tracker reads (besides its charts' events).
-_FACTS = frozenset(
-    {
-        "speech_stopped",
-        "input_sent",
-        "transcription_completed",
-        "response_started",
-        "audio_started",
-        "response_finished",
-        "call_started",
-        "delta",
-    }
-)
-#: The events a tracker reads (:meth:`MetricsTracker.attach` subscribes to these on a model
-#: that keeps no record).
-_EVENTS = _CHART_EVENTS | _FACTS
 
 _NO_DETAILS: Mapping[str, Any] = {}
 
@@ -826,7 +809,7 @@ class MetricsTracker:
             raise RuntimeError("this tracker is attached to a model already")
         self._attached = True
         if not model.keep_record:
-            unsubscribe = model.subscribe(self.feed, events=_EVENTS)
+            unsubscribe = model.subscribe(self.feed, events=self.reading)
 
             def unfollow() -> None:
                 if self._attached:
@@ -846,6 +829,13 @@ class MetricsTracker:
                     self._attached = False
 
         return unfollow
+
+    @property
+    def reading(self) -> KeysView[str]:
+        """The events the tracker reads at this moment, as a live view: ``model.subscribe(
+        tracker.feed, events=tracker.reading)`` has the model skip the others without a call
+        (text deltas, say, are read only until each response's first)."""
+        return self._handlers.keys()
 
     def _compacting(self) -> None:
         """The model is about to compact its record: take the steps not read yet, then

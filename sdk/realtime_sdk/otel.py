@@ -5,7 +5,8 @@ for a :class:`~realtime_sdk.RealtimeClient`) and runs the same
 :class:`~realtime_machines.metrics.MetricsTracker` the client's ``metrics`` come from, so each
 span starts and ends at record times and its duration is the metric's:
 
-``realtime.session``             the first transition → the call is over (``disconnected`` /
+``realtime.session``             the first transition its tracker reads (a connect's first
+                                 step, usually) → the call is over (``disconnected`` /
                                  ``ended``) or :meth:`SessionTracer.close`;
 ``realtime.connect``             each connect (child of the session), with a child per step
                                  (``realtime.connect.fetching_token`` ... the handshake's steps
@@ -76,7 +77,8 @@ class SessionTracer:
     def attach(self, model: SessionModel) -> None:
         """Observe ``model`` from now on (one model at a time)."""
         self.detach()
-        self._unsubscribe = model.subscribe(self.feed)
+        # Only the transitions its tracker reads (a live view: unread deltas cost no call).
+        self._unsubscribe = model.subscribe(self.feed, events=self.metrics.reading)
 
     def detach(self) -> None:
         if self._unsubscribe is not None:
