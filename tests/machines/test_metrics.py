@@ -627,3 +627,37 @@ def test_a_tracker_keeps_the_token_counts_not_the_usage_object() -> None:
     assert turn.responses[0].tokens == (120, 80, 0, 50, 20, 0, 30, 70)
     assert turn.usage == Usage.from_response(USAGE)
     assert tracker.result().cost == pytest.approx(PRICES.cost(Usage.from_response(USAGE)))
+
+
+class _Counting(MetricsTracker):
+    """A tracker that notes each transition it is fed."""
+
+    __slots__ = ("fed",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fed: list[str] = []
+
+    def feed(self, step: Any) -> None:
+        self.fed.append(step.event)
+        super().feed(step)
+
+
+def test_a_model_without_a_record_calls_the_tracker_only_for_what_it_reads() -> None:
+    """Followed transition by transition, the tracker is fed through ``tracker.reading``: after
+    a response's first text delta, its other deltas are not handed to it at all."""
+    model = SessionModel(transport="webrtc", record_limit=0)
+    tracker = _Counting()
+    tracker.attach(model)
+    model.receive(speech_stopped("u1"), time=1.0)
+    model.receive(created("r1"), time=1.5)
+    model.receive(message_added("i1", "assistant"), time=1.5)
+    for k in range(10):
+        model.receive(text_delta("r1", "i1", "x"), time=2.0 + k / 10)
+    model.receive(done("r1"), time=3.5)
+    model.take_effects()
+    assert tracker.fed.count("delta") == 1
+    assert "item_added" not in tracker.fed
+    (turn,) = tracker.turns
+    assert turn.first_text == pytest.approx(1.0)
+    assert turn.response_done == pytest.approx(2.5)
