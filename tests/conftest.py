@@ -2,10 +2,6 @@
 
 * Under ``CI=true`` (or ``CI=1``, any case) a skipped test fails the session: the skips are
   listed with their reasons and the exit status becomes non-zero. Locally a skip stays a skip.
-* Under ``CI=true`` the property tests are derandomized (hypothesis' ``ci`` profile): each run
-  tries the same examples, so a stop is judged on the code, not on which examples a run drew.
-  Local runs draw new examples every time and keep the failing ones in ``.hypothesis/``; an
-  example found that way becomes a test of its own.
 * A test that leaves a non-daemon thread running which was not there before it fails.
 * ``run(coro, timeout=20)`` runs a coroutine on a fresh event loop with a hard timeout, and
   fails the test if the coroutine leaves tasks behind (peers not closed, servers not stopped).
@@ -24,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import settings
 
 # Test helpers are imported as ``tests.<module>`` (the names mypy gives them): the repository
 # root must be importable under a bare ``pytest`` too.
@@ -43,11 +38,6 @@ THREAD_GRACE_S = 1.0
 def ci_enabled() -> bool:
     """True when the ``CI`` environment variable says ``true`` or ``1``."""
     return os.environ.get("CI", "").strip().lower() in {"true", "1"}
-
-
-settings.register_profile("ci", derandomize=True)
-if ci_enabled():
-    settings.load_profile("ci")
 
 
 class SkipsFailUnderCI:

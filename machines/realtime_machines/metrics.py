@@ -1015,11 +1015,11 @@ class MetricsTracker:
             turn = self._turn = _Turn("server", time)
         turn.follow_up = False
         responses = turn.responses
-        if response_id in responses:
-            responses[response_id] = ResponseMetrics(response_id, time)
+        again = response_id in responses
+        responses[response_id] = ResponseMetrics(response_id, time)
+        if again:  # the same id started again: its new metrics replace the old
             turn.span()
         else:
-            responses[response_id] = ResponseMetrics(response_id, time)
             turn.open_responses += 1
             if turn.created is None:
                 turn.created = time
@@ -1034,17 +1034,22 @@ class MetricsTracker:
         response = turn.responses.get(response_id) if isinstance(response_id, str) else None
         return None if response is None else (turn, response)
 
+    def _texted(self, response_id: str) -> None:
+        """``response_id`` has had its first text delta (or is over): stop awaiting it, and
+        stop listening to deltas once no response awaits one."""
+        untexted = self._untexted
+        untexted.discard(response_id)
+        if not untexted:
+            self._handlers.pop("delta", None)
+
     def _on_delta(self, step: Transition) -> None:
         # The hot path: only a response's first text delta counts. Once every started response
         # has had its first, the tracker stops listening to deltas (they cost a dict miss,
         # in C) until the next response starts.
         response_id = step.data.get("response_id")
-        untexted = self._untexted
-        if response_id not in untexted:
+        if response_id not in self._untexted:
             return
-        untexted.discard(response_id)
-        if not untexted:
-            self._handlers.pop("delta", None)
+        self._texted(response_id)
         turn = self._turn
         if turn is None:
             return
@@ -1074,11 +1079,8 @@ class MetricsTracker:
         response = turn.responses.get(response_id) if isinstance(response_id, str) else None
         if response is None:
             return
-        untexted = self._untexted
-        if response_id in untexted:
-            untexted.discard(response_id)
-            if not untexted:
-                self._handlers.pop("delta", None)
+        if response_id in self._untexted:
+            self._texted(response_id)
         if response.done is None:
             turn.open_responses -= 1
         time = response.done = step.time
