@@ -37,7 +37,7 @@ so that the collector's passes measure the model's objects, not the benchmark's
   Where a process cannot fork or pin to a CPU, back-to-back pairs are used (the fastest of three
   of each per round). ``--metrics-only`` measures just this, both ways, as medians of
   ``--rounds``; ``--calibrate N`` checks the side-by-side measurement against a known cost (a
-  busy loop of ``N`` iterations after each event in place of the tracker) and what it predicts;
+  busy loop of ``N`` iterations before each event in place of the tracker) and what it predicts;
 * **the CLI** — ``realtime replay FILE --json`` on the stream written to a file, in a fresh
   process each time, timed from process start to exit (interpreter start, imports, reading,
   parsing, the model and the printed summary), next to a process that only ``json.loads``
@@ -261,23 +261,14 @@ def busy(iterations: int) -> int:
     return total
 
 
-def _feed_busy(
-    model: SessionModel, lines: Sequence[Line], t0: float, loads: Loads, iterations: int
-) -> float:
-    """:func:`_feed`, with ``busy(iterations)`` after each event."""
-    receive, send, outbox = model.receive, model.send, model.outbox
-    t = t0
-    for sent, text, _kind in lines:
-        t += 0.001
-        data = loads(text)["data"]
-        if sent:
-            send(data, time=t)
-        else:
-            receive(data, time=t)
-        if outbox:
-            model.take_effects()
+def _busy_loads(iterations: int) -> Loads:
+    """``json.loads`` with ``busy(iterations)`` before it: a known cost for each event."""
+
+    def loads(text: str) -> Any:
         busy(iterations)
-    return t
+        return json.loads(text)
+
+    return loads
 
 
 def _alternate_child(
@@ -285,7 +276,7 @@ def _alternate_child(
 ) -> None:
     """One side of :func:`pass_metrics_alternating`: feed a chunk each time it is told to;
     at the end, write the seconds spent feeding (and the turns measured) to ``done``. With
-    ``extra``, the side with "metrics" runs ``busy(extra)`` after each event instead of a
+    ``extra``, the side with "metrics" runs ``busy(extra)`` before each event instead of a
     tracker."""
     os.sched_setaffinity(0, {cpu})
     # Touch every line once before timing: the forked child's first write to a page it shares
@@ -295,7 +286,7 @@ def _alternate_child(
         pass
     gc.collect()
     model, tracker = _tracked_model(metrics and not extra)
-    burning = metrics and extra > 0
+    loads = _busy_loads(extra) if metrics and extra > 0 else json.loads
     clock = time.perf_counter
     spent = t = 0.0
     for start in range(0, len(lines), chunk):
@@ -303,15 +294,12 @@ def _alternate_child(
             return
         part = lines[start : start + chunk]
         began = clock()
-        if burning:
-            t = _feed_busy(model, part, t, json.loads, extra)
-        else:
-            t = _feed(model, part, t, json.loads)
+        t = _feed(model, part, t, loads)
         if start + chunk >= len(lines):
             tracker.flush()  # what it has not read yet is processed inside the timing
         spent += clock() - began
         os.write(done, b"d")
-    turns = 1 if burning else tracker.turn_count
+    turns = 1 if loads is not json.loads else tracker.turn_count
     os.write(done, json.dumps([spent, turns]).encode() + b"\n")
 
 
@@ -324,7 +312,7 @@ def pass_metrics_alternating(
     first flips every turn). Each has its own heap and garbage collector, as a session has; a
     slow spell of the machine falls on both, since neither is ever more than one turn ahead.
     Each process times only its own feeding. ``extra`` replaces the tracker with a busy loop of
-    that many iterations after each event (``--calibrate``)."""
+    that many iterations before each event (``--calibrate``)."""
     cpu = max(os.sched_getaffinity(0))
     sides: list[tuple[int, int, int]] = []  # (pid, go write end, done read end)
     try:
@@ -853,7 +841,7 @@ def metrics_only(events: int, rounds: int) -> str:
 
 def calibrate(events: int, rounds: int, iterations: int) -> str:
     """``--calibrate N``: side by side with a known cost in place of the tracker (a busy loop of
-    ``N`` iterations after each event), next to what that cost predicts: the loop's own time (the
+    ``N`` iterations before each event), next to what that cost predicts: the loop's own time (the
     fastest of many calls, timed beforehand) times the events, over the side-by-side pass
     without it. (On a machine whose speed changes, the loop and the model need not slow down
     alike, so the prediction holds best when the machine stays at one speed.)"""
@@ -872,7 +860,7 @@ def calibrate(events: int, rounds: int, iterations: int) -> str:
     quartiles = statistics.quantiles(measured, n=4) if len(measured) > 1 else [measured[0]] * 3
     return (
         f"calibration over {len(lines):,} events, median of {rounds}: a busy loop of "
-        f"{loop * 1e6:.3f} µs after each event predicts ×{statistics.median(predicted):.3f}; "
+        f"{loop * 1e6:.3f} µs before each event predicts ×{statistics.median(predicted):.3f}; "
         f"side by side measured ×{statistics.median(measured):.3f} "
         f"(quartiles ×{quartiles[0]:.3f}–×{quartiles[2]:.3f})"
     )
@@ -1036,7 +1024,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=int,
         metavar="N",
         help="check the side-by-side measurement against a known cost: a busy loop of N "
-        "iterations after each event in place of the tracker",
+        "iterations before each event in place of the tracker",
     )
     args = parser.parse_args(argv)
     if args.events < 1 or args.rounds < 1:
