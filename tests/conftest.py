@@ -2,6 +2,10 @@
 
 * Under ``CI=true`` (or ``CI=1``, any case) a skipped test fails the session: the skips are
   listed with their reasons and the exit status becomes non-zero. Locally a skip stays a skip.
+* Under ``CI`` the property tests try the same examples every run: hypothesis loads its own
+  ``ci`` profile (derandomized, no example database), so a stop is judged on the code, not on
+  the examples a run drew. Local runs draw new examples every time and keep the failing ones in
+  ``.hypothesis/``; an example found that way becomes a test of its own.
 * A test that leaves a non-daemon thread running which was not there before it fails.
 * ``run(coro, timeout=20)`` runs a coroutine on a fresh event loop with a hard timeout, and
   fails the test if the coroutine leaves tasks behind (peers not closed, servers not stopped).
